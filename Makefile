@@ -1,0 +1,42 @@
+# Two entry points for users: `make run` (the local pipeline on the default
+# dataset) and `make test` (the test suite). Each installs what is missing.
+
+VENV        ?= .venv
+DATA        ?= data/imagenet-5-categories
+OUTPUT      ?= runs/local
+CONFIG      ?= local
+SHARED_DATA := ../shared/data/imagenet-5-categories
+DATA_REPO   := https://github.com/thunderInfy/imagenet-5-categories
+BIN         := $(VENV)/bin
+
+.PHONY: install run test data clean
+
+# A Python 3.10 interpreter: on PATH, or one that pyenv installed.
+PYTHON310 ?= $(shell for p in python3.10 $$(pyenv root 2>/dev/null)/versions/3.10*/bin/python3.10 /usr/bin/python3.10 /usr/local/bin/python3.10; do \
+	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1 && { command -v "$$p" || echo "$$p"; } && break; done)
+
+$(BIN)/simclr-tfx: pyproject.toml requirements.lock
+	@test -n "$(PYTHON310)" || { echo "error: Python 3.10 not found; install it (e.g. 'pyenv install 3.10') and retry" >&2; exit 1; }
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	uv venv --quiet --allow-existing --python "$(PYTHON310)" $(VENV)
+	VIRTUAL_ENV=$(VENV) uv pip sync --quiet requirements.lock
+	VIRTUAL_ENV=$(VENV) uv pip install --quiet --no-deps -e .
+	@touch $@
+
+install: $(BIN)/simclr-tfx
+
+# Resolves the dataset: --data if present, else the shared copy, else a clone.
+data:
+	@if [ -d "$(DATA)" ]; then :; \
+	elif [ -d "$(SHARED_DATA)" ]; then echo "using $(SHARED_DATA)"; \
+	else git clone --depth 1 $(DATA_REPO) "$(DATA)"; fi
+
+run: install data
+	@data="$(DATA)"; [ -d "$$data" ] || data="$(SHARED_DATA)"; \
+	$(BIN)/simclr-tfx run --config $(CONFIG) --data "$$data" --output $(OUTPUT)
+
+test: install
+	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+clean:
+	rm -rf runs .pytest_cache

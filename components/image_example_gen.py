@@ -1,0 +1,221 @@
+"""ImageExampleGen: a TFX component that turns an image folder into validated TFRecords.
+
+It plans the dataset (``image_folder``), then a Beam pipeline reads, checks and
+converts every file (``image_decoding``) and writes gzipped ``tf.train.Example``
+TFRecords, one ``Split-<name>`` folder per split, as every TFX ExampleGen does.
+Every file found is counted once: written, or rejected with its reason. The
+report (``ingest_report.json``, in the artifact) also lists ignored files,
+duplicate images and images that appear in more than one split.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, Iterable, List
+
+import apache_beam as beam
+import tensorflow as tf
+from tfx import types
+from tfx.components.example_gen import write_split
+from tfx.dsl.components.base import base_beam_component, base_beam_executor, executor_spec
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+
+from components import image_decoding, image_folder
+from components.errors import DataError
+
+EXAMPLES_KEY = "examples"
+REPORT_FILE = "ingest_report.json"
+_RECORDS_DIR = "_ingest_records"
+_REJECTED = "rejected"
+
+
+class ImageExampleGenSpec(types.ComponentSpec):
+    PARAMETERS = {
+        "input_base": ExecutionParameter(type=str),
+        "split_buckets": ExecutionParameter(type=str),  # JSON: {split: hash buckets}
+        "max_pixels": ExecutionParameter(type=int),
+        "max_reject_fraction": ExecutionParameter(type=float),
+        "class_separator": ExecutionParameter(type=str),
+        # Changes when the files change, so that TFX caching never reuses stale examples.
+        "input_fingerprint": ExecutionParameter(type=str, optional=True),
+    }
+    INPUTS = {}
+    OUTPUTS = {EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
+
+
+class _IngestFile(beam.DoFn):
+    """Reads and converts one file; rejected files go to a tagged output with the reason."""
+
+    def __init__(self, class_ids: Dict[str, int], max_pixels: int, split_buckets: Dict[str, int]):
+        self._class_ids = class_ids
+        self._max_pixels = max_pixels
+        self._split_buckets = split_buckets
+
+    def process(self, source: image_folder.SourceFile):
+        if source.problem:
+            yield beam.pvalue.TaggedOutput(
+                _REJECTED, {"path": source.relative_path, "split": source.split, "reason": source.problem}
+            )
+            return
+        sha256, result = image_decoding.ingest_file(
+            source.path, source.relative_path, source.label, self._class_ids, self._max_pixels
+        )
+        split = source.split or image_folder.hash_split(sha256 or source.relative_path, self._split_buckets)
+        if isinstance(result, image_decoding.Rejection):
+            yield beam.pvalue.TaggedOutput(
+                _REJECTED, {"path": source.relative_path, "split": split, "reason": result.reason}
+            )
+        else:
+            yield split, sha256, source.relative_path, result
+
+
+def _duplicate_groups(item) -> Iterable[Dict[str, Any]]:
+    sha256, copies = item
+    copies = sorted(copies)
+    if len(copies) > 1:
+        yield {"kind": "duplicate", "sha256": sha256, "copies": [{"split": s, "path": p} for s, p in copies]}
+
+
+def _read_records(directory: str) -> List[Dict[str, Any]]:
+    records = []
+    for path in tf.io.gfile.glob(os.path.join(directory, "*.jsonl")):
+        with tf.io.gfile.GFile(path) as handle:
+            records.extend(json.loads(line) for line in handle if line.strip())
+    return records
+
+
+def build_report(plan: image_folder.DatasetPlan, split_names: List[str], records: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """The ingestion report: per-split counts, every rejected and ignored file, duplicates and leakage."""
+    splits = {name: {"written": 0, "rejected": 0} for name in split_names}
+    rejected, duplicates = [], []
+    for record in records:
+        kind = record.pop("kind")
+        if kind == "written":
+            splits[record["split"]]["written"] = record["count"]
+        elif kind == _REJECTED:
+            splits.setdefault(record["split"] or "unassigned", {"written": 0, "rejected": 0})
+            splits[record["split"] or "unassigned"]["rejected"] += 1
+            rejected.append(record)
+        else:
+            duplicates.append(record)
+    written = sum(s["written"] for s in splits.values())
+    total_rejected = len(rejected)
+    if written + total_rejected != len(plan.files):
+        raise RuntimeError(f"ingestion lost files: found {len(plan.files)}, written {written}, rejected {total_rejected}")
+    return {
+        "input": plan.root,
+        "classes": list(plan.classes),
+        "splits": splits,
+        "found": len(plan.files),
+        "written": written,
+        "rejected_total": total_rejected,
+        "rejected": sorted(rejected, key=lambda r: r["path"]),
+        "ignored": [{"path": i.relative_path, "reason": i.reason} for i in plan.ignored],
+        "duplicates": sorted(duplicates, key=lambda d: d["copies"][0]["path"]),
+        "cross_split_duplicates": [d for d in duplicates if len({c["split"] for c in d["copies"]}) > 1],
+    }
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+    """Plans the dataset, runs the Beam conversion, writes the splits and the report."""
+
+    def Do(self, input_dict, output_dict, exec_properties):
+        self._log_startup(input_dict, output_dict, exec_properties)
+        split_buckets = json.loads(exec_properties["split_buckets"])
+        plan = image_folder.plan_dataset(exec_properties["input_base"], exec_properties["class_separator"])
+        split_names = sorted({f.split for f in plan.files}) if plan.has_split_folders else sorted(split_buckets)
+        examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
+        examples.split_names = artifact_utils.encode_split_names(split_names)
+        records_dir = os.path.join(examples.uri, _RECORDS_DIR)
+
+        with self._make_beam_pipeline() as pipeline:
+            results = (
+                pipeline
+                | "ListFiles" >> beam.Create(plan.files)
+                | "Spread" >> beam.Reshuffle()
+                | "Ingest" >> beam.ParDo(
+                    _IngestFile(plan.class_ids, exec_properties["max_pixels"], split_buckets)
+                ).with_outputs(_REJECTED, main="written")
+            )
+            by_split = results.written | "BySplit" >> beam.Partition(
+                lambda item, _: split_names.index(item[0]), len(split_names)
+            )
+            for name, split in zip(split_names, by_split):
+                _ = (
+                    split
+                    | f"Example[{name}]" >> beam.Map(lambda item: item[3])
+                    | f"WriteSplit[{name}]" >> write_split.WriteSplit(
+                        artifact_utils.get_split_uri([examples], name), "tfrecords_gzip"
+                    )
+                )
+            counts = (
+                results.written
+                | "SplitOf" >> beam.Map(lambda item: item[0])
+                | "CountWritten" >> beam.combiners.Count.PerElement()
+                | "WrittenRecord" >> beam.Map(lambda kv: {"kind": "written", "split": kv[0], "count": kv[1]})
+            )
+            duplicates = (
+                results.written
+                | "ByHash" >> beam.Map(lambda item: (item[1], (item[0], item[2])))
+                | "GroupByHash" >> beam.GroupByKey()
+                | "Duplicates" >> beam.FlatMap(_duplicate_groups)
+            )
+            rejected = results[_REJECTED] | "RejectedRecord" >> beam.Map(lambda r: {"kind": _REJECTED, **r})
+            _ = (
+                (counts, duplicates, rejected)
+                | "AllRecords" >> beam.Flatten()
+                | "ToJson" >> beam.Map(json.dumps)
+                | "WriteRecords" >> beam.io.WriteToText(os.path.join(records_dir, "part"), file_name_suffix=".jsonl")
+            )
+
+        report = build_report(plan, split_names, _read_records(records_dir))
+        tf.io.gfile.rmtree(records_dir)
+        report_path = os.path.join(examples.uri, REPORT_FILE)
+        with tf.io.gfile.GFile(report_path, "w") as handle:
+            json.dump(report, handle, indent=2)
+
+        examples.set_string_custom_property("payload_format", "FORMAT_TF_EXAMPLE")
+        examples.set_string_custom_property("file_format", "tfrecords_gzip")
+        examples.set_string_custom_property("classes", json.dumps(report["classes"]))
+        examples.set_int_custom_property("written", report["written"])
+        examples.set_int_custom_property("rejected", report["rejected_total"])
+        if exec_properties.get("input_fingerprint"):
+            examples.set_string_custom_property("input_fingerprint", exec_properties["input_fingerprint"])
+
+        fraction = report["rejected_total"] / max(report["found"], 1)
+        if fraction > exec_properties["max_reject_fraction"]:
+            raise DataError(
+                f"{report['rejected_total']} of {report['found']} files in {plan.root} were rejected "
+                f"({fraction:.1%} > max_reject_fraction {exec_properties['max_reject_fraction']:.1%}); "
+                f"see the reasons in {report_path}, fix or remove those files, or raise ingest.max_reject_fraction"
+            )
+
+
+class ImageExampleGen(base_beam_component.BaseBeamComponent):
+    """Image folder (local or gs://) -> Examples artifact with a Split-<name> folder per split."""
+
+    SPEC_CLASS = ImageExampleGenSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
+
+    def __init__(
+        self,
+        input_base: str,
+        split_buckets: Dict[str, int],
+        max_pixels: int,
+        max_reject_fraction: float,
+        class_separator: str = "_",
+        input_fingerprint: str = "",
+    ):
+        super().__init__(
+            spec=ImageExampleGenSpec(
+                input_base=input_base,
+                split_buckets=json.dumps(split_buckets, sort_keys=True),
+                max_pixels=max_pixels,
+                max_reject_fraction=max_reject_fraction,
+                class_separator=class_separator,
+                input_fingerprint=input_fingerprint,
+                examples=types.Channel(type=standard_artifacts.Examples),
+            )
+        )

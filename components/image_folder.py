@@ -1,0 +1,158 @@
+"""Finds the images of a dataset folder (local or gs://) and plans what each one becomes.
+
+Two layouts are understood, each with or without split folders
+(train/test/val/validation/eval):
+
+* ``[split/]class/*.ext``: one folder per class (ImageFolder);
+* ``[split/]class_anything.ext``: the class is the file name's prefix.
+
+Without split folders, every file is put in a split later, by its content hash.
+Files that cannot belong to the dataset (hidden files, documents beside the
+split folders) are listed as ignored with a reason, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from apache_beam.io.filesystems import FileSystems
+
+from components.errors import DataError
+
+SPLIT_FOLDER_NAMES = ("train", "test", "val", "validation", "eval")
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceFile:
+    """One input file and what its location says about it."""
+
+    path: str  # absolute path or gs:// URI, as the readers open it
+    relative_path: str  # relative to the dataset root, with '/' separators
+    split: Optional[str]  # None: assigned later from the content hash
+    label: Optional[str]  # None: the location names no class
+    problem: Optional[str] = None  # why the location alone already rejects it
+
+
+@dataclasses.dataclass(frozen=True)
+class IgnoredFile:
+    relative_path: str
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetPlan:
+    root: str
+    files: Tuple[SourceFile, ...]
+    ignored: Tuple[IgnoredFile, ...]
+    classes: Tuple[str, ...]  # sorted: a class id is its index here
+    has_split_folders: bool
+
+    @property
+    def class_ids(self) -> Dict[str, int]:
+        return {name: index for index, name in enumerate(self.classes)}
+
+
+def _join(root: str, relative_path: str) -> str:
+    return f"{root.rstrip('/')}/{relative_path}"
+
+
+def list_files(root: str) -> List[str]:
+    """All files below root, as sorted relative paths with '/' separators."""
+    if root.startswith("gs://"):
+        prefix = root.rstrip("/") + "/"
+        if not FileSystems.exists(root.rstrip("/")) and not FileSystems.match([prefix + "**"])[0].metadata_list:
+            raise DataError(f"dataset path {root} does not exist or is empty: check the bucket and prefix")
+        metadata = FileSystems.match([prefix + "**"])[0].metadata_list
+        return sorted(m.path[len(prefix):] for m in metadata if not m.path.endswith("/"))
+    if not os.path.isdir(root):
+        raise DataError(f"dataset path {root} does not exist or is not a folder: pass --data with an image folder")
+    found = []
+    for directory, _, names in os.walk(root):
+        for name in names:
+            found.append(os.path.relpath(os.path.join(directory, name), root).replace(os.sep, "/"))
+    return sorted(found)
+
+
+def _prefix_label(file_name: str, separator: str) -> Optional[str]:
+    stem = file_name.rsplit(".", 1)[0]
+    label, found, rest = stem.partition(separator)
+    return label if found and label and rest else None
+
+
+def _locate(parts: Sequence[str], separator: str) -> Tuple[Optional[str], Optional[str]]:
+    """(label, problem) for a path below the split level, given as its parts."""
+    if len(parts) >= 2:
+        return parts[0], None
+    label = _prefix_label(parts[0], separator)
+    if label is None:
+        return None, (
+            f"cannot tell the class: put the file in a class folder or name it "
+            f"<class>{separator}<anything>.<ext>"
+        )
+    return label, None
+
+
+def plan_dataset(root: str, class_separator: str = "_", relative_paths: Optional[List[str]] = None) -> DatasetPlan:
+    """Works out the split and class of every file below root."""
+    relative_paths = list_files(root) if relative_paths is None else relative_paths
+    visible, ignored = [], []
+    for rel in relative_paths:
+        if any(part.startswith(".") for part in rel.split("/")):
+            ignored.append(IgnoredFile(rel, "hidden file"))
+        else:
+            visible.append(rel)
+    if not visible:
+        raise DataError(f"dataset {root} has no files: point --data at a folder of images")
+
+    split_folders = {rel.split("/")[0] for rel in visible if "/" in rel and rel.split("/")[0].lower() in SPLIT_FOLDER_NAMES}
+    files = []
+    for rel in visible:
+        parts = rel.split("/")
+        if split_folders:
+            if parts[0] not in split_folders:
+                where = "beside" if len(parts) == 1 else "in a folder that is not a split folder, beside"
+                ignored.append(IgnoredFile(rel, f"{where} the split folders {sorted(split_folders)}"))
+                continue
+            split, below = parts[0], parts[1:]
+        else:
+            split, below = None, parts
+        label, problem = _locate(below, class_separator)
+        files.append(SourceFile(_join(root, rel), rel, split, label, problem))
+
+    classes = tuple(sorted({f.label for f in files if f.label is not None}))
+    if not files:
+        raise DataError(f"dataset {root} has no image files inside its split folders {sorted(split_folders)}")
+    if len(classes) < 2:
+        raise DataError(
+            f"dataset {root} has {len(classes)} class(es) {list(classes)}: SimCLR evaluation needs at least 2; "
+            f"use class folders or <class>{class_separator}<anything>.<ext> file names"
+        )
+    return DatasetPlan(root, tuple(files), tuple(ignored), classes, bool(split_folders))
+
+
+def hash_split(key: str, split_buckets: Dict[str, int]) -> str:
+    """Deterministic split for a key (a content hash): the same key always lands in the same split."""
+    total = sum(split_buckets.values())
+    bucket = int(hashlib.sha256(key.encode()).hexdigest()[:16], 16) % total
+    for name in sorted(split_buckets):
+        bucket -= split_buckets[name]
+        if bucket < 0:
+            return name
+    raise AssertionError("unreachable")
+
+
+def fingerprint(root: str) -> str:
+    """A cheap fingerprint of a dataset's file list and sizes, for cache keys and change detection."""
+    digest = hashlib.sha256()
+    if root.startswith("gs://"):
+        prefix = root.rstrip("/") + "/"
+        for m in sorted(FileSystems.match([prefix + "**"])[0].metadata_list, key=lambda m: m.path):
+            digest.update(f"{m.path[len(prefix):]}\0{m.size_in_bytes}\0{m.last_updated_in_seconds}\n".encode())
+    else:
+        for rel in list_files(root):
+            stat = os.stat(os.path.join(root, rel))
+            digest.update(f"{rel}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()

@@ -1,0 +1,1 @@
+"""The SimCLR TFX pipeline: its definition, typed configs, runners and CLI."""

@@ -1,0 +1,170 @@
+"""The ``simclr-tfx`` command line: ingest and run the pipeline locally.
+
+Heavy imports (TensorFlow, TFX) happen inside the commands, so ``--help`` is instant.
+User mistakes end with one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import warnings
+from typing import Any, Dict, List, Optional
+
+EXIT_USER_ERROR = 2
+
+
+def _select_keras_and_quiet_logs(verbose: bool) -> None:
+    # One Keras per process, chosen before TensorFlow loads: tf-keras (Keras 2),
+    # the one tensorflow-transform and TFX 1.16 are built for.
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    if not verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+def _configure_logging(verbose: bool) -> None:
+    from absl import logging as absl_logging
+
+    level = logging.INFO if verbose else logging.WARNING
+    absl_logging.set_verbosity(absl_logging.INFO if verbose else absl_logging.WARNING)
+    logging.getLogger().setLevel(level)
+    if not verbose:
+        logging.getLogger("apache_beam").setLevel(logging.ERROR)
+        _show_component_progress()
+
+
+def _show_component_progress() -> None:
+    """Prints one line to stderr as each pipeline component starts, whatever the log level."""
+
+    class ComponentProgress(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            message = record.getMessage()
+            if message.startswith("Component ") and message.endswith((" is running.", " is finished.")):
+                print(f"[simclr-tfx] {message}", file=sys.stderr, flush=True)
+            return True
+
+    logging.getLogger("absl").addFilter(ComponentProgress())
+    logging.getLogger("absl").setLevel(logging.INFO)
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.WARNING)
+
+
+def _load_config(args: argparse.Namespace):
+    from pipeline.config import load_config
+
+    data = args.data
+    if data and not data.startswith("gs://"):
+        if not os.path.exists(data):
+            from components.errors import DataError
+
+            raise DataError(f"dataset path {data} does not exist: pass --data with an image folder")
+        data = os.path.abspath(data)
+    return load_config(args.config, data=data, output=args.output)
+
+
+def _ingest_summary(run, report: Dict[str, Any], examples_uri: str) -> Dict[str, Any]:
+    return {
+        "splits": report["splits"],
+        "classes": report["classes"],
+        "rejected": [{"path": r["path"], "reason": r["reason"]} for r in report["rejected"]],
+        "ignored": report["ignored"],
+        "duplicates": report["duplicates"],
+        "cross_split_duplicates": report["cross_split_duplicates"],
+        "output": examples_uri,
+        "report": os.path.join(examples_uri, "ingest_report.json"),
+        "metadata": run.metadata_path,
+    }
+
+
+def _print_ingest_table(summary: Dict[str, Any]) -> None:
+    print(f"classes: {', '.join(summary['classes'])}")
+    print(f"{'split':<12}{'written':>10}{'rejected':>10}")
+    for split, counts in sorted(summary["splits"].items()):
+        print(f"{split:<12}{counts['written']:>10}{counts['rejected']:>10}")
+    for rejected in summary["rejected"]:
+        print(f"rejected {rejected['path']}: {rejected['reason']}")
+    for ignored in summary["ignored"]:
+        print(f"ignored {ignored['path']}: {ignored['reason']}")
+    for group in summary["duplicates"]:
+        where = ", ".join(f"{c['split']}/{c['path']}" for c in group["copies"])
+        leak = " (in more than one split: train/test leakage)" if len({c["split"] for c in group["copies"]}) > 1 else ""
+        print(f"duplicate images{leak}: {where}")
+    print(f"examples: {summary['output']}")
+
+
+def _run(args: argparse.Namespace, until: str) -> Dict[str, Any]:
+    config = _load_config(args)
+    from pipeline.local_runner import run_pipeline
+    from components.image_example_gen import REPORT_FILE
+
+    run = run_pipeline(config, until=until, extra_beam_args=args.beam_arg)
+    examples = run.latest_outputs("ImageExampleGen")["examples"][0]
+    with open(os.path.join(examples.uri, REPORT_FILE)) as handle:
+        report = json.load(handle)
+    return _ingest_summary(run, report, examples.uri)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    summary = _run(args, until="ingest")
+    print(json.dumps(summary)) if args.json else _print_ingest_table(summary)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    summary = _run(args, until="transform")
+    print(json.dumps(summary)) if args.json else _print_ingest_table(summary)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="simclr-tfx", description=__doc__.splitlines()[0])
+    parser.add_argument("--verbose", action="store_true", help="show TFX, Beam and TensorFlow logs")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add_common(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--config", default="local", help="a named config (pipeline/configs/NAME.yaml) or a YAML file")
+        sub.add_argument("--data", help="image folder, local or gs:// (default: the config's 'data')")
+        sub.add_argument("--output", help="run directory: artifacts and the MLMD SQLite store (default: the config's 'output')")
+        sub.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        sub.add_argument(
+            "--beam-arg", action="append", default=[], metavar="ARG",
+            help="extra Beam pipeline option, repeatable (e.g. --beam-arg=--runner=DataflowRunner)",
+        )
+
+    ingest = commands.add_parser(
+        "ingest", help="turn an image folder into validated TFRecords",
+        description="Runs ingestion and data validation: ImageExampleGen, StatisticsGen, SchemaGen, ExampleValidator.",
+    )
+    add_common(ingest)
+    ingest.set_defaults(func=cmd_ingest)
+
+    run = commands.add_parser(
+        "run", help="run the whole local pipeline",
+        description="Runs the pipeline with LocalDagRunner: ingest, validate, transform.",
+    )
+    add_common(run)
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    _select_keras_and_quiet_logs(args.verbose)
+    from components.errors import DataError
+    from pipeline.config import ConfigError
+
+    try:
+        _configure_logging(args.verbose)
+        return args.func(args)
+    except (DataError, ConfigError) as error:
+        print(f"simclr-tfx: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

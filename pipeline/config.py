@@ -1,0 +1,109 @@
+"""One typed configuration for the whole pipeline, loaded from YAML.
+
+Named configs live in ``pipeline/configs/<name>.yaml``; any other YAML file can
+be passed by path. Every setting is validated on load, and a bad one is
+reported as a single line naming the file and the setting.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any, Dict, List, Optional, Tuple
+
+import pydantic
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+
+CONFIG_DIR = pathlib.Path(__file__).parent / "configs"
+
+
+class ConfigError(ValueError):
+    """A configuration file or setting is missing or invalid."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IngestConfig(_Section):
+    """How an image folder becomes TFRecords."""
+
+    split_buckets: Dict[str, PositiveInt] = Field(
+        default_factory=lambda: {"train": 8, "test": 2},
+        description="Hash buckets per split, used only when the data has no split folders.",
+    )
+    max_pixels: PositiveInt = Field(50_000_000, description="Images above this many pixels are rejected undecoded.")
+    max_reject_fraction: float = Field(0.05, ge=0.0, le=1.0)
+    class_separator: str = Field("_", min_length=1, description="For <class><sep><anything>.ext file names.")
+    num_shards: int = Field(0, ge=0, description="TFRecord shards per split; 0 lets Beam choose.")
+
+
+class ValidationConfig(_Section):
+    """Data validation with TFDV."""
+
+    schema_path: Optional[str] = Field(
+        None, description="A curated schema.pbtxt; when unset, SchemaGen infers one each run."
+    )
+    required_splits: Tuple[str, ...] = ("train",)
+
+
+class TransformConfig(_Section):
+    """The tensorflow-transform preprocessing graph."""
+
+    stored_size: PositiveInt = Field(128, description="Shorter image side after preprocessing, in pixels.")
+
+
+class PipelineConfig(_Section):
+    """Everything one pipeline run needs; stages read only their own section."""
+
+    pipeline_name: str = Field("simclr-tfx", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    data: str = "data/imagenet-5-categories"
+    output: str = "runs/local"
+    beam_args: List[str] = Field(
+        default_factory=lambda: ["--direct_running_mode=multi_processing", "--direct_num_workers=0"]
+    )
+    enable_cache: bool = True
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    transform: TransformConfig = Field(default_factory=TransformConfig)
+
+
+def available_configs() -> List[str]:
+    return sorted(path.stem for path in CONFIG_DIR.glob("*.yaml"))
+
+
+def _resolve(name_or_path: str) -> pathlib.Path:
+    candidate = pathlib.Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
+        if not candidate.is_file():
+            raise ConfigError(f"config file {name_or_path} does not exist")
+        return candidate
+    named = CONFIG_DIR / f"{name_or_path}.yaml"
+    if not named.is_file():
+        raise ConfigError(
+            f"unknown config '{name_or_path}': use one of {', '.join(available_configs())} or a path to a YAML file"
+        )
+    return named
+
+
+def _format_error(source: str, error: pydantic.ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"config {source}: setting '{where}': {first['msg']}{more}"
+
+
+def load_config(name_or_path: str = "local", **overrides: Any) -> PipelineConfig:
+    """Loads a named config or a YAML file, then applies top-level overrides that are not None."""
+    path = _resolve(name_or_path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config {path}: not valid YAML: {str(error).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config {path}: expected a mapping of settings at the top level")
+    raw.update({key: value for key, value in overrides.items() if value is not None})
+    try:
+        return PipelineConfig.model_validate(raw)
+    except pydantic.ValidationError as error:
+        raise ConfigError(_format_error(str(path), error)) from None

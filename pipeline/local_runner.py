@@ -1,0 +1,72 @@
+"""Runs the pipeline on this machine: LocalDagRunner, DirectRunner Beam, SQLite MLMD under the output dir."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Dict, List, Optional
+
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+from tfx import v1 as tfx
+
+from components import image_folder
+from pipeline.config import PipelineConfig
+from pipeline.pipeline import create_pipeline
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalRun:
+    output: str
+    pipeline_name: str
+
+    @property
+    def pipeline_root(self) -> str:
+        return os.path.join(self.output, "pipeline_root")
+
+    @property
+    def metadata_path(self) -> str:
+        return os.path.join(self.output, "metadata.sqlite")
+
+    def store(self) -> metadata_store.MetadataStore:
+        return metadata_store.MetadataStore(
+            tfx.orchestration.metadata.sqlite_metadata_connection_config(self.metadata_path)
+        )
+
+    def latest_outputs(self, component_id: str) -> Dict[str, List[metadata_store_pb2.Artifact]]:
+        """Output artifacts of a component's latest completed or cached execution, by output key."""
+        store = self.store()
+        context = store.get_context_by_type_and_name("node", f"{self.pipeline_name}.{component_id}")
+        if context is None:
+            return {}
+        done = {metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED}
+        executions = [e for e in store.get_executions_by_context(context.id) if e.last_known_state in done]
+        if not executions:
+            return {}
+        latest = max(executions, key=lambda e: (e.create_time_since_epoch, e.id))
+        outputs: Dict[str, List[metadata_store_pb2.Artifact]] = {}
+        events = [
+            e for e in store.get_events_by_execution_ids([latest.id])
+            if e.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
+        ]
+        artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
+        for event in events:
+            key = event.path.steps[0].key if event.path.steps else ""
+            outputs.setdefault(key, []).append(artifacts[event.artifact_id])
+        return outputs
+
+
+def run_pipeline(config: PipelineConfig, until: str, extra_beam_args: Optional[List[str]] = None) -> LocalRun:
+    """Runs the pipeline up to a stage; raises the component's own error when one fails."""
+    run = LocalRun(os.path.abspath(config.output), config.pipeline_name)
+    os.makedirs(run.output, exist_ok=True)
+    pipeline = create_pipeline(
+        config,
+        pipeline_root=run.pipeline_root,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(run.metadata_path),
+        beam_pipeline_args=list(config.beam_args) + list(extra_beam_args or []),
+        input_fingerprint=image_folder.fingerprint(config.data),
+        until=until,
+    )
+    tfx.orchestration.LocalDagRunner().run(pipeline)
+    return run

@@ -1,0 +1,73 @@
+"""The SimCLR pipeline, defined once and shared by every orchestrator.
+
+ingest -> statistics -> schema -> validation -> anomaly gate -> transform
+"""
+
+from __future__ import annotations
+
+import json
+from typing import List, Optional
+
+from tfx import v1 as tfx
+
+from components.anomaly_gate import AnomalyGate
+from components.image_example_gen import ImageExampleGen
+from pipeline.config import PipelineConfig
+
+STAGES = ("ingest", "transform")
+PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
+
+
+def create_pipeline(
+    config: PipelineConfig,
+    pipeline_root: str,
+    metadata_connection_config=None,
+    beam_pipeline_args: Optional[List[str]] = None,
+    input_fingerprint: str = "",
+    until: str = STAGES[-1],
+) -> tfx.dsl.Pipeline:
+    """Builds the pipeline from one config; ``until`` names the last stage to include."""
+    if until not in STAGES:
+        raise ValueError(f"until must be one of {STAGES}, not {until!r}")
+    example_gen = ImageExampleGen(
+        input_base=config.data,
+        split_buckets=dict(config.ingest.split_buckets),
+        max_pixels=config.ingest.max_pixels,
+        max_reject_fraction=config.ingest.max_reject_fraction,
+        class_separator=config.ingest.class_separator,
+        input_fingerprint=input_fingerprint,
+    )
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    if config.validation.schema_path:
+        schema_gen = tfx.components.ImportSchemaGen(schema_file=config.validation.schema_path)
+    else:
+        schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
+    anomaly_gate = AnomalyGate(
+        examples=example_gen.outputs["examples"],
+        anomalies=example_validator.outputs["anomalies"],
+        required_splits=json.dumps(list(config.validation.required_splits)),
+    )
+    components = [example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate]
+
+    if STAGES.index(until) >= STAGES.index("transform"):
+        transform = tfx.components.Transform(
+            examples=example_gen.outputs["examples"],
+            schema=schema_gen.outputs["schema"],
+            preprocessing_fn=PREPROCESSING_FN,
+            custom_config={"stored_size": config.transform.stored_size},
+            disable_statistics=True,
+        )
+        transform.add_upstream_node(anomaly_gate)
+        components.append(transform)
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=pipeline_root,
+        components=components,
+        enable_cache=config.enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=beam_pipeline_args if beam_pipeline_args is not None else list(config.beam_args),
+    )
