@@ -153,6 +153,9 @@ def fingerprint(root: str) -> str:
             digest.update(f"{m.path[len(prefix):]}\0{m.size_in_bytes}\0{m.last_updated_in_seconds}\n".encode())
     else:
         for rel in list_files(root):
-            stat = os.stat(os.path.join(root, rel))
-            digest.update(f"{rel}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            try:
+                stat = os.stat(os.path.join(root, rel))
+                digest.update(f"{rel}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            except OSError as error:  # unreadable: rejected later, but still part of the dataset
+                digest.update(f"{rel}\0{error.errno}\n".encode())
     return digest.hexdigest()

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+import time
 import warnings
 from typing import Any, Dict, List, Optional
 
@@ -39,19 +40,20 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def _show_component_progress() -> None:
-    """Prints one line to stderr as each pipeline component starts, whatever the log level."""
+    """Prints a line to stderr as each component starts and ends; drops the rest of TFX's INFO logs."""
+    started = time.monotonic()
 
     class ComponentProgress(logging.Filter):
         def filter(self, record: logging.LogRecord) -> bool:
             message = record.getMessage()
             if message.startswith("Component ") and message.endswith((" is running.", " is finished.")):
-                print(f"[simclr-tfx] {message}", file=sys.stderr, flush=True)
-            return True
+                print(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
+            # A failed execution is reported once, by main(), as one line.
+            return record.levelno >= logging.WARNING and not message.startswith("Execution ")
 
-    logging.getLogger("absl").addFilter(ComponentProgress())
-    logging.getLogger("absl").setLevel(logging.INFO)
-    for handler in logging.getLogger().handlers:
-        handler.setLevel(logging.WARNING)
+    absl_logger = logging.getLogger("absl")
+    absl_logger.addFilter(ComponentProgress())
+    absl_logger.setLevel(logging.INFO)
 
 
 def _load_config(args: argparse.Namespace):

@@ -60,7 +60,7 @@ class PipelineConfig(_Section):
     data: str = "data/imagenet-5-categories"
     output: str = "runs/local"
     beam_args: List[str] = Field(
-        default_factory=lambda: ["--direct_running_mode=multi_processing", "--direct_num_workers=0"]
+        default_factory=lambda: ["--direct_running_mode=multi_threading", "--direct_num_workers=0"]
     )
     enable_cache: bool = True
     ingest: IngestConfig = Field(default_factory=IngestConfig)

@@ -1,6 +1,6 @@
 """The SimCLR pipeline, defined once and shared by every orchestrator.
 
-ingest -> statistics -> schema -> validation -> anomaly gate -> transform
+ImageExampleGen -> statistics -> schema -> validation -> anomaly gate -> transform
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from components.anomaly_gate import AnomalyGate
 from components.image_example_gen import ImageExampleGen
 from pipeline.config import PipelineConfig
 
-STAGES = ("ingest", "transform")
+STAGES = ("examples", "ingest", "transform")  # each stage adds components to the one before
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
 
 
@@ -37,6 +37,10 @@ def create_pipeline(
         class_separator=config.ingest.class_separator,
         input_fingerprint=input_fingerprint,
     )
+    components = [example_gen]
+    if STAGES.index(until) < STAGES.index("ingest"):
+        return _pipeline(config, pipeline_root, components, metadata_connection_config, beam_pipeline_args)
+
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     if config.validation.schema_path:
         schema_gen = tfx.components.ImportSchemaGen(schema_file=config.validation.schema_path)
@@ -50,7 +54,7 @@ def create_pipeline(
         anomalies=example_validator.outputs["anomalies"],
         required_splits=json.dumps(list(config.validation.required_splits)),
     )
-    components = [example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate]
+    components += [statistics_gen, schema_gen, example_validator, anomaly_gate]
 
     if STAGES.index(until) >= STAGES.index("transform"):
         transform = tfx.components.Transform(
@@ -63,6 +67,10 @@ def create_pipeline(
         transform.add_upstream_node(anomaly_gate)
         components.append(transform)
 
+    return _pipeline(config, pipeline_root, components, metadata_connection_config, beam_pipeline_args)
+
+
+def _pipeline(config, pipeline_root, components, metadata_connection_config, beam_pipeline_args) -> tfx.dsl.Pipeline:
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=pipeline_root,

@@ -1,0 +1,59 @@
+"""Shared fixtures: small generated image datasets (no test needs the real dataset)."""
+
+import os
+
+# One Keras per process, chosen before TensorFlow loads (as the CLI does).
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pathlib  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+from PIL import Image  # noqa: E402
+
+CLASSES = ("cat", "dog", "elephant")
+
+
+def write_image(path: pathlib.Path, seed: int, size=(40, 30), mode="RGB", image_format=None) -> pathlib.Path:
+    """A small random image; `seed` makes its content (and so its hash) unique."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
+    image = Image.fromarray(pixels, "RGB")
+    if mode != "RGB":
+        image = image.convert(mode)
+    image.save(path, format=image_format)
+    return path
+
+
+@pytest.fixture
+def image_factory():
+    return write_image
+
+
+@pytest.fixture
+def prefix_dataset(tmp_path):
+    """The seed's layout: split/<class>_<n>.jpg, 4 train and 2 test images per class."""
+    root = tmp_path / "prefix-data"
+    seed = 0
+    for split, count in (("train", 4), ("test", 2)):
+        for label in CLASSES:
+            for n in range(count):
+                seed += 1
+                write_image(root / split / f"{label}_{n}.jpg", seed)
+    return root
+
+
+@pytest.fixture
+def write_config(tmp_path):
+    """Writes a test config (fast single-process Beam) and returns its path."""
+
+    def write(**settings) -> str:
+        config = {"pipeline_name": "simclr-test", "beam_args": ["--direct_num_workers=1"], **settings}
+        path = tmp_path / f"config-{len(list(tmp_path.glob('config-*.yaml')))}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        return str(path)
+
+    return write

@@ -1,0 +1,97 @@
+"""Dataset planning: layouts, splits, classes, ignored files and user errors."""
+
+import collections
+
+import pytest
+
+from components import image_folder
+from components.errors import DataError
+
+
+def _touch(root, *relative_paths):
+    for rel in relative_paths:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+
+
+def test_prefix_layout_with_split_folders(tmp_path):
+    _touch(tmp_path, "train/cat_1.jpg", "train/dog_a_b.jpg", "test/cat_9.png", "README.md")
+    plan = image_folder.plan_dataset(str(tmp_path))
+    assert plan.has_split_folders
+    assert plan.classes == ("cat", "dog")
+    assert {(f.relative_path, f.split, f.label) for f in plan.files} == {
+        ("train/cat_1.jpg", "train", "cat"),
+        ("train/dog_a_b.jpg", "train", "dog"),
+        ("test/cat_9.png", "test", "cat"),
+    }
+    assert [(i.relative_path, "beside the split folders" in i.reason) for i in plan.ignored] == [("README.md", True)]
+
+
+def test_image_folder_layout_with_validation_split(tmp_path):
+    _touch(tmp_path, "train/zebra/1.jpg", "train/ant/2.jpg", "validation/ant/3.jpg", "train/ant/deeper/4.jpg")
+    plan = image_folder.plan_dataset(str(tmp_path))
+    assert plan.classes == ("ant", "zebra")
+    assert plan.class_ids == {"ant": 0, "zebra": 1}
+    labels = {f.relative_path: (f.split, f.label) for f in plan.files}
+    assert labels["validation/ant/3.jpg"] == ("validation", "ant")
+    assert labels["train/ant/deeper/4.jpg"] == ("train", "ant")
+
+
+def test_without_split_folders_the_split_is_left_for_the_hash(tmp_path):
+    _touch(tmp_path, "cat/1.jpg", "dog/2.jpg", ".DS_Store", "dog/.hidden.jpg")
+    plan = image_folder.plan_dataset(str(tmp_path))
+    assert not plan.has_split_folders
+    assert all(f.split is None for f in plan.files)
+    assert sorted(i.relative_path for i in plan.ignored) == [".DS_Store", "dog/.hidden.jpg"]
+
+
+def test_a_file_without_a_class_is_planned_as_a_rejection(tmp_path):
+    _touch(tmp_path, "train/cat_1.jpg", "train/dog_2.jpg", "train/nolabel.jpg")
+    plan = image_folder.plan_dataset(str(tmp_path))
+    problems = {f.relative_path: f.problem for f in plan.files if f.problem}
+    assert list(problems) == ["train/nolabel.jpg"]
+    assert "cannot tell the class" in problems["train/nolabel.jpg"]
+
+
+def test_class_separator_is_configurable(tmp_path):
+    _touch(tmp_path, "train/cat-1.jpg", "train/dog-2.jpg")
+    assert image_folder.plan_dataset(str(tmp_path), class_separator="-").classes == ("cat", "dog")
+
+
+@pytest.mark.parametrize(
+    "files, message",
+    [
+        ((), "has no files"),
+        (("train/cat_1.jpg", "train/cat_2.jpg"), "1 class(es) ['cat']"),
+        ((".hidden",), "has no files"),
+    ],
+)
+def test_user_errors_name_the_path(tmp_path, files, message):
+    _touch(tmp_path, *files)
+    with pytest.raises(DataError) as error:
+        image_folder.plan_dataset(str(tmp_path))
+    assert message in str(error.value) and str(tmp_path) in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_missing_path_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        image_folder.plan_dataset(str(tmp_path / "nope"))
+
+
+def test_hash_split_is_deterministic_and_follows_the_buckets():
+    buckets = {"train": 8, "test": 2}
+    keys = [f"key-{i}" for i in range(4000)]
+    first = [image_folder.hash_split(k, buckets) for k in keys]
+    assert first == [image_folder.hash_split(k, dict(reversed(buckets.items()))) for k in keys]
+    share = collections.Counter(first)["test"] / len(keys)
+    assert 0.17 < share < 0.23
+
+
+def test_fingerprint_changes_with_the_files(tmp_path):
+    _touch(tmp_path, "train/cat_1.jpg", "train/dog_2.jpg")
+    before = image_folder.fingerprint(str(tmp_path))
+    assert before == image_folder.fingerprint(str(tmp_path))
+    (tmp_path / "train" / "dog_3.jpg").write_bytes(b"yy")
+    assert image_folder.fingerprint(str(tmp_path)) != before

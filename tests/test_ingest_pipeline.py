@@ -1,0 +1,178 @@
+"""Ingestion through the real TFX pipeline (LocalDagRunner, DirectRunner, SQLite MLMD) via the CLI."""
+
+import glob
+import json
+import os
+import shutil
+
+import pytest
+import tensorflow as tf
+
+from components import image_folder
+from pipeline import cli
+
+
+def _run_cli(capsys, *argv):
+    code = cli.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _read_examples(examples_uri, split):
+    files = glob.glob(os.path.join(examples_uri, f"Split-{split}", "*.gz"))
+    return [tf.train.Example.FromString(r.numpy()) for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+
+
+def _feature(example, key):
+    value = example.features.feature[key]
+    return value.bytes_list.value[0].decode() if value.bytes_list.value else value.int64_list.value[0]
+
+
+@pytest.fixture(scope="module")
+def messy_dataset(tmp_path_factory):
+    """An ImageFolder dataset with one of every kind of bad file, a duplicate and a train/test leak."""
+    from conftest import write_image
+
+    root = tmp_path_factory.mktemp("messy") / "data"
+    for split, count in (("train", 4), ("test", 2)):
+        for label in ("cat", "dog"):
+            for n in range(count):
+                write_image(root / split / label / f"{n}.jpg", seed=hash((split, label, n)) % 10_000)
+    write_image(root / "train" / "cat" / "gray.png", seed=1, mode="L")
+    write_image(root / "train" / "dog" / "icon.gif", seed=2, mode="P")
+    bad = {
+        "train/cat/empty.jpg": "empty file",
+        "train/cat/notes.jpg": "not an image",
+        "train/dog/truncated.jpg": "corrupt or truncated",
+        "train/dog/mislabelled.png": "wrong extension",
+        "train/cat/huge.png": "too large",
+        "train/dog/dangling.jpg": "unreadable",
+        "test/stray.jpg": "cannot tell the class",
+    }
+    (root / "train/cat/empty.jpg").write_bytes(b"")
+    (root / "train/cat/notes.jpg").write_text("not a picture")
+    full = write_image(root / "train/dog/full.jpg", seed=3, size=(300, 200)).read_bytes()
+    (root / "train/dog/full.jpg").unlink()
+    (root / "train/dog/truncated.jpg").write_bytes(full[: len(full) // 2])
+    write_image(root / "train/dog/mislabelled.png", seed=4, image_format="JPEG")
+    write_image(root / "train/cat/huge.png", seed=5, size=(1100, 1000))
+    os.symlink(root / "nowhere.jpg", root / "train/dog/dangling.jpg")
+    write_image(root / "test/stray.jpg", seed=6)
+    shutil.copy(root / "train/cat/0.jpg", root / "train/cat/copy.jpg")
+    shutil.copy(root / "train/dog/0.jpg", root / "test/dog/leaked.jpg")
+    (root / "README.md").write_text("about this dataset")
+    return root, bad
+
+
+@pytest.fixture(scope="module")
+def messy_ingest(messy_dataset, tmp_path_factory):
+    root, _ = messy_dataset
+    output = tmp_path_factory.mktemp("messy-run")
+    config = output / "config.yaml"
+    config.write_text(
+        "pipeline_name: messy\nbeam_args: [--direct_num_workers=1]\n"
+        "ingest: {max_pixels: 1000000, max_reject_fraction: 1.0}\n"
+        "validation: {required_splits: [train, test]}\n"
+    )
+    code = cli.main(["ingest", "--config", str(config), "--data", str(root), "--output", str(output), "--json"])
+    return code, output
+
+
+def test_every_file_is_written_or_rejected_with_its_reason(messy_dataset, messy_ingest):
+    root, bad = messy_dataset
+    code, _ = messy_ingest
+    assert code == 0
+    report = json.load(open(glob.glob(str(messy_ingest[1] / "pipeline_root/ImageExampleGen/examples/*/ingest_report.json"))[0]))
+    found = [p for p in image_folder.list_files(str(root)) if p != "README.md"]
+    assert report["found"] == len(found) == report["written"] + report["rejected_total"]
+    rejected = {r["path"]: r["reason"] for r in report["rejected"]}
+    assert set(rejected) == set(bad)
+    for path, reason in bad.items():
+        assert reason in rejected[path], (path, rejected[path])
+    assert report["splits"]["train"] == {"written": 4 * 2 + 2 + 1, "rejected": 6}
+    assert report["splits"]["test"] == {"written": 2 * 2 + 1, "rejected": 1}
+    assert report["ignored"] == [{"path": "README.md", "reason": "beside the split folders ['test', 'train']"}]
+
+
+def test_duplicates_and_train_test_leakage_are_reported(messy_ingest):
+    report = json.load(open(glob.glob(str(messy_ingest[1] / "pipeline_root/ImageExampleGen/examples/*/ingest_report.json"))[0]))
+    groups = sorted(sorted(c["path"] for c in d["copies"]) for d in report["duplicates"])
+    assert groups == [["test/dog/leaked.jpg", "train/dog/0.jpg"], ["train/cat/0.jpg", "train/cat/copy.jpg"]]
+    assert [sorted(c["split"] for c in d["copies"]) for d in report["cross_split_duplicates"]] == [["test", "train"]]
+
+
+def test_examples_are_gzipped_tfrecords_with_stable_class_ids(messy_ingest):
+    from pipeline.local_runner import LocalRun
+
+    examples = LocalRun(str(messy_ingest[1]), "messy").latest_outputs("ImageExampleGen")["examples"][0]
+    assert json.loads(examples.custom_properties["classes"].string_value) == ["cat", "dog"]
+    train = _read_examples(examples.uri, "train")
+    assert len(train) == examples.custom_properties["written"].int_value - 5
+    assert {(_feature(e, "label"), _feature(e, "label_id")) for e in train} == {("cat", 0), ("dog", 1)}
+    by_path = {_feature(e, "relative_path"): e for e in train}
+    assert _feature(by_path["train/dog/icon.gif"], "image_format") == "png"
+    assert tf.io.decode_image(by_path["train/cat/gray.png"].features.feature["image_bytes"].bytes_list.value[0]).shape[-1] == 3
+
+
+def test_validation_artifacts_exist(messy_ingest):
+    from pipeline.local_runner import LocalRun
+
+    run = LocalRun(str(messy_ingest[1]), "messy")
+    assert run.latest_outputs("StatisticsGen")["statistics"]
+    schema = run.latest_outputs("SchemaGen")["schema"][0]
+    assert "cat" in open(os.path.join(schema.uri, "schema.pbtxt")).read()
+    assert run.latest_outputs("ExampleValidator")["anomalies"]
+
+
+def test_too_many_rejects_fail_with_one_line_naming_the_report(messy_dataset, tmp_path, capsys, write_config):
+    root, _ = messy_dataset
+    config = write_config(ingest={"max_pixels": 1_000_000})
+    code, out, err = _run_cli(capsys, "ingest", "--config", config, "--data", str(root), "--output", str(tmp_path / "run"))
+    assert code == 2
+    message = err.strip().splitlines()[-1]
+    assert message.startswith("simclr-tfx: error: 7 of 23 files in") and "max_reject_fraction 5.0%" in message
+    assert "ingest_report.json" in message and "Traceback" not in err
+
+
+def test_hash_split_without_split_folders_is_deterministic(tmp_path, capsys, write_config, image_factory):
+    root = tmp_path / "flat"
+    for n in range(12):
+        image_factory(root / f"{('cat', 'dog')[n % 2]}_{n}.png", seed=100 + n)
+    config = write_config(ingest={"split_buckets": {"train": 3, "test": 1}})
+    code, out, _ = _run_cli(capsys, "ingest", "--config", config, "--data", str(root), "--output", str(tmp_path / "r"), "--json")
+    assert code == 0
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert sum(s["written"] for s in summary["splits"].values()) == 12
+    for split in ("train", "test"):
+        for example in _read_examples(summary["output"], split):
+            assert image_folder.hash_split(_feature(example, "sha256"), {"train": 3, "test": 1}) == split
+
+
+def test_a_single_class_fails_cleanly(tmp_path, capsys, write_config, image_factory):
+    for n in range(3):
+        image_factory(tmp_path / "one" / "train" / f"cat_{n}.jpg", seed=n)
+    code, _, err = _run_cli(capsys, "ingest", "--config", write_config(), "--data", str(tmp_path / "one"), "--output", str(tmp_path / "r"))
+    assert code == 2 and "1 class(es) ['cat']" in err and "Traceback" not in err
+
+
+def test_curated_schema_catches_a_new_class_and_a_missing_split(messy_ingest, tmp_path, capsys, write_config, image_factory):
+    from pipeline.local_runner import LocalRun
+
+    schema = LocalRun(str(messy_ingest[1]), "messy").latest_outputs("SchemaGen")["schema"][0]
+    curated = tmp_path / "schema.pbtxt"
+    shutil.copy(os.path.join(schema.uri, "schema.pbtxt"), curated)
+    root = tmp_path / "retrain"
+    for n in range(4):
+        for label in ("cat", "dog", "horse"):
+            image_factory(root / "train" / label / f"{n}.jpg", seed=hash((label, n)) % 1000)
+    config = write_config(validation={"schema_path": str(curated), "required_splits": ["train", "test"]})
+    code, _, err = _run_cli(capsys, "ingest", "--config", config, "--data", str(root), "--output", str(tmp_path / "r"))
+    assert code == 2 and "Traceback" not in err
+    message = err.strip().splitlines()[-1]
+    assert "data validation failed: required split 'test' is missing" in message and "more" in message
+
+    (root / "test").mkdir()
+    shutil.copytree(root / "train" / "cat", root / "test" / "cat")
+    code, _, err = _run_cli(capsys, "ingest", "--config", config, "--data", str(root), "--output", str(tmp_path / "r"))
+    assert code == 2
+    assert "feature 'label'" in err.strip().splitlines()[-1] and "horse" in err
