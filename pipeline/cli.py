@@ -23,7 +23,7 @@ def _select_keras_and_quiet_logs(verbose: bool) -> None:
     # the one tensorflow-transform and TFX 1.16 are built for.
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
     if not verbose:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
 
@@ -123,6 +123,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schema_export(args: argparse.Namespace) -> int:
+    from components.errors import DataError
+    from pipeline.config import load_config
+    from pipeline.local_runner import LocalRun
+    from pipeline.schema import export_curated
+
+    config = load_config(args.config, output=args.output)
+    run = LocalRun(os.path.abspath(config.output), config.pipeline_name)
+    schemas = run.latest_outputs("SchemaGen").get("schema") if os.path.exists(run.metadata_path) else None
+    if not schemas:
+        raise DataError(f"no inferred schema in {run.output}: run 'simclr-tfx ingest' with this --config and --output first")
+    export_curated(os.path.join(schemas[0].uri, "schema.pbtxt"), args.to)
+    print(f"wrote {args.to}; set validation.schema_path to it in your config")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="simclr-tfx", description=__doc__.splitlines()[0])
     parser.add_argument("--verbose", action="store_true", help="show TFX, Beam and TensorFlow logs")
@@ -151,6 +167,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_common(run)
     run.set_defaults(func=cmd_run)
+
+    schema = commands.add_parser("schema", help="manage the curated data schema")
+    schema_commands = schema.add_subparsers(dest="schema_command", required=True, metavar="ACTION")
+    export = schema_commands.add_parser(
+        "export", help="write the latest inferred schema, curated, for checking in",
+        description="Copies the schema that SchemaGen inferred in a run, without value domains on per-image "
+        "identity features, so that it can be set as validation.schema_path.",
+    )
+    export.add_argument("--config", default="local", help="the config the run used (for its pipeline name)")
+    export.add_argument("--output", help="the run directory (default: the config's 'output')")
+    export.add_argument("--to", required=True, help="where to write the curated schema.pbtxt")
+    export.set_defaults(func=cmd_schema_export)
     return parser
 
 

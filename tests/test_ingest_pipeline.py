@@ -156,11 +156,13 @@ def test_a_single_class_fails_cleanly(tmp_path, capsys, write_config, image_fact
 
 
 def test_curated_schema_catches_a_new_class_and_a_missing_split(messy_ingest, tmp_path, capsys, write_config, image_factory):
-    from pipeline.local_runner import LocalRun
-
-    schema = LocalRun(str(messy_ingest[1]), "messy").latest_outputs("SchemaGen")["schema"][0]
     curated = tmp_path / "schema.pbtxt"
-    shutil.copy(os.path.join(schema.uri, "schema.pbtxt"), curated)
+    code, _, err = _run_cli(
+        capsys, "schema", "export", "--config", str(messy_ingest[1] / "config.yaml"),
+        "--output", str(messy_ingest[1]), "--to", str(curated),
+    )
+    assert code == 0, err
+    assert 'name: "label"' in curated.read_text() and "train/cat/0.jpg" not in curated.read_text()
     root = tmp_path / "retrain"
     for n in range(4):
         for label in ("cat", "dog", "horse"):

@@ -1,0 +1,18 @@
+# The image every Vertex AI Pipelines step runs: TFX 1.16.0 plus this project,
+# installed from the same lock file as local installs.
+FROM gcr.io/tfx-oss-public/tfx:1.16.0
+
+ENV TF_USE_LEGACY_KERAS=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_NO_CACHE_DIR=1
+
+WORKDIR /pipeline
+COPY requirements.lock pyproject.toml README.md ./
+RUN python -m pip install --quiet uv \
+ && uv pip install --system --quiet -r requirements.lock
+COPY pipeline/ pipeline/
+COPY components/ components/
+COPY trainer/ trainer/
+RUN uv pip install --system --quiet --no-deps . \
+ && useradd --create-home --uid 1000 simclr
+USER simclr

@@ -1,0 +1,53 @@
+"""The command line as a user meets it: help everywhere, one-line errors, exit codes."""
+
+import subprocess
+import sys
+
+import pytest
+
+
+def _cli(*argv):
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", *argv], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("command", [[], ["ingest"], ["run"], ["schema"], ["schema", "export"]])
+def test_every_command_has_help(command):
+    result = _cli(*command, "--help")
+    assert result.returncode == 0 and result.stdout.startswith("usage: simclr-tfx")
+
+
+def test_missing_dataset_is_one_line_and_exit_2(tmp_path):
+    result = _cli("ingest", "--data", str(tmp_path / "nope"), "--output", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"simclr-tfx: error: dataset path {tmp_path / 'nope'} does not exist: pass --data with an image folder"
+
+
+def test_unknown_config_names_the_choices(tmp_path):
+    result = _cli("ingest", "--config", "nonsense", "--data", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("simclr-tfx: error: unknown config 'nonsense': use one of local, smoke")
+
+
+@pytest.mark.parametrize(
+    "yaml_text, message",
+    [
+        ("ingest: {max_pixels: -3}\n", "setting 'ingest.max_pixels': Input should be greater than 0"),
+        ("ingest: {max_pixel: 3}\n", "setting 'ingest.max_pixel': Extra inputs are not permitted"),
+        ("transform: [1, 2\n", "not valid YAML"),
+        ("- a\n- b\n", "expected a mapping of settings"),
+    ],
+)
+def test_bad_config_file_names_the_file_and_setting(tmp_path, yaml_text, message):
+    config = tmp_path / "bad.yaml"
+    config.write_text(yaml_text)
+    result = _cli("ingest", "--config", str(config), "--data", str(tmp_path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    line = result.stderr.strip()
+    assert "\n" not in line and str(config) in line and message in line
+
+
+def test_named_configs_load():
+    from pipeline.config import available_configs, load_config
+
+    for name in available_configs():
+        assert load_config(name).pipeline_name

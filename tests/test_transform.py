@@ -1,0 +1,86 @@
+"""The tensorflow-transform graph: stored-size images, label vocabulary, channel statistics, serving reuse."""
+
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from pipeline import cli
+from pipeline.local_runner import LocalRun
+from trainer import preprocessing
+
+STORED_SIZE = 24
+
+
+@pytest.fixture(scope="module")
+def transformed(tmp_path_factory):
+    from conftest import write_image
+
+    root = tmp_path_factory.mktemp("data")
+    for split, count in (("train", 4), ("test", 2)):
+        for label in ("cat", "dog"):
+            for n in range(count):
+                write_image(root / split / f"{label}_{n}.png", seed=hash((split, label, n)) % 10_000, size=(60 + 10 * n, 36))
+    output = tmp_path_factory.mktemp("run")
+    (output / "config.yaml").write_text(
+        f"pipeline_name: transform-test\nbeam_args: [--direct_num_workers=1]\ntransform: {{stored_size: {STORED_SIZE}}}\n"
+    )
+    assert cli.main(["run", "--config", str(output / "config.yaml"), "--data", str(root), "--output", str(output), "--json"]) == 0
+    outputs = LocalRun(str(output), "transform-test").latest_outputs("Transform")
+    return root, outputs["transform_graph"][0].uri, outputs["transformed_examples"][0].uri
+
+
+def _records(examples_uri, split):
+    files = glob.glob(os.path.join(examples_uri, f"Split-{split}", "*.gz"))
+    return [tf.train.Example.FromString(r.numpy()) for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+
+
+def test_images_are_stored_with_the_shorter_side_at_stored_size(transformed):
+    _, _, examples_uri = transformed
+    for split, count in (("train", 8), ("test", 4)):
+        records = _records(examples_uri, split)
+        assert len(records) == count
+        for record in records:
+            image = tf.io.decode_png(record.features.feature[preprocessing.IMAGE].bytes_list.value[0])
+            assert min(image.shape[:2]) == STORED_SIZE and image.shape[2] == 3
+
+
+def test_channel_statistics_match_the_training_images(transformed):
+    _, _, examples_uri = transformed
+    records = _records(examples_uri, "train")
+    pixels = [
+        tf.io.decode_png(r.features.feature[preprocessing.IMAGE].bytes_list.value[0]).numpy() / 255.0 for r in records
+    ]
+    expected_mean = np.mean([p.mean(axis=(0, 1)) for p in pixels], axis=0)
+    expected_std = np.sqrt(np.mean([(p**2).mean(axis=(0, 1)) for p in pixels], axis=0) - expected_mean**2)
+    for record in records:
+        np.testing.assert_allclose(record.features.feature[preprocessing.CHANNEL_MEAN].float_list.value, expected_mean, rtol=1e-4)
+        np.testing.assert_allclose(record.features.feature[preprocessing.CHANNEL_STD].float_list.value, expected_std, rtol=1e-3)
+
+
+def test_label_vocabulary_is_in_the_transform_graph(transformed):
+    _, graph_uri, examples_uri = transformed
+    vocabulary = tft.TFTransformOutput(graph_uri).vocabulary_by_name(preprocessing.LABEL_VOCABULARY)
+    assert sorted(v.decode() for v in vocabulary) == ["cat", "dog"]
+    for record in _records(examples_uri, "test"):
+        label = record.features.feature[preprocessing.LABEL].bytes_list.value[0]
+        assert vocabulary[record.features.feature[preprocessing.LABEL_ID].int64_list.value[0]] == label
+
+
+def test_serving_reuses_the_graph_on_raw_image_bytes_alone(transformed):
+    root, graph_uri, examples_uri = transformed
+    layer = tft.TFTransformOutput(graph_uri).transform_features_layer()
+    raw = (root / "test" / "dog_1.png").read_bytes()
+    served = layer({"image_bytes": tf.constant([[raw]])})
+    assert preprocessing.LABEL_ID not in served
+    served_image = tf.io.decode_png(served[preprocessing.IMAGE][0]).numpy()
+    assert min(served_image.shape[:2]) == STORED_SIZE
+    matches = [
+        r for r in _records(examples_uri, "test")
+        if np.array_equal(tf.io.decode_png(r.features.feature[preprocessing.IMAGE].bytes_list.value[0]).numpy(), served_image)
+    ]
+    assert len(matches) == 1
