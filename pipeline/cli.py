@@ -39,6 +39,10 @@ def _configure_logging(verbose: bool) -> None:
         _show_component_progress()
 
 
+# TFX and TFT warnings that say nothing a user can act on.
+_NOISE = ("ArtifactQuery.property_predicate is not supported", "Tables initialized inside a tf.function")
+
+
 def _show_component_progress() -> None:
     """Prints a line to stderr as each component starts and ends; drops the rest of TFX's INFO logs."""
     started = time.monotonic()
@@ -49,7 +53,7 @@ def _show_component_progress() -> None:
             if message.startswith("Component ") and message.endswith((" is running.", " is finished.")):
                 print(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
             # A failed execution is reported once, by main(), as one line.
-            return record.levelno >= logging.WARNING and not message.startswith("Execution ")
+            return record.levelno >= logging.WARNING and not message.startswith(("Execution ",) + _NOISE)
 
     absl_logger = logging.getLogger("absl")
     absl_logger.addFilter(ComponentProgress())
