@@ -122,7 +122,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    summary = _run(args, until="transform")
+    summary = _run(args, until="pretrain")
     print(json.dumps(summary)) if args.json else _print_ingest_table(summary)
     return 0
 
@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run", help="run the whole local pipeline",
-        description="Runs the pipeline with LocalDagRunner: ingest, validate, transform.",
+        description="Runs the pipeline with LocalDagRunner: ingest, validate, transform, pretrain.",
     )
     add_common(run)
     run.set_defaults(func=cmd_run)

@@ -14,6 +14,8 @@ import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
+from trainer.config import TrainingConfig, recipe
+
 CONFIG_DIR = pathlib.Path(__file__).parent / "configs"
 
 
@@ -66,6 +68,9 @@ class PipelineConfig(_Section):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     transform: TransformConfig = Field(default_factory=TransformConfig)
+    recipe: str = Field("paper", description="Preset training settings (paper, seed) under 'training'.")
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    eval_split: str = Field("test", description="The labelled split that evaluation and the kNN monitor use.")
 
 
 def available_configs() -> List[str]:
@@ -93,6 +98,13 @@ def _format_error(source: str, error: pydantic.ValidationError) -> str:
     return f"config {source}: setting '{where}': {first['msg']}{more}"
 
 
+def _merge(base: Dict[str, Any], override: Dict[str, Any]) -> Dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
 def load_config(name_or_path: str = "local", **overrides: Any) -> PipelineConfig:
     """Loads a named config or a YAML file, then applies top-level overrides that are not None."""
     path = _resolve(name_or_path)
@@ -103,6 +115,10 @@ def load_config(name_or_path: str = "local", **overrides: Any) -> PipelineConfig
     if not isinstance(raw, dict):
         raise ConfigError(f"config {path}: expected a mapping of settings at the top level")
     raw.update({key: value for key, value in overrides.items() if value is not None})
+    try:
+        raw["training"] = _merge(recipe(raw.get("recipe", "paper")), raw.get("training") or {})
+    except ValueError as error:
+        raise ConfigError(f"config {path}: setting 'recipe': {error}") from None
     try:
         return PipelineConfig.model_validate(raw)
     except pydantic.ValidationError as error:

@@ -1,6 +1,6 @@
 """The SimCLR pipeline, defined once and shared by every orchestrator.
 
-ImageExampleGen -> statistics -> schema -> validation -> anomaly gate -> transform
+ImageExampleGen -> statistics -> schema -> validation -> anomaly gate -> transform -> SimCLR trainer
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ from tfx import v1 as tfx
 from components.anomaly_gate import AnomalyGate
 from components.image_example_gen import ImageExampleGen
 from pipeline.config import PipelineConfig
+from trainer.task import TRAINING_CONFIG_KEY
 
-STAGES = ("examples", "ingest", "transform")  # each stage adds components to the one before
+STAGES = ("examples", "ingest", "transform", "pretrain")  # each stage adds components to the one before
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
+RUN_FN = "trainer.task.run_fn"
 
 
 def create_pipeline(
@@ -66,6 +68,18 @@ def create_pipeline(
         )
         transform.add_upstream_node(anomaly_gate)
         components.append(transform)
+
+    if STAGES.index(until) >= STAGES.index("pretrain"):
+        components.append(
+            tfx.components.Trainer(
+                run_fn=RUN_FN,
+                examples=transform.outputs["transformed_examples"],
+                transform_graph=transform.outputs["transform_graph"],
+                train_args=tfx.proto.TrainArgs(splits=["train"]),
+                eval_args=tfx.proto.EvalArgs(splits=[config.eval_split]),
+                custom_config={TRAINING_CONFIG_KEY: config.training.model_dump_json()},
+            )
+        )
 
     return _pipeline(config, pipeline_root, components, metadata_connection_config, beam_pipeline_args)
 

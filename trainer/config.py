@@ -1,0 +1,101 @@
+"""The trainer's typed settings: encoder, head, loss, augmentations, optimisation, loop.
+
+Named recipes (``paper``, ``seed``) are presets of these settings; the pipeline
+config nests one ``TrainingConfig`` and passes it to the Trainer as JSON.
+"""
+
+from typing import Literal, Optional, Tuple
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EncoderConfig(_Section):
+    depth: Literal[18, 34, 50] = 18
+    width_multiplier: float = Field(1.0, gt=0)
+    stem: Literal["auto", "imagenet", "small"] = "auto"  # auto: small for inputs of 64 px or less
+    image_size: PositiveInt = 96
+
+
+class HeadConfig(_Section):
+    widths: Tuple[PositiveInt, ...] = (512, 128)  # hidden layers..., output
+    batch_norm: bool = True  # SimCLR v2: BN after every dense layer, no bias
+
+
+class AugmentConfig(_Section):
+    crop: bool = True
+    crop_area: Tuple[float, float] = (0.08, 1.0)
+    crop_aspect: Tuple[float, float] = (3 / 4, 4 / 3)
+    flip: bool = True
+    jitter_strength: float = Field(0.5, ge=0)
+    jitter_probability: float = Field(0.8, ge=0, le=1)
+    jitter_random_order: bool = True
+    grayscale_probability: float = Field(0.2, ge=0, le=1)
+    blur_probability: float = Field(0.5, ge=0, le=1)
+    blur_kernel_fraction: float = Field(0.1, gt=0, le=1)
+    blur_sigma: Tuple[float, float] = (0.1, 2.0)
+    per_batch_jitter: bool = False  # the seed notebook's behaviour: one draw for the whole batch
+
+
+class OptimizerConfig(_Section):
+    name: Literal["lars", "sgd", "adam"] = "lars"
+    base_learning_rate: float = Field(0.3, gt=0)
+    lr_scaling: Literal["linear", "sqrt", "none"] = "sqrt"  # lr = base * batch/256, base * sqrt(batch), base
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(1e-6, ge=0)
+    warmup_epochs: float = Field(10, ge=0)
+    schedule: Literal["warmup_cosine", "cosine_steps"] = "warmup_cosine"
+    cosine_decay_steps: Optional[PositiveInt] = None  # seed recipe: CosineDecay over a fixed step count
+
+
+class TrainingConfig(_Section):
+    encoder: EncoderConfig = Field(default_factory=EncoderConfig)
+    head: HeadConfig = Field(default_factory=HeadConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    temperature: float = Field(0.2, gt=0)
+    batch_size: PositiveInt = 256  # global batch, over all replicas
+    epochs: PositiveInt = 100
+    max_steps: Optional[PositiveInt] = None  # stops earlier than epochs when set
+    bf16: Literal["auto", "on", "off"] = "auto"  # auto: on for TPU only
+    sync_batch_norm: bool = True
+    checkpoint_every_steps: PositiveInt = 50
+    knn_every_epochs: int = Field(0, ge=0)  # 0: no kNN monitor
+    seed: int = 0
+    shuffle_buffer: PositiveInt = 2048
+    cache_images: bool = True  # keep decoded stored-size images in memory
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.optimizer.schedule == "cosine_steps" and not self.optimizer.cosine_decay_steps:
+            raise ValueError("optimizer.cosine_decay_steps is required with schedule cosine_steps")
+        return self
+
+
+def recipe(name: str) -> dict:
+    """Settings of a named recipe, to be merged under the user's own."""
+    recipes = {
+        # The paper's method (LARS, warmup + cosine, BN head, full augmentations), scaled for small data.
+        "paper": {},
+        # The seed notebooks: no crop, jitter drawn once per batch, SGD + CosineDecay(1000 steps),
+        # head 256-128-50 without BN, tau 0.1, batch 64.
+        "seed": {
+            "head": {"widths": [256, 128, 50], "batch_norm": False},
+            "augment": {
+                "crop": False, "jitter_strength": 1.0, "jitter_random_order": False,
+                "blur_probability": 0.0, "per_batch_jitter": True,
+            },
+            "optimizer": {
+                "name": "sgd", "base_learning_rate": 0.1, "lr_scaling": "none", "momentum": 0.0,
+                "weight_decay": 0.0, "warmup_epochs": 0, "schedule": "cosine_steps", "cosine_decay_steps": 1000,
+            },
+            "temperature": 0.1,
+            "batch_size": 64,
+        },
+    }
+    if name not in recipes:
+        raise ValueError(f"unknown recipe '{name}': use one of {', '.join(recipes)}")
+    return recipes[name]

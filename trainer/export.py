@@ -1,0 +1,52 @@
+"""Exports the encoder as a SavedModel that serves encoded images (JPEG or PNG bytes).
+
+Signatures:
+  serving_default(image_bytes: string[batch]) -> {"embedding": float32[batch, features]}
+  projection(image_bytes: string[batch])      -> {"projection": float32[batch, head output]}
+
+Both apply the Transform graph (decode, resize to the stored size) and then the
+evaluation view (central square at the encoder's input size) before the encoder,
+so serving preprocesses exactly as training did.
+"""
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from trainer import augment, preprocessing
+from trainer.model import SimCLR
+
+IMAGE_BYTES = "image_bytes"
+
+
+class EncoderModule(tf.Module):
+    def __init__(self, model: SimCLR, transform_output: tft.TFTransformOutput):
+        super().__init__(name="simclr_encoder")
+        self.encoder = model.encoder
+        self.head = model.head
+        self.transform_layer = transform_output.transform_features_layer()
+        self.image_size = model.config.encoder.image_size
+
+    def _images(self, image_bytes):
+        transformed = self.transform_layer({IMAGE_BYTES: tf.reshape(image_bytes, [-1, 1])})
+        return tf.map_fn(
+            lambda png: augment.center_crop(tf.image.convert_image_dtype(tf.io.decode_png(png, channels=3), tf.float32), self.image_size),
+            tf.reshape(transformed[preprocessing.IMAGE], [-1]),
+            fn_output_signature=tf.TensorSpec([self.image_size, self.image_size, 3], tf.float32),
+        )
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=IMAGE_BYTES)])
+    def serve_embedding(self, image_bytes):
+        return {"embedding": tf.cast(self.encoder(self._images(image_bytes), training=False), tf.float32)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=IMAGE_BYTES)])
+    def serve_projection(self, image_bytes):
+        features = self.encoder(self._images(image_bytes), training=False)
+        return {"projection": tf.cast(self.head(features, training=False), tf.float32)}
+
+
+def export_encoder(model: SimCLR, transform_output_dir: str, export_dir: str) -> None:
+    module = EncoderModule(model, tft.TFTransformOutput(transform_output_dir))
+    tf.saved_model.save(
+        module, export_dir,
+        signatures={"serving_default": module.serve_embedding, "projection": module.serve_projection},
+    )

@@ -1,0 +1,97 @@
+"""The SimCLR model (normalising encoder + projection head), its optimiser and its training step."""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+from tf_keras import layers
+
+from trainer import objective, schedules
+from trainer.config import TrainingConfig
+from trainer.heads import build_projection_head
+from trainer.lars import LARS
+from trainer.resnet import build_resnet
+
+
+def build_encoder(config: TrainingConfig, channel_mean, channel_std) -> keras.Model:
+    """Images in [0, 1] -> pooled features; the Transform's channel statistics normalise the input."""
+    size = config.encoder.image_size
+    inputs = keras.Input((size, size, 3), name="image")
+    normalized = layers.Normalization(
+        mean=np.asarray(channel_mean, np.float32), variance=np.square(np.asarray(channel_std, np.float32)), name="normalize"
+    )(inputs)
+    backbone = build_resnet(
+        config.encoder.depth, config.encoder.width_multiplier, size, config.encoder.stem, config.sync_batch_norm
+    )
+    features = layers.Activation("linear", dtype="float32", name="features")(backbone(normalized))
+    return keras.Model(inputs, features, name="encoder")
+
+
+def build_optimizer(config: TrainingConfig, steps_per_epoch: int, total_steps: int):
+    opt = config.optimizer
+    if opt.schedule == "cosine_steps":
+        learning_rate = keras.optimizers.schedules.CosineDecay(opt.base_learning_rate, opt.cosine_decay_steps)
+    else:
+        peak = schedules.scaled_learning_rate(opt.base_learning_rate, config.batch_size, opt.lr_scaling)
+        learning_rate = schedules.WarmupCosine(peak, round(opt.warmup_epochs * steps_per_epoch), total_steps)
+    if opt.name == "lars":
+        return LARS(learning_rate, momentum=opt.momentum, weight_decay=opt.weight_decay)
+    if opt.name == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=opt.momentum, weight_decay=opt.weight_decay or None)
+    return keras.optimizers.AdamW(learning_rate, weight_decay=opt.weight_decay)
+
+
+@dataclasses.dataclass(eq=False)
+class SimCLR:
+    """Encoder, head and optimiser created in a strategy's scope, with one global-batch training step."""
+
+    config: TrainingConfig
+    strategy: tf.distribute.Strategy
+    encoder: keras.Model
+    head: keras.Model
+    optimizer: keras.optimizers.Optimizer
+
+    @classmethod
+    def create(cls, config, strategy, channel_mean, channel_std, steps_per_epoch: int, total_steps: int) -> "SimCLR":
+        with strategy.scope():
+            encoder = build_encoder(config, channel_mean, channel_std)
+            head = build_projection_head(
+                encoder.output_shape[-1], config.head.widths, config.head.batch_norm, config.sync_batch_norm
+            )
+            optimizer = build_optimizer(config, steps_per_epoch, total_steps)
+            variables = encoder.trainable_variables + head.trainable_variables
+            optimizer.build(variables)
+            if config.optimizer.name != "lars":  # LARS already skips BN parameters and biases
+                optimizer.exclude_from_weight_decay(var_list=[v for v in variables if len(v.shape) <= 1])
+        return cls(config, strategy, encoder, head, optimizer)
+
+    @property
+    def trainable_variables(self):
+        return self.encoder.trainable_variables + self.head.trainable_variables
+
+    def checkpoint(self) -> tf.train.Checkpoint:
+        return tf.train.Checkpoint(encoder=self.encoder, head=self.head, optimizer=self.optimizer)
+
+    def replica_loss_and_gradients(self, view1, view2):
+        """On one replica: its loss and accuracy, and gradients scaled so that their sum is the global one."""
+        with tf.GradientTape() as tape:
+            projections = self.head(self.encoder(tf.concat([view1, view2], 0), training=True), training=True)
+            z1, z2 = tf.split(projections, 2, axis=0)
+            loss, accuracy = objective.nt_xent(z1, z2, self.config.temperature)
+            scaled = loss / self.strategy.num_replicas_in_sync
+        return loss, accuracy, tape.gradient(scaled, self.trainable_variables)
+
+    def _replica_step(self, views):
+        loss, accuracy, gradients = self.replica_loss_and_gradients(*views)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        return loss, accuracy
+
+    @tf.function
+    def train_step(self, iterator):
+        loss, accuracy = self.strategy.run(self._replica_step, args=(next(iterator),))
+        mean = tf.distribute.ReduceOp.MEAN
+        return self.strategy.reduce(mean, loss, axis=None), self.strategy.reduce(mean, accuracy, axis=None)
+
+    def learning_rate(self) -> float:
+        return float(self.optimizer.learning_rate)

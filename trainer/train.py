@@ -1,0 +1,138 @@
+"""The pretraining loop: resumable, checkpointed every N steps, with a progress line per epoch.
+
+A killed run (SIGKILL, a preempted Vertex or TPU worker) started again with the
+same checkpoint directory restores the model, the optimiser and its step, skips
+the input it already consumed, and ends at the configured step count.
+"""
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from typing import Dict, List, Optional
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from trainer import data, distribute, knn, plots
+from trainer.config import TrainingConfig
+from trainer.model import SimCLR
+
+HISTORY_FILE = "history.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingData:
+    train_files: List[str]
+    feature_spec: Dict
+    eval_files: Optional[List[str]] = None  # labelled queries of the kNN monitor
+
+
+def plan_steps(config: TrainingConfig, num_images: int, num_replicas: int):
+    """(steps per epoch, total steps); refuses batches that cannot be split or filled."""
+    if config.batch_size % num_replicas:
+        raise ValueError(
+            f"training.batch_size {config.batch_size} cannot be split across {num_replicas} replicas: "
+            f"use a multiple of {num_replicas}"
+        )
+    steps_per_epoch = num_images // config.batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"training.batch_size {config.batch_size} is larger than the {num_images} training images")
+    total = config.epochs * steps_per_epoch
+    return steps_per_epoch, min(total, config.max_steps) if config.max_steps else total
+
+
+def configure_precision(config: TrainingConfig, strategy) -> None:
+    use_bf16 = config.bf16 == "on" or (config.bf16 == "auto" and distribute.is_tpu(strategy))
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if use_bf16 else "float32")
+
+
+def embed(encoder, dataset):
+    features, labels = [], []
+    for images, label_ids in dataset:
+        features.append(encoder(images, training=False).numpy())
+        labels.append(label_ids.numpy())
+    return np.concatenate(features), np.concatenate(labels)
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def pretrain(config: TrainingConfig, inputs: TrainingData, checkpoint_dir: str, log_dir: str,
+             strategy: Optional[tf.distribute.Strategy] = None) -> SimCLR:
+    """Trains (or resumes) to the configured step count; returns the trained model."""
+    strategy = strategy or distribute.select_strategy()
+    configure_precision(config, strategy)
+    mean, std = data.channel_statistics(inputs.train_files, inputs.feature_spec)
+    num_images = data.count_records(inputs.train_files)
+    steps_per_epoch, total_steps = plan_steps(config, num_images, strategy.num_replicas_in_sync)
+    model = SimCLR.create(config, strategy, mean, std, steps_per_epoch, total_steps)
+
+    checkpoint = model.checkpoint()
+    manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=2)
+    history_path = os.path.join(checkpoint_dir, HISTORY_FILE)
+    history: List[Dict] = []
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        if tf.io.gfile.exists(history_path):
+            history = json.loads(tf.io.gfile.GFile(history_path).read())
+        _log(f"resumed from {manager.latest_checkpoint} at step {int(model.optimizer.iterations)}")
+    step = int(model.optimizer.iterations)
+
+    def save() -> None:
+        manager.save(checkpoint_number=step)
+        with tf.io.gfile.GFile(history_path, "w") as handle:
+            handle.write(json.dumps(history))
+
+    _log(f"pretraining: {num_images} images, {strategy.num_replicas_in_sync} replica(s), global batch "
+         f"{config.batch_size}, {steps_per_epoch} steps/epoch, {total_steps} steps")
+    dataset = data.pretraining_dataset(inputs.train_files, inputs.feature_spec, config, start_step=step)
+    iterator = iter(strategy.experimental_distribute_dataset(dataset))
+    writer = tf.summary.create_file_writer(log_dir)
+    started, start_step = time.monotonic(), step
+    while step < total_steps:
+        epoch = step // steps_per_epoch + 1
+        epoch_end = min(epoch * steps_per_epoch, total_steps)
+        epoch_started, losses, accuracies = time.monotonic(), [], []
+        while step < epoch_end:
+            loss, accuracy = model.train_step(iterator)
+            losses.append(float(loss))
+            accuracies.append(float(accuracy))
+            step += 1
+            if step % config.checkpoint_every_steps == 0 and step < total_steps:
+                save()
+        elapsed = time.monotonic() - epoch_started
+        record = {
+            "epoch": epoch, "step": step, "loss": float(np.mean(losses)),
+            "contrastive_accuracy": float(np.mean(accuracies)), "learning_rate": model.learning_rate(),
+            "images_per_s": 2 * config.batch_size * len(losses) / elapsed,
+        }
+        if config.knn_every_epochs and inputs.eval_files and epoch % config.knn_every_epochs == 0:
+            record["knn_top1"] = knn_monitor(model, inputs, config)
+        history.append(record)
+        with writer.as_default(step=step):
+            for name, value in record.items():
+                if name not in ("epoch", "step"):
+                    tf.summary.scalar(name, value)
+        rate = (step - start_step) / (time.monotonic() - started)
+        knn_text = f" knn {record['knn_top1']:.3f}" if "knn_top1" in record else ""
+        _log(f"epoch {epoch}/{-(-total_steps // steps_per_epoch)} step {step}/{total_steps} loss {record['loss']:.4f} "
+             f"contrastive-acc {record['contrastive_accuracy']:.3f} lr {record['learning_rate']:.4g} "
+             f"{record['images_per_s']:.0f} img/s{knn_text} ETA {(total_steps - step) / max(rate, 1e-9):.0f}s")
+    save()
+    writer.flush()
+    if history:
+        plots.loss_curve(history, os.path.join(log_dir, "loss_curve.png"))
+        with tf.io.gfile.GFile(os.path.join(log_dir, HISTORY_FILE), "w") as handle:
+            handle.write(json.dumps(history, indent=1))
+    return model
+
+
+def knn_monitor(model: SimCLR, inputs: TrainingData, config: TrainingConfig) -> float:
+    size = config.encoder.image_size
+    bank = embed(model.encoder, data.evaluation_dataset(inputs.train_files, inputs.feature_spec, size))
+    queries = embed(model.encoder, data.evaluation_dataset(inputs.eval_files, inputs.feature_spec, size))
+    return knn.knn_accuracy(bank[0], bank[1], queries[0], queries[1], k=20)
