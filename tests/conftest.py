@@ -57,3 +57,34 @@ def write_config(tmp_path):
         return str(path)
 
     return write
+
+
+SMOKE_CONFIG = """
+pipeline_name: smoke-test
+beam_args: [--direct_num_workers=1]
+transform: {stored_size: 24}
+training:
+  encoder: {depth: 18, width_multiplier: 0.125, image_size: 16, stem: small}
+  head: {widths: [16, 8]}
+  batch_size: 8
+  epochs: 2
+  checkpoint_every_steps: 2
+  knn_every_epochs: 1
+"""
+
+
+@pytest.fixture(scope="session")
+def smoke_pipeline(tmp_path_factory):
+    """The whole local pipeline, run once through the CLI on a generated prefix-layout dataset."""
+    from pipeline import cli
+    from pipeline.local_runner import LocalRun
+
+    root = tmp_path_factory.mktemp("smoke-data")
+    for split, count in (("train", 4), ("test", 2)):
+        for label in ("cat", "dog"):
+            for n in range(count):
+                write_image(root / split / f"{label}_{n}.png", seed=hash((split, label, n)) % 10_000, size=(60 + 10 * n, 36))
+    output = tmp_path_factory.mktemp("smoke-run")
+    (output / "config.yaml").write_text(SMOKE_CONFIG)
+    assert cli.main(["run", "--config", str(output / "config.yaml"), "--data", str(root), "--output", str(output), "--json"]) == 0
+    return root, LocalRun(str(output), "smoke-test")

@@ -9,28 +9,15 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from pipeline import cli
-from pipeline.local_runner import LocalRun
 from trainer import preprocessing
 
 STORED_SIZE = 24
 
 
 @pytest.fixture(scope="module")
-def transformed(tmp_path_factory):
-    from conftest import write_image
-
-    root = tmp_path_factory.mktemp("data")
-    for split, count in (("train", 4), ("test", 2)):
-        for label in ("cat", "dog"):
-            for n in range(count):
-                write_image(root / split / f"{label}_{n}.png", seed=hash((split, label, n)) % 10_000, size=(60 + 10 * n, 36))
-    output = tmp_path_factory.mktemp("run")
-    (output / "config.yaml").write_text(
-        f"pipeline_name: transform-test\nbeam_args: [--direct_num_workers=1]\ntransform: {{stored_size: {STORED_SIZE}}}\n"
-    )
-    assert cli.main(["run", "--config", str(output / "config.yaml"), "--data", str(root), "--output", str(output), "--json"]) == 0
-    outputs = LocalRun(str(output), "transform-test").latest_outputs("Transform")
+def transformed(smoke_pipeline):
+    root, run = smoke_pipeline
+    outputs = run.latest_outputs("Transform")
     return root, outputs["transform_graph"][0].uri, outputs["transformed_examples"][0].uri
 
 

@@ -1,11 +1,15 @@
 """The TFX Trainer entry point (``run_fn``): pretrain SimCLR, then export the encoder.
 
-The training settings arrive as JSON in ``custom_config["training"]``. The
-checkpoints live in ``model_run_dir/checkpoints`` so that a restarted Trainer
-execution resumes them; TensorBoard scalars, the epoch history and the loss
-curve PNG are in ``model_run_dir`` too.
+The training settings arrive as JSON in ``custom_config["training"]``.
+Checkpoints are kept beside the Trainer's outputs, under a key made of the
+settings and the input data, so a Trainer execution that was killed and is
+started again on the same inputs (a re-run, a preempted Vertex worker) resumes
+where it stopped. ``model_run_dir`` receives TensorBoard scalars, the epoch
+history, the loss-curve PNG and the final full training checkpoint.
 """
 
+import hashlib
+import json
 import os
 
 import tensorflow_transform as tft
@@ -15,7 +19,17 @@ from trainer.config import TrainingConfig
 from trainer.export import export_encoder
 
 TRAINING_CONFIG_KEY = "training"
-CHECKPOINT_SUBDIR = "checkpoints"
+FINAL_CHECKPOINT = "final_checkpoint/ckpt"
+
+
+def resumable_checkpoint_dir(fn_args) -> str:
+    """<pipeline_root>/<Trainer>/checkpoints/<key of settings + inputs>: stable across executions."""
+    key = hashlib.sha256(
+        json.dumps([fn_args.custom_config[TRAINING_CONFIG_KEY], fn_args.transform_output, sorted(fn_args.train_files)])
+        .encode()
+    ).hexdigest()[:16]
+    component_dir = os.path.dirname(os.path.dirname(os.path.normpath(fn_args.model_run_dir)))
+    return os.path.join(component_dir, "checkpoints", key)
 
 
 def run_fn(fn_args) -> None:
@@ -29,7 +43,8 @@ def run_fn(fn_args) -> None:
     )
     model = train.pretrain(
         config, inputs,
-        checkpoint_dir=os.path.join(fn_args.model_run_dir, CHECKPOINT_SUBDIR),
+        checkpoint_dir=resumable_checkpoint_dir(fn_args),
         log_dir=fn_args.model_run_dir,
     )
+    model.checkpoint().write(os.path.join(fn_args.model_run_dir, FINAL_CHECKPOINT))
     export_encoder(model, fn_args.transform_output, fn_args.serving_model_dir)

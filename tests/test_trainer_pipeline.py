@@ -1,0 +1,110 @@
+"""The SimCLR trainer for real: multi-replica equivalence, resume after SIGKILL, the exported SavedModel."""
+
+import glob
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+WORKERS = pathlib.Path(__file__).parent / "workers"
+ROOT = pathlib.Path(__file__).parent.parent
+
+
+def _worker_env():
+    return {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+@pytest.mark.parametrize("mode", ["sync", "nosync"])
+def test_two_replicas_equal_one_device_on_the_same_global_batch(mode):
+    result = subprocess.run(
+        [sys.executable, str(WORKERS / "replica_equivalence.py"), mode],
+        capture_output=True, text=True, env=_worker_env(), timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["replicas"] == 2
+    if mode == "sync":
+        assert report["loss_mirrored"] == pytest.approx(report["loss_single"], rel=1e-5)
+        assert report["accuracy_mirrored"] == report["accuracy_single"]
+        assert report["max_relative_gradient_error"] < 1e-4
+        assert report["max_weight_error_after_step"] < 1e-4
+    else:  # control: per-replica BN statistics change the result, so the check above can fail
+        assert report["max_relative_gradient_error"] > 1e-2
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint(smoke_pipeline, tmp_path):
+    _, run = smoke_pipeline
+    outputs = run.latest_outputs("Transform")
+    training = json.dumps({
+        "encoder": {"depth": 18, "width_multiplier": 0.25, "image_size": 32, "stem": "small"},
+        "head": {"widths": [16, 8]}, "batch_size": 4, "epochs": 100, "max_steps": 120, "checkpoint_every_steps": 3,
+    })
+    command = [sys.executable, str(WORKERS / "train_until_killed.py"), outputs["transform_graph"][0].uri,
+               outputs["transformed_examples"][0].uri, str(tmp_path), training]
+    checkpoints = tmp_path / "Trainer" / "checkpoints"
+    first = subprocess.Popen(command, env=_worker_env(), stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not glob.glob(str(checkpoints / "*" / "ckpt-6.index")):
+        assert first.poll() is None, "training ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert first.returncode == -signal.SIGKILL
+
+    second = subprocess.run(command, env=_worker_env(), capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    resumed = [line for line in second.stderr.splitlines() if line.startswith("resumed from")]
+    assert len(resumed) == 1
+    resumed_step = int(resumed[0].rsplit(" ", 1)[1])
+    assert resumed_step >= 6 and resumed_step % 3 == 0 and resumed_step < 120
+    epochs = [line for line in second.stderr.splitlines() if line.startswith("epoch ")]
+    assert epochs[-1].split()[3] == "120/120"
+    assert f"step {resumed_step}/" not in "".join(epochs)  # no step is trained twice in the second run
+    history = json.loads((tmp_path / "Trainer" / "model_run" / "1" / "history.json").read_text())
+    assert history[-1]["step"] == 120
+
+
+def test_saved_model_embeds_a_jpeg_in_a_fresh_process(smoke_pipeline, tmp_path):
+    from conftest import write_image
+
+    _, run = smoke_pipeline
+    model_dir = os.path.join(run.latest_outputs("Trainer")["model"][0].uri, "Format-Serving")
+    jpeg = write_image(tmp_path / "query.jpg", seed=7, size=(50, 40), image_format="JPEG")
+    png = write_image(tmp_path / "other.png", seed=8, size=(30, 45))
+    script = f"""
+import json, tensorflow as tf
+model = tf.saved_model.load({model_dir!r})
+images = tf.constant([open({str(jpeg)!r}, 'rb').read(), open({str(png)!r}, 'rb').read()])
+embedding = model.signatures['serving_default'](image_bytes=images)['embedding'].numpy()
+again = model.signatures['serving_default'](image_bytes=images[:1])['embedding'].numpy()
+projection = model.signatures['projection'](image_bytes=images)['projection'].numpy()
+print(json.dumps({{'signatures': sorted(model.signatures), 'embedding': embedding.tolist(), 'again': again.tolist(),
+                   'projection_shape': list(projection.shape)}}))
+"""
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["signatures"] == ["projection", "serving_default"]
+    embedding = out["embedding"]
+    assert len(embedding) == 2 and len(embedding[0]) == 64  # ResNet-18 at width 0.125: 512 / 8 features
+    assert embedding[0] != embedding[1]
+    assert out["again"][0] == pytest.approx(embedding[0], rel=1e-5, abs=1e-6)
+    assert out["projection_shape"] == [2, 8]
+
+
+def test_training_leaves_its_monitoring_artifacts(smoke_pipeline):
+    _, run = smoke_pipeline
+    model_run = run.latest_outputs("Trainer")["model_run"][0].uri
+    history = json.loads(open(os.path.join(model_run, "history.json")).read())
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert all(0.0 <= h["knn_top1"] <= 1.0 and h["loss"] > 0 for h in history)
+    assert open(os.path.join(model_run, "loss_curve.png"), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    assert glob.glob(os.path.join(model_run, "events.out.tfevents.*"))
+    assert glob.glob(os.path.join(model_run, "final_checkpoint", "ckpt.index"))
