@@ -1,0 +1,122 @@
+"""Trainer building blocks: loss, optimiser, schedule, augmentations, encoders, recipes."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras as keras
+
+from pipeline.config import load_config
+from trainer import augment, objective, schedules
+from trainer.config import AugmentConfig, TrainingConfig
+from trainer.heads import build_projection_head
+from trainer.lars import LARS
+from trainer.resnet import build_resnet
+from trainer.train import plan_steps
+
+
+def _seed_style_nt_xent(zis, zjs, temperature):
+    """The seed notebook's boolean-mask formulation, as a reference."""
+    n = zis.shape[0]
+    zis, zjs = tf.math.l2_normalize(zis, 1), tf.math.l2_normalize(zjs, 1)
+    l_pos = tf.reshape(tf.reduce_sum(zis * zjs, 1), (n, 1)) / temperature
+    negatives = tf.concat([zjs, zis], 0)
+    mask = 1 - np.tile(np.eye(n), (1, 2))  # drops self and positive from the negatives
+    loss = 0.0
+    for positives in (zis, zjs):
+        l_neg = tf.reshape(tf.boolean_mask(tf.matmul(positives, negatives, transpose_b=True), mask.astype(bool)), (n, -1))
+        logits = tf.concat([l_pos, l_neg / temperature], 1)
+        loss += tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(tf.zeros(n, tf.int32), logits))
+    return loss / (2 * n)
+
+
+def test_nt_xent_matches_the_seed_formulation():
+    rng = np.random.default_rng(1)
+    z1, z2 = (tf.constant(rng.normal(size=(6, 5)), tf.float32) for _ in range(2))
+    loss, accuracy = objective.nt_xent(z1, z2, 0.5)
+    assert float(loss) == pytest.approx(float(_seed_style_nt_xent(z1, z2, 0.5)), rel=1e-5)
+    assert 0.0 <= float(accuracy) <= 1.0
+
+
+def test_nt_xent_is_low_and_accurate_for_matching_views():
+    z = tf.constant(np.eye(8), tf.float32)
+    loss, accuracy = objective.nt_xent(z, z, 0.1)
+    assert float(accuracy) == 1.0 and float(loss) < 1e-3
+    assert float(objective.nt_xent(tf.cast(z, tf.bfloat16), tf.cast(z, tf.bfloat16), 0.1)[0]) < 1e-3
+
+
+def test_lars_adapts_kernels_only():
+    kernel = tf.Variable(np.full((2, 2), 2.0, np.float32))
+    bias = tf.Variable(np.full((2,), 2.0, np.float32))
+    optimizer = LARS(learning_rate=1.0, momentum=0.0, weight_decay=0.1, eeta=0.001)
+    optimizer.apply_gradients([(tf.ones((2, 2)), kernel), (tf.ones((2,)), bias)])
+    gradient = 1.0 + 0.1 * 2.0  # decayed kernel gradient
+    trust = 0.001 * 4.0 / (2 * gradient)  # eeta * ||w|| / ||g||
+    np.testing.assert_allclose(kernel.numpy(), 2.0 - trust * gradient, rtol=1e-6)
+    np.testing.assert_allclose(bias.numpy(), 1.0, rtol=1e-6)  # plain SGD step, no decay, no trust ratio
+
+
+def test_warmup_then_cosine():
+    schedule = schedules.WarmupCosine(peak=1.0, warmup_steps=10, total_steps=110)
+    assert float(schedule(0)) == 0.0 and float(schedule(5)) == pytest.approx(0.5)
+    assert float(schedule(10)) == pytest.approx(1.0) and float(schedule(60)) == pytest.approx(0.5)
+    assert float(schedule(110)) == pytest.approx(0.0, abs=1e-6)
+    assert schedules.scaled_learning_rate(0.3, 512, "linear") == pytest.approx(0.6)
+    assert schedules.scaled_learning_rate(0.075, 4096, "sqrt") == pytest.approx(4.8)
+
+
+def test_batches_that_cannot_be_split_or_filled_are_refused():
+    config = TrainingConfig(batch_size=6)
+    assert plan_steps(config, 100, 2) == (16, 16 * config.epochs)
+    with pytest.raises(ValueError, match="cannot be split across 4 replicas"):
+        plan_steps(config, 100, 4)
+    with pytest.raises(ValueError, match="larger than the 5 training images"):
+        plan_steps(config, 5, 1)
+
+
+def test_augmentations_are_drawn_per_image():
+    tf.random.set_seed(3)
+    image = tf.random.uniform([40, 50, 3])
+    views = [augment.augment_image(image, 24, AugmentConfig()) for _ in range(4)]
+    for view in views:
+        assert view.shape == (24, 24, 3)
+        assert float(tf.reduce_min(view)) >= 0.0 and float(tf.reduce_max(view)) <= 1.0
+    assert len({float(tf.reduce_sum(v)) for v in views}) == 4
+
+
+def test_seed_style_jitter_is_shared_by_the_batch():
+    tf.random.set_seed(4)
+    batch = tf.tile(tf.random.uniform([1, 8, 8, 3]), [4, 1, 1, 1])
+    jittered = augment.jitter_batch(batch, AugmentConfig(jitter_probability=1.0, jitter_strength=1.0))
+    np.testing.assert_allclose(jittered[0].numpy(), jittered[3].numpy(), atol=1e-6)
+
+
+def test_gaussian_blur_keeps_mean_and_smooths():
+    image = tf.random.uniform([32, 32, 3])
+    blurred = augment.gaussian_blur(image, 5, (1.5, 1.5))
+    assert blurred.shape == image.shape
+    assert float(tf.math.reduce_std(blurred)) < float(tf.math.reduce_std(image))
+
+
+@pytest.mark.parametrize("depth, stem, size, features", [(18, "small", 32, 64), (34, "imagenet", 96, 64), (50, "imagenet", 80, 256)])
+def test_resnets_with_width_multiplier(depth, stem, size, features):
+    model = build_resnet(depth, width_multiplier=0.125, image_size=size, stem=stem)
+    assert model(tf.zeros([2, size, size, 3])).shape == (2, features)
+    first_conv = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+    assert first_conv.kernel_size == ((3, 3) if stem == "small" else (7, 7))
+
+
+def test_projection_heads():
+    head = build_projection_head(64, [256, 128, 50], batch_norm=False)
+    assert head(tf.zeros([3, 64])).shape == (3, 50)
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in head.layers)
+    bn_head = build_projection_head(64, [32, 16], batch_norm=True)
+    assert sum(isinstance(layer, keras.layers.BatchNormalization) for layer in bn_head.layers) == 2
+
+
+def test_seed_recipe_reproduces_the_notebook_settings():
+    seed = load_config("local", recipe="seed").training
+    assert seed.head.widths == (256, 128, 50) and not seed.head.batch_norm
+    assert (seed.temperature, seed.batch_size, seed.optimizer.name) == (0.1, 64, "sgd")
+    assert seed.optimizer.cosine_decay_steps == 1000 and not seed.augment.crop and seed.augment.per_batch_jitter
+    paper = load_config("local").training
+    assert paper.optimizer.name == "lars" and paper.augment.crop and paper.head.batch_norm
