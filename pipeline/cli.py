@@ -103,7 +103,8 @@ def _print_ingest_table(summary: Dict[str, Any]) -> None:
     print(f"examples: {summary['output']}")
 
 
-def _run(args: argparse.Namespace, until: str) -> Dict[str, Any]:
+def _run(args: argparse.Namespace, until: str):
+    """Runs the pipeline up to a stage; returns the run and its ingestion summary."""
     config = _load_config(args)
     from pipeline.local_runner import run_pipeline
     from components.image_example_gen import REPORT_FILE
@@ -112,18 +113,47 @@ def _run(args: argparse.Namespace, until: str) -> Dict[str, Any]:
     examples = run.latest_outputs("ImageExampleGen")["examples"][0]
     with open(os.path.join(examples.uri, REPORT_FILE)) as handle:
         report = json.load(handle)
-    return _ingest_summary(run, report, examples.uri)
+    return run, _ingest_summary(run, report, examples.uri)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    summary = _run(args, until="ingest")
-    print(json.dumps(summary)) if args.json else _print_ingest_table(summary)
+    _, summary = _run(args, until="ingest")
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        _print_ingest_table(summary)
     return 0
 
 
+def _pretraining_summary(run) -> Dict[str, Any]:
+    from trainer.train import HISTORY_FILE
+
+    trainer = run.latest_outputs("Trainer")
+    model_run = trainer["model_run"][0].uri
+    with open(os.path.join(model_run, HISTORY_FILE)) as handle:
+        last = json.load(handle)[-1]
+    return {
+        "final_epoch": last,
+        "model": os.path.join(trainer["model"][0].uri, "Format-Serving"),
+        "loss_curve": os.path.join(model_run, "loss_curve.png"),
+        "tensorboard": model_run,
+    }
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    summary = _run(args, until="pretrain")
-    print(json.dumps(summary)) if args.json else _print_ingest_table(summary)
+    run, summary = _run(args, until="pretrain")
+    summary["pretraining"] = _pretraining_summary(run)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        _print_ingest_table(summary)
+        pretraining = summary["pretraining"]
+        last = pretraining["final_epoch"]
+        knn = f", kNN top-1 {last['knn_top1']:.3f}" if "knn_top1" in last else ""
+        print(f"pretraining: epoch {last['epoch']}, loss {last['loss']:.4f}, contrastive top-1 "
+              f"{last['contrastive_accuracy']:.3f}{knn}")
+        print(f"encoder (SavedModel): {pretraining['model']}")
+        print(f"loss curve: {pretraining['loss_curve']}")
     return 0
 
 

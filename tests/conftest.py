@@ -6,6 +6,10 @@ import os
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import contextlib  # noqa: E402
+import dataclasses  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
 import pathlib  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -59,6 +63,13 @@ def write_config(tmp_path):
     return write
 
 
+@dataclasses.dataclass(frozen=True)
+class SmokeRun:
+    data: pathlib.Path
+    run: "object"  # pipeline.local_runner.LocalRun
+    summary: dict  # what `simclr-tfx run --json` printed
+
+
 SMOKE_CONFIG = """
 pipeline_name: smoke-test
 beam_args: [--direct_num_workers=1]
@@ -86,5 +97,8 @@ def smoke_pipeline(tmp_path_factory):
                 write_image(root / split / f"{label}_{n}.png", seed=hash((split, label, n)) % 10_000, size=(60 + 10 * n, 36))
     output = tmp_path_factory.mktemp("smoke-run")
     (output / "config.yaml").write_text(SMOKE_CONFIG)
-    assert cli.main(["run", "--config", str(output / "config.yaml"), "--data", str(root), "--output", str(output), "--json"]) == 0
-    return root, LocalRun(str(output), "smoke-test")
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = cli.main(["run", "--config", str(output / "config.yaml"), "--data", str(root), "--output", str(output), "--json"])
+    assert code == 0
+    return SmokeRun(root, LocalRun(str(output), "smoke-test"), json.loads(stdout.getvalue().strip().splitlines()[-1]))

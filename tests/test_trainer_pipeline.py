@@ -38,7 +38,7 @@ def test_two_replicas_equal_one_device_on_the_same_global_batch(mode):
 
 
 def test_a_killed_run_resumes_from_its_last_checkpoint(smoke_pipeline, tmp_path):
-    _, run = smoke_pipeline
+    run = smoke_pipeline.run
     outputs = run.latest_outputs("Transform")
     training = json.dumps({
         "encoder": {"depth": 18, "width_multiplier": 0.25, "image_size": 32, "stem": "small"},
@@ -73,7 +73,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(smoke_pipeline, tmp_path)
 def test_saved_model_embeds_a_jpeg_in_a_fresh_process(smoke_pipeline, tmp_path):
     from conftest import write_image
 
-    _, run = smoke_pipeline
+    run = smoke_pipeline.run
     model_dir = os.path.join(run.latest_outputs("Trainer")["model"][0].uri, "Format-Serving")
     jpeg = write_image(tmp_path / "query.jpg", seed=7, size=(50, 40), image_format="JPEG")
     png = write_image(tmp_path / "other.png", seed=8, size=(30, 45))
@@ -100,7 +100,7 @@ print(json.dumps({{'signatures': sorted(model.signatures), 'embedding': embeddin
 
 
 def test_training_leaves_its_monitoring_artifacts(smoke_pipeline):
-    _, run = smoke_pipeline
+    run = smoke_pipeline.run
     model_run = run.latest_outputs("Trainer")["model_run"][0].uri
     history = json.loads(open(os.path.join(model_run, "history.json")).read())
     assert [h["epoch"] for h in history] == [1, 2]
@@ -108,3 +108,6 @@ def test_training_leaves_its_monitoring_artifacts(smoke_pipeline):
     assert open(os.path.join(model_run, "loss_curve.png"), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     assert glob.glob(os.path.join(model_run, "events.out.tfevents.*"))
     assert glob.glob(os.path.join(model_run, "final_checkpoint", "ckpt.index"))
+    pretraining = smoke_pipeline.summary["pretraining"]
+    assert pretraining["final_epoch"] == history[-1] and pretraining["loss_curve"].endswith("loss_curve.png")
+    assert os.path.isfile(os.path.join(pretraining["model"], "saved_model.pb"))

@@ -16,9 +16,8 @@ STORED_SIZE = 24
 
 @pytest.fixture(scope="module")
 def transformed(smoke_pipeline):
-    root, run = smoke_pipeline
-    outputs = run.latest_outputs("Transform")
-    return root, outputs["transform_graph"][0].uri, outputs["transformed_examples"][0].uri
+    outputs = smoke_pipeline.run.latest_outputs("Transform")
+    return smoke_pipeline.data, outputs["transform_graph"][0].uri, outputs["transformed_examples"][0].uri
 
 
 def _records(examples_uri, split):

@@ -1,0 +1,154 @@
+"""Benchmark: SimCLR training images/s (both views counted) against the seed notebook's loop.
+
+Both sides train the same encoder (ResNet-18, ImageNet stem) at 96 px with batch
+256 on this CPU, in one run:
+  ours: the project's loop (tf.data per-image augmentation in parallel from the
+        cached stored-size images, one forward pass over both views, NT-Xent, LARS);
+  seed: a faithful re-implementation of the notebook's loop (JPEGs decoded and
+        resized in tf.data, eager batch-level augmentation, two separate forward
+        passes, boolean-mask NT-Xent, SGD with CosineDecay).
+It also reports achieved GFLOP/s (convolution and dense multiply-adds x 2, x 3
+for forward + backward) against a float32 matmul peak measured in the same run.
+Writes bench/results/train_throughput.json; the last line printed is its JSON.
+"""
+
+import argparse
+import json
+import pathlib
+import tempfile
+
+from trainer_inputs import FEATURE_SPEC, images_per_s, matmul_peak_gflops, source_images, write_stored_examples
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tf_keras as keras  # noqa: E402
+
+from trainer import data  # noqa: E402
+from trainer.config import TrainingConfig  # noqa: E402
+from trainer.model import SimCLR  # noqa: E402
+from trainer.resnet import build_resnet  # noqa: E402
+
+RESULTS = pathlib.Path(__file__).parent / "results"
+
+
+def training_flops_per_image(model: keras.Model) -> float:
+    """2 x multiply-adds of every convolution and dense layer, x 3 for forward and backward passes."""
+    macs = 0
+    for layer in model.submodules:
+        if isinstance(layer, keras.layers.Conv2D):
+            _, height, width, channels_out = layer.output.shape
+            kernel_h, kernel_w = layer.kernel_size
+            macs += kernel_h * kernel_w * layer.input.shape[-1] * channels_out * height * width
+        elif isinstance(layer, keras.layers.Dense):
+            macs += layer.input.shape[-1] * layer.units
+    return 3 * 2 * macs
+
+
+def ours(files, size: int, batch: int, warmup: int, steps: int):
+    config = TrainingConfig.model_validate({
+        "encoder": {"depth": 18, "image_size": size, "stem": "imagenet"},
+        "batch_size": batch, "sync_batch_norm": False, "shuffle_buffer": 1024,
+    })
+    model = SimCLR.create(config, tf.distribute.get_strategy(), [0.45] * 3, [0.25] * 3, 10, 1000)
+    iterator = iter(data.pretraining_dataset(files, FEATURE_SPEC, config))
+    rate = images_per_s(lambda: float(model.train_step(iterator)[0]), warmup, steps, 2 * batch)
+    return rate, training_flops_per_image(model.encoder) + training_flops_per_image(model.head)
+
+
+def seed(paths, size: int, batch: int, warmup: int, steps: int) -> float:
+    """The notebook's loop, at the benchmark's encoder, size and batch."""
+    def parse(path):
+        image = tf.image.convert_image_dtype(tf.image.decode_jpeg(tf.io.read_file(path), channels=3), tf.float32)
+        return tf.image.resize(image, [size, size])
+
+    dataset = (tf.data.Dataset.from_tensor_slices(paths).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+               .shuffle(1024).repeat().batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
+
+    def random_apply(func, x, p):
+        return tf.cond(tf.random.uniform([]) < p, lambda: func(x), lambda: x)
+
+    def color_jitter(x, s=1.0):
+        x = tf.image.random_brightness(x, max_delta=0.8 * s)
+        x = tf.image.random_contrast(x, lower=1 - 0.8 * s, upper=1 + 0.8 * s)
+        x = tf.image.random_saturation(x, lower=1 - 0.8 * s, upper=1 + 0.8 * s)
+        x = tf.image.random_hue(x, max_delta=0.2 * s)
+        return tf.clip_by_value(x, 0, 1)
+
+    def custom_augment(x):
+        x = random_apply(tf.image.flip_left_right, x, 0.5)
+        x = random_apply(color_jitter, x, 0.8)
+        return random_apply(lambda v: tf.tile(tf.image.rgb_to_grayscale(v), [1, 1, 1, 3]), x, 0.2)
+
+    augmentation = keras.Sequential([keras.layers.Lambda(custom_augment)])
+    inputs = keras.Input((size, size, 3))
+    backbone = build_resnet(18, 1.0, size, "imagenet")
+    h = backbone(inputs, training=True)
+    h = keras.layers.Activation("relu")(keras.layers.Dense(256)(h))
+    h = keras.layers.Activation("relu")(keras.layers.Dense(128)(h))
+    model = keras.Model(inputs, keras.layers.Dense(50)(h))
+    optimizer = keras.optimizers.SGD(keras.optimizers.schedules.CosineDecay(0.1, 1000))
+    criterion = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=keras.losses.Reduction.SUM)
+    negative_mask = tf.constant(1 - np.tile(np.eye(batch), (1, 2)), tf.bool)
+    temperature = 0.1
+
+    @tf.function
+    def train_step(xis, xjs):
+        with tf.GradientTape() as tape:
+            zis = tf.math.l2_normalize(model(xis), axis=1)
+            zjs = tf.math.l2_normalize(model(xjs), axis=1)
+            l_pos = tf.reshape(tf.reduce_sum(zis * zjs, 1), (batch, 1)) / temperature
+            negatives = tf.concat([zjs, zis], axis=0)
+            loss = 0.0
+            for positives in (zis, zjs):
+                l_neg = tf.reshape(tf.boolean_mask(tf.matmul(positives, negatives, transpose_b=True), negative_mask), (batch, -1))
+                loss += criterion(y_pred=tf.concat([l_pos, l_neg / temperature], 1), y_true=tf.zeros(batch, tf.int32))
+            loss = loss / (2 * batch)
+        gradients = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        return loss
+
+    iterator = iter(dataset)
+
+    def step():
+        image_batch = next(iterator)
+        return float(train_step(augmentation(image_batch), augmentation(image_batch)))
+
+    return images_per_s(step, warmup, steps, 2 * batch)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="../shared/data/imagenet-5-categories")
+    parser.add_argument("--size", type=int, default=96)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=6)
+    args = parser.parse_args()
+
+    paths = source_images(args.data, 1250)
+    with tempfile.TemporaryDirectory() as scratch:
+        files = write_stored_examples(paths, scratch)
+        peak = matmul_peak_gflops()
+        print(f"matmul peak: {peak:.0f} GFLOP/s", flush=True)
+        ours_rate, flops_per_image = ours(files, args.size, args.batch, args.warmup, args.steps)
+        print(f"ours: {ours_rate:.1f} images/s", flush=True)
+        seed_rate = seed(paths, args.size, args.batch, args.warmup, args.steps)
+        print(f"seed: {seed_rate:.1f} images/s", flush=True)
+
+    achieved = ours_rate * flops_per_image / 1e9
+    result = {
+        "ours_images_per_s": round(ours_rate, 2), "seed_images_per_s": round(seed_rate, 2),
+        "ratio": round(ours_rate / seed_rate, 3), "matmul_peak_gflops": round(peak, 1),
+        "achieved_gflops": round(achieved, 1), "peak_fraction": round(achieved / peak, 3),
+        "training_gflop_per_image": round(flops_per_image / 1e9, 3),
+        "setup": {"encoder": "resnet18-imagenet-stem", "size": args.size, "batch": args.batch, "steps": args.steps},
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "train_throughput.json").write_text(json.dumps(result, indent=2))
+    print(f"ours {ours_rate:.1f} img/s vs seed {seed_rate:.1f} img/s: {ours_rate / seed_rate:.2f}x; "
+          f"{achieved:.0f} of {peak:.0f} GFLOP/s ({achieved / peak:.0%} of the matmul peak)")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
