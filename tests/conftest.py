@@ -79,6 +79,7 @@ training:
   head: {widths: [16, 8]}
   batch_size: 8
   epochs: 2
+  optimizer: {warmup_epochs: 1}
   checkpoint_every_steps: 2
   knn_every_epochs: 1
 """

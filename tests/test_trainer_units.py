@@ -55,6 +55,11 @@ def test_lars_adapts_kernels_only():
     np.testing.assert_allclose(bias.numpy(), 1.0, rtol=1e-6)  # plain SGD step, no decay, no trust ratio
 
 
+def test_warmup_must_end_before_training_does():
+    with pytest.raises(ValueError, match=r"warmup_epochs \(10\) must be fewer than epochs \(8\)"):
+        TrainingConfig.model_validate({"epochs": 8})
+
+
 def test_warmup_then_cosine():
     schedule = schedules.WarmupCosine(peak=1.0, warmup_steps=10, total_steps=110)
     assert float(schedule(0)) == 0.0 and float(schedule(5)) == pytest.approx(0.5)

@@ -72,6 +72,10 @@ class TrainingConfig(_Section):
     def _check(self):
         if self.optimizer.schedule == "cosine_steps" and not self.optimizer.cosine_decay_steps:
             raise ValueError("optimizer.cosine_decay_steps is required with schedule cosine_steps")
+        if self.optimizer.schedule == "warmup_cosine" and self.optimizer.warmup_epochs >= self.epochs:
+            raise ValueError(
+                f"optimizer.warmup_epochs ({self.optimizer.warmup_epochs:g}) must be fewer than epochs ({self.epochs})"
+            )
         return self
 
 
