@@ -2,7 +2,9 @@
 # installed from the same lock file as local installs.
 FROM gcr.io/tfx-oss-public/tfx:1.16.0
 
+# Same process settings as trainer/runtime.py: tf-keras, and oneDNN CPU kernels on.
 ENV TF_USE_LEGACY_KERAS=1 \
+    TF_ENABLE_ONEDNN_OPTS=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1
 

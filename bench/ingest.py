@@ -17,8 +17,9 @@ import shutil
 import tempfile
 import time
 
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from trainer import runtime  # noqa: E402
+
+runtime.configure()
 
 import tensorflow as tf  # noqa: E402
 from absl import logging as absl_logging  # noqa: E402

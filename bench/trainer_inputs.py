@@ -4,8 +4,9 @@ import glob
 import os
 import time
 
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from trainer import runtime  # noqa: E402
+
+runtime.configure()
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -42,7 +42,8 @@ class AugmentConfig(_Section):
 
 class OptimizerConfig(_Section):
     name: Literal["lars", "sgd", "adam"] = "lars"
-    base_learning_rate: float = Field(0.3, gt=0)
+    # SimCLR appendix B.1: 0.075 x sqrt(batch) suits small batches and short runs (0.3 x batch/256 for linear).
+    base_learning_rate: float = Field(0.075, gt=0)
     lr_scaling: Literal["linear", "sqrt", "none"] = "sqrt"  # lr = base * batch/256, base * sqrt(batch), base
     momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(1e-6, ge=0)
@@ -58,7 +59,7 @@ class TrainingConfig(_Section):
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     temperature: float = Field(0.2, gt=0)
     batch_size: PositiveInt = 256  # global batch, over all replicas
-    epochs: PositiveInt = 100
+    epochs: int = Field(100, ge=0, description="0 exports the untrained encoder: the random-init baseline.")
     max_steps: Optional[PositiveInt] = None  # stops earlier than epochs when set
     bf16: Literal["auto", "on", "off"] = "auto"  # auto: on for TPU only
     sync_batch_norm: bool = True
@@ -72,7 +73,7 @@ class TrainingConfig(_Section):
     def _check(self):
         if self.optimizer.schedule == "cosine_steps" and not self.optimizer.cosine_decay_steps:
             raise ValueError("optimizer.cosine_decay_steps is required with schedule cosine_steps")
-        if self.optimizer.schedule == "warmup_cosine" and self.optimizer.warmup_epochs >= self.epochs:
+        if self.optimizer.schedule == "warmup_cosine" and self.epochs and self.optimizer.warmup_epochs >= self.epochs:
             raise ValueError(
                 f"optimizer.warmup_epochs ({self.optimizer.warmup_epochs:g}) must be fewer than epochs ({self.epochs})"
             )

@@ -8,7 +8,9 @@ import json
 import os
 import sys
 
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
+from trainer import runtime  # noqa: E402
+
+runtime.configure()
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 

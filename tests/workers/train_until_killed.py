@@ -6,7 +6,9 @@
 import os
 import sys
 
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
+from trainer import runtime  # noqa: E402
+
+runtime.configure()
 from tfx.components.trainer.fn_args_utils import FnArgs  # noqa: E402
 
 from trainer.task import TRAINING_CONFIG_KEY, run_fn  # noqa: E402
