@@ -18,14 +18,15 @@ from typing import Any, Dict, List, Optional
 EXIT_USER_ERROR = 2
 
 
-def _select_keras_and_quiet_logs(verbose: bool) -> None:
-    # One Keras per process, chosen before TensorFlow loads: tf-keras (Keras 2),
-    # the one tensorflow-transform and TFX 1.16 are built for.
-    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+def _configure_process(verbose: bool) -> None:
+    """Keras and oneDNN chosen before TensorFlow loads (trainer.runtime); warnings off unless verbose."""
+    from trainer import runtime
+
     if not verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
+    runtime.configure(quiet=not verbose)
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -70,7 +71,13 @@ def _load_config(args: argparse.Namespace):
 
             raise DataError(f"dataset path {data} does not exist: pass --data with an image folder")
         data = os.path.abspath(data)
-    return load_config(args.config, data=data, output=args.output)
+    registry = getattr(args, "registry", None)
+    config = load_config(args.config, data=data, output=args.output,
+                         registry={"root": os.path.abspath(registry)} if registry else None)
+    if config.registry.kind == "local" and not os.path.isabs(config.registry.root):
+        config = load_config(args.config, data=data, output=args.output,
+                             registry={"root": os.path.abspath(config.registry.root)})
+    return config
 
 
 def _ingest_summary(run, report: Dict[str, Any], examples_uri: str) -> Dict[str, Any]:
@@ -130,8 +137,11 @@ def _pretraining_summary(run) -> Dict[str, Any]:
 
     trainer = run.latest_outputs("Trainer")
     model_run = trainer["model_run"][0].uri
-    with open(os.path.join(model_run, HISTORY_FILE)) as handle:
-        last = json.load(handle)[-1]
+    history_path = os.path.join(model_run, HISTORY_FILE)
+    last = None  # epochs: 0 trains nothing (the random-init baseline)
+    if os.path.exists(history_path):
+        with open(history_path) as handle:
+            last = json.load(handle)[-1]
     return {
         "final_epoch": last,
         "model": os.path.join(trainer["model"][0].uri, "Format-Serving"),
@@ -140,20 +150,97 @@ def _pretraining_summary(run) -> Dict[str, Any]:
     }
 
 
+def _evaluation_summary(run) -> Dict[str, Any]:
+    from components.linear_eval import METRICS_FILE, REPORT_FILE
+    from components.registry_pusher import BLESSING_FILE, PUSH_FILE
+
+    def read(component: str, output: str, name: str) -> Dict[str, Any]:
+        with open(os.path.join(run.latest_outputs(component)[output][0].uri, name)) as handle:
+            return json.load(handle)
+
+    metrics = read("LinearEval", "evaluation", METRICS_FILE)
+    blessing = read("Blesser", "blessing", BLESSING_FILE)
+    push = read("RegistryPusher", "pushed_model", PUSH_FILE)
+    evaluation_dir = run.latest_outputs("LinearEval")["evaluation"][0].uri
+    return {
+        "metrics": {"linear": {fraction: {k: probe[k] for k in ("top1_mean", "top1_sd", "labels_used")}
+                               for fraction, probe in metrics["linear"].items()},
+                    "knn_top1": metrics["knn_top1"]},
+        "report": os.path.join(evaluation_dir, REPORT_FILE),
+        "blessed": blessing["blessed"], "blessing": blessing,
+        "version": push["version"], "registry": push["registry"],
+        # A run whose pusher was cached pushed nothing new: `version` is the earlier push of this same model.
+        "pushed_this_run": push["pushed"] and run.latest_state("RegistryPusher") == "COMPLETE",
+    }
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    run, summary = _run(args, until="pretrain")
+    run, summary = _run(args, until="push")
     summary["pretraining"] = _pretraining_summary(run)
+    summary.update(_evaluation_summary(run))
     if args.json:
         print(json.dumps(summary))
-    else:
-        _print_ingest_table(summary)
-        pretraining = summary["pretraining"]
-        last = pretraining["final_epoch"]
+        return 0
+    _print_ingest_table(summary)
+    pretraining = summary["pretraining"]
+    last = pretraining["final_epoch"]
+    if last:
         knn = f", kNN top-1 {last['knn_top1']:.3f}" if "knn_top1" in last else ""
         print(f"pretraining: epoch {last['epoch']}, loss {last['loss']:.4f}, contrastive top-1 "
               f"{last['contrastive_accuracy']:.3f}{knn}")
-        print(f"encoder (SavedModel): {pretraining['model']}")
-        print(f"loss curve: {pretraining['loss_curve']}")
+    else:
+        print("pretraining: none (epochs: 0), the encoder is untrained")
+    print(f"encoder (SavedModel): {pretraining['model']}")
+    for fraction, probe in summary["metrics"]["linear"].items():
+        print(f"linear eval, {float(fraction):.0%} labels: top-1 {100 * probe['top1_mean']:.1f} "
+              f"± {100 * probe['top1_sd']:.1f} %")
+    print(f"kNN (k=20) top-1: {100 * summary['metrics']['knn_top1']:.1f} %")
+    print(f"report: {summary['report']}")
+    reasons = "; ".join(summary["blessing"]["reasons"])
+    if summary["version"] and not summary["pushed_this_run"]:
+        print(f"nothing changed since this model was pushed as version {summary['version']} to {summary['registry']}")
+    elif summary["version"]:
+        print(f"blessed ({reasons}): pushed version {summary['version']} to {summary['registry']}")
+    else:
+        print(f"not pushed: {reasons}")
+    return 0
+
+
+def _registry_of(args: argparse.Namespace):
+    from components.registry import LocalRegistry
+    from pipeline.config import load_config
+
+    config = load_config(args.config)
+    return LocalRegistry(args.registry or config.registry.root, args.model or config.registry.model_name)
+
+
+def cmd_registry(args: argparse.Namespace) -> int:
+    registry = _registry_of(args)
+    if args.registry_command == "promote":
+        registry.promote(args.version)
+        print(f"champion of {registry.model_name} is now version {args.version}")
+    elif args.registry_command == "rollback":
+        print(f"champion of {registry.model_name} rolled back to version {registry.rollback()}")
+    elif args.registry_command == "show":
+        version = args.version or registry.pointer()["version"]
+        if version is None:
+            from components.registry import RegistryError
+
+            raise RegistryError(f"model {registry.model_name} in {registry.root} has no champion: name a version")
+        print(json.dumps({**registry.metadata(version), "saved_model": registry.saved_model_path(version)}, indent=2))
+    else:
+        champion = registry.pointer()["version"]
+        rows = [registry.metadata(version) for version in registry.versions()]
+        if args.json:
+            print(json.dumps({"model": registry.model_name, "champion": champion, "versions": rows}))
+            return 0
+        print(f"{'version':<9}{'top-1':>8}  {'pushed at':<27}champion")
+        for row in rows:
+            top1 = row.get("blessing", {}).get("top1")
+            mark = "*" if row["version"] == champion else ""
+            print(f"{row['version']:<9}{'' if top1 is None else f'{100 * top1:.1f}':>8}  {row['pushed_at']:<27}{mark}")
+        if not rows:
+            print(f"no versions of {registry.model_name} in {registry.root}")
     return 0
 
 
@@ -197,10 +284,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run", help="run the whole local pipeline",
-        description="Runs the pipeline with LocalDagRunner: ingest, validate, transform, pretrain.",
+        description="Runs the pipeline with LocalDagRunner: ingest, validate, transform, pretrain, "
+        "linear evaluation, blessing, push to the model registry.",
     )
     add_common(run)
+    run.add_argument("--registry", help="local model registry folder (default: the config's registry.root)")
     run.set_defaults(func=cmd_run)
+
+    registry = commands.add_parser("registry", help="list, inspect, promote or roll back registry versions")
+    registry_commands = registry.add_subparsers(dest="registry_command", required=True, metavar="ACTION")
+    for action, text in (("list", "versions, their top-1 and the champion"), ("show", "one version's metadata"),
+                         ("promote", "make a version the champion"), ("rollback", "restore the previous champion")):
+        sub = registry_commands.add_parser(action, help=text, description=text[0].upper() + text[1:] + ".")
+        sub.add_argument("--registry", help="registry folder (default: the config's registry.root)")
+        sub.add_argument("--model", help="model name (default: the config's registry.model_name)")
+        sub.add_argument("--config", default="local", help="config whose registry settings are the defaults")
+        if action in ("show", "promote"):
+            sub.add_argument("version", nargs="?" if action == "show" else None,
+                             help="version number" + (" (default: the champion)" if action == "show" else ""))
+        if action == "list":
+            sub.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        sub.set_defaults(func=cmd_registry)
 
     schema = commands.add_parser("schema", help="manage the curated data schema")
     schema_commands = schema.add_subparsers(dest="schema_command", required=True, metavar="ACTION")
@@ -218,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    _select_keras_and_quiet_logs(args.verbose)
+    _configure_process(args.verbose)
     from components.errors import DataError
     from pipeline.config import ConfigError
 

@@ -8,7 +8,7 @@ reported as a single line naming the file and the setting.
 from __future__ import annotations
 
 import pathlib
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Literal, Optional, Tuple
 
 import pydantic
 import yaml
@@ -55,6 +55,52 @@ class TransformConfig(_Section):
     stored_size: PositiveInt = Field(128, description="Shorter image side after preprocessing, in pixels.")
 
 
+class EvaluationConfig(_Section):
+    """Linear evaluation of the frozen encoder on few labels, and a kNN check."""
+
+    label_fractions: Tuple[float, ...] = Field((0.01, 0.1, 1.0), description="Fractions of the train labels probed.")
+    seeds: PositiveInt = Field(5, description="Label subsets drawn per fraction; results are mean and sd over them.")
+    knn_k: PositiveInt = 20
+    tsne: bool = Field(True, description="Draw a t-SNE PNG of the test features.")
+
+    @pydantic.field_validator("label_fractions")
+    @classmethod
+    def _fractions_in_range(cls, fractions):
+        if not fractions or any(not 0.0 < fraction <= 1.0 for fraction in fractions):
+            raise ValueError("every label fraction must be in (0, 1]")
+        return tuple(sorted(set(fractions)))
+
+
+class BlessingConfig(_Section):
+    """When a pretrained encoder is good enough to push."""
+
+    label_fraction: float = Field(0.1, description="The probe whose top-1 decides; one of evaluation.label_fractions.")
+    min_top1: float = Field(0.5, ge=0.0, le=1.0, description="Absolute floor for that top-1.")
+    champion_tolerance: float = Field(
+        0.02, ge=0.0, le=1.0, description="Blessed only if top-1 >= the registry champion's minus this."
+    )
+
+
+class RegistryConfig(_Section):
+    """Where blessed encoders go: a local versioned folder, or Vertex AI Model Registry."""
+
+    kind: Literal["local", "vertex"] = "local"
+    root: str = Field("registry", description="Local registry folder (kind: local).")
+    model_name: str = Field("simclr-encoder", pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    project: Optional[str] = Field(None, description="GCP project (kind: vertex).")
+    region: Optional[str] = Field(None, description="Vertex AI region (kind: vertex).")
+    serving_image: str = Field(
+        "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest",
+        description="TF Serving container that Vertex AI serves the SavedModel with (kind: vertex).",
+    )
+
+    @pydantic.model_validator(mode="after")
+    def _vertex_needs_project(self):
+        if self.kind == "vertex" and not (self.project and self.region):
+            raise ValueError("registry kind 'vertex' needs 'project' and 'region'")
+        return self
+
+
 class PipelineConfig(_Section):
     """Everything one pipeline run needs; stages read only their own section."""
 
@@ -71,6 +117,18 @@ class PipelineConfig(_Section):
     recipe: str = Field("paper", description="Preset training settings (paper, seed) under 'training'.")
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     eval_split: str = Field("test", description="The labelled split that evaluation and the kNN monitor use.")
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    blessing: BlessingConfig = Field(default_factory=BlessingConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+
+    @pydantic.model_validator(mode="after")
+    def _blessing_uses_a_probed_fraction(self):
+        if self.blessing.label_fraction not in self.evaluation.label_fractions:
+            raise ValueError(
+                f"blessing.label_fraction {self.blessing.label_fraction} is not one of "
+                f"evaluation.label_fractions {list(self.evaluation.label_fractions)}"
+            )
+        return self
 
 
 def available_configs() -> List[str]:
@@ -106,7 +164,7 @@ def _merge(base: Dict[str, Any], override: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def load_config(name_or_path: str = "local", **overrides: Any) -> PipelineConfig:
-    """Loads a named config or a YAML file, then applies top-level overrides that are not None."""
+    """Loads a named config or a YAML file, then merges in the overrides that are not None."""
     path = _resolve(name_or_path)
     try:
         raw = yaml.safe_load(path.read_text()) or {}
@@ -114,7 +172,7 @@ def load_config(name_or_path: str = "local", **overrides: Any) -> PipelineConfig
         raise ConfigError(f"config {path}: not valid YAML: {str(error).splitlines()[0]}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"config {path}: expected a mapping of settings at the top level")
-    raw.update({key: value for key, value in overrides.items() if value is not None})
+    raw = _merge(raw, {key: value for key, value in overrides.items() if value is not None})
     try:
         raw["training"] = _merge(recipe(raw.get("recipe", "paper")), raw.get("training") or {})
     except ValueError as error:

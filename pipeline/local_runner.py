@@ -33,6 +33,17 @@ class LocalRun:
             tfx.orchestration.metadata.sqlite_metadata_connection_config(self.metadata_path)
         )
 
+    def _latest_execution(self, component_id: str) -> Optional[metadata_store_pb2.Execution]:
+        store = self.store()
+        context = store.get_context_by_type_and_name("node", f"{self.pipeline_name}.{component_id}")
+        executions = store.get_executions_by_context(context.id) if context else []
+        return max(executions, key=lambda e: (e.create_time_since_epoch, e.id)) if executions else None
+
+    def latest_state(self, component_id: str) -> Optional[str]:
+        """COMPLETE, CACHED, FAILED, ... for a component's latest execution, or None if it never ran."""
+        execution = self._latest_execution(component_id)
+        return None if execution is None else metadata_store_pb2.Execution.State.Name(execution.last_known_state)
+
     def latest_outputs(self, component_id: str) -> Dict[str, List[metadata_store_pb2.Artifact]]:
         """Output artifacts of a component's latest completed or cached execution, by output key."""
         store = self.store()

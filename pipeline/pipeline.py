@@ -1,6 +1,7 @@
 """The SimCLR pipeline, defined once and shared by every orchestrator.
 
-ImageExampleGen -> statistics -> schema -> validation -> anomaly gate -> transform -> SimCLR trainer
+ImageExampleGen -> statistics -> schema -> validation -> anomaly gate -> transform
+  -> SimCLR trainer -> linear evaluation -> blessing -> push to the model registry
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from tfx import v1 as tfx
 
 from components.anomaly_gate import AnomalyGate
 from components.image_example_gen import ImageExampleGen
+from components.linear_eval import LinearEval
+from components.registry_pusher import Blesser, RegistryPusher
 from pipeline.config import PipelineConfig
 from trainer.task import TRAINING_CONFIG_KEY
 
-STAGES = ("examples", "ingest", "transform", "pretrain")  # each stage adds components to the one before
+STAGES = ("examples", "ingest", "transform", "pretrain", "push")  # each stage adds components to the one before
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.task.run_fn"
 
@@ -70,18 +73,51 @@ def create_pipeline(
         components.append(transform)
 
     if STAGES.index(until) >= STAGES.index("pretrain"):
-        components.append(
-            tfx.components.Trainer(
-                run_fn=RUN_FN,
-                examples=transform.outputs["transformed_examples"],
-                transform_graph=transform.outputs["transform_graph"],
-                train_args=tfx.proto.TrainArgs(splits=["train"]),
-                eval_args=tfx.proto.EvalArgs(splits=[config.eval_split]),
-                custom_config={TRAINING_CONFIG_KEY: config.training.model_dump_json()},
-            )
+        trainer = tfx.components.Trainer(
+            run_fn=RUN_FN,
+            examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            train_args=tfx.proto.TrainArgs(splits=["train"]),
+            eval_args=tfx.proto.EvalArgs(splits=[config.eval_split]),
+            custom_config={TRAINING_CONFIG_KEY: config.training.model_dump_json()},
         )
+        components.append(trainer)
+
+    if STAGES.index(until) >= STAGES.index("push"):
+        components += _evaluate_and_push(config, example_gen, trainer)
 
     return _pipeline(config, pipeline_root, components, metadata_connection_config, beam_pipeline_args)
+
+
+def _evaluate_and_push(config: PipelineConfig, example_gen, trainer) -> list:
+    evaluation = config.evaluation
+    linear_eval = LinearEval(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        model_run=trainer.outputs["model_run"],
+        settings=json.dumps({
+            "train_split": "train", "eval_split": config.eval_split,
+            "label_fractions": list(evaluation.label_fractions), "seeds": evaluation.seeds,
+            "knn_k": evaluation.knn_k, "tsne": evaluation.tsne,
+            "blessing_fraction": config.blessing.label_fraction,
+            "training": config.training.model_dump(mode="json"),
+        }, sort_keys=True),
+    )
+    blesser = Blesser(
+        evaluation=linear_eval.outputs["evaluation"],
+        min_top1=config.blessing.min_top1,
+        champion_tolerance=config.blessing.champion_tolerance,
+        registry=config.registry.model_dump_json(),
+    )
+    pusher = RegistryPusher(
+        model=trainer.outputs["model"],
+        model_blessing=blesser.outputs["blessing"],
+        evaluation=linear_eval.outputs["evaluation"],
+        examples=example_gen.outputs["examples"],
+        registry=config.registry.model_dump_json(),
+        pipeline_config=config.model_dump_json(),
+    )
+    return [linear_eval, blesser, pusher]
 
 
 def _pipeline(config, pipeline_root, components, metadata_connection_config, beam_pipeline_args) -> tfx.dsl.Pipeline:

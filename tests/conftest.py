@@ -1,10 +1,8 @@
 """Shared fixtures: small generated image datasets (no test needs the real dataset)."""
 
-import os
+from trainer import runtime
 
-# One Keras per process, chosen before TensorFlow loads (as the CLI does).
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+runtime.configure()  # before TensorFlow loads, as the CLI does
 
 import contextlib  # noqa: E402
 import dataclasses  # noqa: E402
@@ -68,6 +66,8 @@ class SmokeRun:
     data: pathlib.Path
     run: "object"  # pipeline.local_runner.LocalRun
     summary: dict  # what `simclr-tfx run --json` printed
+    registry: pathlib.Path
+    run_again: "object"  # runs the same command once more; returns its summary
 
 
 SMOKE_CONFIG = """
@@ -82,6 +82,8 @@ training:
   optimizer: {warmup_epochs: 1}
   checkpoint_every_steps: 2
   knn_every_epochs: 1
+evaluation: {seeds: 2}
+blessing: {min_top1: 0.0}
 """
 
 
@@ -98,8 +100,14 @@ def smoke_pipeline(tmp_path_factory):
                 write_image(root / split / f"{label}_{n}.png", seed=hash((split, label, n)) % 10_000, size=(60 + 10 * n, 36))
     output = tmp_path_factory.mktemp("smoke-run")
     (output / "config.yaml").write_text(SMOKE_CONFIG)
-    stdout = io.StringIO()
-    with contextlib.redirect_stdout(stdout):
-        code = cli.main(["run", "--config", str(output / "config.yaml"), "--data", str(root), "--output", str(output), "--json"])
-    assert code == 0
-    return SmokeRun(root, LocalRun(str(output), "smoke-test"), json.loads(stdout.getvalue().strip().splitlines()[-1]))
+    registry = output / "registry"
+
+    def run_once() -> dict:
+        stdout = io.StringIO()
+        with contextlib.redirect_stdout(stdout):
+            code = cli.main(["run", "--config", str(output / "config.yaml"), "--data", str(root), "--output", str(output),
+                             "--registry", str(registry), "--json"])
+        assert code == 0
+        return json.loads(stdout.getvalue().strip().splitlines()[-1])
+
+    return SmokeRun(root, LocalRun(str(output), "smoke-test"), run_once(), registry, run_once)

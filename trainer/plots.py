@@ -1,6 +1,7 @@
 """PNG plots written into run artifacts."""
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -18,6 +19,38 @@ def loss_curve(history, path: str, title: str = "SimCLR pretraining") -> None:
     accuracy_axis.set_ylabel("contrastive top-1", color="tab:orange")
     accuracy_axis.set_ylim(0, 1)
     loss_axis.set_title(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def confusion_matrix(matrix, class_names, path: str, title: str) -> None:
+    """Counts of (true class, predicted class), annotated."""
+    figure, axis = plt.subplots(figsize=(1.2 * len(class_names) + 2, 1.1 * len(class_names) + 1.5))
+    axis.imshow(matrix, cmap="Blues")
+    axis.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
+    axis.set_yticks(range(len(class_names)), class_names)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    for (row, column), count in np.ndenumerate(matrix):
+        color = "white" if count > matrix.max() / 2 else "black"
+        axis.text(column, row, str(count), ha="center", va="center", color=color)
+    axis.set_title(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def embedding_scatter(points, labels, class_names, path: str, title: str) -> None:
+    """2-D points (a t-SNE of the features) coloured by class."""
+    figure, axis = plt.subplots(figsize=(6.5, 5.5))
+    for label, name in enumerate(class_names):
+        chosen = labels == label
+        axis.scatter(points[chosen, 0], points[chosen, 1], s=10, label=name)
+    axis.legend(markerscale=2, fontsize="small")
+    axis.set_xticks([])
+    axis.set_yticks([])
+    axis.set_title(title)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)

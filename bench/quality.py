@@ -1,0 +1,98 @@
+"""Benchmark: linear-evaluation quality of each config on the seed's dataset, with wall time.
+
+Each config runs the whole pipeline (`simclr-tfx run`) in its own output folder and
+registry, so nothing is shared or cached between them:
+  random: the `local` config with `training.epochs: 0` (the untrained encoder, the floor);
+  local:  the default config;
+  seed:   the seed notebook's recipe at the `local` budget (pipeline/configs/seed.yaml);
+  long:   pipeline/configs/long.yaml (at most 3 h on CPU).
+The probe's regularisation is chosen by cross-validation inside the labelled train
+subset, never on test. Writes bench/results/quality.json and keeps each run's
+report.md and PNGs under bench/results/quality/<config>/; the last line printed
+is the JSON.
+
+    python quality.py [--configs random,local,seed,long] [--data PATH]
+"""
+
+import argparse
+import json
+import pathlib
+import shutil
+import subprocess
+import sys
+import time
+
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+RESULTS = pathlib.Path(__file__).parent / "results"
+CONFIGS = {
+    "random": ("local", {"training": {"epochs": 0}}),
+    "local": ("local", {}),
+    "seed": ("seed", {}),
+    "long": ("long", {}),
+}
+
+
+def config_file(name: str, scratch: pathlib.Path) -> pathlib.Path:
+    base, override = CONFIGS[name]
+    config = yaml.safe_load((ROOT / "pipeline" / "configs" / f"{base}.yaml").read_text())
+    for section, values in override.items():
+        config[section] = {**config.get(section, {}), **values}
+    config["pipeline_name"] = f"quality-{name}"
+    path = scratch / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def run_config(name: str, data: str) -> dict:
+    workdir = RESULTS / "quality" / name
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    command = [sys.executable, "-m", "pipeline.cli", "run", "--config", str(config_file(name, workdir)),
+               "--data", data, "--output", str(workdir / "run"), "--registry", str(workdir / "registry"), "--json"]
+    started = time.monotonic()
+    result = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)  # progress goes to stderr
+    wall = time.monotonic() - started
+    if result.returncode:
+        raise SystemExit(f"config {name} failed (exit {result.returncode}); see its output above")
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    report_dir = pathlib.Path(summary["report"]).parent
+    for item in report_dir.iterdir():
+        if item.suffix in (".md", ".png", ".json"):
+            shutil.copy(item, workdir / item.name)
+    linear = summary["metrics"]["linear"]
+    return {
+        "top1_10pct_mean": round(linear["0.1"]["top1_mean"], 4), "top1_10pct_sd": round(linear["0.1"]["top1_sd"], 4),
+        "top1_1pct_mean": round(linear["0.01"]["top1_mean"], 4), "top1_100pct_mean": round(linear["1"]["top1_mean"], 4),
+        "knn_top1": round(summary["metrics"]["knn_top1"], 4), "wall_s": round(wall, 1),
+        "blessed": summary["blessed"], "report": str(workdir / "report.md"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", default="random,local,seed,long")
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "imagenet-5-categories"))
+    args = parser.parse_args()
+    names = [name.strip() for name in args.configs.split(",") if name.strip()]
+    unknown = [name for name in names if name not in CONFIGS]
+    if unknown:
+        raise SystemExit(f"unknown config(s) {unknown}: choose from {', '.join(CONFIGS)}")
+
+    RESULTS.mkdir(exist_ok=True)
+    previous = RESULTS / "quality.json"
+    results = json.loads(previous.read_text()) if previous.exists() else {}
+    for name in names:
+        print(f"== {name}", file=sys.stderr, flush=True)
+        results[name] = run_config(name, args.data)
+        previous.write_text(json.dumps(results, indent=2))
+        row = results[name]
+        print(f"{name:<8} top-1 @10% labels {100 * row['top1_10pct_mean']:.1f} ± {100 * row['top1_10pct_sd']:.1f} %, "
+              f"@100% {100 * row['top1_100pct_mean']:.1f} %, kNN {100 * row['knn_top1']:.1f} %, {row['wall_s'] / 60:.1f} min",
+              flush=True)
+    print(json.dumps({name: results[name] for name in names}))
+
+
+if __name__ == "__main__":
+    main()

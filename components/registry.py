@@ -1,0 +1,231 @@
+"""Model registries that blessed encoders are pushed to, behind one interface.
+
+LocalRegistry (the default) is a folder:
+
+    <root>/<model>/<version>/saved_model/   the SavedModel, read-only once pushed
+    <root>/<model>/<version>/metadata.json  metrics, config, data fingerprint, run id, git revision, time
+    <root>/<model>/champion.json            the champion pointer and its history
+
+A push copies the model into a staging folder beside the versions and renames it
+to the next free version number; rename is atomic, and a version that already
+exists makes the rename fail, so concurrent pushes get distinct versions and a
+reader never sees a half-written one. The champion pointer is rewritten under a
+file lock with an atomic replace; it moves only on a blessed push, a promote or
+a rollback.
+
+VertexModelRegistry builds the same push as a Vertex AI Model Registry upload:
+a new version of the parent model with aliases, served by the TF Serving image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import errno
+import fcntl
+import json
+import os
+import shutil
+import stat
+import uuid
+from typing import Dict, List, Optional, Sequence
+
+from components.errors import DataError
+
+METADATA_FILE = "metadata.json"
+SAVED_MODEL_DIR = "saved_model"
+CHAMPION_FILE = "champion.json"
+CHAMPION_ALIAS = "champion"
+CANDIDATE_ALIAS = "candidate"
+
+
+class RegistryError(DataError):
+    """A registry operation that the user asked for cannot be done (unknown version, nothing to roll back)."""
+
+
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+class LocalRegistry:
+    def __init__(self, root: str, model_name: str):
+        self.root = os.path.abspath(root)
+        self.model_name = model_name
+        self.model_dir = os.path.join(self.root, model_name)
+
+    # --- reading -------------------------------------------------------------------------
+    def versions(self) -> List[str]:
+        if not os.path.isdir(self.model_dir):
+            return []
+        return sorted((name for name in os.listdir(self.model_dir) if name.isdigit()), key=int)
+
+    def metadata(self, version: str) -> Dict:
+        path = os.path.join(self.model_dir, str(version), METADATA_FILE)
+        if not os.path.isfile(path):
+            raise RegistryError(f"model {self.model_name} has no version {version} in {self.root}")
+        with open(path) as handle:
+            return json.load(handle)
+
+    def saved_model_path(self, version: str) -> str:
+        return os.path.join(self.model_dir, str(version), SAVED_MODEL_DIR)
+
+    def pointer(self) -> Dict:
+        path = os.path.join(self.model_dir, CHAMPION_FILE)
+        if not os.path.isfile(path):
+            return {"version": None, "history": []}
+        with open(path) as handle:
+            return json.load(handle)
+
+    def champion(self) -> Optional[Dict]:
+        """The champion's metadata (with its version), or None before the first blessed push."""
+        version = self.pointer()["version"]
+        return None if version is None else self.metadata(version)
+
+    # --- writing -------------------------------------------------------------------------
+    def push(self, saved_model_dir: str, metadata: Dict, make_champion: bool) -> str:
+        """Copies the SavedModel in as a new immutable version; returns the version."""
+        os.makedirs(self.model_dir, exist_ok=True)
+        staging = os.path.join(self.model_dir, f".staging-{uuid.uuid4().hex}")
+        try:
+            shutil.copytree(saved_model_dir, os.path.join(staging, SAVED_MODEL_DIR))
+            version = self._publish(staging, metadata)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        if make_champion:
+            self._move_champion(version, reason="blessed push")
+        return version
+
+    def _publish(self, staging: str, metadata: Dict) -> str:
+        while True:
+            existing = self.versions()
+            version = str(int(existing[-1]) + 1 if existing else 1)
+            with open(os.path.join(staging, METADATA_FILE), "w") as handle:
+                json.dump({**metadata, "model": self.model_name, "version": version, "pushed_at": utc_now()}, handle, indent=2)
+            try:
+                os.rename(staging, os.path.join(self.model_dir, version))
+            except OSError as error:  # another push took this number first
+                if error.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                    continue
+                raise
+            _make_read_only(os.path.join(self.model_dir, version))
+            return version
+
+    def promote(self, version: str) -> None:
+        self.metadata(version)  # refuses unknown versions
+        self._move_champion(str(version), reason="promote")
+
+    def rollback(self) -> str:
+        """Moves the champion back to the one before it; returns that version."""
+        with self._lock():
+            pointer = self.pointer()
+            previous = [entry["version"] for entry in pointer["history"][:-1]]
+            if not previous:
+                raise RegistryError(f"model {self.model_name} has no earlier champion to roll back to")
+            self._write_pointer(previous[-1], "rollback", pointer, drop_last=True)
+            return previous[-1]
+
+    def _move_champion(self, version: str, reason: str) -> None:
+        with self._lock():
+            self._write_pointer(version, reason, self.pointer())
+
+    def _write_pointer(self, version: str, reason: str, pointer: Dict, drop_last: bool = False) -> None:
+        history = pointer["history"][:-1] if drop_last else pointer["history"] + [{"version": version, "reason": reason, "at": utc_now()}]
+        if drop_last:
+            history[-1] = {**history[-1], "restored_at": utc_now()}
+        path = os.path.join(self.model_dir, CHAMPION_FILE)
+        temporary = f"{path}.{uuid.uuid4().hex}"
+        with open(temporary, "w") as handle:
+            json.dump({"version": version, "history": history}, handle, indent=2)
+        os.replace(temporary, path)
+
+    @contextlib.contextmanager
+    def _lock(self):
+        os.makedirs(self.model_dir, exist_ok=True)
+        with open(os.path.join(self.model_dir, ".lock"), "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def describe(self) -> str:
+        return f"local registry {self.model_dir}"
+
+
+def _make_read_only(root: str) -> None:
+    for directory, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(directory, name)
+            os.chmod(path, os.stat(path).st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+class VertexModelRegistry:
+    """Vertex AI Model Registry: each push is a new version of one parent model."""
+
+    def __init__(self, project: str, region: str, model_name: str, serving_image: str):
+        self.project, self.region, self.model_name, self.serving_image = project, region, model_name, serving_image
+
+    @property
+    def parent_model(self) -> str:
+        return f"projects/{self.project}/locations/{self.region}/models/{self.model_name}"
+
+    def upload_request(self, artifact_uri: str, metadata: Dict, aliases: Sequence[str]):
+        """The exact UploadModelRequest a push sends."""
+        from google.cloud import aiplatform_v1
+
+        metrics = metadata.get("metrics", {})
+        labels = {"pipeline": _label(metadata.get("pipeline_name", "")), "git": _label(metadata.get("git_revision", ""))[:12]}
+        if "top1" in metadata.get("blessing", {}):
+            labels["top1-permille"] = str(round(1000 * metadata["blessing"]["top1"]))
+        return aiplatform_v1.UploadModelRequest(
+            parent=f"projects/{self.project}/locations/{self.region}",
+            parent_model=self.parent_model,
+            model_id=self.model_name,
+            model=aiplatform_v1.Model(
+                display_name=self.model_name,
+                description=json.dumps({"metrics": metrics, "data_fingerprint": metadata.get("data_fingerprint")})[:2000],
+                artifact_uri=artifact_uri,
+                version_aliases=list(aliases),
+                version_description=f"pipeline run {metadata.get('pipeline_run_id')}",
+                container_spec=aiplatform_v1.ModelContainerSpec(image_uri=self.serving_image),
+                labels={key: value for key, value in labels.items() if value},
+            ),
+        )
+
+    def push(self, saved_model_dir: str, metadata: Dict, make_champion: bool) -> str:
+        from google.cloud import aiplatform_v1
+
+        if not saved_model_dir.startswith("gs://"):
+            raise RegistryError(f"Vertex AI needs the model on gs://, not {saved_model_dir}: run the pipeline on Vertex")
+        aliases = [CHAMPION_ALIAS] if make_champion else [CANDIDATE_ALIAS]
+        client = aiplatform_v1.ModelServiceClient(client_options={"api_endpoint": f"{self.region}-aiplatform.googleapis.com"})
+        operation = client.upload_model(request=self.upload_request(saved_model_dir, metadata, aliases))
+        return operation.result().model_version_id
+
+    def champion(self) -> Optional[Dict]:
+        from google.api_core import exceptions
+        from google.cloud import aiplatform_v1
+
+        client = aiplatform_v1.ModelServiceClient(client_options={"api_endpoint": f"{self.region}-aiplatform.googleapis.com"})
+        try:
+            model = client.get_model(name=f"{self.parent_model}@{CHAMPION_ALIAS}")
+        except exceptions.NotFound:
+            return None
+        permille = model.labels.get("top1-permille")
+        return {"version": model.version_id, "blessing": {"top1": int(permille) / 1000 if permille else None}}
+
+    def describe(self) -> str:
+        return f"Vertex AI Model Registry {self.parent_model}"
+
+
+def _label(value: str) -> str:
+    """A Vertex label value: lowercase letters, digits, - and _, at most 63 characters."""
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in value.lower())[:63]
+
+
+def registry_from_config(registry_config) -> "LocalRegistry | VertexModelRegistry":
+    if registry_config.kind == "vertex":
+        return VertexModelRegistry(
+            registry_config.project, registry_config.region, registry_config.model_name, registry_config.serving_image
+        )
+    return LocalRegistry(registry_config.root, registry_config.model_name)

@@ -1,0 +1,156 @@
+"""Blesser and RegistryPusher: only a good-enough encoder reaches the model registry.
+
+Blesser blesses a model if and only if its top-1 with few labels (the blessing
+probe of LinearEval) is at least a threshold and no worse than the registry's
+champion minus a tolerance. It records the decision and both figures in
+blessing.json, the TFX BLESSED / NOT_BLESSED marker file and the artifact's
+`blessed` property, as the standard Evaluator does.
+
+RegistryPusher pushes a blessed model as a new registry version with its
+metadata (metrics, config, data fingerprint, pipeline run id, git revision,
+time) and makes it the champion; an unblessed one is not pushed, and the
+PushedModel artifact says why.
+"""
+
+
+import json
+import os
+import subprocess
+from typing import Dict, Optional
+
+import tensorflow as tf
+from tfx import types
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.dsl.components.base import base_component, base_executor, executor_spec
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+
+from components.linear_eval import METRICS_FILE, serving_model_dir
+from components.registry import registry_from_config
+
+BLESSING_FILE = "blessing.json"
+PUSH_FILE = "push.json"
+
+
+def git_revision() -> str:
+    """The project's revision: baked into the container image, else read from a git checkout."""
+    if os.environ.get("SIMCLR_GIT_REVISION"):
+        return os.environ["SIMCLR_GIT_REVISION"]
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=os.path.dirname(os.path.abspath(__file__)),
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _registry(registry_json: str):
+    from pipeline.config import RegistryConfig
+
+    return registry_from_config(RegistryConfig.model_validate_json(registry_json))
+
+
+def decide(top1: float, min_top1: float, tolerance: float, champion: Optional[Dict]) -> Dict:
+    """The blessing decision, its reasons and the figures it compared."""
+    champion_top1 = (champion or {}).get("blessing", {}).get("top1")
+    reasons = []
+    if top1 < min_top1:
+        reasons.append(f"top-1 {top1:.3f} is below the threshold {min_top1:.3f}")
+    if champion_top1 is not None and top1 < champion_top1 - tolerance:
+        reasons.append(f"top-1 {top1:.3f} is worse than champion version {champion['version']}'s "
+                       f"{champion_top1:.3f} by more than {tolerance:.3f}")
+    return {
+        "blessed": not reasons, "top1": top1, "min_top1": min_top1, "champion_tolerance": tolerance,
+        "champion_version": (champion or {}).get("version"), "champion_top1": champion_top1,
+        "reasons": reasons or [f"top-1 {top1:.3f} meets the threshold {min_top1:.3f}"
+                               + (f" and champion version {champion['version']}'s {champion_top1:.3f} - {tolerance:.3f}"
+                                  if champion_top1 is not None else " (no champion yet)")],
+    }
+
+
+@component
+def Blesser(
+    evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
+    blessing: OutputArtifact[standard_artifacts.ModelBlessing],
+    min_top1: Parameter[float],
+    champion_tolerance: Parameter[float],
+    registry: Parameter[str],
+) -> None:
+    """Blesses the model iff top-1 >= min_top1 and >= champion - tolerance; records why."""
+    with tf.io.gfile.GFile(os.path.join(evaluation.uri, METRICS_FILE)) as handle:
+        metrics = json.load(handle)
+    measured = metrics["blessing_metric"]
+    decision = decide(measured["top1_mean"], min_top1, champion_tolerance, _registry(registry).champion())
+    decision["label_fraction"] = measured["label_fraction"]
+    with tf.io.gfile.GFile(os.path.join(blessing.uri, BLESSING_FILE), "w") as handle:
+        json.dump(decision, handle, indent=2)
+    marker = "BLESSED" if decision["blessed"] else "NOT_BLESSED"
+    with tf.io.gfile.GFile(os.path.join(blessing.uri, marker), "w") as handle:
+        handle.write("")  # an empty marker file, as the TFX Evaluator writes
+    blessing.set_int_custom_property("blessed", int(decision["blessed"]))
+    blessing.set_string_custom_property("reason", "; ".join(decision["reasons"]))
+
+
+class RegistryPusherSpec(ComponentSpec):
+    PARAMETERS = {
+        "registry": ExecutionParameter(type=str),  # RegistryConfig as JSON
+        "pipeline_config": ExecutionParameter(type=str),  # recorded in each version's metadata
+    }
+    INPUTS = {
+        "model": ChannelParameter(type=standard_artifacts.Model),
+        "model_blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
+        "evaluation": ChannelParameter(type=standard_artifacts.ModelEvaluation),
+        "examples": ChannelParameter(type=standard_artifacts.Examples),
+    }
+    OUTPUTS = {"pushed_model": ChannelParameter(type=standard_artifacts.PushedModel)}
+
+
+class RegistryPusherExecutor(base_executor.BaseExecutor):
+    def Do(self, input_dict, output_dict, exec_properties):
+        model = artifact_utils.get_single_instance(input_dict["model"])
+        blessing = artifact_utils.get_single_instance(input_dict["model_blessing"])
+        evaluation = artifact_utils.get_single_instance(input_dict["evaluation"])
+        examples = artifact_utils.get_single_instance(input_dict["examples"])
+        pushed = artifact_utils.get_single_instance(output_dict["pushed_model"])
+        with tf.io.gfile.GFile(os.path.join(blessing.uri, BLESSING_FILE)) as handle:
+            decision = json.load(handle)
+        registry = _registry(exec_properties["registry"])
+        record = {"pushed": False, "version": None, "registry": registry.describe(), "reasons": decision["reasons"]}
+        if decision["blessed"]:
+            with tf.io.gfile.GFile(os.path.join(evaluation.uri, METRICS_FILE)) as handle:
+                metrics = json.load(handle)
+            metadata = {
+                "metrics": {key: metrics[key] for key in ("linear", "knn_top1", "blessing_metric")},
+                "blessing": decision,
+                "config": json.loads(exec_properties["pipeline_config"]),
+                "data_fingerprint": examples.get_string_custom_property("input_fingerprint") or None,
+                "pipeline_name": self._context.pipeline_info.id if self._context and self._context.pipeline_info else None,
+                "pipeline_run_id": self._context.pipeline_run_id if self._context else None,
+                "git_revision": git_revision(),
+                "evaluation_report": os.path.join(evaluation.uri, "report.md"),
+                "source_model": model.uri,
+            }
+            version = registry.push(serving_model_dir(model.uri), metadata, make_champion=True)
+            record.update(pushed=True, version=version)
+            pushed.set_string_custom_property("pushed_version", version)
+            pushed.set_string_custom_property("pushed_destination", registry.describe())
+        pushed.set_int_custom_property("pushed", int(record["pushed"]))
+        with tf.io.gfile.GFile(os.path.join(pushed.uri, PUSH_FILE), "w") as handle:
+            json.dump(record, handle, indent=2)
+
+
+class RegistryPusher(base_component.BaseComponent):
+    """Pushes a blessed model to the configured registry; does nothing, and says why, otherwise."""
+
+    SPEC_CLASS = RegistryPusherSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(RegistryPusherExecutor)
+
+    def __init__(self, model: types.BaseChannel, model_blessing: types.BaseChannel, evaluation: types.BaseChannel,
+                 examples: types.BaseChannel, registry: str, pipeline_config: str):
+        super().__init__(spec=RegistryPusherSpec(
+            model=model, model_blessing=model_blessing, evaluation=evaluation, examples=examples,
+            registry=registry, pipeline_config=pipeline_config,
+            pushed_model=types.Channel(type=standard_artifacts.PushedModel),
+        ))

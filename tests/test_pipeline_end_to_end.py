@@ -1,0 +1,58 @@
+"""The whole local pipeline through the CLI: every component runs, the registry gets a version, a re-run is cached."""
+
+import json
+import os
+
+from components.registry import LocalRegistry
+
+COMPONENTS = (
+    "ImageExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomalyGate", "Transform",
+    "Trainer", "LinearEval", "Blesser", "RegistryPusher",
+)
+
+
+def test_every_component_ran(smoke_pipeline):
+    states = {component: smoke_pipeline.run.latest_state(component) for component in COMPONENTS}
+    assert states == {component: "COMPLETE" for component in COMPONENTS}
+
+
+def test_run_json_names_metrics_blessing_and_version(smoke_pipeline):
+    summary = smoke_pipeline.summary
+    assert summary["blessed"] is True and summary["version"] == "1" and summary["pushed_this_run"] is True
+    assert set(summary["metrics"]["linear"]) == {"0.01", "0.1", "1"}
+    for probe in summary["metrics"]["linear"].values():
+        assert 0.0 <= probe["top1_mean"] <= 1.0 and probe["top1_sd"] >= 0.0
+    assert 0.0 <= summary["metrics"]["knn_top1"] <= 1.0
+
+
+def test_linear_eval_writes_metrics_plots_and_a_report(smoke_pipeline):
+    evaluation = smoke_pipeline.run.latest_outputs("LinearEval")["evaluation"][0]
+    names = set(os.listdir(evaluation.uri))
+    assert {"metrics.json", "report.md", "tsne.png", "confusion_matrix.png", "loss_curve.png"} <= names
+    for png in ("tsne.png", "confusion_matrix.png", "loss_curve.png"):
+        assert open(os.path.join(evaluation.uri, png), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    metrics = json.load(open(os.path.join(evaluation.uri, "metrics.json")))
+    assert metrics["train_images"] == 8 and metrics["test_images"] == 4 and metrics["classes"] == ["cat", "dog"]
+    assert len(metrics["linear"]["0.1"]["top1_per_seed"]) == 2
+    assert evaluation.custom_properties["top1_10pct_mean"].double_value == metrics["linear"]["0.1"]["top1_mean"]
+    report = open(os.path.join(evaluation.uri, "report.md")).read()
+    assert "(tsne.png)" in report and "(confusion_matrix.png)" in report and "(loss_curve.png)" in report
+    assert metrics["data_fingerprint"] and metrics["data_fingerprint"] in report
+
+
+def test_registry_version_carries_its_metadata(smoke_pipeline):
+    registry = LocalRegistry(str(smoke_pipeline.registry), "simclr-encoder")
+    assert registry.versions() == ["1"] and registry.pointer()["version"] == "1"
+    metadata = registry.metadata("1")
+    for key in ("metrics", "config", "data_fingerprint", "pipeline_run_id", "git_revision", "pushed_at", "blessing"):
+        assert metadata[key], key
+    assert metadata["config"]["pipeline_name"] == "smoke-test"
+    assert os.path.isfile(os.path.join(registry.saved_model_path("1"), "saved_model.pb"))
+
+
+def test_a_rerun_with_nothing_changed_is_cached_and_pushes_nothing(smoke_pipeline):
+    summary = smoke_pipeline.run_again()
+    states = {component: smoke_pipeline.run.latest_state(component) for component in COMPONENTS}
+    assert states == {component: "CACHED" for component in COMPONENTS}
+    assert summary["pushed_this_run"] is False and summary["version"] == "1"
+    assert LocalRegistry(str(smoke_pipeline.registry), "simclr-encoder").versions() == ["1"]

@@ -1,0 +1,101 @@
+"""The local model registry: immutable versions, atomic and concurrent pushes, the champion pointer."""
+
+import json
+import multiprocessing
+import os
+
+import pytest
+
+from components.registry import LocalRegistry, RegistryError
+
+
+def make_saved_model_dir(path, payload: bytes = b"weights"):
+    (path / "variables").mkdir(parents=True)
+    (path / "saved_model.pb").write_bytes(b"graph")
+    (path / "variables" / "variables.data-00000-of-00001").write_bytes(payload)
+    return str(path)
+
+
+def test_push_writes_an_immutable_version_with_metadata(tmp_path):
+    registry = LocalRegistry(str(tmp_path / "registry"), "encoder")
+    source = make_saved_model_dir(tmp_path / "model")
+    version = registry.push(source, {"metrics": {"knn_top1": 0.5}, "blessing": {"top1": 0.6}}, make_champion=True)
+
+    assert version == "1"
+    metadata = registry.metadata("1")
+    assert metadata["version"] == "1" and metadata["model"] == "encoder" and metadata["metrics"] == {"knn_top1": 0.5}
+    assert "pushed_at" in metadata
+    pushed = os.path.join(registry.saved_model_path("1"), "saved_model.pb")
+    assert open(pushed, "rb").read() == b"graph"
+    assert not os.stat(pushed).st_mode & 0o222
+    assert registry.champion()["version"] == "1"
+    assert [name for name in os.listdir(registry.model_dir) if name.startswith(".staging")] == []
+
+
+def test_unblessed_push_does_not_move_the_champion(tmp_path):
+    registry = LocalRegistry(str(tmp_path), "encoder")
+    source = make_saved_model_dir(tmp_path / "model")
+    registry.push(source, {}, make_champion=True)
+    registry.push(source, {}, make_champion=False)
+    assert registry.versions() == ["1", "2"]
+    assert registry.pointer()["version"] == "1"
+
+
+def test_promote_and_rollback_move_the_pointer_and_keep_history(tmp_path):
+    registry = LocalRegistry(str(tmp_path), "encoder")
+    source = make_saved_model_dir(tmp_path / "model")
+    for _ in range(3):
+        registry.push(source, {}, make_champion=True)
+    assert registry.pointer()["version"] == "3"
+    assert registry.rollback() == "2"
+    assert registry.pointer()["version"] == "2"
+    registry.promote("3")
+    assert [entry["version"] for entry in registry.pointer()["history"]] == ["1", "2", "3"]
+    with pytest.raises(RegistryError, match="no version 9"):
+        registry.promote("9")
+
+
+def test_rollback_without_an_earlier_champion_is_refused(tmp_path):
+    registry = LocalRegistry(str(tmp_path), "encoder")
+    registry.push(make_saved_model_dir(tmp_path / "model"), {}, make_champion=True)
+    with pytest.raises(RegistryError, match="no earlier champion"):
+        registry.rollback()
+
+
+def test_a_failed_copy_leaves_no_version_behind(tmp_path):
+    registry = LocalRegistry(str(tmp_path / "registry"), "encoder")
+    with pytest.raises(OSError):
+        registry.push(str(tmp_path / "does-not-exist"), {}, make_champion=True)
+    assert registry.versions() == []
+    assert os.listdir(registry.model_dir) == []
+
+
+def _push_after_barrier(root, source, barrier, index, results):
+    barrier.wait()
+    version = LocalRegistry(root, "encoder").push(source, {"writer": index}, make_champion=True)
+    results.put((index, version))
+
+
+def test_concurrent_pushes_get_distinct_complete_versions(tmp_path):
+    root = str(tmp_path / "registry")
+    writers = 4
+    sources = [make_saved_model_dir(tmp_path / f"model-{i}", payload=f"weights-{i}".encode() * 50_000) for i in range(writers)]
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(writers), context.Queue()
+    processes = [context.Process(target=_push_after_barrier, args=(root, sources[i], barrier, i, results)) for i in range(writers)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+        assert process.exitcode == 0
+    pushed = dict(results.get(timeout=5) for _ in range(writers))
+
+    registry = LocalRegistry(root, "encoder")
+    assert sorted(pushed.values(), key=int) == registry.versions() == ["1", "2", "3", "4"]
+    for writer, version in pushed.items():
+        assert registry.metadata(version)["writer"] == writer
+        data = os.path.join(registry.saved_model_path(version), "variables", "variables.data-00000-of-00001")
+        assert open(data, "rb").read() == f"weights-{writer}".encode() * 50_000
+    assert registry.pointer()["version"] in pushed.values()
+    assert len(registry.pointer()["history"]) == writers
+    json.loads(open(os.path.join(registry.model_dir, "champion.json")).read())
