@@ -33,7 +33,10 @@ def _configure_logging(verbose: bool) -> None:
     from absl import logging as absl_logging
 
     level = logging.INFO if verbose else logging.WARNING
-    absl_logging.set_verbosity(absl_logging.INFO if verbose else absl_logging.WARNING)
+    # absl stays at INFO either way: TensorFlow's SavedModel writer saves and restores absl's
+    # verbosity, which would otherwise silence the component progress lines after the first
+    # save. Without --verbose the progress filter drops the INFO records instead.
+    absl_logging.set_verbosity(absl_logging.INFO)
     logging.getLogger().setLevel(level)
     if not verbose:
         logging.getLogger("apache_beam").setLevel(logging.ERROR)
@@ -41,7 +44,10 @@ def _configure_logging(verbose: bool) -> None:
 
 
 # TFX and TFT warnings that say nothing a user can act on.
-_NOISE = ("ArtifactQuery.property_predicate is not supported", "Tables initialized inside a tf.function")
+_NOISE = (
+    "ArtifactQuery.property_predicate is not supported", "Tables initialized inside a tf.function",
+    "Importing a function (",  # loading a SavedModel whose gradients are never asked for
+)
 
 
 def _show_component_progress() -> None:

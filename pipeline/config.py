@@ -38,6 +38,10 @@ class IngestConfig(_Section):
     max_reject_fraction: float = Field(0.05, ge=0.0, le=1.0)
     class_separator: str = Field("_", min_length=1, description="For <class><sep><anything>.ext file names.")
     num_shards: int = Field(0, ge=0, description="TFRecord shards per split; 0 lets Beam choose.")
+    beam_args: List[str] = Field(
+        default_factory=lambda: ["--direct_running_mode=multi_threading", "--direct_num_workers=0"],
+        description="Beam options for ImageExampleGen only, over the pipeline's (DirectRunner on all cores).",
+    )
 
 
 class ValidationConfig(_Section):
@@ -107,9 +111,9 @@ class PipelineConfig(_Section):
     pipeline_name: str = Field("simclr-tfx", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     data: str = "data/imagenet-5-categories"
     output: str = "runs/local"
-    beam_args: List[str] = Field(
-        default_factory=lambda: ["--direct_running_mode=multi_threading", "--direct_num_workers=0"]
-    )
+    # One DirectRunner worker for the TFDV and Transform Beam jobs: their multi-threaded runs here
+    # failed intermittently inside Beam's coders ("Invalid PaneInfoEncoding"). Ingestion has its own.
+    beam_args: List[str] = Field(default_factory=lambda: ["--direct_num_workers=1"])
     enable_cache: bool = True
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)

@@ -41,7 +41,7 @@ def create_pipeline(
         max_reject_fraction=config.ingest.max_reject_fraction,
         class_separator=config.ingest.class_separator,
         input_fingerprint=input_fingerprint,
-    )
+    ).with_beam_pipeline_args(list(config.ingest.beam_args))
     components = [example_gen]
     if STAGES.index(until) < STAGES.index("ingest"):
         return _pipeline(config, pipeline_root, components, metadata_connection_config, beam_pipeline_args)

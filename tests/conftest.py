@@ -54,6 +54,7 @@ def write_config(tmp_path):
 
     def write(**settings) -> str:
         config = {"pipeline_name": "simclr-test", "beam_args": ["--direct_num_workers=1"], **settings}
+        config["ingest"] = {"beam_args": ["--direct_num_workers=1"], **settings.get("ingest", {})}
         path = tmp_path / f"config-{len(list(tmp_path.glob('config-*.yaml')))}.yaml"
         path.write_text(yaml.safe_dump(config))
         return str(path)
@@ -73,6 +74,7 @@ class SmokeRun:
 SMOKE_CONFIG = """
 pipeline_name: smoke-test
 beam_args: [--direct_num_workers=1]
+ingest: {beam_args: [--direct_num_workers=1]}
 transform: {stored_size: 24}
 training:
   encoder: {depth: 18, width_multiplier: 0.125, image_size: 16, stem: small}

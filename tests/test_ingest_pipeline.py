@@ -71,7 +71,7 @@ def messy_ingest(messy_dataset, tmp_path_factory):
     config = output / "config.yaml"
     config.write_text(
         "pipeline_name: messy\nbeam_args: [--direct_num_workers=1]\n"
-        "ingest: {max_pixels: 1000000, max_reject_fraction: 1.0}\n"
+        "ingest: {max_pixels: 1000000, max_reject_fraction: 1.0, beam_args: [--direct_num_workers=1]}\n"
         "validation: {required_splits: [train, test]}\n"
     )
     code = cli.main(["ingest", "--config", str(config), "--data", str(root), "--output", str(output), "--json"])
