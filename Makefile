@@ -5,6 +5,7 @@ VENV        ?= .venv
 DATA        ?= data/imagenet-5-categories
 OUTPUT      ?= runs/local
 CONFIG      ?= local
+REGISTRY    ?= registry
 SHARED_DATA := ../shared/data/imagenet-5-categories
 DATA_REPO   := https://github.com/thunderInfy/imagenet-5-categories
 BIN         := $(VENV)/bin
@@ -33,7 +34,7 @@ data:
 
 run: install data
 	@data="$(DATA)"; [ -d "$$data" ] || data="$(SHARED_DATA)"; \
-	$(BIN)/simclr-tfx run --config $(CONFIG) --data "$$data" --output $(OUTPUT)
+	$(BIN)/simclr-tfx run --config $(CONFIG) --data "$$data" --output $(OUTPUT) --registry $(REGISTRY)
 
 test: install
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)

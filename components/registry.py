@@ -169,8 +169,8 @@ class VertexModelRegistry:
     def parent_model(self) -> str:
         return f"projects/{self.project}/locations/{self.region}/models/{self.model_name}"
 
-    def upload_request(self, artifact_uri: str, metadata: Dict, aliases: Sequence[str]):
-        """The exact UploadModelRequest a push sends."""
+    def upload_request(self, artifact_uri: str, metadata: Dict, aliases: Sequence[str], first_version: bool = False):
+        """The exact UploadModelRequest a push sends: a new version of the parent model, or its first version."""
         from google.cloud import aiplatform_v1
 
         metrics = metadata.get("metrics", {})
@@ -179,8 +179,9 @@ class VertexModelRegistry:
             labels["top1-permille"] = str(round(1000 * metadata["blessing"]["top1"]))
         return aiplatform_v1.UploadModelRequest(
             parent=f"projects/{self.project}/locations/{self.region}",
-            parent_model=self.parent_model,
-            model_id=self.model_name,
+            # The API takes parent_model for a new version and model_id for the first one, never both.
+            parent_model="" if first_version else self.parent_model,
+            model_id=self.model_name if first_version else "",
             model=aiplatform_v1.Model(
                 display_name=self.model_name,
                 description=json.dumps({"metrics": metrics, "data_fingerprint": metadata.get("data_fingerprint")})[:2000],
@@ -193,22 +194,30 @@ class VertexModelRegistry:
         )
 
     def push(self, saved_model_dir: str, metadata: Dict, make_champion: bool) -> str:
-        from google.cloud import aiplatform_v1
+        from google.api_core import exceptions
 
         if not saved_model_dir.startswith("gs://"):
             raise RegistryError(f"Vertex AI needs the model on gs://, not {saved_model_dir}: run the pipeline on Vertex")
         aliases = [CHAMPION_ALIAS] if make_champion else [CANDIDATE_ALIAS]
-        client = aiplatform_v1.ModelServiceClient(client_options={"api_endpoint": f"{self.region}-aiplatform.googleapis.com"})
-        operation = client.upload_model(request=self.upload_request(saved_model_dir, metadata, aliases))
+        client = self._client()
+        try:
+            client.get_model(name=self.parent_model)
+            first_version = False
+        except exceptions.NotFound:
+            first_version = True
+        operation = client.upload_model(request=self.upload_request(saved_model_dir, metadata, aliases, first_version))
         return operation.result().model_version_id
+
+    def _client(self):
+        from google.cloud import aiplatform_v1
+
+        return aiplatform_v1.ModelServiceClient(client_options={"api_endpoint": f"{self.region}-aiplatform.googleapis.com"})
 
     def champion(self) -> Optional[Dict]:
         from google.api_core import exceptions
-        from google.cloud import aiplatform_v1
 
-        client = aiplatform_v1.ModelServiceClient(client_options={"api_endpoint": f"{self.region}-aiplatform.googleapis.com"})
         try:
-            model = client.get_model(name=f"{self.parent_model}@{CHAMPION_ALIAS}")
+            model = self._client().get_model(name=f"{self.parent_model}@{CHAMPION_ALIAS}")
         except exceptions.NotFound:
             return None
         permille = model.labels.get("top1-permille")

@@ -99,3 +99,39 @@ def test_concurrent_pushes_get_distinct_complete_versions(tmp_path):
     assert registry.pointer()["version"] in pushed.values()
     assert len(registry.pointer()["history"]) == writers
     json.loads(open(os.path.join(registry.model_dir, "champion.json")).read())
+
+
+def test_vertex_push_is_a_new_version_of_the_parent_model_with_aliases():
+    from google.cloud import aiplatform_v1
+
+    from components.registry import VertexModelRegistry
+
+    registry = VertexModelRegistry("my-project", "europe-west4", "simclr-encoder", "serving:latest")
+    metadata = {
+        "metrics": {"knn_top1": 0.7}, "blessing": {"top1": 0.7345}, "data_fingerprint": "abc",
+        "pipeline_name": "simclr-Vertex", "git_revision": "0123456789abcdef", "pipeline_run_id": "run-42",
+    }
+    request = registry.upload_request("gs://bucket/root/Trainer/model/7/Format-Serving", metadata, ["champion"])
+
+    assert isinstance(request, aiplatform_v1.UploadModelRequest)
+    assert request.parent == "projects/my-project/locations/europe-west4"
+    assert request.parent_model == "projects/my-project/locations/europe-west4/models/simclr-encoder"
+    model = request.model
+    assert model.artifact_uri == "gs://bucket/root/Trainer/model/7/Format-Serving"
+    assert list(model.version_aliases) == ["champion"]
+    assert model.container_spec.image_uri == "serving:latest"
+    assert dict(model.labels) == {"pipeline": "simclr-vertex", "git": "0123456789ab", "top1-permille": "735"}
+    assert model.version_description == "pipeline run run-42"
+    assert json.loads(model.description) == {"metrics": {"knn_top1": 0.7}, "data_fingerprint": "abc"}
+    assert request.model_id == ""
+
+    first = registry.upload_request("gs://bucket/m", metadata, ["champion"], first_version=True)
+    assert first.model_id == "simclr-encoder" and first.parent_model == ""
+
+
+def test_vertex_push_refuses_a_local_model_path(tmp_path):
+    from components.registry import VertexModelRegistry
+
+    registry = VertexModelRegistry("p", "us-central1", "m", "serving:latest")
+    with pytest.raises(RegistryError, match="needs the model on gs://"):
+        registry.push(str(tmp_path), {}, make_champion=True)
