@@ -125,3 +125,20 @@ def test_seed_recipe_reproduces_the_notebook_settings():
     assert seed.optimizer.cosine_decay_steps == 1000 and not seed.augment.crop and seed.augment.per_batch_jitter
     paper = load_config("local").training
     assert paper.optimizer.name == "lars" and paper.augment.crop and paper.head.batch_norm
+
+
+@pytest.mark.parametrize("recipe, optimizer", [("paper", "lars"), ("paper", "sgd"), ("paper", "adam"), ("seed", None)])
+def test_every_optimizer_and_recipe_builds_and_takes_a_step(recipe, optimizer):
+    from trainer.model import SimCLR
+
+    overrides = {
+        "encoder": {"depth": 18, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
+        "batch_size": 4, "epochs": 2, "sync_batch_norm": False,
+    }
+    if optimizer:
+        overrides["optimizer"] = {"name": optimizer, "warmup_epochs": 1}
+    config = load_config("local", recipe=recipe, training=overrides).training
+    model = SimCLR.create(config, tf.distribute.get_strategy(), [0.5] * 3, [0.25] * 3, 2, 4)
+    images = tf.random.uniform([4, 16, 16, 3])
+    loss, _ = model.train_step(iter(tf.data.Dataset.from_tensors((images, images)).repeat()))
+    assert np.isfinite(float(loss)) and int(model.optimizer.iterations) == 1

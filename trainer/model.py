@@ -61,9 +61,9 @@ class SimCLR:
             )
             optimizer = build_optimizer(config, steps_per_epoch, total_steps)
             variables = encoder.trainable_variables + head.trainable_variables
-            optimizer.build(variables)
             if config.optimizer.name != "lars":  # LARS already skips BN parameters and biases
                 optimizer.exclude_from_weight_decay(var_list=[v for v in variables if len(v.shape) <= 1])
+            optimizer.build(variables)
         return cls(config, strategy, encoder, head, optimizer)
 
     @property
