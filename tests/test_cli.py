@@ -10,7 +10,10 @@ def _cli(*argv):
     return subprocess.run([sys.executable, "-m", "pipeline.cli", *argv], capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("command", [[], ["ingest"], ["run"], ["schema"], ["schema", "export"]])
+@pytest.mark.parametrize("command", [
+    [], ["ingest"], ["run"], ["schema"], ["schema", "export"],
+    ["registry"], ["registry", "list"], ["registry", "show"], ["registry", "promote"], ["registry", "rollback"],
+])
 def test_every_command_has_help(command):
     result = _cli(*command, "--help")
     assert result.returncode == 0 and result.stdout.startswith("usage: simclr-tfx")
@@ -25,7 +28,7 @@ def test_missing_dataset_is_one_line_and_exit_2(tmp_path):
 def test_unknown_config_names_the_choices(tmp_path):
     result = _cli("ingest", "--config", "nonsense", "--data", str(tmp_path))
     assert result.returncode == 2
-    assert result.stderr.strip().startswith("simclr-tfx: error: unknown config 'nonsense': use one of local, seed, smoke")
+    assert result.stderr.strip().startswith("simclr-tfx: error: unknown config 'nonsense': use one of local, long, seed, smoke")
 
 
 @pytest.mark.parametrize(
@@ -51,3 +54,13 @@ def test_named_configs_load():
 
     for name in available_configs():
         assert load_config(name).pipeline_name
+
+
+def test_registry_commands_on_an_empty_registry_explain_themselves(tmp_path):
+    listed = _cli("registry", "list", "--registry", str(tmp_path))
+    assert listed.returncode == 0 and "no versions of simclr-encoder" in listed.stdout
+    rollback = _cli("registry", "rollback", "--registry", str(tmp_path))
+    assert rollback.returncode == 2 and "Traceback" not in rollback.stderr
+    assert rollback.stderr.strip() == "simclr-tfx: error: model simclr-encoder has no earlier champion to roll back to"
+    show = _cli("registry", "show", "--registry", str(tmp_path))
+    assert show.returncode == 2 and "has no champion: name a version" in show.stderr
