@@ -108,7 +108,7 @@ def test_vertex_push_is_a_new_version_of_the_parent_model_with_aliases():
 
     registry = VertexModelRegistry("my-project", "europe-west4", "simclr-encoder", "serving:latest")
     metadata = {
-        "metrics": {"knn_top1": 0.7}, "blessing": {"top1": 0.7345}, "data_fingerprint": "abc",
+        "metrics": {"knn_top1": 0.7}, "blessing": {"top1": 0.7351}, "data_fingerprint": "abc",
         "pipeline_name": "simclr-Vertex", "git_revision": "0123456789abcdef", "pipeline_run_id": "run-42",
     }
     request = registry.upload_request("gs://bucket/root/Trainer/model/7/Format-Serving", metadata, ["champion"])
