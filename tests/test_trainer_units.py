@@ -119,7 +119,9 @@ def test_projection_heads():
 
 
 def test_seed_recipe_reproduces_the_notebook_settings():
-    seed = load_config("local", recipe="seed").training
+    seed = load_config("seed").training
+    assert seed.encoder == load_config("local").training.encoder  # side by side with local
+    assert seed.epochs == load_config("local").training.epochs
     assert seed.head.widths == (256, 128, 50) and not seed.head.batch_norm
     assert (seed.temperature, seed.batch_size, seed.optimizer.name) == (0.1, 64, "sgd")
     assert seed.optimizer.cosine_decay_steps == 1000 and not seed.augment.crop and seed.augment.per_batch_jitter
