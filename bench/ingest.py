@@ -73,7 +73,9 @@ def time_component(data: str, output: pathlib.Path, config) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="../shared/data/imagenet-5-categories")
+    parser.add_argument(
+        "--data", default=str(pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "imagenet-5-categories")
+    )
     parser.add_argument("--sizes", default="1500,15000")
     parser.add_argument("--config", default="local")
     parser.add_argument("--beam-arg", action="append", default=None, help="replace the config's Beam args")

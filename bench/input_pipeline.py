@@ -12,7 +12,7 @@ import json
 import pathlib
 import tempfile
 
-from trainer_inputs import FEATURE_SPEC, images_per_s, source_images, write_stored_examples
+from trainer_inputs import DEFAULT_DATA, FEATURE_SPEC, images_per_s, source_images, write_stored_examples
 
 import tensorflow as tf  # noqa: E402
 
@@ -25,7 +25,7 @@ RESULTS = pathlib.Path(__file__).parent / "results"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="../shared/data/imagenet-5-categories")
+    parser.add_argument("--data", default=DEFAULT_DATA)
     parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--steps", type=int, default=5)

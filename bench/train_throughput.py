@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 
-from trainer_inputs import FEATURE_SPEC, images_per_s, matmul_peak_gflops, source_images, write_stored_examples
+from trainer_inputs import DEFAULT_DATA, FEATURE_SPEC, images_per_s, matmul_peak_gflops, source_images, write_stored_examples
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -149,7 +149,7 @@ def run_worker(args, loop: str, onednn: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="../shared/data/imagenet-5-categories")
+    parser.add_argument("--data", default=DEFAULT_DATA)
     parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--warmup", type=int, default=2)

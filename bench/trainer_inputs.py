@@ -2,6 +2,7 @@
 
 import glob
 import os
+import pathlib
 import time
 
 from trainer import runtime  # noqa: E402
@@ -12,6 +13,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from trainer import preprocessing  # noqa: E402
+
+# The shared dataset beside the project, wherever the benchmark is started from.
+DEFAULT_DATA = str(pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "imagenet-5-categories")
 
 FEATURE_SPEC = {
     preprocessing.IMAGE: tf.io.FixedLenFeature([1], tf.string),
