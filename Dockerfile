@@ -8,6 +8,10 @@ ENV TF_USE_LEGACY_KERAS=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1
 
+# Recorded in every registry version's metadata (components/registry_pusher.py).
+ARG GIT_REVISION=unknown
+ENV SIMCLR_GIT_REVISION=$GIT_REVISION
+
 WORKDIR /pipeline
 COPY requirements.lock pyproject.toml README.md ./
 RUN python -m pip install --quiet uv \

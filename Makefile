@@ -10,7 +10,7 @@ SHARED_DATA := ../shared/data/imagenet-5-categories
 DATA_REPO   := https://github.com/thunderInfy/imagenet-5-categories
 BIN         := $(VENV)/bin
 
-.PHONY: install run test data clean
+.PHONY: install run test data clean image
 
 # A Python 3.10 interpreter: on PATH, or one that pyenv installed.
 PYTHON310 ?= $(shell for p in python3.10 $$(pyenv root 2>/dev/null)/versions/3.10*/bin/python3.10 /usr/bin/python3.10 /usr/local/bin/python3.10; do \
@@ -41,3 +41,12 @@ test: install
 
 clean:
 	rm -rf runs .pytest_cache
+
+# The container every Vertex AI step runs, built and pushed to Artifact Registry.
+# IMAGE defaults to infra/'s output; authenticate once with
+# `gcloud auth configure-docker <region>-docker.pkg.dev`.
+IMAGE ?= $(shell terraform -chdir=infra output -raw image 2>/dev/null)
+image:
+	@test -n "$(IMAGE)" || { echo "error: set IMAGE=<region>-docker.pkg.dev/<project>/simclr/simclr-tfx:<tag> (or apply infra/ first)" >&2; exit 1; }
+	docker build --build-arg GIT_REVISION=$$(git rev-parse HEAD) -t $(IMAGE) .
+	docker push $(IMAGE)

@@ -23,9 +23,11 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components import image_decoding, image_folder
+from components.data_fingerprint import DataSnapshot
 from components.errors import DataError
 
 EXAMPLES_KEY = "examples"
+SNAPSHOT_KEY = "snapshot"
 REPORT_FILE = "ingest_report.json"
 _RECORDS_DIR = "_ingest_records"
 _REJECTED = "rejected"
@@ -38,10 +40,9 @@ class ImageExampleGenSpec(types.ComponentSpec):
         "max_pixels": ExecutionParameter(type=int),
         "max_reject_fraction": ExecutionParameter(type=float),
         "class_separator": ExecutionParameter(type=str),
-        # Changes when the files change, so that TFX caching never reuses stale examples.
-        "input_fingerprint": ExecutionParameter(type=str, optional=True),
     }
-    INPUTS = {}
+    # The folder's fingerprint: a new one whenever the files change, so caching never reuses stale examples.
+    INPUTS = {SNAPSHOT_KEY: ChannelParameter(type=DataSnapshot)}
     OUTPUTS = {EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
 
 
@@ -184,8 +185,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         examples.set_string_custom_property("classes", json.dumps(report["classes"]))
         examples.set_int_custom_property("written", report["written"])
         examples.set_int_custom_property("rejected", report["rejected_total"])
-        if exec_properties.get("input_fingerprint"):
-            examples.set_string_custom_property("input_fingerprint", exec_properties["input_fingerprint"])
+        snapshot = artifact_utils.get_single_instance(input_dict[SNAPSHOT_KEY])
+        examples.set_string_custom_property("input_fingerprint", snapshot.get_string_custom_property("data_fingerprint"))
 
         fraction = report["rejected_total"] / max(report["found"], 1)
         if fraction > exec_properties["max_reject_fraction"]:
@@ -204,12 +205,12 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
 
     def __init__(
         self,
+        snapshot: types.BaseChannel,
         input_base: str,
         split_buckets: Dict[str, int],
         max_pixels: int,
         max_reject_fraction: float,
         class_separator: str = "_",
-        input_fingerprint: str = "",
     ):
         super().__init__(
             spec=ImageExampleGenSpec(
@@ -218,7 +219,7 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
                 max_pixels=max_pixels,
                 max_reject_fraction=max_reject_fraction,
                 class_separator=class_separator,
-                input_fingerprint=input_fingerprint,
+                snapshot=snapshot,
                 examples=types.Channel(type=standard_artifacts.Examples),
             )
         )

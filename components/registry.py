@@ -177,6 +177,9 @@ class VertexModelRegistry:
         labels = {"pipeline": _label(metadata.get("pipeline_name", "")), "git": _label(metadata.get("git_revision", ""))[:12]}
         if "top1" in metadata.get("blessing", {}):
             labels["top1-permille"] = str(round(1000 * metadata["blessing"]["top1"]))
+        # What DataFingerprint compares on a scheduled retrain (a 128-bit prefix fits a label).
+        for label, key in (("data-fingerprint", "data_fingerprint"), ("training-digest", "training_digest")):
+            labels[label] = (metadata.get(key) or "")[:32]
         return aiplatform_v1.UploadModelRequest(
             parent=f"projects/{self.project}/locations/{self.region}",
             # The API takes parent_model for a new version and model_id for the first one, never both.
@@ -221,7 +224,10 @@ class VertexModelRegistry:
         except exceptions.NotFound:
             return None
         permille = model.labels.get("top1-permille")
-        return {"version": model.version_id, "blessing": {"top1": int(permille) / 1000 if permille else None}}
+        return {
+            "version": model.version_id, "blessing": {"top1": int(permille) / 1000 if permille else None},
+            "data_fingerprint": model.labels.get("data-fingerprint"), "training_digest": model.labels.get("training-digest"),
+        }
 
     def describe(self) -> str:
         return f"Vertex AI Model Registry {self.parent_model}"

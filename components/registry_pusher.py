@@ -26,6 +26,7 @@ from tfx.dsl.components.base import base_component, base_executor, executor_spec
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
+from components.data_fingerprint import training_digest
 from components.linear_eval import METRICS_FILE, serving_model_dir
 from components.registry import registry_from_config
 
@@ -126,6 +127,7 @@ class RegistryPusherExecutor(base_executor.BaseExecutor):
                 "blessing": decision,
                 "config": json.loads(exec_properties["pipeline_config"]),
                 "data_fingerprint": examples.get_string_custom_property("input_fingerprint") or None,
+                "training_digest": training_digest(json.loads(exec_properties["pipeline_config"])["training"]),
                 "pipeline_name": self._context.pipeline_info.id if self._context and self._context.pipeline_info else None,
                 "pipeline_run_id": self._context.pipeline_run_id if self._context else None,
                 "git_revision": git_revision(),

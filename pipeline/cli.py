@@ -1,4 +1,4 @@
-"""The ``simclr-tfx`` command line: ingest and run the pipeline locally.
+"""The ``simclr-tfx`` command line: run the pipeline locally, or compile, submit and schedule it on Vertex AI.
 
 Heavy imports (TensorFlow, TFX) happen inside the commands, so ``--help`` is instant.
 User mistakes end with one line on stderr and exit code 2, never a traceback.
@@ -123,10 +123,26 @@ def _run(args: argparse.Namespace, until: str):
     from components.image_example_gen import REPORT_FILE
 
     run = run_pipeline(config, until=until, extra_beam_args=args.beam_arg)
+    snapshot = run.latest_outputs("DataFingerprint")["snapshot"][0]
+    if not snapshot.custom_properties["retrain"].int_value:
+        return run, _skipped_summary(run, snapshot)
     examples = run.latest_outputs("ImageExampleGen")["examples"][0]
     with open(os.path.join(examples.uri, REPORT_FILE)) as handle:
         report = json.load(handle)
     return run, _ingest_summary(run, report, examples.uri)
+
+
+def _skipped_summary(run, snapshot) -> Dict[str, Any]:
+    """A run that ended after DataFingerprint: the champion already learnt from this data and these settings."""
+    from components.data_fingerprint import SNAPSHOT_FILE
+
+    with open(os.path.join(snapshot.uri, SNAPSHOT_FILE)) as handle:
+        record = json.load(handle)
+    return {
+        "skipped": True, "reason": record["reason"], "data_fingerprint": record["data_fingerprint"],
+        "champion_version": record["champion_version"], "metrics": None, "blessed": None, "version": None,
+        "pushed_this_run": False, "metadata": run.metadata_path,
+    }
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -182,6 +198,9 @@ def _evaluation_summary(run) -> Dict[str, Any]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     run, summary = _run(args, until="push")
+    if summary.get("skipped"):
+        print(json.dumps(summary) if args.json else f"nothing to do, nothing pushed: {summary['reason']}")
+        return 0
     summary["pretraining"] = _pretraining_summary(run)
     summary.update(_evaluation_summary(run))
     if args.json:
@@ -266,6 +285,74 @@ def cmd_schema_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compiled(args: argparse.Namespace):
+    """The config, and the path of its compiled spec (compiled now unless --spec names one)."""
+    from pipeline import vertex_runner
+    from pipeline.config import load_config
+
+    config = load_config(args.config)
+    spec = getattr(args, "spec", None)
+    if spec:
+        if not os.path.isfile(spec):
+            from pipeline.config import ConfigError
+
+            raise ConfigError(f"compiled spec {spec} does not exist: run 'simclr-tfx compile' first")
+        return config, spec
+    spec = getattr(args, "output", None) or os.path.join(config.output, "pipeline.json")
+    vertex_runner.compile_pipeline(config, spec)
+    return config, spec
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    config, spec = _compiled(args)
+    vertex = config.vertex
+    print(f"wrote {spec}: pipeline {config.pipeline_name} for Vertex AI Pipelines in {vertex.project}/{vertex.region}, "
+          f"trainer preset '{vertex.trainer.preset}', image {vertex.image}")
+    return 0
+
+
+def _print_request(request) -> None:
+    from pipeline import vertex_runner
+
+    print(json.dumps({"request": type(request).__name__, "body": vertex_runner.request_json(request)}, indent=2))
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from pipeline import vertex_runner
+
+    config, spec = _compiled(args)
+    job = vertex_runner.pipeline_job(config, spec, enable_caching=False if args.no_cache else None, dry_run=args.dry_run)
+    if args.dry_run:
+        _print_request(vertex_runner.create_job_request(config, job))
+        return 0
+    print(f"submitted {vertex_runner.submit(config, job)}")
+    return 0
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from pipeline import vertex_runner
+
+    action = args.schedule_command
+    if action == "create":
+        config, spec = _compiled(args)
+        job = vertex_runner.pipeline_job(config, spec, dry_run=args.dry_run)
+        result = vertex_runner.create_schedule(config, job, cron=args.cron, dry_run=args.dry_run)
+        if args.dry_run:
+            _print_request(result)
+        else:
+            print(f"created schedule {result}")
+        return 0
+    from pipeline.config import load_config
+
+    config = load_config(args.config)
+    if args.dry_run:
+        _print_request(vertex_runner.schedule_request(config, action, getattr(args, "schedule", None)))
+        return 0
+    for row in vertex_runner.run_schedule_action(config, action, getattr(args, "schedule", None)):
+        print(json.dumps(row))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="simclr-tfx", description=__doc__.splitlines()[0])
     parser.add_argument("--verbose", action="store_true", help="show TFX, Beam and TensorFlow logs")
@@ -323,6 +410,40 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", help="the run directory (default: the config's 'output')")
     export.add_argument("--to", required=True, help="where to write the curated schema.pbtxt")
     export.set_defaults(func=cmd_schema_export)
+
+    vertex_help = "a config with a 'vertex' section (see pipeline/configs/vertex.yaml)"
+    compile_ = commands.add_parser(
+        "compile", help="compile the pipeline for Vertex AI Pipelines",
+        description="Builds the same pipeline as 'run' and compiles it with KubeflowV2DagRunner to a job spec.",
+    )
+    compile_.add_argument("--config", required=True, help=vertex_help)
+    compile_.add_argument("--output", help="where to write the spec (default: <config output>/pipeline.json)")
+    compile_.set_defaults(func=cmd_compile)
+
+    submit = commands.add_parser(
+        "submit", help="submit the pipeline to Vertex AI Pipelines",
+        description="Compiles (or takes --spec) and submits an aiplatform.PipelineJob.",
+    )
+    submit.add_argument("--config", required=True, help=vertex_help)
+    submit.add_argument("--spec", help="a spec from 'simclr-tfx compile' (default: compile now)")
+    submit.add_argument("--no-cache", action="store_true", help="run every step even if a cached result exists")
+    submit.add_argument("--dry-run", action="store_true", help="print the exact request; send nothing")
+    submit.set_defaults(func=cmd_submit)
+
+    schedule = commands.add_parser("schedule", help="scheduled retraining on Vertex AI (PipelineJobSchedule)")
+    schedule_commands = schedule.add_subparsers(dest="schedule_command", required=True, metavar="ACTION")
+    for action, text in (("create", "create the retraining schedule (one run at a time)"),
+                         ("list", "list this pipeline's schedules"), ("pause", "pause a schedule"),
+                         ("resume", "resume a paused schedule"), ("delete", "delete a schedule")):
+        sub = schedule_commands.add_parser(action, help=text, description=text[0].upper() + text[1:] + ".")
+        sub.add_argument("--config", required=True, help=vertex_help)
+        sub.add_argument("--dry-run", action="store_true", help="print the exact request; send nothing")
+        if action == "create":
+            sub.add_argument("--cron", help="cron expression, e.g. '0 3 * * 1' (default: vertex.schedule.cron)")
+            sub.add_argument("--spec", help="a spec from 'simclr-tfx compile' (default: compile now)")
+        elif action != "list":
+            sub.add_argument("schedule", help="schedule ID or full resource name (from 'schedule list')")
+        sub.set_defaults(func=cmd_schedule)
     return parser
 
 

@@ -8,6 +8,7 @@ reported as a single line naming the file and the setting.
 from __future__ import annotations
 
 import pathlib
+import re
 from typing import Any, Dict, List, Literal, Optional, Tuple
 
 import pydantic
@@ -105,6 +106,124 @@ class RegistryConfig(_Section):
         return self
 
 
+# Vertex AI custom-job machines for the Trainer; "replicas" is what the trainer's strategy will find.
+TRAINER_MACHINES: Dict[str, Dict[str, Any]] = {
+    # TPU v5e, one host with 4 chips (TPUStrategy, 4 replicas).
+    "tpu": {"machine_spec": {"machine_type": "ct5lp-hightpu-4t", "tpu_topology": "2x2"}, "replicas": 4},
+    # TPU v3-8 through the legacy cloud-tpu machine (TPUStrategy, 8 replicas).
+    "tpu-v3": {"machine_spec": {"machine_type": "cloud-tpu", "accelerator_type": "TPU_V3", "accelerator_count": 8},
+               "replicas": 8},
+    # One A100 (the default strategy); a2-highgpu-2g/4g/8g would use MirroredStrategy.
+    "gpu": {"machine_spec": {"machine_type": "a2-highgpu-1g", "accelerator_type": "NVIDIA_TESLA_A100",
+                             "accelerator_count": 1}, "replicas": 1},
+    "cpu": {"machine_spec": {"machine_type": "n2-standard-16"}, "replicas": 1},
+}
+
+
+class DataflowConfig(_Section):
+    """Beam on Dataflow for ingestion, statistics and Transform (Vertex runs only)."""
+
+    region: Optional[str] = Field(None, description="Dataflow region (default: vertex.region).")
+    temp_location: str = Field(..., description="gs:// folder for Dataflow's temporary files.")
+    machine_type: str = "n2-standard-4"
+    max_workers: PositiveInt = 10
+    disk_size_gb: PositiveInt = 50
+
+    @pydantic.field_validator("temp_location")
+    @classmethod
+    def _on_gcs(cls, value: str) -> str:
+        return _require_gcs(value, "temp_location")
+
+
+class TrainerMachineConfig(_Section):
+    """The Vertex AI custom job that runs the Trainer."""
+
+    preset: Literal["tpu", "tpu-v3", "gpu", "cpu"] = "tpu"
+    image: Optional[str] = Field(
+        None, description="Container for the training job (default: vertex.image); TPU jobs need one with libtpu."
+    )
+
+    @property
+    def replicas(self) -> int:
+        return TRAINER_MACHINES[self.preset]["replicas"]
+
+    @property
+    def machine_spec(self) -> Dict[str, Any]:
+        return dict(TRAINER_MACHINES[self.preset]["machine_spec"])
+
+
+class ScheduleConfig(_Section):
+    """Scheduled retraining with a Vertex AI PipelineJobSchedule."""
+
+    cron: str = Field("0 3 * * 1", description="Unix cron, optionally prefixed with TZ=<zone>.")
+    max_concurrent_runs: PositiveInt = 1
+    display_name: Optional[str] = Field(None, description="Default: <pipeline_name>-retrain.")
+
+
+class VertexConfig(_Section):
+    """Where and how the pipeline runs on Vertex AI Pipelines."""
+
+    project: str = Field(..., min_length=1)
+    region: str = Field(..., min_length=1)
+    pipeline_root: str = Field(..., description="gs:// folder for every artifact of every run.")
+    image: str = Field(..., description="The project's container image (make image), run by every step.")
+    service_account: str = Field(..., description="The pipeline service account (infra/ outputs it).")
+    network: Optional[str] = Field(None, description="VPC network for peering: projects/<number>/global/networks/<name>.")
+    tensorboard: Optional[str] = Field(None, description="Vertex AI TensorBoard resource for the training job.")
+    dataflow: DataflowConfig
+    trainer: TrainerMachineConfig = Field(default_factory=TrainerMachineConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    labels: Dict[str, str] = Field(default_factory=dict, description="Labels on every PipelineJob.")
+
+    @pydantic.field_validator("pipeline_root")
+    @classmethod
+    def _root_on_gcs(cls, value: str) -> str:
+        return _require_gcs(value, "pipeline_root")
+
+    @pydantic.field_validator("service_account")
+    @classmethod
+    def _is_service_account(cls, value: str) -> str:
+        if not value.endswith(".iam.gserviceaccount.com"):
+            raise ValueError(f"expected a service account e-mail (...iam.gserviceaccount.com), not {value!r}")
+        return value
+
+    def dataflow_beam_args(self) -> List[str]:
+        """Beam options that send every Beam step (ingestion, TFDV, Transform) to Dataflow."""
+        args = [
+            "--runner=DataflowRunner",
+            f"--project={self.project}",
+            f"--region={self.dataflow.region or self.region}",
+            f"--temp_location={self.dataflow.temp_location}",
+            f"--service_account_email={self.service_account}",
+            f"--machine_type={self.dataflow.machine_type}",
+            f"--max_num_workers={self.dataflow.max_workers}",
+            f"--disk_size_gb={self.dataflow.disk_size_gb}",
+            "--experiments=use_runner_v2",
+            f"--sdk_container_image={self.image}",
+        ]
+        if self.network:
+            args.append(f"--network={self.network.rsplit('/', 1)[-1]}")
+        return args
+
+
+def _first_placeholder(settings: Dict[str, Any], prefix: str = "") -> Optional[Tuple[str, str]]:
+    """The first setting still holding a <placeholder> from the shipped template, as (setting, value)."""
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            found = _first_placeholder(value, f"{prefix}{key}.")
+            if found:
+                return found
+        elif isinstance(value, str) and re.search(r"<[^<>]+>", value):
+            return f"{prefix}{key}", value
+    return None
+
+
+def _require_gcs(value: str, setting: str) -> str:
+    if not value.startswith("gs://") or len(value) <= len("gs://"):
+        raise ValueError(f"{setting} must be a gs:// path on Vertex AI, not {value!r}")
+    return value
+
+
 class PipelineConfig(_Section):
     """Everything one pipeline run needs; stages read only their own section."""
 
@@ -124,6 +243,37 @@ class PipelineConfig(_Section):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     blessing: BlessingConfig = Field(default_factory=BlessingConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    skip_unchanged_data: bool = Field(
+        True, description="End a run early, pushing nothing, when the data and training settings are the champion's."
+    )
+    vertex: Optional[VertexConfig] = Field(None, description="Set to run on Vertex AI Pipelines (compile, submit).")
+
+    @pydantic.model_validator(mode="after")
+    def _vertex_is_consistent(self):
+        if self.vertex is None:
+            return self
+        placeholder = _first_placeholder(self.model_dump(include={"data", "registry", "vertex"}))
+        if placeholder:
+            raise ValueError(f"replace the placeholder in '{placeholder[0]}': {placeholder[1]!r} (terraform output vertex_yaml)")
+        if not self.data.startswith("gs://"):
+            raise ValueError(f"data must be a gs:// path on Vertex AI, not {self.data!r}")
+        replicas = self.vertex.trainer.replicas
+        if self.training.batch_size % replicas:
+            raise ValueError(
+                f"training.batch_size {self.training.batch_size} cannot be split across the {replicas} replicas "
+                f"of the '{self.vertex.trainer.preset}' trainer: use a multiple of {replicas}"
+            )
+        return self
+
+    @property
+    def beam_pipeline_args(self) -> List[str]:
+        """Beam options for every Beam step: DirectRunner locally, Dataflow on Vertex AI."""
+        return self.vertex.dataflow_beam_args() if self.vertex else list(self.beam_args)
+
+    @property
+    def ingest_beam_args(self) -> List[str]:
+        """ImageExampleGen's own options on top of the pipeline's (DirectRunner threading only)."""
+        return [] if self.vertex else list(self.ingest.beam_args)
 
     @pydantic.model_validator(mode="after")
     def _blessing_uses_a_probed_fraction(self):
@@ -155,9 +305,12 @@ def _resolve(name_or_path: str) -> pathlib.Path:
 
 def _format_error(source: str, error: pydantic.ValidationError) -> str:
     first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    message = first["msg"].removeprefix("Value error, ")
     more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-    return f"config {source}: setting '{where}': {first['msg']}{more}"
+    if not first["loc"]:  # a check across settings names them itself
+        return f"config {source}: {message}{more}"
+    where = ".".join(str(part) for part in first["loc"])
+    return f"config {source}: setting '{where}': {message}{more}"
 
 
 def _merge(base: Dict[str, Any], override: Dict[str, Any]) -> Dict[str, Any]:

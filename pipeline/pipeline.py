@@ -1,6 +1,7 @@
 """The SimCLR pipeline, defined once and shared by every orchestrator.
 
-ImageExampleGen -> statistics -> schema -> validation -> anomaly gate -> transform
+DataFingerprint -> [only when the data or training settings differ from the champion's:]
+  ImageExampleGen -> statistics -> schema -> validation -> anomaly gate -> transform
   -> SimCLR trainer -> linear evaluation -> blessing -> push to the model registry
 """
 
@@ -12,6 +13,7 @@ from typing import List, Optional
 from tfx import v1 as tfx
 
 from components.anomaly_gate import AnomalyGate
+from components.data_fingerprint import DataFingerprint
 from components.image_example_gen import ImageExampleGen
 from components.linear_eval import LinearEval
 from components.registry_pusher import Blesser, RegistryPusher
@@ -28,23 +30,51 @@ def create_pipeline(
     pipeline_root: str,
     metadata_connection_config=None,
     beam_pipeline_args: Optional[List[str]] = None,
-    input_fingerprint: str = "",
+    data_cache_key: str = "",
     until: str = STAGES[-1],
 ) -> tfx.dsl.Pipeline:
-    """Builds the pipeline from one config; ``until`` names the last stage to include."""
+    """Builds the pipeline from one config; ``until`` names the last stage to include.
+
+    The same function serves LocalDagRunner and KubeflowV2DagRunner: with ``config.vertex``
+    set, the Trainer becomes a Vertex AI custom job and Beam steps run on Dataflow.
+    """
     if until not in STAGES:
         raise ValueError(f"until must be one of {STAGES}, not {until!r}")
+    snapshot = DataFingerprint(
+        data=config.data,
+        training=config.training.model_dump_json(),
+        registry=config.registry.model_dump_json(),
+        # Only a full run (up to the push) can repeat the champion; ingestion alone always runs.
+        skip_unchanged=int(config.skip_unchanged_data and until == STAGES[-1]),
+        cache_key=data_cache_key,
+    )
+    with tfx.dsl.Cond(snapshot.outputs["snapshot"].future()[0].custom_property("retrain") == 1):
+        components = [snapshot] + _stages(config, snapshot, until)
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=pipeline_root,
+        components=components,
+        enable_cache=config.enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=beam_pipeline_args if beam_pipeline_args is not None else config.beam_pipeline_args,
+    )
+
+
+def _stages(config: PipelineConfig, snapshot, until: str) -> list:
+    def included(stage: str) -> bool:
+        return STAGES.index(until) >= STAGES.index(stage)
+
     example_gen = ImageExampleGen(
+        snapshot=snapshot.outputs["snapshot"],
         input_base=config.data,
         split_buckets=dict(config.ingest.split_buckets),
         max_pixels=config.ingest.max_pixels,
         max_reject_fraction=config.ingest.max_reject_fraction,
         class_separator=config.ingest.class_separator,
-        input_fingerprint=input_fingerprint,
-    ).with_beam_pipeline_args(list(config.ingest.beam_args))
+    ).with_beam_pipeline_args(config.ingest_beam_args)
     components = [example_gen]
-    if STAGES.index(until) < STAGES.index("ingest"):
-        return _pipeline(config, pipeline_root, components, metadata_connection_config, beam_pipeline_args)
+    if not included("ingest"):
+        return components
 
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     if config.validation.schema_path:
@@ -60,33 +90,70 @@ def create_pipeline(
         required_splits=json.dumps(list(config.validation.required_splits)),
     )
     components += [statistics_gen, schema_gen, example_validator, anomaly_gate]
+    if not included("transform"):
+        return components
 
-    if STAGES.index(until) >= STAGES.index("transform"):
-        transform = tfx.components.Transform(
-            examples=example_gen.outputs["examples"],
-            schema=schema_gen.outputs["schema"],
-            preprocessing_fn=PREPROCESSING_FN,
-            custom_config={"stored_size": config.transform.stored_size},
-            disable_statistics=True,
-        )
-        transform.add_upstream_node(anomaly_gate)
-        components.append(transform)
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        custom_config={"stored_size": config.transform.stored_size},
+        disable_statistics=True,
+    )
+    transform.add_upstream_node(anomaly_gate)
+    components.append(transform)
+    if not included("pretrain"):
+        return components
 
-    if STAGES.index(until) >= STAGES.index("pretrain"):
-        trainer = tfx.components.Trainer(
-            run_fn=RUN_FN,
-            examples=transform.outputs["transformed_examples"],
-            transform_graph=transform.outputs["transform_graph"],
-            train_args=tfx.proto.TrainArgs(splits=["train"]),
-            eval_args=tfx.proto.EvalArgs(splits=[config.eval_split]),
-            custom_config={TRAINING_CONFIG_KEY: config.training.model_dump_json()},
-        )
-        components.append(trainer)
-
-    if STAGES.index(until) >= STAGES.index("push"):
+    trainer = _trainer(config, transform)
+    components.append(trainer)
+    if included("push"):
         components += _evaluate_and_push(config, example_gen, trainer)
+    return components
 
-    return _pipeline(config, pipeline_root, components, metadata_connection_config, beam_pipeline_args)
+
+def _trainer(config: PipelineConfig, transform):
+    """The TFX Trainer in-process, or as a Vertex AI custom job on the configured machine."""
+    arguments = dict(
+        run_fn=RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=[config.eval_split]),
+    )
+    custom_config = {TRAINING_CONFIG_KEY: config.training.model_dump_json()}
+    if config.vertex is None:
+        return tfx.components.Trainer(**arguments, custom_config=custom_config)
+    vertex = tfx.extensions.google_cloud_ai_platform
+    return vertex.Trainer(**arguments, custom_config={
+        **custom_config,
+        vertex.ENABLE_VERTEX_KEY: True,
+        vertex.VERTEX_REGION_KEY: config.vertex.region,
+        vertex.TRAINING_ARGS_KEY: vertex_training_job(config),
+    })
+
+
+def vertex_training_job(config: PipelineConfig) -> dict:
+    """The Vertex AI CustomJob fields the Trainer's job is created with (TFX adds the command)."""
+    vertex = config.vertex
+    job_spec = {
+        "worker_pool_specs": [{
+            "machine_spec": vertex.trainer.machine_spec,
+            "replica_count": 1,
+            "container_spec": {"image_uri": vertex.trainer.image or vertex.image},
+        }],
+        "service_account": vertex.service_account,
+    }
+    if vertex.network:
+        job_spec["network"] = vertex.network
+    if vertex.tensorboard:
+        job_spec["tensorboard"] = vertex.tensorboard
+        job_spec["base_output_directory"] = {"output_uri_prefix": f"{vertex.pipeline_root.rstrip('/')}/tensorboard"}
+    return {
+        "project": vertex.project,
+        "job_spec": job_spec,
+        "labels": {"pipeline": config.pipeline_name.lower(), "trainer-preset": vertex.trainer.preset, **vertex.labels},
+    }
 
 
 def _evaluate_and_push(config: PipelineConfig, example_gen, trainer) -> list:
@@ -118,14 +185,3 @@ def _evaluate_and_push(config: PipelineConfig, example_gen, trainer) -> list:
         pipeline_config=config.model_dump_json(),
     )
     return [linear_eval, blesser, pusher]
-
-
-def _pipeline(config, pipeline_root, components, metadata_connection_config, beam_pipeline_args) -> tfx.dsl.Pipeline:
-    return tfx.dsl.Pipeline(
-        pipeline_name=config.pipeline_name,
-        pipeline_root=pipeline_root,
-        components=components,
-        enable_cache=config.enable_cache,
-        metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=beam_pipeline_args if beam_pipeline_args is not None else list(config.beam_args),
-    )

@@ -68,7 +68,7 @@ class SmokeRun:
     run: "object"  # pipeline.local_runner.LocalRun
     summary: dict  # what `simclr-tfx run --json` printed
     registry: pathlib.Path
-    run_again: "object"  # runs the same command once more; returns its summary
+    run_again: "object"  # runs the same command once more (optionally into another output dir); returns its summary
 
 
 SMOKE_CONFIG = """
@@ -104,10 +104,10 @@ def smoke_pipeline(tmp_path_factory):
     (output / "config.yaml").write_text(SMOKE_CONFIG)
     registry = output / "registry"
 
-    def run_once() -> dict:
+    def run_once(into: pathlib.Path = output) -> dict:
         stdout = io.StringIO()
         with contextlib.redirect_stdout(stdout):
-            code = cli.main(["run", "--config", str(output / "config.yaml"), "--data", str(root), "--output", str(output),
+            code = cli.main(["run", "--config", str(output / "config.yaml"), "--data", str(root), "--output", str(into),
                              "--registry", str(registry), "--json"])
         assert code == 0
         return json.loads(stdout.getvalue().strip().splitlines()[-1])

@@ -6,7 +6,7 @@ import os
 from components.registry import LocalRegistry
 
 COMPONENTS = (
-    "ImageExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomalyGate", "Transform",
+    "DataFingerprint", "ImageExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomalyGate", "Transform",
     "Trainer", "LinearEval", "Blesser", "RegistryPusher",
 )
 
@@ -56,3 +56,26 @@ def test_a_rerun_with_nothing_changed_is_cached_and_pushes_nothing(smoke_pipelin
     assert states == {component: "CACHED" for component in COMPONENTS}
     assert summary["pushed_this_run"] is False and summary["version"] == "1"
     assert LocalRegistry(str(smoke_pipeline.registry), "simclr-encoder").versions() == ["1"]
+
+
+def test_a_run_on_the_champions_data_and_settings_ends_early(smoke_pipeline, tmp_path):
+    """A fresh run directory, the same registry: DataFingerprint finds the champion's data and stops the run."""
+    from pipeline.local_runner import LocalRun
+
+    summary = smoke_pipeline.run_again(into=tmp_path / "again")
+    assert summary["skipped"] is True and summary["version"] is None and summary["champion_version"] == "1"
+    assert "nothing new to train on" in summary["reason"]
+    run = LocalRun(str(tmp_path / "again"), "smoke-test")
+    assert run.latest_state("DataFingerprint") == "COMPLETE"
+    assert all(run.latest_state(component) != "COMPLETE" for component in COMPONENTS[1:])
+    assert LocalRegistry(str(smoke_pipeline.registry), "simclr-encoder").versions() == ["1"]
+
+
+
+def test_the_champion_records_what_data_fingerprint_compares(smoke_pipeline):
+    from components.data_fingerprint import training_digest
+    from components.image_folder import fingerprint
+
+    champion = LocalRegistry(str(smoke_pipeline.registry), "simclr-encoder").champion()
+    assert champion["data_fingerprint"] == fingerprint(str(smoke_pipeline.data))
+    assert champion["training_digest"] == training_digest(champion["config"]["training"])

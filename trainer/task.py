@@ -45,6 +45,8 @@ def run_fn(fn_args) -> None:
         config, inputs,
         checkpoint_dir=resumable_checkpoint_dir(fn_args),
         log_dir=fn_args.model_run_dir,
+        # Set by Vertex AI when the training job has a TensorBoard instance; scalars then stream to it.
+        tensorboard_dir=os.environ.get("AIP_TENSORBOARD_LOG_DIR"),
     )
     model.checkpoint().write(os.path.join(fn_args.model_run_dir, FINAL_CHECKPOINT))
     export_encoder(model, fn_args.transform_output, fn_args.serving_model_dir)

@@ -62,8 +62,11 @@ def _log(message: str) -> None:
 
 
 def pretrain(config: TrainingConfig, inputs: TrainingData, checkpoint_dir: str, log_dir: str,
-             strategy: Optional[tf.distribute.Strategy] = None) -> SimCLR:
-    """Trains (or resumes) to the configured step count; returns the trained model."""
+             strategy: Optional[tf.distribute.Strategy] = None, tensorboard_dir: Optional[str] = None) -> SimCLR:
+    """Trains (or resumes) to the configured step count; returns the trained model.
+
+    TensorBoard scalars go to ``tensorboard_dir`` (default ``log_dir``); the history and loss curve to ``log_dir``.
+    """
     strategy = strategy or distribute.select_strategy()
     configure_precision(config, strategy)
     mean, std = data.channel_statistics(inputs.train_files, inputs.feature_spec)
@@ -91,7 +94,7 @@ def pretrain(config: TrainingConfig, inputs: TrainingData, checkpoint_dir: str, 
          f"{config.batch_size}, {steps_per_epoch} steps/epoch, {total_steps} steps")
     dataset = data.pretraining_dataset(inputs.train_files, inputs.feature_spec, config, start_step=step)
     iterator = iter(strategy.experimental_distribute_dataset(dataset))
-    writer = tf.summary.create_file_writer(log_dir)
+    writer = tf.summary.create_file_writer(tensorboard_dir or log_dir)
     started, start_step = time.monotonic(), step
     while step < total_steps:
         epoch = step // steps_per_epoch + 1

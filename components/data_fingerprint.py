@@ -1,0 +1,89 @@
+"""DataFingerprint: the first step of every run, which decides whether there is anything new to learn.
+
+It fingerprints the input folder (file names, sizes and modification times, local
+or gs://) and the training settings, and compares both with what the registry's
+champion was trained on. When neither changed, a scheduled retrain would only
+repeat the champion: the artifact says ``retrain = 0`` and why, and the pipeline
+skips every later component (``tfx.dsl.Cond``), so nothing is trained or pushed.
+
+ImageExampleGen takes the fingerprint as its input, so a changed folder always
+means new examples. On Vertex AI this step is never cached (pipeline/vertex_runner.py)
+because its only input is the state of the bucket; locally the runner passes the
+fingerprint it computed as ``cache_key``, which has the same effect.
+"""
+
+import hashlib
+import json
+import os
+from typing import Dict, Optional
+
+import tensorflow as tf
+from tfx import types
+from tfx.dsl.component.experimental.annotations import OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+
+from components import image_folder
+from components.registry import registry_from_config
+
+SNAPSHOT_FILE = "snapshot.json"
+# Vertex AI labels hold at most 63 characters, so fingerprints are compared on a 128-bit prefix.
+COMPARED_DIGITS = 32
+
+
+class DataSnapshot(types.Artifact):
+    """What a run is about to train on: the data and training-settings fingerprints, and the retrain decision."""
+
+    TYPE_NAME = "simclr.DataSnapshot"  # <namespace>.<Name>, as KFP pipeline specs require
+
+
+def training_digest(training: Dict) -> str:
+    """A stable digest of the training settings (a TrainingConfig as a JSON-ready dict)."""
+    return hashlib.sha256(json.dumps(training, sort_keys=True).encode()).hexdigest()
+
+
+def _same(recorded: Optional[str], current: str) -> bool:
+    return bool(recorded) and recorded[:COMPARED_DIGITS] == current[:COMPARED_DIGITS]
+
+
+def decide(fingerprint: str, digest: str, champion: Optional[Dict], skip_unchanged: bool) -> Dict:
+    """Whether to retrain, and why, given the champion's metadata (or None)."""
+    version = (champion or {}).get("version")
+    if not skip_unchanged:
+        return {"retrain": True, "reason": "change detection is off (skip_unchanged_data: false)"}
+    if champion is None:
+        return {"retrain": True, "reason": "the registry has no champion yet"}
+    if not _same(champion.get("data_fingerprint"), fingerprint):
+        return {"retrain": True, "reason": f"the data changed since champion version {version} was trained"}
+    if not _same(champion.get("training_digest"), digest):
+        return {"retrain": True, "reason": f"the training settings changed since champion version {version}"}
+    return {
+        "retrain": False,
+        "reason": f"the data and training settings are those of champion version {version}: nothing new to train on",
+    }
+
+
+@component
+def DataFingerprint(
+    snapshot: OutputArtifact[DataSnapshot],
+    data: Parameter[str],
+    training: Parameter[str],
+    registry: Parameter[str],
+    skip_unchanged: Parameter[int],
+    cache_key: Parameter[str] = "",
+) -> None:
+    """Fingerprints the data and settings; sets ``retrain`` to 0 when the champion already has them."""
+    from pipeline.config import RegistryConfig
+
+    del cache_key  # only part of the local cache key
+    fingerprint = image_folder.fingerprint(data)
+    digest = training_digest(json.loads(training))
+    champion = registry_from_config(RegistryConfig.model_validate_json(registry)).champion()
+    decision = decide(fingerprint, digest, champion, bool(skip_unchanged))
+    record = {"data": data, "data_fingerprint": fingerprint, "training_digest": digest,
+              "champion_version": (champion or {}).get("version"), **decision}
+    with tf.io.gfile.GFile(os.path.join(snapshot.uri, SNAPSHOT_FILE), "w") as handle:
+        json.dump(record, handle, indent=2)
+    snapshot.set_string_custom_property("data_fingerprint", fingerprint)
+    snapshot.set_string_custom_property("training_digest", digest)
+    snapshot.set_int_custom_property("retrain", int(decision["retrain"]))
+    snapshot.set_string_custom_property("reason", decision["reason"])

@@ -1,0 +1,196 @@
+"""Runs the pipeline on Vertex AI Pipelines: compile with KubeflowV2DagRunner, submit, schedule.
+
+The DAG is ``pipeline.create_pipeline`` with ``config.vertex`` set; nothing here
+defines components. Requests are built with the Vertex AI SDK's own classes
+(``aiplatform.PipelineJob``, ``aiplatform.PipelineJobSchedule``) so that a dry
+run can print exactly what a real call sends, without credentials or network.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import tempfile
+from typing import Any, Dict, List, Optional
+
+from pipeline.config import ConfigError, PipelineConfig
+
+# The only step whose result depends on something outside its inputs (the bucket's contents).
+UNCACHED_STEPS = ("DataFingerprint",)
+
+
+def _require_vertex(config: PipelineConfig) -> None:
+    if config.vertex is None:
+        raise ConfigError(
+            f"config for pipeline '{config.pipeline_name}' has no 'vertex' section: "
+            "start from pipeline/configs/vertex.yaml"
+        )
+
+
+def compile_pipeline(config: PipelineConfig, output_path: str) -> Dict[str, Any]:
+    """Compiles the pipeline to a Vertex AI Pipelines job spec (JSON) at output_path; returns it."""
+    from tfx import v1 as tfx
+
+    from pipeline.pipeline import create_pipeline
+
+    _require_vertex(config)
+    pipeline = create_pipeline(config, pipeline_root=config.vertex.pipeline_root)
+    runner_config = tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+        default_image=config.vertex.image, display_name=config.pipeline_name
+    )
+    with tempfile.TemporaryDirectory() as scratch:
+        spec = tfx.orchestration.experimental.KubeflowV2DagRunner(
+            config=runner_config, output_dir=scratch, output_filename="pipeline.json"
+        ).run(pipeline, write_out=False)
+    for task_name, task in spec["pipelineSpec"]["root"]["dag"]["tasks"].items():
+        if task_name in UNCACHED_STEPS:
+            task.pop("cachingOptions", None)  # absent means off; it must look at the bucket on every run
+    os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
+    with open(output_path, "w") as handle:
+        json.dump(spec, handle, indent=2, sort_keys=True)
+    return spec
+
+
+def _credentials(dry_run: bool):
+    """Anonymous credentials for dry runs (nothing is sent); Application Default Credentials otherwise."""
+    if not dry_run:
+        return None
+    from google.auth.credentials import AnonymousCredentials
+
+    return AnonymousCredentials()
+
+
+def pipeline_job(config: PipelineConfig, template_path: str, enable_caching: Optional[bool] = None,
+                 dry_run: bool = False):
+    """The SDK's PipelineJob for a compiled spec.
+
+    ``enable_caching=None`` keeps the compiled per-step settings (``config.enable_cache``,
+    with DataFingerprint never cached); True or False overrides every step.
+    """
+    from google.cloud import aiplatform
+
+    _require_vertex(config)
+    vertex = config.vertex
+    return aiplatform.PipelineJob(
+        display_name=config.pipeline_name,
+        template_path=template_path,
+        pipeline_root=vertex.pipeline_root,
+        enable_caching=enable_caching,
+        labels={"pipeline": config.pipeline_name.lower(), **vertex.labels},
+        project=vertex.project,
+        location=vertex.region,
+        credentials=_credentials(dry_run),
+    )
+
+
+def create_job_request(config: PipelineConfig, job):
+    """The CreatePipelineJobRequest that ``job.submit(service_account=..., network=...)`` sends."""
+    from google.cloud import aiplatform_v1
+
+    resource = copy.deepcopy(job._gca_resource)  # what submit() sends; the public property exists only after it
+    resource.service_account = config.vertex.service_account
+    if config.vertex.network:
+        resource.network = config.vertex.network
+    return aiplatform_v1.CreatePipelineJobRequest(
+        parent=f"projects/{config.vertex.project}/locations/{config.vertex.region}",
+        pipeline_job=resource,
+        pipeline_job_id=job.job_id,
+    )
+
+
+def submit(config: PipelineConfig, job) -> str:
+    """Submits for real; returns the PipelineJob resource name."""
+    job.submit(service_account=config.vertex.service_account, network=config.vertex.network)
+    return job.resource_name
+
+
+class _RecordingScheduleClient:
+    """Stands in for the Vertex AI schedule service in a dry run: keeps the request, sends nothing."""
+
+    def __init__(self):
+        self.requests: List[Any] = []
+
+    def create_schedule(self, parent, schedule, timeout=None):
+        from google.cloud import aiplatform_v1
+
+        self.requests.append(aiplatform_v1.CreateScheduleRequest(parent=parent, schedule=copy.deepcopy(schedule)))
+        created = copy.deepcopy(schedule)
+        created.name = f"{parent}/schedules/dry-run"  # what the service would answer with, so the SDK can log it
+        return created
+
+
+def schedule_display_name(config: PipelineConfig) -> str:
+    return config.vertex.schedule.display_name or f"{config.pipeline_name}-retrain"
+
+
+def create_schedule(config: PipelineConfig, job, cron: Optional[str] = None, dry_run: bool = False):
+    """Creates the retraining schedule (at most one run at a time); a dry run returns its CreateScheduleRequest."""
+    from google.cloud import aiplatform
+
+    schedule = aiplatform.PipelineJobSchedule(
+        pipeline_job=job, display_name=schedule_display_name(config),
+        project=config.vertex.project, location=config.vertex.region, credentials=_credentials(dry_run),
+    )
+    recorder = _RecordingScheduleClient() if dry_run else None
+    if recorder:
+        schedule.api_client = recorder
+    if dry_run:
+        logging.disable(logging.INFO)  # the SDK would announce a schedule that was never created
+    try:
+        schedule.create(
+            cron=cron or config.vertex.schedule.cron,
+            max_concurrent_run_count=config.vertex.schedule.max_concurrent_runs,
+            service_account=config.vertex.service_account,
+            network=config.vertex.network,
+        )
+    finally:
+        logging.disable(logging.NOTSET)
+    return recorder.requests[-1] if recorder else schedule.resource_name
+
+
+def schedule_name(config: PipelineConfig, schedule_id: str) -> str:
+    """A full schedule resource name from an ID or a full name."""
+    if schedule_id.startswith("projects/"):
+        return schedule_id
+    return f"projects/{config.vertex.project}/locations/{config.vertex.region}/schedules/{schedule_id}"
+
+
+def schedule_request(config: PipelineConfig, action: str, schedule_id: Optional[str] = None):
+    """The request of a schedule action: list, pause, resume or delete."""
+    from google.cloud import aiplatform_v1
+
+    _require_vertex(config)
+    if action == "list":
+        return aiplatform_v1.ListSchedulesRequest(
+            parent=f"projects/{config.vertex.project}/locations/{config.vertex.region}",
+            filter=f'display_name="{schedule_display_name(config)}"',
+        )
+    requests = {
+        "pause": aiplatform_v1.PauseScheduleRequest,
+        "resume": aiplatform_v1.ResumeScheduleRequest,
+        "delete": aiplatform_v1.DeleteScheduleRequest,
+    }
+    return requests[action](name=schedule_name(config, schedule_id))
+
+
+def run_schedule_action(config: PipelineConfig, action: str, schedule_id: Optional[str] = None) -> List[Dict]:
+    """Performs a schedule action for real with the SDK; returns what it found or changed."""
+    from google.cloud import aiplatform
+
+    location = dict(project=config.vertex.project, location=config.vertex.region)
+    if action == "list":
+        request = schedule_request(config, "list")
+        return [
+            {"name": s.resource_name, "display_name": s.display_name, "state": s.state.name, "cron": s.cron}
+            for s in aiplatform.PipelineJobSchedule.list(filter=request.filter, **location)
+        ]
+    schedule = aiplatform.PipelineJobSchedule.get(schedule_id=schedule_name(config, schedule_id), **location)
+    getattr(schedule, action)()
+    return [{"name": schedule_name(config, schedule_id), "action": action}]
+
+
+def request_json(request) -> Dict[str, Any]:
+    """A request as the JSON that goes over the wire (camelCase field names)."""
+    return json.loads(type(request).to_json(request, use_integers_for_enums=False))

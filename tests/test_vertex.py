@@ -1,0 +1,288 @@
+"""The cloud path, offline: the compiled Vertex AI Pipelines spec, and the exact API requests sent.
+
+Nothing here reaches Google Cloud. The spec is compiled by the CLI with TFX's
+KubeflowV2DagRunner; requests are built by the Vertex AI SDK's own classes.
+"""
+
+import contextlib
+import io
+import json
+import pathlib
+
+import pytest
+import yaml
+from google.cloud import aiplatform_v1
+
+from pipeline import cli
+from pipeline.config import ConfigError, load_config
+
+PROJECT, REGION = "demo-project", "europe-west4"
+IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/simclr/simclr-tfx:1.0"
+SERVICE_ACCOUNT = f"simclr-pipeline@{PROJECT}.iam.gserviceaccount.com"
+NETWORK = "projects/123456/global/networks/simclr-vpc"
+BEAM_STEPS = ("ImageExampleGen", "StatisticsGen", "Transform")
+TRAINER_MACHINES = {
+    "tpu": {"machineType": "ct5lp-hightpu-4t", "tpuTopology": "2x2"},
+    "gpu": {"machineType": "a2-highgpu-1g", "acceleratorType": "NVIDIA_TESLA_A100", "acceleratorCount": 1},
+}
+
+
+def vertex_settings(preset: str = "tpu", batch_size: int = 64) -> dict:
+    return {
+        "pipeline_name": "simclr-cloud",
+        "data": "gs://demo-bucket/data/images",
+        "validation": {"required_splits": ["train", "test"]},
+        "training": {"encoder": {"depth": 18, "image_size": 64}, "batch_size": batch_size, "epochs": 3,
+                     "optimizer": {"warmup_epochs": 1}},
+        "registry": {"kind": "vertex", "project": PROJECT, "region": REGION},
+        "vertex": {
+            "project": PROJECT, "region": REGION, "pipeline_root": "gs://demo-bucket/pipeline-root", "image": IMAGE,
+            "service_account": SERVICE_ACCOUNT, "network": NETWORK,
+            "tensorboard": f"projects/{PROJECT}/locations/{REGION}/tensorboards/42",
+            "dataflow": {"temp_location": "gs://demo-bucket/dataflow-tmp", "machine_type": "n2-standard-8", "max_workers": 7},
+            "trainer": {"preset": preset},
+            "schedule": {"cron": "TZ=Europe/Amsterdam 0 3 * * 1"},
+            "labels": {"team": "vision"},
+        },
+    }
+
+
+def write_yaml(path: pathlib.Path, settings: dict) -> str:
+    path.write_text(yaml.safe_dump(settings))
+    return str(path)
+
+
+def run_cli(*argv: str):
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = cli.main(list(argv))
+    return code, stdout.getvalue()
+
+
+@pytest.fixture(scope="session")
+def compiled(tmp_path_factory):
+    """{preset: (config path, spec path, spec)} compiled once per session through `simclr-tfx compile`."""
+    folder = tmp_path_factory.mktemp("vertex")
+    result = {}
+    for preset in TRAINER_MACHINES:
+        config = write_yaml(folder / f"{preset}.yaml", vertex_settings(preset))
+        spec = folder / f"{preset}.json"
+        code, _ = run_cli("compile", "--config", config, "--output", str(spec))
+        assert code == 0
+        result[preset] = (config, str(spec), json.loads(spec.read_text()))
+    return result
+
+
+def tasks(spec: dict) -> dict:
+    return spec["pipelineSpec"]["root"]["dag"]["tasks"]
+
+
+def task_parameter(spec: dict, task: str, name: str):
+    """A compile-time parameter of a step (pipeline spec 2.0: a typed constantValue)."""
+    value = tasks(spec)[task]["inputs"]["parameters"][name]["runtimeValue"]["constantValue"]
+    return int(value["intValue"]) if "intValue" in value else value["stringValue"]
+
+
+@pytest.mark.parametrize("preset", sorted(TRAINER_MACHINES))
+def test_every_step_runs_the_configured_image(compiled, preset):
+    executors = compiled[preset][2]["pipelineSpec"]["deploymentSpec"]["executors"]
+    assert len(executors) == len(tasks(compiled[preset][2])) == 11
+    assert {executor["container"]["image"] for executor in executors.values()} == {IMAGE}
+
+
+@pytest.mark.parametrize("preset", sorted(TRAINER_MACHINES))
+def test_the_trainer_is_a_vertex_custom_job_on_the_preset_machine(compiled, preset):
+    spec = compiled[preset][2]
+    executor = spec["pipelineSpec"]["deploymentSpec"]["executors"]["Trainer_executor"]["container"]
+    assert "tfx.extensions.google_cloud_ai_platform.trainer.executor.GenericExecutor" in executor["args"]
+    custom_config = json.loads(task_parameter(spec, "Trainer", "custom_config"))
+    assert custom_config["ai_platform_enable_vertex"] is True
+    assert custom_config["ai_platform_vertex_region"] == REGION
+    job = custom_config["ai_platform_training_args"]
+    assert job["project"] == PROJECT
+    # The SDK's own message accepts the job spec: every field name and enum value is real.
+    job_spec = aiplatform_v1.CustomJobSpec(job["job_spec"])
+    pool = json.loads(aiplatform_v1.CustomJobSpec.to_json(job_spec, use_integers_for_enums=False, including_default_value_fields=False))["workerPoolSpecs"]
+    assert len(pool) == 1 and pool[0]["replicaCount"] == "1"  # int64 travels as a string
+    assert pool[0]["machineSpec"] == TRAINER_MACHINES[preset]
+    assert pool[0]["containerSpec"]["imageUri"] == IMAGE
+    assert job_spec.service_account == SERVICE_ACCOUNT and job_spec.network == NETWORK
+    assert job_spec.tensorboard.endswith("/tensorboards/42")
+    assert job_spec.base_output_directory.output_uri_prefix.startswith("gs://")
+    training = json.loads(custom_config["training"])
+    assert training["batch_size"] == 64 and training["bf16"] == "auto"
+
+
+@pytest.mark.parametrize("preset", sorted(TRAINER_MACHINES))
+def test_beam_steps_run_on_dataflow(compiled, preset):
+    executors = compiled[preset][2]["pipelineSpec"]["deploymentSpec"]["executors"]
+    for step in BEAM_STEPS:
+        args = executors[f"{step}_executor"]["container"]["args"]
+        for expected in ("--runner=DataflowRunner", f"--project={PROJECT}", f"--region={REGION}",
+                         "--temp_location=gs://demo-bucket/dataflow-tmp", f"--service_account_email={SERVICE_ACCOUNT}",
+                         "--machine_type=n2-standard-8", "--max_num_workers=7", f"--sdk_container_image={IMAGE}",
+                         "--experiments=use_runner_v2", "--network=simclr-vpc"):
+            assert expected in args, (step, expected)
+        assert not any(arg.startswith("--direct_") for arg in args), step
+
+
+def test_pipeline_root_and_data_are_on_gcs(compiled):
+    spec = compiled["tpu"][2]
+    assert spec["runtimeConfig"]["gcsOutputDirectory"] == "gs://demo-bucket/pipeline-root"
+    assert task_parameter(spec, "ImageExampleGen", "input_base") == "gs://demo-bucket/data/images"
+    assert task_parameter(spec, "DataFingerprint", "data") == "gs://demo-bucket/data/images"
+
+
+def test_only_data_fingerprint_escapes_the_cache_and_it_gates_every_other_step(compiled):
+    for name, task in tasks(compiled["tpu"][2]).items():
+        if name == "DataFingerprint":
+            assert "cachingOptions" not in task and "triggerPolicy" not in task
+            assert task_parameter(compiled["tpu"][2], name, "skip_unchanged") == 1
+        else:
+            assert task["cachingOptions"] == {"enableCache": True}, name
+            assert "DataFingerprint" in task["dependentTasks"], name
+            assert "['_DataFingerprint.snapshot']" in task["triggerPolicy"]["condition"], name
+            assert "metadata['retrain'] == 1" in task["triggerPolicy"]["condition"], name
+
+
+def edges(pipeline) -> dict:
+    return {node.id: sorted(upstream.id for upstream in node.upstream_nodes) for node in pipeline.components}
+
+
+def test_local_and_vertex_configs_build_the_same_dag(tmp_path):
+    from pipeline.pipeline import create_pipeline
+
+    cloud = load_config(write_yaml(tmp_path / "cloud.yaml", vertex_settings()))
+    local_settings = vertex_settings()
+    for key in ("vertex", "registry"):
+        local_settings.pop(key)
+    local_settings["data"] = str(tmp_path)
+    local = load_config(write_yaml(tmp_path / "local.yaml", local_settings))
+    cloud_dag = edges(create_pipeline(cloud, pipeline_root="gs://demo-bucket/pipeline-root"))
+    local_dag = edges(create_pipeline(local, pipeline_root=str(tmp_path / "root")))
+    assert cloud_dag == local_dag
+    assert len(cloud_dag) == 11 and cloud_dag["Trainer"] == ["DataFingerprint", "Transform"]
+
+
+def test_compiled_dag_has_the_pipeline_edges(compiled, tmp_path):
+    from pipeline.pipeline import create_pipeline
+
+    pipeline = create_pipeline(load_config(compiled["gpu"][0]), pipeline_root="gs://demo-bucket/pipeline-root")
+    compiled_edges = {name: sorted(task.get("dependentTasks", [])) for name, task in tasks(compiled["gpu"][2]).items()}
+    assert compiled_edges == edges(pipeline)
+
+
+def test_submit_dry_run_prints_the_create_pipeline_job_request(compiled):
+    config, spec_path, spec = compiled["tpu"]
+    code, out = run_cli("submit", "--config", config, "--spec", spec_path, "--dry-run")
+    assert code == 0
+    printed = json.loads(out)
+    assert printed["request"] == "CreatePipelineJobRequest"
+    body = printed["body"]
+    assert body["parent"] == f"projects/{PROJECT}/locations/{REGION}"
+    assert body["pipelineJobId"].startswith("simclr-cloud-")
+    job = body["pipelineJob"]
+    assert job["displayName"] == "simclr-cloud"
+    assert job["serviceAccount"] == SERVICE_ACCOUNT and job["network"] == NETWORK
+    assert job["labels"] == {"pipeline": "simclr-cloud", "team": "vision"}
+    assert job["runtimeConfig"]["gcsOutputDirectory"] == "gs://demo-bucket/pipeline-root"
+    assert job["pipelineSpec"]["root"] == spec["pipelineSpec"]["root"]  # per-step caching as compiled
+    # The body parses back into the API's message, unchanged.
+    request = aiplatform_v1.CreatePipelineJobRequest.from_json(json.dumps(body))
+    assert request.pipeline_job.service_account == SERVICE_ACCOUNT
+
+
+def test_submit_no_cache_turns_caching_off_everywhere(compiled):
+    config, spec_path, _ = compiled["tpu"]
+    code, out = run_cli("submit", "--config", config, "--spec", spec_path, "--dry-run", "--no-cache")
+    assert code == 0
+    job_tasks = json.loads(out)["body"]["pipelineJob"]["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert {json.dumps(task["cachingOptions"]) for task in job_tasks.values()} == {'{"enableCache": false}'}
+
+
+def test_schedule_create_dry_run_prints_the_create_schedule_request(compiled):
+    config, spec_path, spec = compiled["gpu"]
+    code, out = run_cli("schedule", "create", "--config", config, "--spec", spec_path, "--cron", "0 3 * * 1", "--dry-run")
+    assert code == 0
+    printed = json.loads(out)
+    assert printed["request"] == "CreateScheduleRequest"
+    body = printed["body"]
+    assert body["parent"] == f"projects/{PROJECT}/locations/{REGION}"
+    schedule = body["schedule"]
+    assert schedule["displayName"] == "simclr-cloud-retrain"
+    assert schedule["cron"] == "0 3 * * 1"
+    assert schedule["maxConcurrentRunCount"] == "1"
+    job_request = schedule["createPipelineJobRequest"]
+    assert job_request["parent"] == body["parent"]
+    job = job_request["pipelineJob"]
+    assert job["serviceAccount"] == SERVICE_ACCOUNT and job["network"] == NETWORK
+    assert job["runtimeConfig"]["gcsOutputDirectory"] == "gs://demo-bucket/pipeline-root"
+    assert job["pipelineSpec"]["root"] == spec["pipelineSpec"]["root"]
+
+
+def test_schedule_default_cron_comes_from_the_config(compiled):
+    config, spec_path, _ = compiled["gpu"]
+    code, out = run_cli("schedule", "create", "--config", config, "--spec", spec_path, "--dry-run")
+    assert code == 0 and json.loads(out)["body"]["schedule"]["cron"] == "TZ=Europe/Amsterdam 0 3 * * 1"
+
+
+@pytest.mark.parametrize("action, request_name", [
+    ("pause", "PauseScheduleRequest"), ("resume", "ResumeScheduleRequest"), ("delete", "DeleteScheduleRequest"),
+])
+def test_schedule_actions_dry_run(compiled, action, request_name):
+    code, out = run_cli("schedule", action, "--config", compiled["tpu"][0], "777", "--dry-run")
+    assert code == 0
+    printed = json.loads(out)
+    assert printed["request"] == request_name
+    assert printed["body"]["name"] == f"projects/{PROJECT}/locations/{REGION}/schedules/777"
+    if action == "resume":
+        assert printed["body"]["catchUp"] is False  # runs missed while paused are not started in a burst
+
+
+def test_schedule_list_dry_run_filters_on_this_pipelines_schedule(compiled):
+    code, out = run_cli("schedule", "list", "--config", compiled["tpu"][0], "--dry-run")
+    body = json.loads(out)["body"]
+    assert code == 0 and body["parent"] == f"projects/{PROJECT}/locations/{REGION}"
+    assert body["filter"] == 'display_name="simclr-cloud-retrain"'
+
+
+@pytest.mark.parametrize("preset, batch, replicas", [("tpu", 1022, 4), ("tpu-v3", 1020, 8)])
+def test_a_batch_that_cannot_be_split_across_the_replicas_is_refused(tmp_path, capsys, preset, batch, replicas):
+    config = write_yaml(tmp_path / "bad.yaml", vertex_settings(preset, batch_size=batch))
+    code, _ = run_cli("compile", "--config", config, "--output", str(tmp_path / "spec.json"))
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and len(error.splitlines()) == 1
+    assert f"training.batch_size {batch}" in error and f"multiple of {replicas}" in error
+    assert not (tmp_path / "spec.json").exists()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s["vertex"].update(pipeline_root="/tmp/root"), "pipeline_root must be a gs:// path"),
+    (lambda s: s.update(data="/home/me/images"), "data must be a gs:// path"),
+    (lambda s: s["vertex"]["dataflow"].update(temp_location="tmp"), "temp_location must be a gs:// path"),
+    (lambda s: s["vertex"].update(service_account="me@example.com"), "service account e-mail"),
+    (lambda s: s["vertex"]["trainer"].update(preset="quantum"), "vertex.trainer.preset"),
+])
+def test_bad_vertex_settings_are_one_line_errors(tmp_path, change, message):
+    settings = vertex_settings()
+    change(settings)
+    with pytest.raises(ConfigError) as error:
+        load_config(write_yaml(tmp_path / "bad.yaml", settings))
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_the_shipped_template_names_its_placeholders_and_compiles_once_filled(tmp_path):
+    template = pathlib.Path(cli.__file__).parent / "configs" / "vertex.yaml"
+    with pytest.raises(ConfigError, match="replace the placeholder in 'data'"):
+        load_config(str(template))
+    filled = template.read_text().replace("<project>", PROJECT).replace("<id>", "42")
+    config = load_config(write_yaml(tmp_path / "filled.yaml", yaml.safe_load(filled)))
+    assert config.vertex.trainer.preset == "tpu" and config.training.batch_size % config.vertex.trainer.replicas == 0
+
+
+def test_compile_needs_a_vertex_section(tmp_path, capsys):
+    settings = vertex_settings()
+    settings.pop("vertex")
+    settings.pop("registry")
+    code, _ = run_cli("compile", "--config", write_yaml(tmp_path / "local.yaml", settings))
+    assert code == 2 and "has no 'vertex' section" in capsys.readouterr().err
