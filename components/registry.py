@@ -162,8 +162,10 @@ def _make_read_only(root: str) -> None:
 class VertexModelRegistry:
     """Vertex AI Model Registry: each push is a new version of one parent model."""
 
-    def __init__(self, project: str, region: str, model_name: str, serving_image: str):
+    def __init__(self, project: str, region: str, model_name: str, serving_image: str,
+                 endpoint: Optional[str] = None, endpoint_machine_type: str = "n1-standard-4"):
         self.project, self.region, self.model_name, self.serving_image = project, region, model_name, serving_image
+        self.endpoint, self.endpoint_machine_type = endpoint, endpoint_machine_type
 
     @property
     def parent_model(self) -> str:
@@ -209,12 +211,38 @@ class VertexModelRegistry:
         except exceptions.NotFound:
             first_version = True
         operation = client.upload_model(request=self.upload_request(saved_model_dir, metadata, aliases, first_version))
-        return operation.result().model_version_id
+        version = operation.result().model_version_id
+        if self.endpoint and make_champion:
+            from google.cloud import aiplatform_v1
+
+            endpoints = aiplatform_v1.EndpointServiceClient(client_options=self._client_options())
+            endpoints.deploy_model(request=self.deploy_request(version)).result()
+        return version
+
+    def deploy_request(self, version: str):
+        """The DeployModelRequest that serves a version on the configured endpoint with all of its traffic."""
+        from google.cloud import aiplatform_v1
+
+        return aiplatform_v1.DeployModelRequest(
+            endpoint=self.endpoint,
+            deployed_model=aiplatform_v1.DeployedModel(
+                model=f"{self.parent_model}@{version}",
+                display_name=f"{self.model_name}-v{version}",
+                dedicated_resources=aiplatform_v1.DedicatedResources(
+                    machine_spec=aiplatform_v1.MachineSpec(machine_type=self.endpoint_machine_type),
+                    min_replica_count=1, max_replica_count=1,
+                ),
+            ),
+            traffic_split={"0": 100},  # "0" is the model being deployed
+        )
 
     def _client(self):
         from google.cloud import aiplatform_v1
 
-        return aiplatform_v1.ModelServiceClient(client_options={"api_endpoint": f"{self.region}-aiplatform.googleapis.com"})
+        return aiplatform_v1.ModelServiceClient(client_options=self._client_options())
+
+    def _client_options(self) -> Dict:
+        return {"api_endpoint": f"{self.region}-aiplatform.googleapis.com"}
 
     def champion(self) -> Optional[Dict]:
         from google.api_core import exceptions
@@ -241,6 +269,7 @@ def _label(value: str) -> str:
 def registry_from_config(registry_config) -> "LocalRegistry | VertexModelRegistry":
     if registry_config.kind == "vertex":
         return VertexModelRegistry(
-            registry_config.project, registry_config.region, registry_config.model_name, registry_config.serving_image
+            registry_config.project, registry_config.region, registry_config.model_name, registry_config.serving_image,
+            endpoint=registry_config.deploy_to_endpoint, endpoint_machine_type=registry_config.endpoint_machine_type,
         )
     return LocalRegistry(registry_config.root, registry_config.model_name)

@@ -98,6 +98,10 @@ class RegistryConfig(_Section):
         "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest",
         description="TF Serving container that Vertex AI serves the SavedModel with (kind: vertex).",
     )
+    deploy_to_endpoint: Optional[str] = Field(
+        None, description="kind vertex: an Endpoint resource name that each new champion is deployed to; off by default."
+    )
+    endpoint_machine_type: str = "n1-standard-4"
 
     @pydantic.model_validator(mode="after")
     def _vertex_needs_project(self):

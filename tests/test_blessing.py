@@ -6,6 +6,7 @@ import os
 import pytest
 from tfx.types import standard_artifacts
 
+from components.data_fingerprint import training_digest
 from components.registry import LocalRegistry
 from components.registry_pusher import BLESSING_FILE, PUSH_FILE, Blesser, RegistryPusherExecutor, decide
 from pipeline.config import RegistryConfig
@@ -57,7 +58,7 @@ def _bless_and_push(tmp_path, top1, registry_root, min_top1=0.5):
     )
     RegistryPusherExecutor().Do(
         {"model": [model], "model_blessing": [blessing], "evaluation": [evaluation], "examples": [examples]},
-        {"pushed_model": [pushed]}, {"registry": registry, "pipeline_config": json.dumps({"name": "test"})},
+        {"pushed_model": [pushed]}, {"registry": registry, "pipeline_config": json.dumps({"name": "test", "training": {"epochs": 1}})},
     )
     return blessing, pushed, json.loads((tmp_path / "pushed" / PUSH_FILE).read_text())
 
@@ -93,8 +94,9 @@ def test_blessed_push_records_the_metadata(tmp_path):
     _, pushed, record = _bless_and_push(tmp_path, 0.6, tmp_path / "registry")
     metadata = LocalRegistry(str(tmp_path / "registry"), "encoder").metadata(record["version"])
     assert metadata["data_fingerprint"] == "abc123"
+    assert metadata["training_digest"] == training_digest({"epochs": 1})
     assert metadata["metrics"]["blessing_metric"]["top1_mean"] == 0.6
     assert metadata["blessing"]["blessed"] is True
-    assert metadata["config"] == {"name": "test"}
+    assert metadata["config"] == {"name": "test", "training": {"epochs": 1}}
     assert len(metadata["git_revision"]) == 40  # this checkout's commit
     assert pushed.get_string_custom_property("pushed_version") == "1"

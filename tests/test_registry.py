@@ -7,6 +7,7 @@ import os
 import pytest
 
 from components.registry import LocalRegistry, RegistryError
+from pipeline.config import RegistryConfig
 
 
 def make_saved_model_dir(path, payload: bytes = b"weights"):
@@ -108,7 +109,7 @@ def test_vertex_push_is_a_new_version_of_the_parent_model_with_aliases():
 
     registry = VertexModelRegistry("my-project", "europe-west4", "simclr-encoder", "serving:latest")
     metadata = {
-        "metrics": {"knn_top1": 0.7}, "blessing": {"top1": 0.7351}, "data_fingerprint": "abc",
+        "metrics": {"knn_top1": 0.7}, "blessing": {"top1": 0.7351}, "data_fingerprint": "abc", "training_digest": "f" * 64,
         "pipeline_name": "simclr-Vertex", "git_revision": "0123456789abcdef", "pipeline_run_id": "run-42",
     }
     request = registry.upload_request("gs://bucket/root/Trainer/model/7/Format-Serving", metadata, ["champion"])
@@ -120,13 +121,33 @@ def test_vertex_push_is_a_new_version_of_the_parent_model_with_aliases():
     assert model.artifact_uri == "gs://bucket/root/Trainer/model/7/Format-Serving"
     assert list(model.version_aliases) == ["champion"]
     assert model.container_spec.image_uri == "serving:latest"
-    assert dict(model.labels) == {"pipeline": "simclr-vertex", "git": "0123456789ab", "top1-permille": "735"}
+    assert dict(model.labels) == {"pipeline": "simclr-vertex", "git": "0123456789ab", "top1-permille": "735",
+                                  "data-fingerprint": "abc", "training-digest": "f" * 32}
     assert model.version_description == "pipeline run run-42"
     assert json.loads(model.description) == {"metrics": {"knn_top1": 0.7}, "data_fingerprint": "abc"}
     assert request.model_id == ""
 
     first = registry.upload_request("gs://bucket/m", metadata, ["champion"], first_version=True)
     assert first.model_id == "simclr-encoder" and first.parent_model == ""
+
+
+def test_vertex_endpoint_deployment_is_off_by_default_and_sends_all_traffic_when_on():
+    from google.cloud import aiplatform_v1
+
+    from components.registry import VertexModelRegistry, registry_from_config
+
+    assert registry_from_config(RegistryConfig(kind="vertex", project="p", region="r")).endpoint is None
+    endpoint = "projects/my-project/locations/europe-west4/endpoints/99"
+    registry = registry_from_config(RegistryConfig(kind="vertex", project="my-project", region="europe-west4",
+                                                   deploy_to_endpoint=endpoint))
+    assert isinstance(registry, VertexModelRegistry)
+    request = registry.deploy_request("7")
+    assert isinstance(request, aiplatform_v1.DeployModelRequest)
+    assert request.endpoint == endpoint
+    assert request.deployed_model.model == "projects/my-project/locations/europe-west4/models/simclr-encoder@7"
+    assert request.deployed_model.dedicated_resources.machine_spec.machine_type == "n1-standard-4"
+    assert request.deployed_model.dedicated_resources.min_replica_count == 1
+    assert dict(request.traffic_split) == {"0": 100}
 
 
 def test_vertex_push_refuses_a_local_model_path(tmp_path):
