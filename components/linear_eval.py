@@ -24,6 +24,7 @@ from tfx.types import standard_artifacts
 
 from components import image_decoding, linear_probe
 from trainer import plots
+from trainer.train import HISTORY_FILE, LOSS_CURVE_FILE
 
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.md"
@@ -113,11 +114,11 @@ def evaluate_encoder(examples_uri: str, model_uri: str, model_run_uri: str, outp
             linear_probe.l2_normalise(test_x))
         metrics["plots"]["tsne"] = os.path.join(output_uri, "tsne.png")
         plots.embedding_scatter(points, test_y, classes, metrics["plots"]["tsne"], "t-SNE of test embeddings")
-    loss_curve = os.path.join(model_run_uri, "loss_curve.png")
+    loss_curve = os.path.join(model_run_uri, LOSS_CURVE_FILE)
     if tf.io.gfile.exists(loss_curve):
-        tf.io.gfile.copy(loss_curve, os.path.join(output_uri, "loss_curve.png"), overwrite=True)
-        metrics["plots"]["loss_curve"] = os.path.join(output_uri, "loss_curve.png")
-    history = os.path.join(model_run_uri, "history.json")
+        tf.io.gfile.copy(loss_curve, os.path.join(output_uri, LOSS_CURVE_FILE), overwrite=True)
+        metrics["plots"]["loss_curve"] = os.path.join(output_uri, LOSS_CURVE_FILE)
+    history = os.path.join(model_run_uri, HISTORY_FILE)
     if tf.io.gfile.exists(history):
         metrics["pretraining"] = json.loads(tf.io.gfile.GFile(history).read())[-1]
     with tf.io.gfile.GFile(os.path.join(output_uri, METRICS_FILE), "w") as handle:

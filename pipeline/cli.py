@@ -155,7 +155,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _pretraining_summary(run) -> Dict[str, Any]:
-    from trainer.train import HISTORY_FILE
+    from components.linear_eval import serving_model_dir
+    from trainer.train import HISTORY_FILE, LOSS_CURVE_FILE
 
     trainer = run.latest_outputs("Trainer")
     model_run = trainer["model_run"][0].uri
@@ -166,8 +167,8 @@ def _pretraining_summary(run) -> Dict[str, Any]:
             last = json.load(handle)[-1]
     return {
         "final_epoch": last,
-        "model": os.path.join(trainer["model"][0].uri, "Format-Serving"),
-        "loss_curve": os.path.join(model_run, "loss_curve.png"),
+        "model": serving_model_dir(trainer["model"][0].uri),
+        "loss_curve": os.path.join(model_run, LOSS_CURVE_FILE),
         "tensorboard": model_run,
     }
 

@@ -21,6 +21,7 @@ from trainer.config import TrainingConfig
 from trainer.model import SimCLR
 
 HISTORY_FILE = "history.json"
+LOSS_CURVE_FILE = "loss_curve.png"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,7 +129,7 @@ def pretrain(config: TrainingConfig, inputs: TrainingData, checkpoint_dir: str, 
     save()
     writer.flush()
     if history:
-        plots.loss_curve(history, os.path.join(log_dir, "loss_curve.png"))
+        plots.loss_curve(history, os.path.join(log_dir, LOSS_CURVE_FILE))
         with tf.io.gfile.GFile(os.path.join(log_dir, HISTORY_FILE), "w") as handle:
             handle.write(json.dumps(history, indent=1))
     return model
