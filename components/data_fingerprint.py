@@ -18,6 +18,7 @@ import os
 from typing import Dict, Optional
 
 import tensorflow as tf
+from absl import logging
 from tfx import types
 from tfx.dsl.component.experimental.annotations import OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
@@ -87,3 +88,5 @@ def DataFingerprint(
     snapshot.set_string_custom_property("training_digest", digest)
     snapshot.set_int_custom_property("retrain", int(decision["retrain"]))
     snapshot.set_string_custom_property("reason", decision["reason"])
+    # On Vertex AI this line is what the run's log says when it ends here.
+    logging.info("DataFingerprint: %s: %s", "retraining" if decision["retrain"] else "ending the run", decision["reason"])
