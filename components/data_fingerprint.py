@@ -8,8 +8,9 @@ skips every later component (``tfx.dsl.Cond``), so nothing is trained or pushed.
 
 ImageExampleGen takes the fingerprint as its input, so a changed folder always
 means new examples. On Vertex AI this step is never cached (pipeline/vertex_runner.py)
-because its only input is the state of the bucket; locally the runner passes the
-fingerprint it computed as ``cache_key``, which has the same effect.
+because its only input is the state of the bucket; locally the runner fingerprints the
+folder before the run and passes it as ``known_fingerprint``, which, being a parameter, also
+keys the local cache.
 """
 
 import hashlib
@@ -24,11 +25,9 @@ from tfx.dsl.component.experimental.annotations import OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 
 from components import image_folder
-from components.registry import registry_from_config
+from components.registry import FINGERPRINT_DIGITS, registry_from_config
 
 SNAPSHOT_FILE = "snapshot.json"
-# Vertex AI labels hold at most 63 characters, so fingerprints are compared on a 128-bit prefix.
-COMPARED_DIGITS = 32
 
 
 class DataSnapshot(types.Artifact):
@@ -43,7 +42,8 @@ def training_digest(training: Dict) -> str:
 
 
 def _same(recorded: Optional[str], current: str) -> bool:
-    return bool(recorded) and recorded[:COMPARED_DIGITS] == current[:COMPARED_DIGITS]
+    """Compared on the prefix that every registry (Vertex labels included) keeps."""
+    return bool(recorded) and recorded[:FINGERPRINT_DIGITS] == current[:FINGERPRINT_DIGITS]
 
 
 def decide(fingerprint: str, digest: str, champion: Optional[Dict], skip_unchanged: bool) -> Dict:
@@ -70,13 +70,12 @@ def DataFingerprint(
     training: Parameter[str],
     registry: Parameter[str],
     skip_unchanged: Parameter[int],
-    cache_key: Parameter[str] = "",
+    known_fingerprint: Parameter[str] = "",
 ) -> None:
     """Fingerprints the data and settings; sets ``retrain`` to 0 when the champion already has them."""
     from pipeline.config import RegistryConfig
 
-    del cache_key  # only part of the local cache key
-    fingerprint = image_folder.fingerprint(data)
+    fingerprint = known_fingerprint or image_folder.fingerprint(data)
     digest = training_digest(json.loads(training))
     champion = registry_from_config(RegistryConfig.model_validate_json(registry)).champion()
     decision = decide(fingerprint, digest, champion, bool(skip_unchanged))

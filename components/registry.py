@@ -37,6 +37,8 @@ SAVED_MODEL_DIR = "saved_model"
 CHAMPION_FILE = "champion.json"
 CHAMPION_ALIAS = "champion"
 CANDIDATE_ALIAS = "candidate"
+# Vertex AI labels hold at most 63 characters, so fingerprints are kept (and compared) as 128-bit prefixes.
+FINGERPRINT_DIGITS = 32
 
 
 class RegistryError(DataError):
@@ -181,7 +183,7 @@ class VertexModelRegistry:
             labels["top1-permille"] = str(round(1000 * metadata["blessing"]["top1"]))
         # What DataFingerprint compares on a scheduled retrain (a 128-bit prefix fits a label).
         for label, key in (("data-fingerprint", "data_fingerprint"), ("training-digest", "training_digest")):
-            labels[label] = (metadata.get(key) or "")[:32]
+            labels[label] = (metadata.get(key) or "")[:FINGERPRINT_DIGITS]
         return aiplatform_v1.UploadModelRequest(
             parent=f"projects/{self.project}/locations/{self.region}",
             # The API takes parent_model for a new version and model_id for the first one, never both.

@@ -30,13 +30,15 @@ def create_pipeline(
     pipeline_root: str,
     metadata_connection_config=None,
     beam_pipeline_args: Optional[List[str]] = None,
-    data_cache_key: str = "",
+    data_fingerprint: str = "",
     until: str = STAGES[-1],
 ) -> tfx.dsl.Pipeline:
     """Builds the pipeline from one config; ``until`` names the last stage to include.
 
     The same function serves LocalDagRunner and KubeflowV2DagRunner: with ``config.vertex``
     set, the Trainer becomes a Vertex AI custom job and Beam steps run on Dataflow.
+    ``data_fingerprint`` is the input's fingerprint when the caller already has it (local runs);
+    when empty, DataFingerprint computes it at run time (Vertex AI, where the bucket changes).
     """
     if until not in STAGES:
         raise ValueError(f"until must be one of {STAGES}, not {until!r}")
@@ -46,7 +48,7 @@ def create_pipeline(
         registry=config.registry.model_dump_json(),
         # Only a full run (up to the push) can repeat the champion; ingestion alone always runs.
         skip_unchanged=int(config.skip_unchanged_data and until == STAGES[-1]),
-        cache_key=data_cache_key,
+        known_fingerprint=data_fingerprint,
     )
     with tfx.dsl.Cond(snapshot.outputs["snapshot"].future()[0].custom_property("retrain") == 1):
         components = [snapshot] + _stages(config, snapshot, until)

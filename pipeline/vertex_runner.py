@@ -85,16 +85,21 @@ def pipeline_job(config: PipelineConfig, template_path: str, enable_caching: Opt
     )
 
 
+def _location(config: PipelineConfig) -> str:
+    """The parent of the project's pipeline jobs and schedules."""
+    return f"projects/{config.vertex.project}/locations/{config.vertex.region}"
+
+
 def create_job_request(config: PipelineConfig, job):
     """The CreatePipelineJobRequest that ``job.submit(service_account=..., network=...)`` sends."""
     from google.cloud import aiplatform_v1
 
-    resource = copy.deepcopy(job._gca_resource)  # what submit() sends; the public property exists only after it
+    resource = aiplatform_v1.PipelineJob.from_json(json.dumps(job.to_dict()))  # the resource submit() sends
     resource.service_account = config.vertex.service_account
     if config.vertex.network:
         resource.network = config.vertex.network
     return aiplatform_v1.CreatePipelineJobRequest(
-        parent=f"projects/{config.vertex.project}/locations/{config.vertex.region}",
+        parent=_location(config),
         pipeline_job=resource,
         pipeline_job_id=job.job_id,
     )
@@ -154,7 +159,7 @@ def schedule_name(config: PipelineConfig, schedule_id: str) -> str:
     """A full schedule resource name from an ID or a full name."""
     if schedule_id.startswith("projects/"):
         return schedule_id
-    return f"projects/{config.vertex.project}/locations/{config.vertex.region}/schedules/{schedule_id}"
+    return f"{_location(config)}/schedules/{schedule_id}"
 
 
 def schedule_request(config: PipelineConfig, action: str, schedule_id: Optional[str] = None):
@@ -164,7 +169,7 @@ def schedule_request(config: PipelineConfig, action: str, schedule_id: Optional[
     _require_vertex(config)
     if action == "list":
         return aiplatform_v1.ListSchedulesRequest(
-            parent=f"projects/{config.vertex.project}/locations/{config.vertex.region}",
+            parent=_location(config),
             filter=f'display_name="{schedule_display_name(config)}"',
         )
     requests = {
