@@ -81,8 +81,9 @@ def _load_config(args: argparse.Namespace):
     config = load_config(args.config, data=data, output=args.output,
                          registry={"root": os.path.abspath(registry)} if registry else None)
     if config.registry.kind == "local" and not os.path.isabs(config.registry.root):
-        config = load_config(args.config, data=data, output=args.output,
-                             registry={"root": os.path.abspath(config.registry.root)})
+        # Components run with their own working directory in mind: pin the registry to this one.
+        registry_config = config.registry.model_copy(update={"root": os.path.abspath(config.registry.root)})
+        config = config.model_copy(update={"registry": registry_config})
     return config
 
 

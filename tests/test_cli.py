@@ -68,3 +68,15 @@ def test_registry_commands_on_an_empty_registry_explain_themselves(tmp_path):
     assert rollback.stderr.strip() == "simclr-tfx: error: model simclr-encoder has no earlier champion to roll back to"
     show = _cli("registry", "show", "--registry", str(tmp_path))
     assert show.returncode == 2 and "has no champion: name a version" in show.stderr
+
+
+def test_a_relative_registry_root_is_pinned_to_the_working_directory(tmp_path, monkeypatch):
+    import argparse
+
+    from pipeline.cli import _load_config
+
+    monkeypatch.chdir(tmp_path)
+    config = _load_config(argparse.Namespace(config="local", data=None, output=None, registry=None))
+    assert config.registry.root == str(tmp_path / "registry")
+    given = _load_config(argparse.Namespace(config="local", data=None, output=None, registry="elsewhere"))
+    assert given.registry.root == str(tmp_path / "elsewhere")
