@@ -110,6 +110,18 @@ def test_resnets_with_width_multiplier(depth, stem, size, features):
     assert first_conv.kernel_size == ((3, 3) if stem == "small" else (7, 7))
 
 
+def test_the_encoder_serves_at_its_evaluation_size():
+    from trainer.model import build_encoder
+
+    config = TrainingConfig.model_validate({"encoder": {"depth": 18, "width_multiplier": 0.125, "image_size": 16,
+                                                        "eval_image_size": 24, "stem": "small"}})
+    assert config.encoder.serving_size == 24
+    assert TrainingConfig.model_validate({"encoder": {"image_size": 16}}).encoder.serving_size == 16
+    encoder = build_encoder(config, [0.5] * 3, [0.25] * 3)
+    images = tf.random.stateless_uniform([2, 24, 24, 3], seed=(1, 2))
+    assert encoder(images).shape == encoder(images[:, :16, :16]).shape == (2, 64)
+
+
 def test_projection_heads():
     head = build_projection_head(64, [256, 128, 50], batch_norm=False)
     assert head(tf.zeros([3, 64])).shape == (3, 50)

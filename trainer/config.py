@@ -17,7 +17,15 @@ class EncoderConfig(_Section):
     depth: Literal[18, 34, 50] = 18
     width_multiplier: float = Field(1.0, gt=0)
     stem: Literal["auto", "imagenet", "small"] = "auto"  # auto: small for inputs of 64 px or less
-    image_size: PositiveInt = 96
+    image_size: PositiveInt = 96  # the training input: random crops resized to this size
+    # Serving (and evaluation) input size; None: image_size. Random-resized crops make objects look
+    # larger in training than in a whole image at the same size, so serving somewhat larger matches
+    # them again (FixRes, Touvron et al. 2019). The encoder is fully convolutional, so any size works.
+    eval_image_size: Optional[PositiveInt] = None
+
+    @property
+    def serving_size(self) -> int:
+        return self.eval_image_size or self.image_size
 
 
 class HeadConfig(_Section):

@@ -5,7 +5,7 @@ Signatures:
   projection(image_bytes: string[batch])      -> {"projection": float32[batch, head output]}
 
 Both apply the Transform graph (decode, resize to the stored size) and then the
-evaluation view (central square at the encoder's input size) before the encoder,
+evaluation view (central square at the encoder's serving size) before the encoder,
 so serving preprocesses exactly as training did.
 """
 
@@ -24,7 +24,7 @@ class EncoderModule(tf.Module):
         self.encoder = model.encoder
         self.head = model.head
         self.transform_layer = transform_output.transform_features_layer()
-        self.image_size = model.config.encoder.image_size
+        self.image_size = model.config.encoder.serving_size
 
     def _images(self, image_bytes):
         transformed = self.transform_layer({IMAGE_BYTES: tf.reshape(image_bytes, [-1, 1])})

@@ -16,13 +16,13 @@ from trainer.resnet import build_resnet
 
 def build_encoder(config: TrainingConfig, channel_mean, channel_std) -> keras.Model:
     """Images in [0, 1] -> pooled features; the Transform's channel statistics normalise the input."""
-    size = config.encoder.image_size
-    inputs = keras.Input((size, size, 3), name="image")
+    inputs = keras.Input((None, None, 3), name="image")  # trains at image_size, serves at serving_size
     normalized = layers.Normalization(
         mean=np.asarray(channel_mean, np.float32), variance=np.square(np.asarray(channel_std, np.float32)), name="normalize"
     )(inputs)
     backbone = build_resnet(
-        config.encoder.depth, config.encoder.width_multiplier, size, config.encoder.stem, config.sync_batch_norm
+        config.encoder.depth, config.encoder.width_multiplier, config.encoder.image_size, config.encoder.stem,
+        config.sync_batch_norm,
     )
     features = layers.Activation("linear", dtype="float32", name="features")(backbone(normalized))
     return keras.Model(inputs, features, name="encoder")

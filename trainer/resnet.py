@@ -54,14 +54,18 @@ def resolve_stem(stem: str, image_size: int) -> str:
 def build_resnet(
     depth: int = 18, width_multiplier: float = 1.0, image_size: int = 96, stem: str = "auto", sync_bn: bool = False
 ) -> keras.Model:
-    """A ResNet that maps [batch, size, size, 3] normalised images to [batch, features]."""
+    """A ResNet that maps [batch, height, width, 3] normalised images to [batch, features].
+
+    It is fully convolutional up to global pooling, so it takes any input size; ``image_size``
+    (the training size) only picks the stem when ``stem`` is "auto".
+    """
     if depth not in BLOCKS:
         raise ValueError(f"ResNet depth must be one of {sorted(BLOCKS)}, not {depth}")
     kind, repeats = BLOCKS[depth]
     block = _basic_block if kind == "basic" else _bottleneck_block
     width = lambda channels: max(8, int(round(channels * width_multiplier)))  # noqa: E731
 
-    inputs = keras.Input((image_size, image_size, 3), name="image")
+    inputs = keras.Input((None, None, 3), name="image")
     if resolve_stem(stem, image_size) == "imagenet":
         x = layers.ReLU()(_batch_norm(sync_bn)(_conv(width(64), 7, 2)(inputs)))
         x = layers.MaxPooling2D(3, strides=2, padding="same")(x)

@@ -136,7 +136,7 @@ def pretrain(config: TrainingConfig, inputs: TrainingData, checkpoint_dir: str, 
 
 
 def knn_monitor(model: SimCLR, inputs: TrainingData, config: TrainingConfig) -> float:
-    size = config.encoder.image_size
+    size = config.encoder.serving_size  # as the exported encoder will see them
     bank = embed(model.encoder, data.evaluation_dataset(inputs.train_files, inputs.feature_spec, size))
     queries = embed(model.encoder, data.evaluation_dataset(inputs.eval_files, inputs.feature_spec, size))
     return knn.knn_accuracy(bank[0], bank[1], queries[0], queries[1], k=20)
