@@ -156,3 +156,24 @@ def test_every_optimizer_and_recipe_builds_and_takes_a_step(recipe, optimizer):
     images = tf.random.uniform([4, 16, 16, 3])
     loss, _ = model.train_step(iter(tf.data.Dataset.from_tensors((images, images)).repeat()))
     assert np.isfinite(float(loss)) and int(model.optimizer.iterations) == 1
+
+
+def test_checkpoints_are_keyed_by_what_shapes_the_weights(tmp_path):
+    from types import SimpleNamespace
+
+    from trainer.task import resumable_checkpoint_dir
+
+    fn_args = SimpleNamespace(
+        model_run_dir=str(tmp_path / "Trainer" / "model_run" / "7"),
+        transform_output=str(tmp_path / "Transform" / "transform_graph" / "5"),
+        train_files=[str(tmp_path / "Transform" / "transformed_examples" / "5" / "Split-train" / "*")],
+    )
+
+    def key(epochs=30, **encoder):
+        config = TrainingConfig(epochs=epochs, encoder={"image_size": 32, **encoder})
+        return resumable_checkpoint_dir(config, fn_args)
+
+    assert key().startswith(str(tmp_path / "Trainer" / "checkpoints"))
+    assert key(eval_image_size=48) == key()  # serving larger re-exports the same weights
+    assert key(image_size=48) != key()
+    assert key(epochs=40) != key()

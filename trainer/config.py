@@ -77,6 +77,14 @@ class TrainingConfig(_Section):
     shuffle_buffer: PositiveInt = 2048
     cache_images: bool = True  # keep decoded stored-size images in memory
 
+    def settings_that_shape_weights(self) -> dict:
+        """These settings as a JSON-ready dict, less those that only change how the encoder is served.
+
+        Checkpoints are keyed by this, so a new serving size re-exports the trained weights instead of
+        training again.
+        """
+        return self.model_dump(mode="json", exclude={"encoder": {"eval_image_size"}})
+
     @model_validator(mode="after")
     def _check(self):
         if self.optimizer.schedule == "cosine_steps" and not self.optimizer.cosine_decay_steps:

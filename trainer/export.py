@@ -24,14 +24,14 @@ class EncoderModule(tf.Module):
         self.encoder = model.encoder
         self.head = model.head
         self.transform_layer = transform_output.transform_features_layer()
-        self.image_size = model.config.encoder.serving_size
+        self.serving_size = model.config.encoder.serving_size
 
     def _images(self, image_bytes):
         transformed = self.transform_layer({IMAGE_BYTES: tf.reshape(image_bytes, [-1, 1])})
         return tf.map_fn(
-            lambda png: augment.center_crop(tf.image.convert_image_dtype(tf.io.decode_png(png, channels=3), tf.float32), self.image_size),
+            lambda png: augment.center_crop(tf.image.convert_image_dtype(tf.io.decode_png(png, channels=3), tf.float32), self.serving_size),
             tf.reshape(transformed[preprocessing.IMAGE], [-1]),
-            fn_output_signature=tf.TensorSpec([self.image_size, self.image_size, 3], tf.float32),
+            fn_output_signature=tf.TensorSpec([self.serving_size, self.serving_size, 3], tf.float32),
         )
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=IMAGE_BYTES)])

@@ -2,9 +2,10 @@
 
 The training settings arrive as JSON in ``custom_config["training"]``.
 Checkpoints are kept beside the Trainer's outputs, under a key made of the
-settings and the input data, so a Trainer execution that was killed and is
-started again on the same inputs (a re-run, a preempted Vertex worker) resumes
-where it stopped. ``model_run_dir`` receives TensorBoard scalars, the epoch
+settings that shape the weights and the input data, so a Trainer execution that
+was killed and is started again on the same inputs (a re-run, a preempted Vertex
+worker) resumes where it stopped, and a change of serving size alone re-exports
+the trained weights. ``model_run_dir`` receives TensorBoard scalars, the epoch
 history, the loss-curve PNG and the final full training checkpoint.
 """
 
@@ -22,11 +23,13 @@ TRAINING_CONFIG_KEY = "training"
 FINAL_CHECKPOINT = "final_checkpoint/ckpt"
 
 
-def resumable_checkpoint_dir(fn_args) -> str:
+def resumable_checkpoint_dir(config: TrainingConfig, fn_args) -> str:
     """<pipeline_root>/<Trainer>/checkpoints/<key of settings + inputs>: stable across executions."""
     key = hashlib.sha256(
-        json.dumps([fn_args.custom_config[TRAINING_CONFIG_KEY], fn_args.transform_output, sorted(fn_args.train_files)])
-        .encode()
+        json.dumps(
+            [config.settings_that_shape_weights(), fn_args.transform_output, sorted(fn_args.train_files)],
+            sort_keys=True,
+        ).encode()
     ).hexdigest()[:16]
     component_dir = os.path.dirname(os.path.dirname(os.path.normpath(fn_args.model_run_dir)))
     return os.path.join(component_dir, "checkpoints", key)
@@ -43,7 +46,7 @@ def run_fn(fn_args) -> None:
     )
     model = train.pretrain(
         config, inputs,
-        checkpoint_dir=resumable_checkpoint_dir(fn_args),
+        checkpoint_dir=resumable_checkpoint_dir(config, fn_args),
         log_dir=fn_args.model_run_dir,
         # Set by Vertex AI when the training job has a TensorBoard instance; scalars then stream to it.
         tensorboard_dir=os.environ.get("AIP_TENSORBOARD_LOG_DIR"),
