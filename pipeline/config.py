@@ -1,8 +1,10 @@
 """One typed configuration for the whole pipeline, loaded from YAML.
 
 Named configs live in ``pipeline/configs/<name>.yaml``; any other YAML file can
-be passed by path. Every setting is validated on load, and a bad one is
-reported as a single line naming the file and the setting.
+be passed by path. A config can start from another with ``extends: <name or path>``
+(a relative path is taken from the extending file's folder). Every setting is
+validated on load, and a bad one is reported as a single line naming the file
+and the setting.
 """
 
 from __future__ import annotations
@@ -324,16 +326,29 @@ def _merge(base: Dict[str, Any], override: Dict[str, Any]) -> Dict[str, Any]:
     return merged
 
 
-def load_config(name_or_path: str = "local", **overrides: Any) -> PipelineConfig:
-    """Loads a named config or a YAML file, then merges in the overrides that are not None."""
-    path = _resolve(name_or_path)
+def _read_settings(path: pathlib.Path, extended_by: Tuple[str, ...] = ()) -> Dict[str, Any]:
+    """A config file's settings, on top of those of the config it names in ``extends``, if any."""
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"config {path}: not valid YAML: {str(error).splitlines()[0]}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"config {path}: expected a mapping of settings at the top level")
-    raw = _merge(raw, {key: value for key, value in overrides.items() if value is not None})
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    relative = path.parent / str(base)
+    base_path = _resolve(str(relative) if relative.suffix in (".yaml", ".yml") else str(base))
+    chain = extended_by + (str(path),)
+    if str(base_path) in chain:
+        raise ConfigError(f"config {path}: setting 'extends': {base!r} makes a cycle ({' -> '.join(chain + (str(base_path),))})")
+    return _merge(_read_settings(base_path, chain), raw)
+
+
+def load_config(name_or_path: str = "local", **overrides: Any) -> PipelineConfig:
+    """Loads a named config or a YAML file, then merges in the overrides that are not None."""
+    path = _resolve(name_or_path)
+    raw = _merge(_read_settings(path), {key: value for key, value in overrides.items() if value is not None})
     try:
         raw["training"] = _merge(recipe(raw.get("recipe", "paper")), raw.get("training") or {})
     except ValueError as error:

@@ -49,6 +49,20 @@ def test_bad_config_file_names_the_file_and_setting(tmp_path, yaml_text, message
     assert "\n" not in line and str(config) in line and message in line
 
 
+def test_a_config_extends_another(tmp_path):
+    from pipeline.config import ConfigError, load_config
+
+    (tmp_path / "base.yaml").write_text("extends: local\npipeline_name: base\ntraining: {epochs: 7}\n")
+    (tmp_path / "child.yaml").write_text("extends: base.yaml\ntraining: {batch_size: 32}\n")
+    child, local = load_config(str(tmp_path / "child.yaml")), load_config("local")
+    assert child.pipeline_name == "base" and child.training.epochs == 7 and child.training.batch_size == 32
+    assert child.training.encoder == local.training.encoder  # the rest is local's, merged section by section
+
+    (tmp_path / "base.yaml").write_text("extends: child.yaml\n")
+    with pytest.raises(ConfigError, match="base.yaml: setting 'extends': 'child.yaml' makes a cycle"):
+        load_config(str(tmp_path / "child.yaml"))
+
+
 def test_named_configs_load():
     from pipeline.config import ConfigError, available_configs, load_config
 
