@@ -5,7 +5,9 @@ registry, so nothing is shared or cached between them:
   random: the `local` config with `training.epochs: 0` (the untrained encoder, the floor);
   local:  the default config;
   seed:   the seed notebook's recipe at the `local` budget (pipeline/configs/seed.yaml);
-  long:   pipeline/configs/long.yaml (at most 3 h on CPU).
+  long:   pipeline/configs/long.yaml (at most 3 h on CPU);
+  benchmark: `local` plus the supervised baseline (pipeline/configs/benchmark.yaml): the
+          same encoder trained from scratch on the same label fractions, reported beside it.
 The probe's regularisation is chosen by cross-validation inside the labelled train
 subset, never on test. Writes bench/results/quality.json and keeps each run's
 report.md and PNGs under bench/results/quality/<config>/; the last line printed
@@ -31,6 +33,7 @@ CONFIGS = {
     "local": ("local", {}),
     "seed": ("seed", {}),
     "long": ("long", {}),
+    "benchmark": ("benchmark", {}),
 }
 
 
@@ -62,11 +65,15 @@ def run_config(name: str, data: str) -> dict:
         if item.suffix in (".md", ".png", ".json"):
             shutil.copy(item, workdir / item.name)
     linear = summary["metrics"]["linear"]
+    supervised = {
+        f"supervised_top1_{100 * float(fraction):g}pct_mean": round(result["top1_mean"], 4)
+        for fraction, result in summary["metrics"].get("supervised_baseline", {}).items()
+    }
     return {
         "top1_10pct_mean": round(linear["0.1"]["top1_mean"], 4), "top1_10pct_sd": round(linear["0.1"]["top1_sd"], 4),
         "top1_1pct_mean": round(linear["0.01"]["top1_mean"], 4), "top1_100pct_mean": round(linear["1"]["top1_mean"], 4),
         "knn_top1": round(summary["metrics"]["knn_top1"], 4), "wall_s": round(wall, 1),
-        "blessed": summary["blessed"], "report": str(workdir / "report.md"),
+        "blessed": summary["blessed"], "report": str(workdir / "report.md"), **supervised,
     }
 
 
@@ -91,6 +98,10 @@ def main() -> None:
         print(f"{name:<8} top-1 @10% labels {100 * row['top1_10pct_mean']:.1f} ± {100 * row['top1_10pct_sd']:.1f} %, "
               f"@100% {100 * row['top1_100pct_mean']:.1f} %, kNN {100 * row['knn_top1']:.1f} %, {row['wall_s'] / 60:.1f} min",
               flush=True)
+        if "supervised_top1_10pct_mean" in row:
+            print(f"{'':<8} supervised from scratch @1/10/100% labels: " + ", ".join(
+                f"{100 * row[f'supervised_top1_{percent}pct_mean']:.1f} %" for percent in ("1", "10", "100")
+                if f"supervised_top1_{percent}pct_mean" in row), flush=True)
     print(json.dumps({name: results[name] for name in names}))
 
 

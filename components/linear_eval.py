@@ -6,7 +6,8 @@ probes on 1 %, 10 % and 100 % of the train labels over several seeds
 (components/linear_probe.py) and a kNN classifier. Into its artifact go
 metrics.json (also set as MLMD custom properties), a t-SNE PNG of the test
 features, the confusion matrix of the blessing probe, the pretraining loss
-curve and a one-page report.md that links them.
+curve and a one-page report.md that links them. Given SupervisedBaseline's output,
+it adds the encoder trained from scratch on the same label fractions beside the probes.
 """
 
 
@@ -22,7 +23,7 @@ from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArti
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
-from components import image_decoding, linear_probe
+from components import image_decoding, linear_probe, supervised_baseline
 from trainer import plots
 from trainer.train import HISTORY_FILE, LOSS_CURVE_FILE
 
@@ -53,11 +54,24 @@ def embed_split(embed, examples_uri: str, split: str, batch_size: int = 64) -> T
     return np.concatenate(features), np.concatenate(labels)
 
 
+def _percent(result: Dict) -> str:
+    return f"{100 * result['top1_mean']:.1f} ± {100 * result['top1_sd']:.1f}"
+
+
 def write_report(path: str, metrics: Dict, settings: Dict) -> None:
+    baseline = metrics.get("supervised_baseline")
     rows = "\n".join(
-        f"| {float(fraction):.0%} | {probe['labels_used']} | {100 * probe['top1_mean']:.1f} ± {100 * probe['top1_sd']:.1f} |"
+        f"| {float(fraction):.0%} | {probe['labels_used']} | {_percent(probe)} |"
+        + (f" {_percent(baseline[fraction])} |" if baseline else "")
         for fraction, probe in metrics["linear"].items()
     )
+    header = "| labels | images labelled | test top-1 % (mean ± sd) |" + (
+        " supervised from scratch, same labels: top-1 % |" if baseline else "")
+    rule = "|---|---|---|" + ("---|" if baseline else "")
+    baseline_note = (
+        f"\nThe last column trains the same encoder from scratch with the same augmentations on subsets drawn the "
+        f"same way ({next(iter(baseline.values()))['steps']} steps each; see SupervisedBaseline's metrics.json).\n"
+        if baseline else "")
     text = f"""# Linear evaluation of the SimCLR encoder
 
 Frozen {metrics['feature_dim']}-d embeddings from the exported SavedModel (`serving_default`),
@@ -65,10 +79,10 @@ Frozen {metrics['feature_dim']}-d embeddings from the exported SavedModel (`serv
 Each probe is a multinomial logistic regression on L2-normalised features, its C chosen by
 cross-validation inside the labelled subset; {settings['seeds']} stratified subsets per fraction.
 
-| labels | images labelled | test top-1 % (mean ± sd) |
-|---|---|---|
+{header}
+{rule}
 {rows}
-
+{baseline_note}
 kNN (k={settings['knn_k']}, cosine, all train labels): **{100 * metrics['knn_top1']:.1f} %**
 
 - Data fingerprint: `{metrics.get('data_fingerprint') or 'unknown'}`
@@ -103,6 +117,8 @@ def evaluate_encoder(examples_uri: str, model_uri: str, model_run_uri: str, outp
         "train_images": int(len(train_y)), "test_images": int(len(test_y)),
         "data_fingerprint": settings.get("data_fingerprint"), "plots": {},
     }
+    if settings.get("supervised_baseline"):
+        metrics["supervised_baseline"] = settings["supervised_baseline"]
     tf.io.gfile.makedirs(output_uri)
     confusion_path = os.path.join(output_uri, "confusion_matrix.png")
     matrix = confusion_matrix(test_y, results["predictions"][blessing_key], labels=range(len(classes)))
@@ -134,15 +150,24 @@ def LinearEval(
     model_run: InputArtifact[standard_artifacts.ModelRun],
     evaluation: OutputArtifact[standard_artifacts.ModelEvaluation],
     settings: Parameter[str],
+    baseline: InputArtifact[standard_artifacts.ModelEvaluation] = None,
 ) -> None:
-    """Linear probes and kNN on the frozen encoder; metrics.json, PNGs and report.md in `evaluation`."""
+    """Linear probes and kNN on the frozen encoder; metrics.json, PNGs and report.md in `evaluation`.
+
+    ``baseline``, when given, is SupervisedBaseline's output; its figures join the report and metrics.
+    """
     config = json.loads(settings)
     config["data_fingerprint"] = examples.get_string_custom_property("input_fingerprint") or None
+    if baseline is not None:
+        with tf.io.gfile.GFile(os.path.join(baseline.uri, supervised_baseline.METRICS_FILE)) as handle:
+            config["supervised_baseline"] = json.load(handle)["supervised"]
     classes = json.loads(examples.get_string_custom_property("classes"))
     metrics = evaluate_encoder(examples.uri, model.uri, model_run.uri, evaluation.uri, classes, config)
     for fraction, probe in metrics["linear"].items():
         percent = f"{100 * float(fraction):g}pct"
         evaluation.set_float_custom_property(f"top1_{percent}_mean", probe["top1_mean"])
         evaluation.set_float_custom_property(f"top1_{percent}_sd", probe["top1_sd"])
+    for fraction, result in metrics.get("supervised_baseline", {}).items():
+        evaluation.set_float_custom_property(supervised_baseline.property_name(fraction), result["top1_mean"])
     evaluation.set_float_custom_property("knn_top1", metrics["knn_top1"])
     evaluation.set_float_custom_property("blessing_top1", metrics["blessing_metric"]["top1_mean"])

@@ -186,10 +186,16 @@ def _evaluation_summary(run) -> Dict[str, Any]:
     blessing = read("Blesser", "blessing", BLESSING_FILE)
     push = read("RegistryPusher", "pushed_model", PUSH_FILE)
     evaluation_dir = run.latest_outputs("LinearEval")["evaluation"][0].uri
+    headline = ("top1_mean", "top1_sd", "labels_used")
+    summary_metrics = {
+        "linear": {fraction: {k: probe[k] for k in headline} for fraction, probe in metrics["linear"].items()},
+        "knn_top1": metrics["knn_top1"],
+    }
+    if "supervised_baseline" in metrics:
+        summary_metrics["supervised_baseline"] = {
+            fraction: {k: result[k] for k in headline} for fraction, result in metrics["supervised_baseline"].items()}
     return {
-        "metrics": {"linear": {fraction: {k: probe[k] for k in ("top1_mean", "top1_sd", "labels_used")}
-                               for fraction, probe in metrics["linear"].items()},
-                    "knn_top1": metrics["knn_top1"]},
+        "metrics": summary_metrics,
         "report": os.path.join(evaluation_dir, REPORT_FILE),
         "blessed": blessing["blessed"], "blessing": blessing,
         "version": push["version"], "registry": push["registry"],
@@ -219,8 +225,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("pretraining: none (epochs: 0), the encoder is untrained")
     print(f"encoder (SavedModel): {pretraining['model']}")
     for fraction, probe in summary["metrics"]["linear"].items():
+        supervised = summary["metrics"].get("supervised_baseline", {}).get(fraction)
+        beside = f" (supervised from scratch: {100 * supervised['top1_mean']:.1f} %)" if supervised else ""
         print(f"linear eval, {float(fraction):.0%} labels: top-1 {100 * probe['top1_mean']:.1f} "
-              f"± {100 * probe['top1_sd']:.1f} %")
+              f"± {100 * probe['top1_sd']:.1f} %{beside}")
     print(f"kNN (k=20) top-1: {100 * summary['metrics']['knn_top1']:.1f} %")
     print(f"report: {summary['report']}")
     reasons = "; ".join(summary["blessing"]["reasons"])

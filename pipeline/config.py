@@ -17,7 +17,7 @@ import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
-from trainer.config import TrainingConfig, recipe
+from trainer.config import SupervisedBaselineConfig, TrainingConfig, recipe
 
 CONFIG_DIR = pathlib.Path(__file__).parent / "configs"
 
@@ -248,6 +248,9 @@ class PipelineConfig(_Section):
     eval_split: str = Field("test", description="The labelled split that evaluation and the kNN monitor use.")
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     blessing: BlessingConfig = Field(default_factory=BlessingConfig)
+    supervised_baseline: Optional[SupervisedBaselineConfig] = Field(
+        None, description="Set to also train the encoder from scratch on the probes' labelled subsets (benchmark config).",
+    )
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     skip_unchanged_data: bool = Field(
         True, description="End a run early, pushing nothing, when the data and training settings are the champion's."

@@ -3,6 +3,8 @@
 DataFingerprint -> [only when the data or training settings differ from the champion's:]
   ImageExampleGen -> statistics -> schema -> validation -> anomaly gate -> transform
   -> SimCLR trainer -> linear evaluation -> blessing -> push to the model registry
+With ``supervised_baseline`` set, the encoder is also trained from scratch on the
+probes' labelled subsets, and linear evaluation reports both side by side.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from components.data_fingerprint import DataFingerprint
 from components.image_example_gen import ImageExampleGen
 from components.linear_eval import LinearEval
 from components.registry_pusher import Blesser, RegistryPusher
+from components.supervised_baseline import SupervisedBaseline
 from pipeline.config import PipelineConfig
 from trainer.task import TRAINING_CONFIG_KEY
 
@@ -110,7 +113,7 @@ def _stages(config: PipelineConfig, snapshot, until: str) -> list:
     trainer = _trainer(config, transform)
     components.append(trainer)
     if included("push"):
-        components += _evaluate_and_push(config, example_gen, trainer)
+        components += _evaluate_and_push(config, example_gen, transform, trainer)
     return components
 
 
@@ -158,12 +161,25 @@ def vertex_training_job(config: PipelineConfig) -> dict:
     }
 
 
-def _evaluate_and_push(config: PipelineConfig, example_gen, trainer) -> list:
+def _evaluate_and_push(config: PipelineConfig, example_gen, transform, trainer) -> list:
     evaluation = config.evaluation
+    baseline = None
+    if config.supervised_baseline:
+        baseline = SupervisedBaseline(
+            examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            settings=json.dumps({
+                "train_split": "train", "eval_split": config.eval_split,
+                "label_fractions": list(evaluation.label_fractions),
+                "training": config.training.model_dump(mode="json"),
+                "supervised_baseline": config.supervised_baseline.model_dump(mode="json"),
+            }, sort_keys=True),
+        )
     linear_eval = LinearEval(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         model_run=trainer.outputs["model_run"],
+        baseline=baseline.outputs["baseline"] if baseline else None,
         settings=json.dumps({
             "train_split": "train", "eval_split": config.eval_split,
             "label_fractions": list(evaluation.label_fractions), "seeds": evaluation.seeds,
@@ -186,4 +202,4 @@ def _evaluate_and_push(config: PipelineConfig, example_gen, trainer) -> list:
         registry=config.registry.model_dump_json(),
         pipeline_config=config.model_dump_json(),
     )
-    return [linear_eval, blesser, pusher]
+    return ([baseline] if baseline else []) + [linear_eval, blesser, pusher]

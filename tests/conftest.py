@@ -86,6 +86,7 @@ training:
   knn_every_epochs: 1
 evaluation: {seeds: 2}
 blessing: {min_top1: 0.0}
+supervised_baseline: {steps: 2, batch_size: 4}
 """
 
 

@@ -28,7 +28,7 @@ def test_missing_dataset_is_one_line_and_exit_2(tmp_path):
 def test_unknown_config_names_the_choices(tmp_path):
     result = _cli("ingest", "--config", "nonsense", "--data", str(tmp_path))
     assert result.returncode == 2
-    assert result.stderr.strip().startswith("simclr-tfx: error: unknown config 'nonsense': use one of local, long, seed, smoke")
+    assert result.stderr.strip().startswith("simclr-tfx: error: unknown config 'nonsense': use one of benchmark, local, long, seed, smoke")
 
 
 @pytest.mark.parametrize(
@@ -57,6 +57,8 @@ def test_a_config_extends_another(tmp_path):
     child, local = load_config(str(tmp_path / "child.yaml")), load_config("local")
     assert child.pipeline_name == "base" and child.training.epochs == 7 and child.training.batch_size == 32
     assert child.training.encoder == local.training.encoder  # the rest is local's, merged section by section
+    benchmark = load_config("benchmark")
+    assert benchmark.supervised_baseline and benchmark.training == local.training and local.supervised_baseline is None
 
     (tmp_path / "base.yaml").write_text("extends: child.yaml\n")
     with pytest.raises(ConfigError, match="base.yaml: setting 'extends': 'child.yaml' makes a cycle"):

@@ -7,7 +7,7 @@ from components.registry import LocalRegistry
 
 COMPONENTS = (
     "DataFingerprint", "ImageExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomalyGate", "Transform",
-    "Trainer", "LinearEval", "Blesser", "RegistryPusher",
+    "SupervisedBaseline", "Trainer", "LinearEval", "Blesser", "RegistryPusher",
 )
 
 
@@ -23,6 +23,7 @@ def test_run_json_names_metrics_blessing_and_version(smoke_pipeline):
     for probe in summary["metrics"]["linear"].values():
         assert 0.0 <= probe["top1_mean"] <= 1.0 and probe["top1_sd"] >= 0.0
     assert 0.0 <= summary["metrics"]["knn_top1"] <= 1.0
+    assert set(summary["metrics"]["supervised_baseline"]) == {"0.01", "0.1", "1"}
 
 
 def test_linear_eval_writes_metrics_plots_and_a_report(smoke_pipeline):
@@ -38,6 +39,14 @@ def test_linear_eval_writes_metrics_plots_and_a_report(smoke_pipeline):
     report = open(os.path.join(evaluation.uri, "report.md")).read()
     assert "(tsne.png)" in report and "(confusion_matrix.png)" in report and "(loss_curve.png)" in report
     assert metrics["data_fingerprint"] and metrics["data_fingerprint"] in report
+    # The supervised baseline (on in this config) sits beside the probes, one figure per label fraction.
+    assert set(metrics["supervised_baseline"]) == set(metrics["linear"])
+    baseline = smoke_pipeline.run.latest_outputs("SupervisedBaseline")["baseline"][0]
+    assert json.load(open(os.path.join(baseline.uri, "metrics.json")))["supervised"] == metrics["supervised_baseline"]
+    supervised = metrics["supervised_baseline"]["0.1"]
+    assert supervised["steps"] == 2 and supervised["labels_used"] == metrics["linear"]["0.1"]["labels_used"]
+    assert evaluation.custom_properties["supervised_top1_10pct_mean"].double_value == supervised["top1_mean"]
+    assert "supervised from scratch" in report and f"{100 * supervised['top1_mean']:.1f} ±" in report
 
 
 def test_registry_version_carries_its_metadata(smoke_pipeline):

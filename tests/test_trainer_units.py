@@ -177,3 +177,33 @@ def test_checkpoints_are_keyed_by_what_shapes_the_weights(tmp_path):
     assert key(eval_image_size=48) == key()  # serving larger re-exports the same weights
     assert key(image_size=48) != key()
     assert key(epochs=40) != key()
+
+
+def test_the_supervised_baseline_learns_from_labels_alone():
+    from trainer import supervised
+    from trainer.config import SupervisedBaselineConfig
+
+    def pngs(colour, seed, count=12):
+        noise = tf.random.stateless_uniform([count, 24, 24, 3], seed=(seed, 0), maxval=0.3)
+        images = tf.image.convert_image_dtype(noise + tf.constant(colour, tf.float32), tf.uint8, saturate=True)
+        return [tf.io.encode_png(image).numpy() for image in images]
+
+    def labelled(seed):
+        images = np.array(pngs([0.7, 0.0, 0.0], seed) + pngs([0.0, 0.0, 0.7], seed + 1), dtype=object)
+        return images, np.array([0] * 12 + [1] * 12)
+
+    config = TrainingConfig.model_validate({
+        "encoder": {"depth": 18, "width_multiplier": 0.125, "image_size": 16, "eval_image_size": 20, "stem": "small"},
+        "augment": {"jitter_probability": 0.0, "grayscale_probability": 0.0, "blur_probability": 0.0},
+        "sync_batch_norm": False,
+    })
+    baseline = SupervisedBaselineConfig(steps=200, batch_size=8)
+    train_images, train_labels = labelled(seed=1)
+    batch_images, batch_labels = next(iter(supervised.augmented_batches(train_images, train_labels, config, 8, seed=0)))
+    assert batch_images.shape == (8, 16, 16, 3) and set(batch_labels.numpy()) <= {0, 1}
+
+    classifier = supervised.train_from_scratch(config, baseline, ([0.35] * 3, [0.3] * 3), train_images, train_labels,
+                                               num_classes=2, seed=0)
+    test_images, test_labels = labelled(seed=7)
+    assert classifier.output_shape == (None, 2)
+    assert supervised.accuracy(classifier, test_images, test_labels, size=20) >= 0.9  # red vs blue: chance is 0.5

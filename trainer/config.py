@@ -96,6 +96,21 @@ class TrainingConfig(_Section):
         return self
 
 
+class SupervisedBaselineConfig(_Section):
+    """The encoder trained from scratch on each labelled subset, with the pretraining augmentations.
+
+    Architecture, augmentations and serving size are the pretraining's (``TrainingConfig``);
+    these are the settings of supervised training itself.
+    """
+
+    steps: PositiveInt = 600  # per labelled subset, whatever its size
+    batch_size: PositiveInt = 64
+    seeds: PositiveInt = Field(1, description="Subsets trained per label fraction (seeds 0, 1, ...).")
+    optimizer: OptimizerConfig = Field(default_factory=lambda: OptimizerConfig(
+        name="sgd", base_learning_rate=0.1, lr_scaling="none", weight_decay=5e-4, warmup_epochs=0.5,
+    ))  # an "epoch" here is a tenth of the steps: one progress line each
+
+
 def recipe(name: str) -> dict:
     """Settings of a named recipe, to be merged under the user's own."""
     recipes = {

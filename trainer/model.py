@@ -28,7 +28,16 @@ def build_encoder(config: TrainingConfig, channel_mean, channel_std) -> keras.Mo
     return keras.Model(inputs, features, name="encoder")
 
 
-def build_optimizer(config: TrainingConfig, steps_per_epoch: int, total_steps: int):
+def build_optimizer(config: TrainingConfig, steps_per_epoch: int, total_steps: int, variables):
+    """The configured optimiser and schedule, built for ``variables``; norms and biases are not decayed."""
+    optimizer = _optimizer(config, steps_per_epoch, total_steps)
+    if config.optimizer.name != "lars":  # LARS already skips BN parameters and biases
+        optimizer.exclude_from_weight_decay(var_list=[v for v in variables if len(v.shape) <= 1])
+    optimizer.build(variables)
+    return optimizer
+
+
+def _optimizer(config: TrainingConfig, steps_per_epoch: int, total_steps: int):
     opt = config.optimizer
     if opt.schedule == "cosine_steps":
         learning_rate = keras.optimizers.schedules.CosineDecay(opt.base_learning_rate, opt.cosine_decay_steps)
@@ -59,11 +68,8 @@ class SimCLR:
             head = build_projection_head(
                 encoder.output_shape[-1], config.head.widths, config.head.batch_norm, config.sync_batch_norm
             )
-            optimizer = build_optimizer(config, steps_per_epoch, total_steps)
             variables = encoder.trainable_variables + head.trainable_variables
-            if config.optimizer.name != "lars":  # LARS already skips BN parameters and biases
-                optimizer.exclude_from_weight_decay(var_list=[v for v in variables if len(v.shape) <= 1])
-            optimizer.build(variables)
+            optimizer = build_optimizer(config, steps_per_epoch, total_steps, variables)
         return cls(config, strategy, encoder, head, optimizer)
 
     @property

@@ -1,0 +1,67 @@
+"""The supervised baseline: the pretraining's encoder trained from scratch on a labelled subset.
+
+Architecture, augmentations (one view per image) and serving size are the pretraining's.
+A linear classifier on the pooled features is trained with cross-entropy and scored on
+centre crops at the serving size, as the exported encoder is served. Set beside the
+linear probes of the pretrained encoder, it shows what pretraining adds at a label fraction.
+"""
+
+import sys
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from trainer import augment
+from trainer.config import SupervisedBaselineConfig, TrainingConfig
+from trainer.model import build_encoder, build_optimizer
+
+AUTOTUNE = tf.data.AUTOTUNE
+PROGRESS_LINES = 10  # keras "epochs" per training run: one progress line each
+
+
+def _decoded(png):
+    return tf.image.convert_image_dtype(tf.io.decode_png(png, channels=3), tf.float32)
+
+
+def augmented_batches(images: np.ndarray, labels: np.ndarray, config: TrainingConfig, batch_size: int,
+                      seed: int) -> tf.data.Dataset:
+    """Endless batches of (augmented view at image_size, label id) from PNG bytes."""
+    def view(png, label):
+        return augment.augment_image(_decoded(png), config.encoder.image_size, config.augment), label
+
+    return (tf.data.Dataset.from_tensor_slices((images, labels))
+            .shuffle(len(labels), seed=seed, reshuffle_each_iteration=True).repeat()
+            .map(view, num_parallel_calls=AUTOTUNE).batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE))
+
+
+def served_views(images: np.ndarray, size: int, batch_size: int = 128) -> tf.data.Dataset:
+    """Centre crops at the serving size, as the exported encoder sees them."""
+    return (tf.data.Dataset.from_tensor_slices(images)
+            .map(lambda png: augment.center_crop(_decoded(png), size), num_parallel_calls=AUTOTUNE)
+            .batch(batch_size))
+
+
+def train_from_scratch(config: TrainingConfig, baseline: SupervisedBaselineConfig, channel_stats,
+                       images: np.ndarray, labels: np.ndarray, num_classes: int, seed: int) -> keras.Model:
+    """A freshly initialised encoder plus a linear classifier, trained on (images, labels)."""
+    config = config.model_copy(update={"optimizer": baseline.optimizer, "batch_size": baseline.batch_size})
+    encoder = build_encoder(config, *channel_stats)
+    classifier = keras.Model(encoder.input, keras.layers.Dense(num_classes, name="logits")(encoder.output))
+    steps_per_epoch = max(1, baseline.steps // PROGRESS_LINES)
+    epochs = -(-baseline.steps // steps_per_epoch)
+    classifier.compile(
+        optimizer=build_optimizer(config, steps_per_epoch, steps_per_epoch * epochs, classifier.trainable_variables),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    batches = augmented_batches(images, labels, config, baseline.batch_size, seed)
+    print(f"supervised baseline: {len(labels)} labelled images, {steps_per_epoch * epochs} steps of "
+          f"{baseline.batch_size}", file=sys.stderr, flush=True)
+    classifier.fit(batches, steps_per_epoch=steps_per_epoch, epochs=epochs, verbose=2)
+    return classifier
+
+
+def accuracy(classifier: keras.Model, images: np.ndarray, labels: np.ndarray, size: int) -> float:
+    predicted = classifier.predict(served_views(images, size), verbose=0).argmax(axis=1)
+    return float(np.mean(predicted == labels))
