@@ -286,3 +286,14 @@ def test_compile_needs_a_vertex_section(tmp_path, capsys):
     settings.pop("registry")
     code, _ = run_cli("compile", "--config", write_yaml(tmp_path / "local.yaml", settings))
     assert code == 2 and "has no 'vertex' section" in capsys.readouterr().err
+
+
+def test_the_supervised_baseline_compiles_into_the_vertex_dag(tmp_path):
+    config = write_yaml(tmp_path / "benchmark.yaml", {**vertex_settings("gpu"), "supervised_baseline": {"steps": 5}})
+    spec_path = tmp_path / "spec.json"
+    assert run_cli("compile", "--config", config, "--output", str(spec_path))[0] == 0
+    compiled_tasks = tasks(json.loads(spec_path.read_text()))
+    assert len(compiled_tasks) == 12
+    assert sorted(compiled_tasks["SupervisedBaseline"]["dependentTasks"]) == ["DataFingerprint", "Transform"]
+    baseline_input = compiled_tasks["LinearEval"]["inputs"]["artifacts"]["baseline"]["taskOutputArtifact"]
+    assert baseline_input == {"producerTask": "SupervisedBaseline", "outputArtifactKey": "baseline"}
