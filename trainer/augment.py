@@ -36,6 +36,16 @@ def center_crop(image, size: int):
     return tf.image.resize(crop, [size, size], method="bicubic")
 
 
+def decode_png(png):
+    """A stored (Transform output) PNG as a float32 image in [0, 1]."""
+    return tf.image.convert_image_dtype(tf.io.decode_png(png, channels=3), tf.float32)
+
+
+def served_view(png, size: int):
+    """A stored PNG as the encoder is served it: decoded, its central square resized to ``size``."""
+    return center_crop(decode_png(png), size)
+
+
 def _brightness(image, strength):
     return image * tf.random.uniform([], tf.maximum(1.0 - 0.8 * strength, 0.0), 1.0 + 0.8 * strength)
 

@@ -29,7 +29,7 @@ class EncoderModule(tf.Module):
     def _images(self, image_bytes):
         transformed = self.transform_layer({IMAGE_BYTES: tf.reshape(image_bytes, [-1, 1])})
         return tf.map_fn(
-            lambda png: augment.center_crop(tf.image.convert_image_dtype(tf.io.decode_png(png, channels=3), tf.float32), self.serving_size),
+            lambda png: augment.served_view(png, self.serving_size),
             tf.reshape(transformed[preprocessing.IMAGE], [-1]),
             fn_output_signature=tf.TensorSpec([self.serving_size, self.serving_size, 3], tf.float32),
         )

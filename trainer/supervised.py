@@ -20,15 +20,11 @@ AUTOTUNE = tf.data.AUTOTUNE
 PROGRESS_LINES = 10  # keras "epochs" per training run: one progress line each
 
 
-def _decoded(png):
-    return tf.image.convert_image_dtype(tf.io.decode_png(png, channels=3), tf.float32)
-
-
 def augmented_batches(images: np.ndarray, labels: np.ndarray, config: TrainingConfig, batch_size: int,
                       seed: int) -> tf.data.Dataset:
     """Endless batches of (augmented view at image_size, label id) from PNG bytes."""
     def view(png, label):
-        return augment.augment_image(_decoded(png), config.encoder.image_size, config.augment), label
+        return augment.augment_image(augment.decode_png(png), config.encoder.image_size, config.augment), label
 
     return (tf.data.Dataset.from_tensor_slices((images, labels))
             .shuffle(len(labels), seed=seed, reshuffle_each_iteration=True).repeat()
@@ -38,7 +34,7 @@ def augmented_batches(images: np.ndarray, labels: np.ndarray, config: TrainingCo
 def served_views(images: np.ndarray, size: int, batch_size: int = 128) -> tf.data.Dataset:
     """Centre crops at the serving size, as the exported encoder sees them."""
     return (tf.data.Dataset.from_tensor_slices(images)
-            .map(lambda png: augment.center_crop(_decoded(png), size), num_parallel_calls=AUTOTUNE)
+            .map(lambda png: augment.served_view(png, size), num_parallel_calls=AUTOTUNE)
             .batch(batch_size))
 
 
