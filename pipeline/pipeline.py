@@ -163,17 +163,19 @@ def vertex_training_job(config: PipelineConfig) -> dict:
 
 def _evaluate_and_push(config: PipelineConfig, example_gen, transform, trainer) -> list:
     evaluation = config.evaluation
+    # What the probes and the supervised baseline share: splits, label fractions, encoder settings.
+    labelled = {
+        "train_split": "train", "eval_split": config.eval_split,
+        "label_fractions": list(evaluation.label_fractions),
+        "training": config.training.model_dump(mode="json"),
+    }
     baseline = None
     if config.supervised_baseline:
         baseline = SupervisedBaseline(
             examples=transform.outputs["transformed_examples"],
             transform_graph=transform.outputs["transform_graph"],
-            settings=json.dumps({
-                "train_split": "train", "eval_split": config.eval_split,
-                "label_fractions": list(evaluation.label_fractions),
-                "training": config.training.model_dump(mode="json"),
-                "supervised_baseline": config.supervised_baseline.model_dump(mode="json"),
-            }, sort_keys=True),
+            settings=json.dumps(
+                {**labelled, "supervised_baseline": config.supervised_baseline.model_dump(mode="json")}, sort_keys=True),
         )
     linear_eval = LinearEval(
         examples=example_gen.outputs["examples"],
@@ -181,11 +183,8 @@ def _evaluate_and_push(config: PipelineConfig, example_gen, transform, trainer) 
         model_run=trainer.outputs["model_run"],
         baseline=baseline.outputs["baseline"] if baseline else None,
         settings=json.dumps({
-            "train_split": "train", "eval_split": config.eval_split,
-            "label_fractions": list(evaluation.label_fractions), "seeds": evaluation.seeds,
-            "knn_k": evaluation.knn_k, "tsne": evaluation.tsne,
+            **labelled, "seeds": evaluation.seeds, "knn_k": evaluation.knn_k, "tsne": evaluation.tsne,
             "blessing_fraction": config.blessing.label_fraction,
-            "training": config.training.model_dump(mode="json"),
         }, sort_keys=True),
     )
     blesser = Blesser(
