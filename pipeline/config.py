@@ -329,7 +329,7 @@ def _merge(base: Dict[str, Any], override: Dict[str, Any]) -> Dict[str, Any]:
     return merged
 
 
-def _read_settings(path: pathlib.Path, extended_by: Tuple[str, ...] = ()) -> Dict[str, Any]:
+def _read_settings(path: pathlib.Path, extended_by: Tuple[pathlib.Path, ...] = ()) -> Dict[str, Any]:
     """A config file's settings, on top of those of the config it names in ``extends``, if any."""
     try:
         raw = yaml.safe_load(path.read_text()) or {}
@@ -342,9 +342,10 @@ def _read_settings(path: pathlib.Path, extended_by: Tuple[str, ...] = ()) -> Dic
         return raw
     relative = path.parent / str(base)
     base_path = _resolve(str(relative) if relative.suffix in (".yaml", ".yml") else str(base))
-    chain = extended_by + (str(path),)
-    if str(base_path) in chain:
-        raise ConfigError(f"config {path}: setting 'extends': {base!r} makes a cycle ({' -> '.join(chain + (str(base_path),))})")
+    chain = extended_by + (path.resolve(),)  # resolved: two spellings of one file are one file
+    if base_path.resolve() in chain:
+        cycle = " -> ".join(str(link) for link in chain + (base_path.resolve(),))
+        raise ConfigError(f"config {path}: setting 'extends': {base!r} makes a cycle ({cycle})")
     return _merge(_read_settings(base_path, chain), raw)
 
 

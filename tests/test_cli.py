@@ -63,6 +63,11 @@ def test_a_config_extends_another(tmp_path):
     (tmp_path / "base.yaml").write_text("extends: child.yaml\n")
     with pytest.raises(ConfigError, match="base.yaml: setting 'extends': 'child.yaml' makes a cycle"):
         load_config(str(tmp_path / "child.yaml"))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "inner.yaml").write_text("extends: ../outer.yaml\n")
+    (tmp_path / "outer.yaml").write_text("extends: sub/inner.yaml\n")  # the same file spelt another way
+    with pytest.raises(ConfigError, match="inner.yaml: setting 'extends': '../outer.yaml' makes a cycle"):
+        load_config(str(tmp_path / "outer.yaml"))
 
 
 def test_named_configs_load():
