@@ -47,15 +47,17 @@ def evaluate_baseline(examples_uri: str, transform_graph_uri: str, settings: Dic
     num_classes = transform_output.vocabulary_size_by_name(preprocessing.LABEL_VOCABULARY)
     results = {}
     for fraction in settings["label_fractions"]:
-        accuracies, used = [], 0
+        accuracies, used, steps = [], 0, 0
         for seed in range(baseline.seeds):
             subset = stratified_subset(train_labels, fraction, seed)
             classifier = supervised.train_from_scratch(
                 training, baseline, channel_stats, train_images[subset], train_labels[subset], num_classes, seed)
             accuracies.append(supervised.accuracy(classifier, test_images, test_labels, training.encoder.serving_size))
             used = len(subset)
+            # Whole progress epochs: baseline.steps rounded up to a multiple of its tenth.
+            steps = int(classifier.optimizer.iterations)
         results[f"{fraction:g}"] = {
-            "label_fraction": fraction, "labels_used": used, "steps": baseline.steps,
+            "label_fraction": fraction, "labels_used": used, "steps": steps,
             "top1_mean": float(np.mean(accuracies)), "top1_sd": float(np.std(accuracies)),
             "top1_per_seed": accuracies,
         }

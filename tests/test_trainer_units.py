@@ -205,5 +205,5 @@ def test_the_supervised_baseline_learns_from_labels_alone():
     classifier = supervised.train_from_scratch(config, baseline, ([0.35] * 3, [0.3] * 3), train_images, train_labels,
                                                num_classes=2, seed=0)
     test_images, test_labels = labelled(seed=7)
-    assert classifier.output_shape == (None, 2)
+    assert classifier.output_shape == (None, 2) and int(classifier.optimizer.iterations) == 200
     assert supervised.accuracy(classifier, test_images, test_labels, size=20) >= 0.9  # red vs blue: chance is 0.5
