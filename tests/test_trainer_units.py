@@ -37,6 +37,22 @@ def test_nt_xent_matches_the_seed_formulation():
     assert 0.0 <= float(accuracy) <= 1.0
 
 
+def test_decoupled_loss_leaves_the_positive_out_of_the_denominator():
+    rng = np.random.default_rng(2)
+    z1, z2 = (rng.normal(size=(5, 4)) for _ in range(2))
+    loss, _ = objective.nt_xent(tf.constant(z1, tf.float32), tf.constant(z2, tf.float32), 0.3, decoupled=True)
+    views = np.concatenate([z1, z2]) / np.linalg.norm(np.concatenate([z1, z2]), axis=1, keepdims=True)
+    similarity = views @ views.T / 0.3
+    expected = []
+    for anchor in range(10):
+        partner = (anchor + 5) % 10
+        negatives = [similarity[anchor, other] for other in range(10) if other not in (anchor, partner)]
+        expected.append(np.log(np.sum(np.exp(negatives))) - similarity[anchor, partner])
+    assert float(loss) == pytest.approx(np.mean(expected), rel=1e-5)
+    coupled, _ = objective.nt_xent(tf.constant(z1, tf.float32), tf.constant(z2, tf.float32), 0.3)
+    assert float(coupled) > float(loss)  # NT-Xent's denominator also holds the positive
+
+
 def test_nt_xent_is_low_and_accurate_for_matching_views():
     z = tf.constant(np.eye(8), tf.float32)
     loss, accuracy = objective.nt_xent(z, z, 0.1)

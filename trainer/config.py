@@ -66,6 +66,9 @@ class TrainingConfig(_Section):
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     temperature: float = Field(0.2, gt=0)
+    # nt_xent: SimCLR's loss. decoupled: NT-Xent without the positive in the denominator (DCL,
+    # Yeh et al. 2022), which needs smaller batches and fewer epochs (trainer/objective.py).
+    loss: Literal["nt_xent", "decoupled"] = "nt_xent"
     batch_size: PositiveInt = 256  # global batch, over all replicas
     epochs: int = Field(100, ge=0, description="0 exports the untrained encoder: the random-init baseline.")
     max_steps: Optional[PositiveInt] = None  # stops earlier than epochs when set

@@ -84,7 +84,9 @@ class SimCLR:
         with tf.GradientTape() as tape:
             projections = self.head(self.encoder(tf.concat([view1, view2], 0), training=True), training=True)
             z1, z2 = tf.split(projections, 2, axis=0)
-            loss, accuracy = objective.nt_xent(z1, z2, self.config.temperature)
+            loss, accuracy = objective.nt_xent(
+                z1, z2, self.config.temperature, decoupled=self.config.loss == "decoupled"
+            )
             scaled = loss / self.strategy.num_replicas_in_sync
         return loss, accuracy, tape.gradient(scaled, self.trainable_variables)
 
