@@ -67,7 +67,8 @@ class TrainingConfig(_Section):
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     temperature: float = Field(0.2, gt=0)
     # nt_xent: SimCLR's loss. decoupled: NT-Xent without the positive in the denominator (DCL,
-    # Yeh et al. 2022), which needs smaller batches and fewer epochs (trainer/objective.py).
+    # Yeh et al. 2022, who report that it needs smaller batches; trainer/objective.py). It gave no
+    # gain for the `local` config here (pipeline/configs/local.yaml).
     loss: Literal["nt_xent", "decoupled"] = "nt_xent"
     batch_size: PositiveInt = 256  # global batch, over all replicas
     epochs: int = Field(100, ge=0, description="0 exports the untrained encoder: the random-init baseline.")
