@@ -20,16 +20,16 @@ def _worker_env():
     return {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
-@pytest.mark.parametrize("mode", ["sync", "nosync"])
+@pytest.mark.parametrize("mode", ["sync", "nosync", "sync multicrop"])
 def test_two_replicas_equal_one_device_on_the_same_global_batch(mode):
     result = subprocess.run(
-        [sys.executable, str(WORKERS / "replica_equivalence.py"), mode],
+        [sys.executable, str(WORKERS / "replica_equivalence.py"), *mode.split()],
         capture_output=True, text=True, env=_worker_env(), timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["replicas"] == 2
-    if mode == "sync":
+    if mode.startswith("sync"):
         assert report["loss_mirrored"] == pytest.approx(report["loss_single"], rel=1e-5)
         assert report["accuracy_mirrored"] == report["accuracy_single"]
         assert report["max_relative_gradient_error"] < 1e-4

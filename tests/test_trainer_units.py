@@ -32,7 +32,7 @@ def _seed_style_nt_xent(zis, zjs, temperature):
 def test_nt_xent_matches_the_seed_formulation():
     rng = np.random.default_rng(1)
     z1, z2 = (tf.constant(rng.normal(size=(6, 5)), tf.float32) for _ in range(2))
-    loss, accuracy = objective.nt_xent(z1, z2, 0.5)
+    loss, accuracy = objective.nt_xent([z1, z2], 0.5)
     assert float(loss) == pytest.approx(float(_seed_style_nt_xent(z1, z2, 0.5)), rel=1e-5)
     assert 0.0 <= float(accuracy) <= 1.0
 
@@ -40,7 +40,7 @@ def test_nt_xent_matches_the_seed_formulation():
 def test_decoupled_loss_leaves_the_positive_out_of_the_denominator():
     rng = np.random.default_rng(2)
     z1, z2 = (rng.normal(size=(5, 4)) for _ in range(2))
-    loss, _ = objective.nt_xent(tf.constant(z1, tf.float32), tf.constant(z2, tf.float32), 0.3, decoupled=True)
+    loss, _ = objective.nt_xent([tf.constant(z1, tf.float32), tf.constant(z2, tf.float32)], 0.3, decoupled=True)
     views = np.concatenate([z1, z2]) / np.linalg.norm(np.concatenate([z1, z2]), axis=1, keepdims=True)
     similarity = views @ views.T / 0.3
     expected = []
@@ -49,15 +49,35 @@ def test_decoupled_loss_leaves_the_positive_out_of_the_denominator():
         negatives = [similarity[anchor, other] for other in range(10) if other not in (anchor, partner)]
         expected.append(np.log(np.sum(np.exp(negatives))) - similarity[anchor, partner])
     assert float(loss) == pytest.approx(np.mean(expected), rel=1e-5)
-    coupled, _ = objective.nt_xent(tf.constant(z1, tf.float32), tf.constant(z2, tf.float32), 0.3)
+    coupled, _ = objective.nt_xent([tf.constant(z1, tf.float32), tf.constant(z2, tf.float32)], 0.3)
     assert float(coupled) > float(loss)  # NT-Xent's denominator also holds the positive
+
+
+def test_nt_xent_over_more_views_averages_over_every_positive():
+    rng = np.random.default_rng(3)
+    images, count = 4, 3
+    views = [rng.normal(size=(images, 5)) for _ in range(count)]
+    loss, accuracy = objective.nt_xent([tf.constant(z, tf.float32) for z in views], 0.4)
+    stacked = np.concatenate(views)
+    stacked /= np.linalg.norm(stacked, axis=1, keepdims=True)
+    similarity = stacked @ stacked.T / 0.4
+    expected = []
+    for anchor in range(images * count):
+        others = [other for other in range(images * count) if other != anchor]
+        positives = [other for other in others if other % images == anchor % images]
+        log_denominator = np.log(np.sum(np.exp(similarity[anchor, others])))
+        expected.append(np.mean([log_denominator - similarity[anchor, p] for p in positives]))
+    assert float(loss) == pytest.approx(np.mean(expected), rel=1e-5)
+    assert 0.0 <= float(accuracy) <= 1.0
+    two_views, _ = objective.nt_xent([tf.constant(z, tf.float32) for z in views[:2]], 0.4)
+    assert float(two_views) != pytest.approx(float(loss), rel=1e-3)  # the third view counts
 
 
 def test_nt_xent_is_low_and_accurate_for_matching_views():
     z = tf.constant(np.eye(8), tf.float32)
-    loss, accuracy = objective.nt_xent(z, z, 0.1)
+    loss, accuracy = objective.nt_xent([z, z], 0.1)
     assert float(accuracy) == 1.0 and float(loss) < 1e-3
-    assert float(objective.nt_xent(tf.cast(z, tf.bfloat16), tf.cast(z, tf.bfloat16), 0.1)[0]) < 1e-3
+    assert float(objective.nt_xent([tf.cast(z, tf.bfloat16)] * 2, 0.1)[0]) < 1e-3
 
 
 def test_lars_adapts_kernels_only():
@@ -172,6 +192,34 @@ def test_every_optimizer_and_recipe_builds_and_takes_a_step(recipe, optimizer):
     images = tf.random.uniform([4, 16, 16, 3])
     loss, _ = model.train_step(iter(tf.data.Dataset.from_tensors((images, images)).repeat()))
     assert np.isfinite(float(loss)) and int(model.optimizer.iterations) == 1
+
+
+def test_multi_crop_feeds_small_views_into_every_step(tmp_path):
+    from trainer import data, preprocessing
+    from trainer.model import SimCLR
+
+    images = tf.image.convert_image_dtype(tf.random.stateless_uniform([4, 20, 24, 3], seed=(5, 0)), tf.uint8)
+    feature_spec = {preprocessing.IMAGE: tf.io.FixedLenFeature([1], tf.string)}
+    records = str(tmp_path / "stored.tfrecord.gz")
+    with tf.io.TFRecordWriter(records, options="GZIP") as writer:
+        for image in images:
+            png = tf.train.BytesList(value=[tf.io.encode_png(image).numpy()])
+            writer.write(tf.train.Example(features=tf.train.Features(
+                feature={preprocessing.IMAGE: tf.train.Feature(bytes_list=png)})).SerializeToString())
+    config = load_config("local", training={
+        "encoder": {"depth": 18, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
+        "augment": {"local_views": 3, "local_view_size": 8}, "head": {"widths": [16, 8]},
+        "batch_size": 4, "epochs": 4, "sync_batch_norm": False,
+    }).training
+    view1, view2, small = next(iter(data.pretraining_dataset([records], feature_spec, config)))
+    assert view1.shape == view2.shape == (4, 16, 16, 3) and small.shape == (4, 3, 8, 8, 3)
+
+    model = SimCLR.create(config, tf.distribute.get_strategy(), [0.5] * 3, [0.25] * 3, 1, 2)
+    loss, _, _ = model.replica_loss_and_gradients(view1, view2, small)
+    other_loss, _, _ = model.replica_loss_and_gradients(view1, view2, tf.reverse(small, [0]))
+    assert float(loss) != pytest.approx(float(other_loss), rel=1e-4)  # the small views are positives of their image
+    step_loss, _ = model.train_step(iter(tf.data.Dataset.from_tensors((view1, view2, small)).repeat()))
+    assert np.isfinite(float(step_loss)) and int(model.optimizer.iterations) == 1
 
 
 def test_checkpoints_are_keyed_by_what_shapes_the_weights(tmp_path):

@@ -76,7 +76,8 @@ def color_jitter(image, strength: float, random_order: bool = True):
 
 
 def to_grayscale(image):
-    return tf.tile(tf.image.rgb_to_grayscale(image), [1, 1, 3])
+    """Grey in all three channels, for images of any rank ([..., 3])."""
+    return tf.image.grayscale_to_rgb(tf.image.rgb_to_grayscale(image))
 
 
 def gaussian_blur(image, kernel_size: int, sigma_range=(0.1, 2.0)):
@@ -93,10 +94,13 @@ def gaussian_blur(image, kernel_size: int, sigma_range=(0.1, 2.0)):
     return blurred[0]
 
 
-def augment_image(image, size: int, config: AugmentConfig):
-    """One random view of one image ([h, w, 3] in [0, 1]) at [size, size, 3]."""
+def augment_image(image, size: int, config: AugmentConfig, crop_area=None):
+    """One random view of one image ([h, w, 3] in [0, 1]) at [size, size, 3].
+
+    ``crop_area`` overrides ``config.crop_area`` (multi-crop's local views).
+    """
     if config.crop:
-        image = random_resized_crop(image, size, config.crop_area, config.crop_aspect)
+        image = random_resized_crop(image, size, crop_area or config.crop_area, config.crop_aspect)
     else:
         image = tf.image.resize(image, [size, size])
     if config.flip:
@@ -114,11 +118,19 @@ def augment_image(image, size: int, config: AugmentConfig):
     return tf.clip_by_value(image, 0.0, 1.0)
 
 
+def local_views(image, config: AugmentConfig):
+    """Multi-crop's small views of one image: [local_views, local_view_size, local_view_size, 3]."""
+    return tf.stack([
+        augment_image(image, config.local_view_size, config, crop_area=config.local_crop_area)
+        for _ in range(config.local_views)
+    ])
+
+
 def jitter_batch(images, config: AugmentConfig):
-    """The seed notebook's colour distortion: one random draw shared by the whole batch."""
+    """The seed notebook's colour distortion: one random draw shared by the whole batch ([..., h, w, 3])."""
     if config.jitter_strength > 0:
         images = _random_apply(
             lambda x: color_jitter(x, config.jitter_strength, config.jitter_random_order),
             images, config.jitter_probability,
         )
-    return _random_apply(lambda x: tf.tile(tf.image.rgb_to_grayscale(x), [1, 1, 1, 3]), images, config.grayscale_probability)
+    return _random_apply(to_grayscale, images, config.grayscale_probability)

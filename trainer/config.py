@@ -46,6 +46,11 @@ class AugmentConfig(_Section):
     blur_kernel_fraction: float = Field(0.1, gt=0, le=1)
     blur_sigma: Tuple[float, float] = (0.1, 2.0)
     per_batch_jitter: bool = False  # the seed notebook's behaviour: one draw for the whole batch
+    # Multi-crop (SwAV, Caron et al. 2020): this many extra small, low-resolution crops of each
+    # image besides the two views, each a positive of every other view of it (trainer/objective.py).
+    local_views: int = Field(0, ge=0)
+    local_view_size: PositiveInt = 32
+    local_crop_area: Tuple[float, float] = (0.05, 0.2)
 
 
 class OptimizerConfig(_Section):

@@ -70,7 +70,8 @@ def channel_statistics(files: List[str], feature_spec):
 
 
 def pretraining_dataset(files: List[str], feature_spec, config: TrainingConfig, start_step: int = 0) -> tf.data.Dataset:
-    """Endless batches of two views, ([B, s, s, 3], [B, s, s, 3]) in [0, 1], B the global batch."""
+    """Endless batches of views in [0, 1], B the global batch: ([B, s, s, 3], [B, s, s, 3]), and with
+    multi-crop a third element, the local views [B, local_views, l, l, 3]."""
     size = config.encoder.image_size
     images = decoded_images(files, feature_spec).map(lambda image, _: image)
     if config.cache_images:
@@ -81,16 +82,19 @@ def pretraining_dataset(files: List[str], feature_spec, config: TrainingConfig, 
         .skip(start_step * config.batch_size)
     )
 
-    def two_views(image):
+    def views(image):
         image = tf.image.convert_image_dtype(image, tf.float32)
-        return augment.augment_image(image, size, config.augment), augment.augment_image(image, size, config.augment)
+        pair = augment.augment_image(image, size, config.augment), augment.augment_image(image, size, config.augment)
+        if not config.augment.local_views:
+            return pair
+        return pair + (augment.local_views(image, config.augment),)
 
-    batches = images.map(two_views, num_parallel_calls=AUTOTUNE, deterministic=False).batch(
+    batches = images.map(views, num_parallel_calls=AUTOTUNE, deterministic=False).batch(
         config.batch_size, drop_remainder=True
     )
     if config.augment.per_batch_jitter:
         batches = batches.map(
-            lambda a, b: (augment.jitter_batch(a, config.augment), augment.jitter_batch(b, config.augment)),
+            lambda *batch: tuple(augment.jitter_batch(views, config.augment) for views in batch),
             num_parallel_calls=AUTOTUNE,
         )
     return batches.prefetch(AUTOTUNE)

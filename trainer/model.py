@@ -79,13 +79,21 @@ class SimCLR:
     def checkpoint(self) -> tf.train.Checkpoint:
         return tf.train.Checkpoint(encoder=self.encoder, head=self.head, optimizer=self.optimizer)
 
-    def replica_loss_and_gradients(self, view1, view2):
-        """On one replica: its loss and accuracy, and gradients scaled so that their sum is the global one."""
+    def replica_loss_and_gradients(self, view1, view2, local_views=None):
+        """On one replica: its loss and accuracy, and gradients scaled so that their sum is the global one.
+
+        ``local_views`` ([n, k, l, l, 3]) are multi-crop's small views, encoded in a pass of their own size.
+        """
         with tf.GradientTape() as tape:
-            projections = self.head(self.encoder(tf.concat([view1, view2], 0), training=True), training=True)
-            z1, z2 = tf.split(projections, 2, axis=0)
+            features = [self.encoder(tf.concat([view1, view2], 0), training=True)]
+            if local_views is not None:
+                shape = tf.shape(local_views)
+                view_major = tf.transpose(local_views, [1, 0, 2, 3, 4])
+                features.append(self.encoder(tf.reshape(view_major, [-1, shape[2], shape[3], 3]), training=True))
+            projections = self.head(tf.concat(features, 0), training=True)
+            views = tf.split(projections, 2 + self.config.augment.local_views, axis=0)
             loss, accuracy = objective.nt_xent(
-                z1, z2, self.config.temperature, decoupled=self.config.loss == "decoupled"
+                views, self.config.temperature, decoupled=self.config.loss == "decoupled"
             )
             scaled = loss / self.strategy.num_replicas_in_sync
         return loss, accuracy, tape.gradient(scaled, self.trainable_variables)

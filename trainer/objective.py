@@ -1,15 +1,23 @@
-"""NT-Xent, SimCLR's contrastive loss, with negatives gathered across replicas.
+"""NT-Xent, SimCLR's contrastive loss, over two or more views, with negatives gathered across replicas.
 
 Each replica holds a slice of the global batch. Its projections are gathered
 from every replica (as the official ``tpu_cross_replica_concat``), so every
-anchor is contrasted with all 2N-2 negatives of the global batch and the loss
+anchor is contrasted with every other view in the global batch and the loss
 depends only on the global batch, not on how it is split. Computed in float32.
 
+With two views this is the paper's loss: each anchor's positive is the other
+view of its image, and the 2N-2 views of other images are its negatives. With
+more views (multi-crop) every other view of the same image is a positive, and
+an anchor's loss is the mean over its positives (as SupCon, Khosla et al. 2020,
+with the image as the class).
+
 ``decoupled=True`` is the decoupled contrastive loss (DCL, Yeh et al. 2022,
-arXiv 2110.06848): the positive is left out of the softmax denominator, which
+arXiv 2110.06848): the positives are left out of the softmax denominator, which
 removes the coupling between positive and negative gradients that makes
 NT-Xent need large batches.
 """
+
+from typing import Sequence
 
 import tensorflow as tf
 
@@ -25,34 +33,40 @@ def _gather_from_replicas(tensor: tf.Tensor):
     return context.all_gather(tensor, axis=0), offset
 
 
-def nt_xent(z1: tf.Tensor, z2: tf.Tensor, temperature: float, decoupled: bool = False):
-    """Loss averaged over this replica's 2n anchors, and contrastive top-1 accuracy.
+def nt_xent(views: Sequence[tf.Tensor], temperature: float, decoupled: bool = False):
+    """Loss averaged over this replica's anchors (every view of every image), and contrastive top-1 accuracy.
 
     Args:
-      z1, z2: [n, d] projections of the two views of the same n images.
-      decoupled: leave the positive out of the denominator (DCL).
+      views: two or more [n, d] projections; row i of each is a view of this replica's image i.
+      decoupled: leave the positives out of the denominator (DCL).
+    Returns:
+      (loss, accuracy); accuracy is the fraction of anchors whose most similar other view is a positive.
     """
-    z1 = tf.math.l2_normalize(tf.cast(z1, tf.float32), axis=1)
-    z2 = tf.math.l2_normalize(tf.cast(z2, tf.float32), axis=1)
-    all_z1, offset = _gather_from_replicas(z1)
-    all_z2, _ = _gather_from_replicas(z2)
-    local = tf.shape(z1)[0]
-    positives = tf.range(local) + offset
-    self_mask = tf.one_hot(positives, tf.shape(all_z1)[0]) * LARGE_NUM
+    if len(views) < 2:
+        raise ValueError(f"NT-Xent needs at least two views of each image, not {len(views)}")
+    views = [tf.math.l2_normalize(tf.cast(z, tf.float32), axis=1) for z in views]
+    gathered = [_gather_from_replicas(z) for z in views]
+    offset = gathered[0][1]
+    count = len(views)
+    local, total = tf.shape(views[0])[0], tf.shape(gathered[0][0])[0]
 
-    logits_11 = tf.matmul(z1, all_z1, transpose_b=True) / temperature - self_mask
-    logits_22 = tf.matmul(z2, all_z2, transpose_b=True) / temperature - self_mask
-    logits_12 = tf.matmul(z1, all_z2, transpose_b=True) / temperature
-    logits_21 = tf.matmul(z2, all_z1, transpose_b=True) / temperature
+    # Rows are anchors and columns candidates, both view-major: (view v, image i) is row v * n + i.
+    anchors = tf.concat(views, 0)
+    candidates = tf.concat([z for z, _ in gathered], 0)
+    logits = tf.matmul(anchors, candidates, transpose_b=True) / temperature
 
-    logits = tf.concat([tf.concat([logits_12, logits_11], 1), tf.concat([logits_21, logits_22], 1)], 0)
-    labels = tf.concat([positives, positives], 0)
-    if decoupled:
-        positive = tf.one_hot(labels, tf.shape(logits)[1])
-        loss = tf.reduce_mean(
-            tf.reduce_logsumexp(logits - positive * LARGE_NUM, axis=1) - tf.reduce_sum(logits * positive, axis=1)
-        )
-    else:
-        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
-    accuracy = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, 1, output_type=tf.int32), labels), tf.float32))
+    anchor_image = tf.tile(tf.range(local) + offset, [count])
+    anchor_view = tf.repeat(tf.range(count), local)
+    candidate_image = tf.tile(tf.range(total), [count])
+    candidate_view = tf.repeat(tf.range(count), total)
+    same_image = tf.equal(anchor_image[:, None], candidate_image[None, :])
+    itself = tf.logical_and(same_image, tf.equal(anchor_view[:, None], candidate_view[None, :]))
+    positive = tf.cast(tf.logical_and(same_image, tf.logical_not(itself)), tf.float32)
+    logits -= tf.cast(itself, tf.float32) * LARGE_NUM
+
+    denominator = logits - positive * LARGE_NUM if decoupled else logits
+    positive_logit = tf.reduce_sum(logits * positive, axis=1) / (count - 1)
+    loss = tf.reduce_mean(tf.reduce_logsumexp(denominator, axis=1) - positive_logit)
+    best = tf.argmax(logits, axis=1, output_type=tf.int32)
+    accuracy = tf.reduce_mean(tf.gather(positive, best, axis=1, batch_dims=1))
     return loss, accuracy

@@ -1,7 +1,8 @@
 """Runs in its own process (logical devices must be set before TensorFlow starts).
 
 Prints one JSON line comparing a 2-replica MirroredStrategy step with a
-single-device step on the same global batch.
+single-device step on the same global batch. Arguments: ``sync`` or ``nosync``
+(batch norm), then optionally ``multicrop`` (two small views per image as well).
 """
 
 import json
@@ -21,13 +22,16 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 sync_bn = sys.argv[1] == "sync"
+local_views = 2 if "multicrop" in sys.argv[2:] else 0  # and two small views of each image
 config = TrainingConfig.model_validate({
     "encoder": {"depth": 18, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
     "head": {"widths": [16, 8]}, "batch_size": 8, "sync_batch_norm": sync_bn, "temperature": 0.2,
-    "optimizer": {"name": "lars", "warmup_epochs": 0},
+    "optimizer": {"name": "lars", "warmup_epochs": 0}, "augment": {"local_views": local_views, "local_view_size": 8},
 })
 rng = np.random.default_rng(0)
 views = tuple(tf.constant(rng.uniform(size=(8, 16, 16, 3)), tf.float32) for _ in range(2))
+if local_views:
+    views += (tf.constant(rng.uniform(size=(8, local_views, 8, 8, 3)), tf.float32),)
 mean, std = [0.5] * 3, [0.25] * 3
 
 single = SimCLR.create(config, tf.distribute.get_strategy(), mean, std, steps_per_epoch=10, total_steps=10)
