@@ -94,7 +94,7 @@ def pretraining_dataset(files: List[str], feature_spec, config: TrainingConfig, 
     )
     if config.augment.per_batch_jitter:
         batches = batches.map(
-            lambda *batch: tuple(augment.jitter_batch(views, config.augment) for views in batch),
+            lambda *batch: tuple(augment.jitter_batch(view_batch, config.augment) for view_batch in batch),
             num_parallel_calls=AUTOTUNE,
         )
     return batches.prefetch(AUTOTUNE)
