@@ -195,17 +195,10 @@ def test_every_optimizer_and_recipe_builds_and_takes_a_step(recipe, optimizer):
 
 
 def test_multi_crop_feeds_small_views_into_every_step(tmp_path):
-    from trainer import data, preprocessing
+    from trainer import data
     from trainer.model import SimCLR
 
-    images = tf.image.convert_image_dtype(tf.random.stateless_uniform([4, 20, 24, 3], seed=(5, 0)), tf.uint8)
-    feature_spec = {preprocessing.IMAGE: tf.io.FixedLenFeature([1], tf.string)}
-    records = str(tmp_path / "stored.tfrecord.gz")
-    with tf.io.TFRecordWriter(records, options="GZIP") as writer:
-        for image in images:
-            png = tf.train.BytesList(value=[tf.io.encode_png(image).numpy()])
-            writer.write(tf.train.Example(features=tf.train.Features(
-                feature={preprocessing.IMAGE: tf.train.Feature(bytes_list=png)})).SerializeToString())
+    records, feature_spec = _stored_images(tmp_path)
     config = load_config("local", training={
         "encoder": {"depth": 18, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
         "augment": {"local_views": 3, "local_view_size": 8}, "head": {"widths": [16, 8]},
@@ -220,6 +213,49 @@ def test_multi_crop_feeds_small_views_into_every_step(tmp_path):
     assert float(loss) != pytest.approx(float(other_loss), rel=1e-4)  # the small views are positives of their image
     step_loss, _ = model.train_step(iter(tf.data.Dataset.from_tensors((view1, view2, small)).repeat()))
     assert np.isfinite(float(step_loss)) and int(model.optimizer.iterations) == 1
+
+
+def _stored_images(tmp_path, count=4):
+    """A TFRecord of random PNGs with channel statistics, as the Transform stores them, and its feature spec."""
+    from trainer import preprocessing
+
+    images = tf.image.convert_image_dtype(tf.random.stateless_uniform([count, 20, 24, 3], seed=(5, 0)), tf.uint8)
+    feature_spec = {
+        preprocessing.IMAGE: tf.io.FixedLenFeature([1], tf.string),
+        preprocessing.CHANNEL_MEAN: tf.io.FixedLenFeature([3], tf.float32),
+        preprocessing.CHANNEL_STD: tf.io.FixedLenFeature([3], tf.float32),
+    }
+    records = str(tmp_path / "stored.tfrecord.gz")
+    with tf.io.TFRecordWriter(records, options="GZIP") as writer:
+        for image in images:
+            writer.write(tf.train.Example(features=tf.train.Features(feature={
+                preprocessing.IMAGE: tf.train.Feature(bytes_list=tf.train.BytesList(
+                    value=[tf.io.encode_png(image).numpy()])),
+                preprocessing.CHANNEL_MEAN: tf.train.Feature(float_list=tf.train.FloatList(value=[0.5] * 3)),
+                preprocessing.CHANNEL_STD: tf.train.Feature(float_list=tf.train.FloatList(value=[0.25] * 3)),
+            })).SerializeToString())
+    return records, feature_spec
+
+
+def test_the_seed_fixes_the_initial_weights(tmp_path):
+    from trainer.train import TrainingData, pretrain
+
+    records, feature_spec = _stored_images(tmp_path)
+    runs = []
+
+    def initial_weights(seed):
+        config = TrainingConfig(
+            encoder={"depth": 18, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
+            batch_size=4, epochs=0, seed=seed, sync_batch_norm=False,
+        )
+        tf.random.uniform([7])  # whatever ran before must not matter
+        runs.append(tmp_path / f"run{len(runs)}")  # a checkpoint directory of its own: nothing to resume
+        model = pretrain(config, TrainingData([records], feature_spec), str(runs[-1]), str(runs[-1]))
+        return np.concatenate([v.numpy().ravel() for v in model.trainable_variables])
+
+    first = initial_weights(seed=0)
+    np.testing.assert_array_equal(initial_weights(seed=0), first)
+    assert not np.allclose(initial_weights(seed=1), first)
 
 
 def test_checkpoints_are_keyed_by_what_shapes_the_weights(tmp_path):

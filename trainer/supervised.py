@@ -42,6 +42,7 @@ def train_from_scratch(config: TrainingConfig, baseline: SupervisedBaselineConfi
                        images: np.ndarray, labels: np.ndarray, num_classes: int, seed: int) -> keras.Model:
     """A freshly initialised encoder plus a linear classifier, trained on (images, labels)."""
     config = config.model_copy(update={"optimizer": baseline.optimizer, "batch_size": baseline.batch_size})
+    keras.utils.set_random_seed(seed)
     encoder = build_encoder(config, *channel_stats)
     classifier = keras.Model(encoder.input, keras.layers.Dense(num_classes, name="logits")(encoder.output))
     steps_per_epoch = max(1, baseline.steps // PROGRESS_LINES)

@@ -70,6 +70,7 @@ def pretrain(config: TrainingConfig, inputs: TrainingData, checkpoint_dir: str, 
     """
     strategy = strategy or distribute.select_strategy()
     configure_precision(config, strategy)
+    keras.utils.set_random_seed(config.seed)  # the same initial weights on every run of a config
     mean, std = data.channel_statistics(inputs.train_files, inputs.feature_spec)
     num_images = data.count_records(inputs.train_files)
     steps_per_epoch, total_steps = plan_steps(config, num_images, strategy.num_replicas_in_sync)
