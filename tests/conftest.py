@@ -97,10 +97,10 @@ def smoke_pipeline(tmp_path_factory):
     from pipeline.local_runner import LocalRun
 
     root = tmp_path_factory.mktemp("smoke-data")
-    for split, count in (("train", 4), ("test", 2)):
-        for label in ("cat", "dog"):
-            for n in range(count):
-                write_image(root / split / f"{label}_{n}.png", seed=hash((split, label, n)) % 10_000, size=(60 + 10 * n, 36))
+    images = [(split, label, n) for split, count in (("train", 4), ("test", 2)) for label in ("cat", "dog")
+              for n in range(count)]
+    for seed, (split, label, n) in enumerate(images):
+        write_image(root / split / f"{label}_{n}.png", seed=seed, size=(60 + 10 * n, 36))
     output = tmp_path_factory.mktemp("smoke-run")
     (output / "config.yaml").write_text(SMOKE_CONFIG)
     registry = output / "registry"

@@ -34,10 +34,10 @@ def messy_dataset(tmp_path_factory):
     from conftest import write_image
 
     root = tmp_path_factory.mktemp("messy") / "data"
-    for split, count in (("train", 4), ("test", 2)):
-        for label in ("cat", "dog"):
-            for n in range(count):
-                write_image(root / split / label / f"{n}.jpg", seed=hash((split, label, n)) % 10_000)
+    good = [(split, label, n) for split, count in (("train", 4), ("test", 2)) for label in ("cat", "dog")
+            for n in range(count)]
+    for index, (split, label, n) in enumerate(good):  # distinct seeds: only the copies below are duplicates
+        write_image(root / split / label / f"{n}.jpg", seed=100 + index)
     write_image(root / "train" / "cat" / "gray.png", seed=1, mode="L")
     write_image(root / "train" / "dog" / "icon.gif", seed=2, mode="P")
     bad = {
@@ -165,8 +165,8 @@ def test_curated_schema_catches_a_new_class_and_a_missing_split(messy_ingest, tm
     assert 'name: "label"' in curated.read_text() and "train/cat/0.jpg" not in curated.read_text()
     root = tmp_path / "retrain"
     for n in range(4):
-        for label in ("cat", "dog", "horse"):
-            image_factory(root / "train" / label / f"{n}.jpg", seed=hash((label, n)) % 1000)
+        for index, label in enumerate(("cat", "dog", "horse")):
+            image_factory(root / "train" / label / f"{n}.jpg", seed=10 * n + index)
     config = write_config(validation={"schema_path": str(curated), "required_splits": ["train", "test"]})
     code, _, err = _run_cli(capsys, "ingest", "--config", config, "--data", str(root), "--output", str(tmp_path / "r"))
     assert code == 2 and "Traceback" not in err
