@@ -33,6 +33,7 @@ SERVING_DIR = "Format-Serving"
 _FEATURES = {
     image_decoding.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string),
     image_decoding.LABEL_ID_KEY: tf.io.FixedLenFeature([], tf.int64),
+    image_decoding.HASH_KEY: tf.io.FixedLenFeature([], tf.string),
 }
 
 
@@ -40,18 +41,20 @@ def serving_model_dir(model_uri: str) -> str:
     return os.path.join(model_uri, SERVING_DIR)
 
 
-def embed_split(embed, examples_uri: str, split: str, batch_size: int = 64) -> Tuple[np.ndarray, np.ndarray]:
-    """Embeddings and label ids of every example in a split, through the serving signature."""
+def embed_split(embed, examples_uri: str, split: str,
+                batch_size: int = 64) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Embeddings, label ids and content hashes of every example in a split, through the serving signature."""
     files = tf.io.gfile.glob(os.path.join(examples_uri, f"Split-{split}", "*"))
     if not files:
         raise ValueError(f"no examples for split '{split}' in {examples_uri}")
     dataset = (tf.data.TFRecordDataset(files, compression_type="GZIP")
                .map(lambda record: tf.io.parse_single_example(record, _FEATURES)).batch(batch_size))
-    features, labels = [], []
+    features, labels, hashes = [], [], []
     for batch in dataset:
         features.append(embed(image_bytes=batch[image_decoding.IMAGE_KEY])["embedding"].numpy())
         labels.append(batch[image_decoding.LABEL_ID_KEY].numpy())
-    return np.concatenate(features), np.concatenate(labels)
+        hashes.append(batch[image_decoding.HASH_KEY].numpy())
+    return np.concatenate(features), np.concatenate(labels), np.concatenate(hashes)
 
 
 def _percent(result: Dict) -> str:
@@ -102,11 +105,12 @@ def evaluate_encoder(examples_uri: str, model_uri: str, model_run_uri: str, outp
                      classes: List[str], settings: Dict) -> Dict:
     """Runs the whole evaluation into output_uri and returns the metrics."""
     embed = tf.saved_model.load(serving_model_dir(model_uri)).signatures["serving_default"]
-    train_x, train_y = embed_split(embed, examples_uri, settings["train_split"])
-    test_x, test_y = embed_split(embed, examples_uri, settings["eval_split"])
+    train_x, train_y, train_hashes = embed_split(embed, examples_uri, settings["train_split"])
+    test_x, test_y, _ = embed_split(embed, examples_uri, settings["eval_split"])
     seeds = list(range(settings["seeds"]))
     results = linear_probe.evaluate_features(
-        train_x, train_y, test_x, test_y, settings["label_fractions"], seeds, knn_k=settings["knn_k"]
+        train_x, train_y, test_x, test_y, settings["label_fractions"], seeds, knn_k=settings["knn_k"],
+        train_keys=train_hashes,
     )
     blessing_key = f"{settings['blessing_fraction']:g}"
     metrics = {

@@ -1,7 +1,8 @@
 """Linear evaluation of frozen features: few-label logistic-regression probes and a kNN check.
 
 Features are L2-normalised. For each label fraction and seed, a stratified subset
-of the train labels is drawn without replacement; a multinomial logistic
+of the train labels is drawn without replacement (keyed by content hash, so the
+same seed labels the same images on every run); a multinomial logistic
 regression is fitted on it, its regularisation chosen by stratified
 cross-validation inside that subset (never on test), and scored on test.
 """
@@ -9,7 +10,7 @@ cross-validation inside that subset (never on test), and scored on test.
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -25,15 +26,24 @@ def l2_normalise(features: np.ndarray) -> np.ndarray:
     return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
 
 
-def stratified_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Indices of about ``fraction`` of each class (at least 2 per class), drawn without replacement."""
+def stratified_subset(labels: np.ndarray, fraction: float, seed: int, keys: Optional[np.ndarray] = None) -> np.ndarray:
+    """Indices of about ``fraction`` of each class (at least 2 per class), drawn without replacement.
+
+    ``keys`` (a stable identity per example, such as its content hash) make the draw and the order of the
+    result depend only on which examples there are, not on the order they were read in: a seed then gives
+    the same labelled images, in the same order, on every run. Without keys, both follow the indices.
+    """
     rng = np.random.default_rng(seed)
+    order = np.argsort(keys, kind="stable") if keys is not None else np.arange(len(labels))
+    rank = np.empty(len(labels), dtype=int)
+    rank[order] = np.arange(len(labels))
     chosen = []
     for label in np.unique(labels):
-        members = np.flatnonzero(labels == label)
+        members = order[labels[order] == label]
         count = min(len(members), max(2, int(round(fraction * len(members)))))
         chosen.append(rng.choice(members, size=count, replace=False))
-    return np.sort(np.concatenate(chosen))
+    chosen = np.concatenate(chosen)
+    return chosen[np.argsort(rank[chosen])]
 
 
 def fit_probe(features: np.ndarray, labels: np.ndarray, seed: int) -> LogisticRegression:
@@ -63,11 +73,12 @@ class ProbeResult:
         }
 
 
-def linear_probe(train_x, train_y, test_x, test_y, fraction: float, seeds: Sequence[int]) -> ProbeResult:
+def linear_probe(train_x, train_y, test_x, test_y, fraction: float, seeds: Sequence[int],
+                 train_keys: Optional[np.ndarray] = None) -> ProbeResult:
     train_x, test_x = l2_normalise(train_x), l2_normalise(test_x)
     accuracies, chosen, predictions, used = [], [], None, 0
     for seed in seeds:
-        subset = stratified_subset(train_y, fraction, seed)
+        subset = stratified_subset(train_y, fraction, seed, train_keys)
         probe = fit_probe(train_x[subset], train_y[subset], seed)
         predicted = probe.predict(test_x)
         accuracies.append(float(np.mean(predicted == test_y)))
@@ -79,9 +90,10 @@ def linear_probe(train_x, train_y, test_x, test_y, fraction: float, seeds: Seque
 
 
 def evaluate_features(train_x, train_y, test_x, test_y, fractions: Sequence[float], seeds: Sequence[int],
-                      knn_k: int = 20) -> Dict:
+                      knn_k: int = 20, train_keys: Optional[np.ndarray] = None) -> Dict:
     """All probes plus kNN; returns the metrics and each fraction's first-seed test predictions."""
-    results = {fraction: linear_probe(train_x, train_y, test_x, test_y, fraction, seeds) for fraction in fractions}
+    results = {fraction: linear_probe(train_x, train_y, test_x, test_y, fraction, seeds, train_keys)
+               for fraction in fractions}
     return {
         "linear": {f"{fraction:g}": result.summary() for fraction, result in results.items()},
         "knn_top1": knn_accuracy(train_x, train_y, test_x, test_y, k=knn_k),

@@ -1,0 +1,48 @@
+"""The linear probes' label subsets and classifiers (components/linear_probe.py)."""
+
+import numpy as np
+
+from components import linear_probe
+
+
+def _labelled(count_per_class=40, classes=3):
+    labels = np.repeat(np.arange(classes), count_per_class)
+    keys = np.array([f"{index:064x}".encode() for index in range(len(labels))])  # like sha256 hex digests
+    return labels, keys
+
+
+def test_subsets_are_stratified_and_drawn_without_replacement():
+    labels, _ = _labelled()
+    subset = linear_probe.stratified_subset(labels, 0.1, seed=0)
+    assert len(set(subset)) == len(subset) == 12
+    assert np.bincount(labels[subset]).tolist() == [4, 4, 4]
+    assert not np.array_equal(subset, linear_probe.stratified_subset(labels, 0.1, seed=1))
+
+
+def test_with_keys_a_seed_labels_the_same_examples_whatever_their_order():
+    labels, keys = _labelled()
+    shuffled = np.random.default_rng(3).permutation(len(labels))
+
+    def chosen(order, **kwargs):
+        return set(keys[order][linear_probe.stratified_subset(labels[order], 0.1, seed=0, **kwargs)])
+
+    identity = np.arange(len(labels))
+    assert chosen(shuffled, keys=keys[shuffled]) == chosen(identity, keys=keys)
+    assert chosen(shuffled) != chosen(identity)  # without keys the draw follows the reading order
+
+
+def test_probe_scores_are_independent_of_the_reading_order():
+    labels, keys = _labelled()
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(len(labels), 8)) + 1.5 * np.eye(3, 8)[labels]
+    test_labels = np.repeat(np.arange(3), 20)
+    test_features = rng.normal(size=(60, 8)) + 1.5 * np.eye(3, 8)[test_labels]
+    shuffled = rng.permutation(len(labels))
+
+    def scores(order):
+        return linear_probe.linear_probe(features[order], labels[order], test_features, test_labels, 0.1, [0, 1],
+                                         train_keys=keys[order]).accuracies
+
+    first = scores(np.arange(len(labels)))
+    assert scores(shuffled) == first
+    assert np.mean(first) > 0.6  # chance is 1/3
