@@ -35,15 +35,13 @@ def stratified_subset(labels: np.ndarray, fraction: float, seed: int, keys: Opti
     """
     rng = np.random.default_rng(seed)
     order = np.argsort(keys, kind="stable") if keys is not None else np.arange(len(labels))
-    rank = np.empty(len(labels), dtype=int)
-    rank[order] = np.arange(len(labels))
-    chosen = []
+    ordered_labels = labels[order]
+    chosen = []  # positions in key order
     for label in np.unique(labels):
-        members = order[labels[order] == label]
+        members = np.flatnonzero(ordered_labels == label)
         count = min(len(members), max(2, int(round(fraction * len(members)))))
         chosen.append(rng.choice(members, size=count, replace=False))
-    chosen = np.concatenate(chosen)
-    return chosen[np.argsort(rank[chosen])]
+    return order[np.sort(np.concatenate(chosen))]
 
 
 def fit_probe(features: np.ndarray, labels: np.ndarray, seed: int) -> LogisticRegression:
