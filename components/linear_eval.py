@@ -23,18 +23,13 @@ from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArti
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
-from components import image_decoding, linear_probe, supervised_baseline
+from components import image_decoding, labelled_examples, linear_probe, supervised_baseline
 from trainer import plots
 from trainer.train import HISTORY_FILE, LOSS_CURVE_FILE
 
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.md"
 SERVING_DIR = "Format-Serving"
-_FEATURES = {
-    image_decoding.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string),
-    image_decoding.LABEL_ID_KEY: tf.io.FixedLenFeature([], tf.int64),
-    image_decoding.HASH_KEY: tf.io.FixedLenFeature([], tf.string),
-}
 
 
 def serving_model_dir(model_uri: str) -> str:
@@ -44,13 +39,8 @@ def serving_model_dir(model_uri: str) -> str:
 def embed_split(embed, examples_uri: str, split: str,
                 batch_size: int = 64) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Embeddings, label ids and content hashes of every example in a split, through the serving signature."""
-    files = tf.io.gfile.glob(os.path.join(examples_uri, f"Split-{split}", "*"))
-    if not files:
-        raise ValueError(f"no examples for split '{split}' in {examples_uri}")
-    dataset = (tf.data.TFRecordDataset(files, compression_type="GZIP")
-               .map(lambda record: tf.io.parse_single_example(record, _FEATURES)).batch(batch_size))
     features, labels, hashes = [], [], []
-    for batch in dataset:
+    for batch in labelled_examples.read_split(examples_uri, split, batch_size):
         features.append(embed(image_bytes=batch[image_decoding.IMAGE_KEY])["embedding"].numpy())
         labels.append(batch[image_decoding.LABEL_ID_KEY].numpy())
         hashes.append(batch[image_decoding.HASH_KEY].numpy())

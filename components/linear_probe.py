@@ -10,6 +10,7 @@ cross-validation inside that subset (never on test), and scored on test.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -44,6 +45,12 @@ def stratified_subset(labels: np.ndarray, fraction: float, seed: int, keys: Opti
     return order[np.sort(np.concatenate(chosen))]
 
 
+def subset_digest(keys: Sequence) -> str:
+    """A short fingerprint of a set of labelled examples, from their keys in any order: same images, same digest."""
+    encoded = sorted(key if isinstance(key, bytes) else str(key).encode() for key in keys)
+    return hashlib.sha256(b"\n".join(encoded)).hexdigest()[:16]
+
+
 def fit_probe(features: np.ndarray, labels: np.ndarray, seed: int) -> LogisticRegression:
     """Logistic regression with C chosen by stratified k-fold cross-validation on the given labels only."""
     folds = min(MAX_FOLDS, int(np.bincount(labels)[np.unique(labels)].min()))
@@ -62,21 +69,25 @@ class ProbeResult:
     chosen_c: List[float]
     labels_used: int
     predictions: np.ndarray  # test predictions of the first seed
+    subset_digests: List[str]  # per seed, when the examples have keys
 
     def summary(self) -> Dict:
         return {
             "label_fraction": self.fraction, "labels_used": self.labels_used,
             "top1_mean": float(np.mean(self.accuracies)), "top1_sd": float(np.std(self.accuracies)),
             "top1_per_seed": [float(a) for a in self.accuracies], "chosen_c": self.chosen_c,
+            "subset_digests": self.subset_digests,
         }
 
 
 def linear_probe(train_x, train_y, test_x, test_y, fraction: float, seeds: Sequence[int],
                  train_keys: Optional[np.ndarray] = None) -> ProbeResult:
     train_x, test_x = l2_normalise(train_x), l2_normalise(test_x)
-    accuracies, chosen, predictions, used = [], [], None, 0
+    accuracies, chosen, digests, predictions, used = [], [], [], None, 0
     for seed in seeds:
         subset = stratified_subset(train_y, fraction, seed, train_keys)
+        if train_keys is not None:
+            digests.append(subset_digest(train_keys[subset]))
         probe = fit_probe(train_x[subset], train_y[subset], seed)
         predicted = probe.predict(test_x)
         accuracies.append(float(np.mean(predicted == test_y)))
@@ -84,7 +95,7 @@ def linear_probe(train_x, train_y, test_x, test_y, fraction: float, seeds: Seque
         used = len(subset)
         if predictions is None:
             predictions = predicted
-    return ProbeResult(fraction, accuracies, chosen, used, predictions)
+    return ProbeResult(fraction, accuracies, chosen, used, predictions, digests)
 
 
 def evaluate_features(train_x, train_y, test_x, test_y, fractions: Sequence[float], seeds: Sequence[int],

@@ -172,7 +172,7 @@ def _evaluate_and_push(config: PipelineConfig, example_gen, transform, trainer) 
     baseline = None
     if config.supervised_baseline:
         baseline = SupervisedBaseline(
-            examples=transform.outputs["transformed_examples"],
+            examples=example_gen.outputs["examples"],
             transform_graph=transform.outputs["transform_graph"],
             settings=json.dumps(
                 {**labelled, "supervised_baseline": config.supervised_baseline.model_dump(mode="json")}, sort_keys=True),

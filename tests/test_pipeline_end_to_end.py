@@ -45,6 +45,9 @@ def test_linear_eval_writes_metrics_plots_and_a_report(smoke_pipeline):
     assert json.load(open(os.path.join(baseline.uri, "metrics.json")))["supervised"] == metrics["supervised_baseline"]
     supervised = metrics["supervised_baseline"]["0.1"]
     assert supervised["steps"] == 2 and supervised["labels_used"] == metrics["linear"]["0.1"]["labels_used"]
+    # ... trained on the very images the probes labelled: seed for seed, the same content hashes.
+    probe_digests = metrics["linear"]["0.1"]["subset_digests"]
+    assert len(probe_digests) == 2 and supervised["subset_digests"] == probe_digests[:len(supervised["subset_digests"])]
     assert evaluation.custom_properties["supervised_top1_10pct_mean"].double_value == supervised["top1_mean"]
     assert "supervised from scratch" in report and f"{100 * supervised['top1_mean']:.1f} ±" in report
 

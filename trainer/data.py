@@ -42,19 +42,6 @@ def decoded_images(files: List[str], feature_spec) -> tf.data.Dataset:
     )
 
 
-def encoded_images(files: List[str], feature_spec):
-    """(PNG bytes, label ids) of every record, as numpy arrays in file order; for small labelled sets."""
-    def parse(serialized):
-        features = tf.io.parse_single_example(serialized, feature_spec)
-        return tf.reshape(features[preprocessing.IMAGE], []), tf.reshape(features[preprocessing.LABEL_ID], [])
-
-    images, labels = [], []
-    for image, label in tf.data.TFRecordDataset(files, compression_type="GZIP").map(parse).batch(1024):
-        images.append(image.numpy())
-        labels.append(label.numpy())
-    return np.concatenate(images), np.concatenate(labels)
-
-
 def count_records(files: List[str]) -> int:
     return int(tf.data.TFRecordDataset(files, compression_type="GZIP").reduce(0, lambda n, _: n + 1))
 
