@@ -5,8 +5,9 @@ stores each image as the Transform graph stores it for pretraining. For each lab
 of the linear probes it labels the same images as the probes (``linear_probe.stratified_subset``
 keyed by content hash, seeds 0, 1, ...; ``subset_digests`` in both metrics show it), trains the
 pretraining's encoder architecture from scratch on each with the same augmentations
-(trainer/supervised.py) and scores it on the evaluation split at the serving size. metrics.json goes into its artifact, and each fraction's mean top-1
-becomes an MLMD custom property; LinearEval puts the figures beside its probes.
+(trainer/supervised.py) and scores it on the evaluation split at the serving size.
+metrics.json goes into its artifact, and each fraction's mean top-1 becomes an MLMD custom
+property; LinearEval puts the figures beside its probes.
 """
 
 import json
