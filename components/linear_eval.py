@@ -39,12 +39,10 @@ def serving_model_dir(model_uri: str) -> str:
 def embed_split(embed, examples_uri: str, split: str,
                 batch_size: int = 64) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Embeddings, label ids and content hashes of every example in a split, through the serving signature."""
-    features, labels, hashes = [], [], []
-    for batch in labelled_examples.read_split(examples_uri, split, batch_size):
-        features.append(embed(image_bytes=batch[image_decoding.IMAGE_KEY])["embedding"].numpy())
-        labels.append(batch[image_decoding.LABEL_ID_KEY].numpy())
-        hashes.append(batch[image_decoding.HASH_KEY].numpy())
-    return np.concatenate(features), np.concatenate(labels), np.concatenate(hashes)
+    split_arrays = labelled_examples.read_split(
+        examples_uri, split, lambda images: {"embedding": embed(image_bytes=images)["embedding"].numpy()}, batch_size)
+    return (split_arrays["embedding"], split_arrays[image_decoding.LABEL_ID_KEY],
+            split_arrays[image_decoding.HASH_KEY])
 
 
 def _percent(result: Dict) -> str:

@@ -45,10 +45,9 @@ def stratified_subset(labels: np.ndarray, fraction: float, seed: int, keys: Opti
     return order[np.sort(np.concatenate(chosen))]
 
 
-def subset_digest(keys: Sequence) -> str:
+def subset_digest(keys: Sequence[bytes]) -> str:
     """A short fingerprint of a set of labelled examples, from their keys in any order: same images, same digest."""
-    encoded = sorted(key if isinstance(key, bytes) else str(key).encode() for key in keys)
-    return hashlib.sha256(b"\n".join(encoded)).hexdigest()[:16]
+    return hashlib.sha256(b"\n".join(sorted(keys))).hexdigest()[:16]
 
 
 def fit_probe(features: np.ndarray, labels: np.ndarray, seed: int) -> LogisticRegression:

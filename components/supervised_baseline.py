@@ -35,15 +35,17 @@ def property_name(fraction: str) -> str:
 
 def stored_split(transform_layer, examples_uri: str, split: str) -> Tuple[np.ndarray, ...]:
     """(stored PNG bytes, label ids, content hashes, channel mean, channel std) of a split's ingested examples."""
-    images, labels, hashes, stored = [], [], [], {}
-    for batch in labelled_examples.read_split(examples_uri, split):
-        stored = transform_layer({image_decoding.IMAGE_KEY: tf.reshape(batch[image_decoding.IMAGE_KEY], [-1, 1])})
-        images.append(tf.reshape(stored[preprocessing.IMAGE], [-1]).numpy())
-        labels.append(batch[image_decoding.LABEL_ID_KEY].numpy())
-        hashes.append(batch[image_decoding.HASH_KEY].numpy())
-    # The Transform analysers' statistics: the same on every record.
-    mean, std = (stored[name][0].numpy() for name in (preprocessing.CHANNEL_MEAN, preprocessing.CHANNEL_STD))
-    return np.concatenate(images), np.concatenate(labels), np.concatenate(hashes), mean, std
+    outputs = (preprocessing.IMAGE, preprocessing.CHANNEL_MEAN, preprocessing.CHANNEL_STD)
+
+    def store(images):
+        stored = transform_layer({image_decoding.IMAGE_KEY: tf.reshape(images, [-1, 1])})
+        return {name: stored[name].numpy() for name in outputs}
+
+    split_arrays = labelled_examples.read_split(examples_uri, split, store)
+    # The Transform analysers' statistics are the same on every record.
+    return (split_arrays[preprocessing.IMAGE].reshape([-1]), split_arrays[image_decoding.LABEL_ID_KEY],
+            split_arrays[image_decoding.HASH_KEY], split_arrays[preprocessing.CHANNEL_MEAN][0],
+            split_arrays[preprocessing.CHANNEL_STD][0])
 
 
 def evaluate_baseline(examples_uri: str, transform_graph_uri: str, num_classes: int, settings: Dict) -> Dict:
