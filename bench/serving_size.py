@@ -1,0 +1,105 @@
+"""Benchmark: the serving size of a trained encoder, chosen on train labels, with the test figures beside.
+
+For one finished `simclr-tfx run` it stores the train and test images with the run's Transform
+graph, gives the exported encoder their centre crops resized to each size and reports
+  heldout: a 10 %-label probe fitted as LinearEval fits it, scored on the other 90 % of train
+           (5 seeds): the figure to choose the size by, since it never sees test;
+  test:    LinearEval's probes (1, 10 and 100 % of the labels, 5 seeds) and kNN on test.
+Encoder weights do not depend on the serving size (`training.encoder.eval_image_size`), so this
+says what a run would report at another size without training again. Writes
+bench/results/serving_size.json; the last line printed is the JSON.
+
+    python bench/serving_size.py RUN_OUTPUT --sizes 112,128,160,192 [--model ID --examples ID --transform ID]
+
+RUN_OUTPUT is the run's --output folder; the IDs pick executions under its pipeline_root
+(default: the newest of each).
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+from trainer import runtime  # noqa: E402
+
+runtime.configure()
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tensorflow_transform as tft  # noqa: E402
+
+from components import linear_eval, linear_probe, supervised_baseline  # noqa: E402
+from trainer import augment  # noqa: E402
+
+RESULTS = pathlib.Path(__file__).parent / "results"
+SEEDS = range(5)
+
+
+def artifact(root: pathlib.Path, component_output: str, execution: str) -> pathlib.Path:
+    """<root>/<Component>/<output>/<execution id>, the newest execution when none is given."""
+    folder = root / component_output
+    if execution:
+        return folder / execution
+    return max(folder.iterdir(), key=lambda path: int(path.name))
+
+
+def features(encoder, stored_images: np.ndarray, size: int) -> np.ndarray:
+    views = tf.data.Dataset.from_tensor_slices(stored_images).map(lambda png: augment.served_view(png, size)).batch(64)
+    return np.concatenate([encoder(batch, training=False).numpy() for batch in views])
+
+
+def heldout_top1(train_x: np.ndarray, labels: np.ndarray, keys: np.ndarray) -> list:
+    """10 %-label probes scored on the rest of train, one figure per seed."""
+    train_x = linear_probe.l2_normalise(train_x)
+    scores = []
+    for seed in SEEDS:
+        subset = linear_probe.stratified_subset(labels, 0.1, seed, keys)
+        rest = np.setdiff1d(np.arange(len(labels)), subset)
+        probe = linear_probe.fit_probe(train_x[subset], labels[subset], seed)
+        scores.append(float(np.mean(probe.predict(train_x[rest]) == labels[rest])))
+    return scores
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_output", type=pathlib.Path)
+    parser.add_argument("--sizes", default="112,128,160,192")
+    parser.add_argument("--model", default="")
+    parser.add_argument("--examples", default="")
+    parser.add_argument("--transform", default="")
+    args = parser.parse_args()
+    root = args.run_output / "pipeline_root"
+    model_dir = linear_eval.serving_model_dir(str(artifact(root, "Trainer/model", args.model)))
+    examples = str(artifact(root, "ImageExampleGen/examples", args.examples))
+    transform_layer = tft.TFTransformOutput(
+        str(artifact(root, "Transform/transform_graph", args.transform))).transform_features_layer()
+    encoder = tf.saved_model.load(model_dir).encoder
+    train_images, train_y, train_keys, *_ = supervised_baseline.stored_split(transform_layer, examples, "train")
+    test_images, test_y, *_ = supervised_baseline.stored_split(transform_layer, examples, "test")
+
+    results = {"model": model_dir, "examples": examples, "sizes": {}}
+    for size in [int(size) for size in args.sizes.split(",")]:
+        train_x, test_x = features(encoder, train_images, size), features(encoder, test_images, size)
+        heldout = heldout_top1(train_x, train_y, train_keys)
+        test = linear_probe.evaluate_features(train_x, train_y, test_x, test_y, [0.01, 0.1, 1.0], SEEDS,
+                                              train_keys=train_keys)
+        results["sizes"][str(size)] = {
+            "heldout_top1_10pct_mean": round(float(np.mean(heldout)), 4),
+            "heldout_top1_10pct_sd": round(float(np.std(heldout)), 4),
+            **{f"top1_{100 * float(fraction):g}pct_{stat}": round(probe[f"top1_{stat}"], 4)
+               for fraction, probe in test["linear"].items() for stat in ("mean", "sd")},
+            "knn_top1": round(test["knn_top1"], 4),
+        }
+        row = results["sizes"][str(size)]
+        print(f"{size:>4} px: held-out train @10% {100 * row['heldout_top1_10pct_mean']:.1f} %, "
+              f"test @10% {100 * row['top1_10pct_mean']:.1f} ± {100 * row['top1_10pct_sd']:.1f} %, "
+              f"kNN {100 * row['knn_top1']:.1f} %", flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "serving_size.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
