@@ -9,6 +9,7 @@ probes' labelled subsets, and linear evaluation reports both side by side.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import List, Optional
 
@@ -21,7 +22,7 @@ from components.linear_eval import LinearEval
 from components.registry_pusher import Blesser, RegistryPusher
 from components.supervised_baseline import SupervisedBaseline
 from pipeline.config import PipelineConfig
-from trainer.task import TRAINING_CONFIG_KEY
+from trainer.task import INPUT_DIGEST_KEY, TRAINING_CONFIG_KEY
 
 STAGES = ("examples", "ingest", "transform", "pretrain", "push")  # each stage adds components to the one before
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
@@ -54,7 +55,7 @@ def create_pipeline(
         known_fingerprint=data_fingerprint,
     )
     with tfx.dsl.Cond(snapshot.outputs["snapshot"].future()[0].custom_property("retrain") == 1):
-        components = [snapshot] + _stages(config, snapshot, until)
+        components = [snapshot] + _stages(config, snapshot, until, data_fingerprint)
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=pipeline_root,
@@ -65,7 +66,7 @@ def create_pipeline(
     )
 
 
-def _stages(config: PipelineConfig, snapshot, until: str) -> list:
+def _stages(config: PipelineConfig, snapshot, until: str, data_fingerprint: str) -> list:
     def included(stage: str) -> bool:
         return STAGES.index(until) >= STAGES.index(stage)
 
@@ -110,14 +111,25 @@ def _stages(config: PipelineConfig, snapshot, until: str) -> list:
     if not included("pretrain"):
         return components
 
-    trainer = _trainer(config, transform)
+    trainer = _trainer(config, transform, data_fingerprint)
     components.append(trainer)
     if included("push"):
         components += _evaluate_and_push(config, example_gen, transform, trainer)
     return components
 
 
-def _trainer(config: PipelineConfig, transform):
+def trainer_input_digest(config: PipelineConfig, data_fingerprint: str) -> str:
+    """What the Trainer's examples are made of: the data's fingerprint and the settings that turn it into them.
+
+    The Trainer keys its checkpoints by this rather than by its input URIs, which are new whenever
+    ingestion runs again (a new serving size re-runs DataFingerprint, and so everything after it).
+    """
+    made_of = [data_fingerprint, config.ingest.model_dump(mode="json", exclude={"beam_args"}),
+               config.validation.model_dump(mode="json"), config.transform.model_dump(mode="json")]
+    return hashlib.sha256(json.dumps(made_of, sort_keys=True).encode()).hexdigest()
+
+
+def _trainer(config: PipelineConfig, transform, data_fingerprint: str):
     """The TFX Trainer in-process, or as a Vertex AI custom job on the configured machine."""
     arguments = dict(
         run_fn=RUN_FN,
@@ -127,6 +139,8 @@ def _trainer(config: PipelineConfig, transform):
         eval_args=tfx.proto.EvalArgs(splits=[config.eval_split]),
     )
     custom_config = {TRAINING_CONFIG_KEY: config.training.model_dump_json()}
+    if data_fingerprint:  # known before the run (local runs); on Vertex AI checkpoints stay keyed by URIs
+        custom_config[INPUT_DIGEST_KEY] = trainer_input_digest(config, data_fingerprint)
     if config.vertex is None:
         return tfx.components.Trainer(**arguments, custom_config=custom_config)
     vertex = tfx.extensions.google_cloud_ai_platform

@@ -91,3 +91,30 @@ def test_the_champion_records_what_data_fingerprint_compares(smoke_pipeline):
     champion = LocalRegistry(str(smoke_pipeline.registry), "simclr-encoder").champion()
     assert champion["data_fingerprint"] == fingerprint(str(smoke_pipeline.data))
     assert champion["training_digest"] == training_digest(champion["config"]["training"])
+
+
+def test_a_new_serving_size_re_exports_the_trained_weights(smoke_pipeline, tmp_path, capfd):
+    """Everything after DataFingerprint runs again (new URIs), but the Trainer resumes at its last step."""
+    import shutil
+
+    from conftest import SMOKE_CONFIG
+    from pipeline import cli
+    from pipeline.local_runner import LocalRun
+
+    output = tmp_path / "run"
+    shutil.copytree(smoke_pipeline.run.output, output)
+    (output / "config.yaml").write_text(SMOKE_CONFIG.replace("eval_image_size: 20", "eval_image_size: 28"))
+    capfd.readouterr()
+    code = cli.main(["run", "--config", str(output / "config.yaml"), "--data", str(smoke_pipeline.data),
+                     "--output", str(output), "--registry", str(tmp_path / "registry"), "--json"])
+    log = capfd.readouterr().err
+    assert code == 0
+    run = LocalRun(str(output), "smoke-test")
+    assert run.latest_state("ImageExampleGen") == run.latest_state("Trainer") == "COMPLETE"
+    total_steps = json.loads(open(os.path.join(run.latest_outputs("Trainer")["model_run"][0].uri, "history.json")
+                                  ).read())[-1]["step"]
+    assert f"at step {total_steps}\n" in log
+    assert not [line for line in log.splitlines() if line.startswith("epoch ")]
+    model = run.latest_outputs("Trainer")["model"][0].uri
+    assert model != smoke_pipeline.run.latest_outputs("Trainer")["model"][0].uri
+    assert os.path.isfile(os.path.join(model, "Format-Serving", "saved_model.pb"))

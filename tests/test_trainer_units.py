@@ -263,20 +263,26 @@ def test_checkpoints_are_keyed_by_what_shapes_the_weights(tmp_path):
 
     from trainer.task import resumable_checkpoint_dir
 
-    fn_args = SimpleNamespace(
-        model_run_dir=str(tmp_path / "Trainer" / "model_run" / "7"),
-        transform_output=str(tmp_path / "Transform" / "transform_graph" / "5"),
-        train_files=[str(tmp_path / "Transform" / "transformed_examples" / "5" / "Split-train" / "*")],
-    )
+    def fn_args(execution=5, input_digest=None):
+        return SimpleNamespace(
+            model_run_dir=str(tmp_path / "Trainer" / "model_run" / str(execution + 2)),
+            transform_output=str(tmp_path / "Transform" / "transform_graph" / str(execution)),
+            train_files=[str(tmp_path / "Transform" / "transformed_examples" / str(execution) / "Split-train" / "*")],
+            custom_config={"training": "{}", **({"input_digest": input_digest} if input_digest else {})},
+        )
 
-    def key(epochs=30, **encoder):
+    def key(epochs=30, inputs=None, **encoder):
         config = TrainingConfig(epochs=epochs, encoder={"image_size": 32, **encoder})
-        return resumable_checkpoint_dir(config, fn_args)
+        return resumable_checkpoint_dir(config, inputs or fn_args())
 
     assert key().startswith(str(tmp_path / "Trainer" / "checkpoints"))
     assert key(eval_image_size=48) == key()  # serving larger re-exports the same weights
     assert key(image_size=48) != key()
     assert key(epochs=40) != key()
+    # Without a digest of the inputs, new input URIs are new inputs; with one, the URIs do not matter.
+    assert key(inputs=fn_args(execution=9)) != key()
+    assert key(inputs=fn_args(execution=9, input_digest="abc")) == key(inputs=fn_args(input_digest="abc"))
+    assert key(inputs=fn_args(input_digest="abd")) != key(inputs=fn_args(input_digest="abc"))
 
 
 def test_the_supervised_baseline_learns_from_labels_alone():

@@ -5,8 +5,11 @@ Checkpoints are kept beside the Trainer's outputs, under a key made of the
 settings that shape the weights and the input data, so a Trainer execution that
 was killed and is started again on the same inputs (a re-run, a preempted Vertex
 worker) resumes where it stopped, and a change of serving size alone re-exports
-the trained weights. ``model_run_dir`` receives TensorBoard scalars, the epoch
-history, the loss-curve PNG and the final full training checkpoint.
+the trained weights. The input data is named by ``custom_config["input_digest"]``
+when the pipeline knows it before the run (local runs: the data's fingerprint and
+the ingestion settings), else by the input URIs. ``model_run_dir`` receives
+TensorBoard scalars, the epoch history, the loss-curve PNG and the final full
+training checkpoint.
 """
 
 import hashlib
@@ -20,16 +23,15 @@ from trainer.config import TrainingConfig
 from trainer.export import export_encoder
 
 TRAINING_CONFIG_KEY = "training"
+INPUT_DIGEST_KEY = "input_digest"
 FINAL_CHECKPOINT = "final_checkpoint/ckpt"
 
 
 def resumable_checkpoint_dir(config: TrainingConfig, fn_args) -> str:
     """<pipeline_root>/<Trainer>/checkpoints/<key of settings + inputs>: stable across executions."""
+    inputs = (fn_args.custom_config or {}).get(INPUT_DIGEST_KEY) or [fn_args.transform_output, sorted(fn_args.train_files)]
     key = hashlib.sha256(
-        json.dumps(
-            [config.settings_that_shape_weights(), fn_args.transform_output, sorted(fn_args.train_files)],
-            sort_keys=True,
-        ).encode()
+        json.dumps([config.settings_that_shape_weights(), inputs], sort_keys=True).encode()
     ).hexdigest()[:16]
     component_dir = os.path.dirname(os.path.dirname(os.path.normpath(fn_args.model_run_dir)))
     return os.path.join(component_dir, "checkpoints", key)
