@@ -118,7 +118,7 @@ def _stages(config: PipelineConfig, snapshot, until: str, data_fingerprint: str)
     return components
 
 
-def trainer_input_digest(config: PipelineConfig, data_fingerprint: str) -> str:
+def _trainer_input_digest(config: PipelineConfig, data_fingerprint: str) -> str:
     """What the Trainer's examples are made of: the data's fingerprint and the settings that turn it into them.
 
     The Trainer keys its checkpoints by this rather than by its input URIs, which are new whenever
@@ -140,7 +140,7 @@ def _trainer(config: PipelineConfig, transform, data_fingerprint: str):
     )
     custom_config = {TRAINING_CONFIG_KEY: config.training.model_dump_json()}
     if data_fingerprint:  # known before the run (local runs); on Vertex AI checkpoints stay keyed by URIs
-        custom_config[INPUT_DIGEST_KEY] = trainer_input_digest(config, data_fingerprint)
+        custom_config[INPUT_DIGEST_KEY] = _trainer_input_digest(config, data_fingerprint)
     if config.vertex is None:
         return tfx.components.Trainer(**arguments, custom_config=custom_config)
     vertex = tfx.extensions.google_cloud_ai_platform

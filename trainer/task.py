@@ -29,7 +29,7 @@ FINAL_CHECKPOINT = "final_checkpoint/ckpt"
 
 def resumable_checkpoint_dir(config: TrainingConfig, fn_args) -> str:
     """<pipeline_root>/<Trainer>/checkpoints/<key of settings + inputs>: stable across executions."""
-    inputs = (fn_args.custom_config or {}).get(INPUT_DIGEST_KEY) or [fn_args.transform_output, sorted(fn_args.train_files)]
+    inputs = fn_args.custom_config.get(INPUT_DIGEST_KEY) or [fn_args.transform_output, sorted(fn_args.train_files)]
     key = hashlib.sha256(
         json.dumps([config.settings_that_shape_weights(), inputs], sort_keys=True).encode()
     ).hexdigest()[:16]
