@@ -18,7 +18,6 @@ import json
 import os
 from typing import Dict, Optional
 
-import tensorflow as tf
 from absl import logging
 from tfx import types
 from tfx.dsl.component.experimental.annotations import OutputArtifact, Parameter
@@ -26,6 +25,7 @@ from tfx.dsl.component.experimental.decorators import component
 
 from components import image_folder
 from components.registry import FINGERPRINT_DIGITS, registry_from_config
+from trainer import uri_io
 
 SNAPSHOT_FILE = "snapshot.json"
 
@@ -81,8 +81,7 @@ def DataFingerprint(
     decision = decide(fingerprint, digest, champion, bool(skip_unchanged))
     record = {"data": data, "data_fingerprint": fingerprint, "training_digest": digest,
               "champion_version": (champion or {}).get("version"), **decision}
-    with tf.io.gfile.GFile(os.path.join(snapshot.uri, SNAPSHOT_FILE), "w") as handle:
-        json.dump(record, handle, indent=2)
+    uri_io.write_json(os.path.join(snapshot.uri, SNAPSHOT_FILE), record)
     snapshot.set_string_custom_property("data_fingerprint", fingerprint)
     snapshot.set_string_custom_property("training_digest", digest)
     snapshot.set_int_custom_property("retrain", int(decision["retrain"]))

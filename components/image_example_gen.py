@@ -25,6 +25,7 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from components import image_decoding, image_folder
 from components.data_fingerprint import DataSnapshot
 from components.errors import DataError
+from trainer import uri_io
 
 EXAMPLES_KEY = "examples"
 SNAPSHOT_KEY = "snapshot"
@@ -177,8 +178,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         report = build_report(plan, split_names, _read_records(records_dir))
         tf.io.gfile.rmtree(records_dir)
         report_path = os.path.join(examples.uri, REPORT_FILE)
-        with tf.io.gfile.GFile(report_path, "w") as handle:
-            json.dump(report, handle, indent=2)
+        uri_io.write_json(report_path, report)
 
         examples.set_string_custom_property("payload_format", "FORMAT_TF_EXAMPLE")
         examples.set_string_custom_property("file_format", "tfrecords_gzip")

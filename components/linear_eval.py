@@ -24,7 +24,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
 from components import image_decoding, labelled_examples, linear_probe, supervised_baseline
-from trainer import plots
+from trainer import plots, uri_io
 from trainer.train import HISTORY_FILE, LOSS_CURVE_FILE
 
 METRICS_FILE = "metrics.json"
@@ -85,8 +85,7 @@ kNN (k={settings['knn_k']}, cosine, all train labels): **{100 * metrics['knn_top
 
 {'![t-SNE of the test features](tsne.png)' if metrics['plots'].get('tsne') else ''}
 """
-    with tf.io.gfile.GFile(path, "w") as handle:
-        handle.write(text)
+    uri_io.write_text(path, text)
 
 
 def evaluate_encoder(examples_uri: str, model_uri: str, model_run_uri: str, output_uri: str,
@@ -128,9 +127,8 @@ def evaluate_encoder(examples_uri: str, model_uri: str, model_run_uri: str, outp
         metrics["plots"]["loss_curve"] = os.path.join(output_uri, LOSS_CURVE_FILE)
     history = os.path.join(model_run_uri, HISTORY_FILE)
     if tf.io.gfile.exists(history):
-        metrics["pretraining"] = json.loads(tf.io.gfile.GFile(history).read())[-1]
-    with tf.io.gfile.GFile(os.path.join(output_uri, METRICS_FILE), "w") as handle:
-        json.dump(metrics, handle, indent=2)
+        metrics["pretraining"] = uri_io.read_json(history)[-1]
+    uri_io.write_json(os.path.join(output_uri, METRICS_FILE), metrics)
     write_report(os.path.join(output_uri, REPORT_FILE), metrics, settings)
     return metrics
 
@@ -151,8 +149,8 @@ def LinearEval(
     config = json.loads(settings)
     config["data_fingerprint"] = examples.get_string_custom_property("input_fingerprint") or None
     if baseline is not None:
-        with tf.io.gfile.GFile(os.path.join(baseline.uri, supervised_baseline.METRICS_FILE)) as handle:
-            config["supervised_baseline"] = json.load(handle)["supervised"]
+        config["supervised_baseline"] = uri_io.read_json(
+            os.path.join(baseline.uri, supervised_baseline.METRICS_FILE))["supervised"]
     classes = json.loads(examples.get_string_custom_property("classes"))
     metrics = evaluate_encoder(examples.uri, model.uri, model_run.uri, evaluation.uri, classes, config)
     for fraction, probe in metrics["linear"].items():

@@ -31,6 +31,7 @@ import uuid
 from typing import Dict, List, Optional, Sequence
 
 from components.errors import DataError
+from trainer import uri_io
 
 METADATA_FILE = "metadata.json"
 SAVED_MODEL_DIR = "saved_model"
@@ -89,7 +90,7 @@ class LocalRegistry:
         os.makedirs(self.model_dir, exist_ok=True)
         staging = os.path.join(self.model_dir, f".staging-{uuid.uuid4().hex}")
         try:
-            shutil.copytree(saved_model_dir, os.path.join(staging, SAVED_MODEL_DIR))
+            uri_io.copy_tree(saved_model_dir, os.path.join(staging, SAVED_MODEL_DIR))  # the model may be on gs://
             version = self._publish(staging, metadata)
         finally:
             shutil.rmtree(staging, ignore_errors=True)

@@ -18,7 +18,6 @@ import os
 import subprocess
 from typing import Dict, Optional
 
-import tensorflow as tf
 from tfx import types
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
@@ -29,6 +28,7 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 from components.data_fingerprint import training_digest
 from components.linear_eval import METRICS_FILE, serving_model_dir
 from components.registry import registry_from_config
+from trainer import uri_io
 
 BLESSING_FILE = "blessing.json"
 PUSH_FILE = "push.json"
@@ -80,16 +80,13 @@ def Blesser(
     registry: Parameter[str],
 ) -> None:
     """Blesses the model iff top-1 >= min_top1 and >= champion - tolerance; records why."""
-    with tf.io.gfile.GFile(os.path.join(evaluation.uri, METRICS_FILE)) as handle:
-        metrics = json.load(handle)
+    metrics = uri_io.read_json(os.path.join(evaluation.uri, METRICS_FILE))
     measured = metrics["blessing_metric"]
     decision = decide(measured["top1_mean"], min_top1, champion_tolerance, _registry(registry).champion())
     decision["label_fraction"] = measured["label_fraction"]
-    with tf.io.gfile.GFile(os.path.join(blessing.uri, BLESSING_FILE), "w") as handle:
-        json.dump(decision, handle, indent=2)
+    uri_io.write_json(os.path.join(blessing.uri, BLESSING_FILE), decision)
     marker = "BLESSED" if decision["blessed"] else "NOT_BLESSED"
-    with tf.io.gfile.GFile(os.path.join(blessing.uri, marker), "w") as handle:
-        handle.write("")  # an empty marker file, as the TFX Evaluator writes
+    uri_io.write_text(os.path.join(blessing.uri, marker), "")  # an empty marker file, as the TFX Evaluator writes
     blessing.set_int_custom_property("blessed", int(decision["blessed"]))
     blessing.set_string_custom_property("reason", "; ".join(decision["reasons"]))
 
@@ -115,13 +112,11 @@ class RegistryPusherExecutor(base_executor.BaseExecutor):
         evaluation = artifact_utils.get_single_instance(input_dict["evaluation"])
         examples = artifact_utils.get_single_instance(input_dict["examples"])
         pushed = artifact_utils.get_single_instance(output_dict["pushed_model"])
-        with tf.io.gfile.GFile(os.path.join(blessing.uri, BLESSING_FILE)) as handle:
-            decision = json.load(handle)
+        decision = uri_io.read_json(os.path.join(blessing.uri, BLESSING_FILE))
         registry = _registry(exec_properties["registry"])
         record = {"pushed": False, "version": None, "registry": registry.describe(), "reasons": decision["reasons"]}
         if decision["blessed"]:
-            with tf.io.gfile.GFile(os.path.join(evaluation.uri, METRICS_FILE)) as handle:
-                metrics = json.load(handle)
+            metrics = uri_io.read_json(os.path.join(evaluation.uri, METRICS_FILE))
             metadata = {
                 "metrics": {key: metrics[key] for key in ("linear", "knn_top1", "blessing_metric")},
                 "blessing": decision,
@@ -139,8 +134,7 @@ class RegistryPusherExecutor(base_executor.BaseExecutor):
             pushed.set_string_custom_property("pushed_version", version)
             pushed.set_string_custom_property("pushed_destination", registry.describe())
         pushed.set_int_custom_property("pushed", int(record["pushed"]))
-        with tf.io.gfile.GFile(os.path.join(pushed.uri, PUSH_FILE), "w") as handle:
-            json.dump(record, handle, indent=2)
+        uri_io.write_json(os.path.join(pushed.uri, PUSH_FILE), record)
 
 
 class RegistryPusher(base_component.BaseComponent):

@@ -23,7 +23,7 @@ from tfx.types import standard_artifacts
 
 from components import image_decoding, labelled_examples
 from components.linear_probe import stratified_subset, subset_digest
-from trainer import preprocessing, supervised
+from trainer import preprocessing, supervised, uri_io
 from trainer.config import SupervisedBaselineConfig, TrainingConfig
 
 METRICS_FILE = "metrics.json"
@@ -91,7 +91,6 @@ def SupervisedBaseline(
     num_classes = len(json.loads(examples.get_string_custom_property("classes")))
     metrics = evaluate_baseline(examples.uri, transform_graph.uri, num_classes, json.loads(settings))
     tf.io.gfile.makedirs(baseline.uri)
-    with tf.io.gfile.GFile(os.path.join(baseline.uri, METRICS_FILE), "w") as handle:
-        json.dump(metrics, handle, indent=2)
+    uri_io.write_json(os.path.join(baseline.uri, METRICS_FILE), metrics)
     for fraction, result in metrics["supervised"].items():
         baseline.set_float_custom_property(property_name(fraction), result["top1_mean"])

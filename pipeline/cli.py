@@ -78,7 +78,10 @@ def _load_config(args: argparse.Namespace):
             raise DataError(f"dataset path {data} does not exist: pass --data with an image folder")
         data = os.path.abspath(data)
     registry = getattr(args, "registry", None)
-    config = load_config(args.config, data=data, output=args.output,
+    pipeline_root = getattr(args, "pipeline_root", None)
+    if pipeline_root and "://" not in pipeline_root:
+        pipeline_root = os.path.abspath(pipeline_root)
+    config = load_config(args.config, data=data, output=args.output, pipeline_root=pipeline_root,
                          registry={"root": os.path.abspath(registry)} if registry else None)
     if config.registry.kind == "local" and not os.path.isabs(config.registry.root):
         # Components run with their own working directory in mind: pin the registry to this one.
@@ -120,25 +123,25 @@ def _print_ingest_table(summary: Dict[str, Any]) -> None:
 def _run(args: argparse.Namespace, until: str):
     """Runs the pipeline up to a stage; returns the run and its ingestion summary."""
     config = _load_config(args)
-    from pipeline.local_runner import run_pipeline
     from components.image_example_gen import REPORT_FILE
+    from pipeline.local_runner import run_pipeline
+    from trainer import uri_io
 
     run = run_pipeline(config, until=until, extra_beam_args=args.beam_arg)
     snapshot = run.latest_outputs("DataFingerprint")["snapshot"][0]
     if not snapshot.custom_properties["retrain"].int_value:
         return run, _skipped_summary(run, snapshot)
     examples = run.latest_outputs("ImageExampleGen")["examples"][0]
-    with open(os.path.join(examples.uri, REPORT_FILE)) as handle:
-        report = json.load(handle)
+    report = uri_io.read_json(os.path.join(examples.uri, REPORT_FILE))
     return run, _ingest_summary(run, report, examples.uri)
 
 
 def _skipped_summary(run, snapshot) -> Dict[str, Any]:
     """A run that ended after DataFingerprint: the champion already learnt from this data and these settings."""
     from components.data_fingerprint import SNAPSHOT_FILE
+    from trainer import uri_io
 
-    with open(os.path.join(snapshot.uri, SNAPSHOT_FILE)) as handle:
-        record = json.load(handle)
+    record = uri_io.read_json(os.path.join(snapshot.uri, SNAPSHOT_FILE))
     return {
         "skipped": True, "reason": record["reason"], "data_fingerprint": record["data_fingerprint"],
         "champion_version": record["champion_version"], "metrics": None, "blessed": None, "version": None,
@@ -157,15 +160,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def _pretraining_summary(run) -> Dict[str, Any]:
     from components.linear_eval import serving_model_dir
+    from trainer import uri_io
     from trainer.train import HISTORY_FILE, LOSS_CURVE_FILE
 
     trainer = run.latest_outputs("Trainer")
     model_run = trainer["model_run"][0].uri
     history_path = os.path.join(model_run, HISTORY_FILE)
     last = None  # epochs: 0 trains nothing (the random-init baseline)
-    if os.path.exists(history_path):
-        with open(history_path) as handle:
-            last = json.load(handle)[-1]
+    if uri_io.exists(history_path):
+        last = uri_io.read_json(history_path)[-1]
     return {
         "final_epoch": last,
         "model": serving_model_dir(trainer["model"][0].uri),
@@ -177,10 +180,10 @@ def _pretraining_summary(run) -> Dict[str, Any]:
 def _evaluation_summary(run) -> Dict[str, Any]:
     from components.linear_eval import METRICS_FILE, REPORT_FILE
     from components.registry_pusher import BLESSING_FILE, PUSH_FILE
+    from trainer import uri_io
 
     def read(component: str, output: str, name: str) -> Dict[str, Any]:
-        with open(os.path.join(run.latest_outputs(component)[output][0].uri, name)) as handle:
-            return json.load(handle)
+        return uri_io.read_json(os.path.join(run.latest_outputs(component)[output][0].uri, name))
 
     metrics = read("LinearEval", "evaluation", METRICS_FILE)
     blessing = read("Blesser", "blessing", BLESSING_FILE)
@@ -372,6 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--config", default="local", help="a named config (pipeline/configs/NAME.yaml) or a YAML file")
         sub.add_argument("--data", help="image folder, local or gs:// (default: the config's 'data')")
         sub.add_argument("--output", help="run directory: artifacts and the MLMD SQLite store (default: the config's 'output')")
+        sub.add_argument("--pipeline-root", help="where artifacts go, a folder or gs:// URI "
+                         "(default: <output>/pipeline_root; the metadata store stays in --output)")
         sub.add_argument("--json", action="store_true", help="print one JSON object on stdout")
         sub.add_argument(
             "--beam-arg", action="append", default=[], metavar="ARG",

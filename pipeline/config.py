@@ -105,6 +105,13 @@ class RegistryConfig(_Section):
     )
     endpoint_machine_type: str = "n1-standard-4"
 
+    @pydantic.field_validator("root")
+    @classmethod
+    def _local_root(cls, value: str) -> str:
+        if "://" in value:
+            raise ValueError(f"a local registry is a folder on this machine, not {value!r}; use kind 'vertex' in the cloud")
+        return value
+
     @pydantic.model_validator(mode="after")
     def _vertex_needs_project(self):
         if self.kind == "vertex" and not (self.project and self.region):
@@ -236,6 +243,9 @@ class PipelineConfig(_Section):
     pipeline_name: str = Field("simclr-tfx", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     data: str = "data/imagenet-5-categories"
     output: str = "runs/local"
+    pipeline_root: Optional[str] = Field(
+        None, description="Local runs: where artifacts go, a folder or gs:// URI (default <output>/pipeline_root)."
+    )
     # One DirectRunner worker for the TFDV and Transform Beam jobs: their multi-threaded runs here
     # failed intermittently inside Beam's coders ("Invalid PaneInfoEncoding"). Ingestion has its own.
     beam_args: List[str] = Field(default_factory=lambda: ["--direct_num_workers=1"])

@@ -17,12 +17,13 @@ from pipeline.pipeline import create_pipeline
 
 @dataclasses.dataclass(frozen=True)
 class LocalRun:
-    output: str
+    output: str  # a local folder: the MLMD SQLite store (and, by default, the artifacts)
     pipeline_name: str
+    root: Optional[str] = None  # where the artifacts go, a folder or a gs:// URI; default <output>/pipeline_root
 
     @property
     def pipeline_root(self) -> str:
-        return os.path.join(self.output, "pipeline_root")
+        return self.root or os.path.join(self.output, "pipeline_root")
 
     @property
     def metadata_path(self) -> str:
@@ -69,7 +70,7 @@ class LocalRun:
 
 def run_pipeline(config: PipelineConfig, until: str, extra_beam_args: Optional[List[str]] = None) -> LocalRun:
     """Runs the pipeline up to a stage; raises the component's own error when one fails."""
-    run = LocalRun(os.path.abspath(config.output), config.pipeline_name)
+    run = LocalRun(os.path.abspath(config.output), config.pipeline_name, config.pipeline_root)
     os.makedirs(run.output, exist_ok=True)
     pipeline = create_pipeline(
         config,

@@ -114,3 +114,25 @@ def smoke_pipeline(tmp_path_factory):
         return json.loads(stdout.getvalue().strip().splitlines()[-1])
 
     return SmokeRun(root, LocalRun(str(output), "smoke-test"), run_once(), registry, run_once)
+
+
+GCS_BUCKET = "simclr-test-bucket"
+
+
+@pytest.fixture(scope="session")
+def fake_gcs():
+    """A GCS bucket on loopback (fake-gcs-server behind the TLS proxy), for the whole session."""
+    from pipeline.fake_gcs import FakeGcs
+
+    with FakeGcs([GCS_BUCKET]) as server:
+        yield server
+
+
+@pytest.fixture
+def gcs(fake_gcs, monkeypatch):
+    """The fake bucket, with this process's environment pointing Beam, google-cloud-storage and TF at it."""
+    from google.cloud import storage
+
+    for name, value in fake_gcs.env().items():
+        monkeypatch.setenv(name, value)
+    return storage.Client(project="offline").bucket(GCS_BUCKET)

@@ -1,10 +1,12 @@
-"""PNG plots written into run artifacts."""
+"""PNG plots written into run artifacts (a path or a gs:// URI)."""
 
 import matplotlib
 import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from trainer import uri_io  # noqa: E402
 
 
 def loss_curve(history, path: str, title: str = "SimCLR pretraining") -> None:
@@ -20,7 +22,7 @@ def loss_curve(history, path: str, title: str = "SimCLR pretraining") -> None:
     accuracy_axis.set_ylim(0, 1)
     loss_axis.set_title(title)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    uri_io.save_figure(figure, path)
     plt.close(figure)
 
 
@@ -37,7 +39,7 @@ def confusion_matrix(matrix, class_names, path: str, title: str) -> None:
         axis.text(column, row, str(count), ha="center", va="center", color=color)
     axis.set_title(title)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    uri_io.save_figure(figure, path)
     plt.close(figure)
 
 
@@ -52,5 +54,5 @@ def embedding_scatter(points, labels, class_names, path: str, title: str) -> Non
     axis.set_yticks([])
     axis.set_title(title)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    uri_io.save_figure(figure, path)
     plt.close(figure)

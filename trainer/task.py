@@ -18,7 +18,7 @@ import os
 
 import tensorflow_transform as tft
 
-from trainer import data, train
+from trainer import data, train, uri_io
 from trainer.config import TrainingConfig
 from trainer.export import export_encoder
 
@@ -33,8 +33,8 @@ def resumable_checkpoint_dir(config: TrainingConfig, fn_args) -> str:
     key = hashlib.sha256(
         json.dumps([config.settings_that_shape_weights(), inputs], sort_keys=True).encode()
     ).hexdigest()[:16]
-    component_dir = os.path.dirname(os.path.dirname(os.path.normpath(fn_args.model_run_dir)))
-    return os.path.join(component_dir, "checkpoints", key)
+    component_dir = uri_io.parent(fn_args.model_run_dir, 2)  # <Trainer>/model_run/<execution id>
+    return uri_io.join(component_dir, "checkpoints", key)
 
 
 def run_fn(fn_args) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from trainer import data, distribute, knn, plots
+from trainer import data, distribute, knn, plots, uri_io
 from trainer.config import TrainingConfig
 from trainer.model import SimCLR
 
@@ -83,14 +83,13 @@ def pretrain(config: TrainingConfig, inputs: TrainingData, checkpoint_dir: str, 
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         if tf.io.gfile.exists(history_path):
-            history = json.loads(tf.io.gfile.GFile(history_path).read())
+            history = uri_io.read_json(history_path)
         _log(f"resumed from {manager.latest_checkpoint} at step {int(model.optimizer.iterations)}")
     step = int(model.optimizer.iterations)
 
     def save() -> None:
         manager.save(checkpoint_number=step)
-        with tf.io.gfile.GFile(history_path, "w") as handle:
-            handle.write(json.dumps(history))
+        uri_io.write_json(history_path, history, indent=None)
 
     _log(f"pretraining: {num_images} images, {strategy.num_replicas_in_sync} replica(s), global batch "
          f"{config.batch_size}, {steps_per_epoch} steps/epoch, {total_steps} steps")
@@ -131,8 +130,7 @@ def pretrain(config: TrainingConfig, inputs: TrainingData, checkpoint_dir: str, 
     writer.flush()
     if history:
         plots.loss_curve(history, os.path.join(log_dir, LOSS_CURVE_FILE))
-        with tf.io.gfile.GFile(os.path.join(log_dir, HISTORY_FILE), "w") as handle:
-            handle.write(json.dumps(history, indent=1))
+        uri_io.write_json(os.path.join(log_dir, HISTORY_FILE), history, indent=1)
     return model
 
 
