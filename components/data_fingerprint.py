@@ -33,7 +33,7 @@ SNAPSHOT_FILE = "snapshot.json"
 class DataSnapshot(types.Artifact):
     """What a run is about to train on: the data and training-settings fingerprints, and the retrain decision."""
 
-    TYPE_NAME = "simclr.DataSnapshot"  # <namespace>.<Name>, as KFP pipeline specs require
+    TYPE_NAME = "components.DataSnapshot"  # also its import path, as Vertex AI needs (components/__init__.py)
 
 
 def training_digest(training: Dict) -> str:

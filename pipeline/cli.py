@@ -366,6 +366,79 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fake_gcs_environment(config):
+    """The fake GCS bucket: the one this environment already points at (``simclr-tfx fake-gcs``), else a new one."""
+    from pipeline import rehearsal
+    from pipeline.fake_gcs import FakeGcs
+
+    if os.environ.get("STORAGE_EMULATOR_HOST") and os.environ.get("CURL_CA_BUNDLE"):
+        from google.cloud import storage
+
+        client = storage.Client(project="offline")
+        for bucket in rehearsal.buckets_of(config):
+            if client.lookup_bucket(bucket) is None:
+                client.create_bucket(bucket)
+        return None
+    fake = FakeGcs(rehearsal.buckets_of(config)).start()
+    os.environ.update(fake.env())
+    return fake
+
+
+def cmd_rehearse(args: argparse.Namespace) -> int:
+    from pipeline import rehearsal, vertex_runner
+
+    local_data = args.data and not args.data.startswith("gs://")
+    if local_data and not os.path.isdir(args.data):
+        from components.errors import DataError
+
+        raise DataError(f"dataset path {args.data} does not exist or is not a folder: pass --data with an image folder")
+    config = _load_config(argparse.Namespace(**{**vars(args), "data": None if local_data else args.data}))
+    vertex_runner.require_vertex(config)
+    fake = _fake_gcs_environment(config)
+    try:
+        if local_data:
+            count = rehearsal.upload_folder(os.path.abspath(args.data), config.data)
+            print(f"copied {count} files from {args.data} to {config.data}", file=sys.stderr)
+        workdir = os.path.abspath(os.path.join(config.output, "rehearsal"))
+        spec_path = os.path.join(workdir, "pipeline.json")
+        spec = vertex_runner.compile_pipeline(config, spec_path)
+        print(f"compiled {spec_path}; running it as Vertex AI would, against the fake bucket", file=sys.stderr)
+        env = {name: os.environ[name] for name in os.environ
+               if name in ("STORAGE_EMULATOR_HOST", "CURL_CA_BUNDLE", "GOOGLE_AUTH_TOKEN_FOR_TESTING", "NO_GCE_CHECK",
+                           "GOOGLE_APPLICATION_CREDENTIALS", "REQUESTS_CA_BUNDLE", "GOOGLE_CLOUD_PROJECT",
+                           "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY")}
+        if args.preempt_trainer_after:
+            env[rehearsal.PREEMPT_ENV] = args.preempt_trainer_after
+        run = rehearsal.Rehearsal(config, spec, workdir, env, progress=lambda line: print(line, file=sys.stderr, flush=True),
+                                  enable_caching=not args.no_cache)
+        results = run.run()
+    finally:
+        if fake:
+            fake.stop()
+    summary = {
+        "tasks": {name: {"state": r.state, "seconds": round(r.seconds, 1)} for name, r in results.items()},
+        "pipeline_root": run.job_root,
+        "pushed": rehearsal.pushed_version(results),
+    }
+    failed = {name: r for name, r in results.items() if r.state == rehearsal.FAILED}
+    if args.json:
+        summary["failed"] = {name: {"error": r.error, "log": r.log} for name, r in failed.items()}
+        print(json.dumps(summary))
+    else:
+        print(f"pipeline root: {run.job_root}")
+        print(f"pushed: version {summary['pushed']}" if summary["pushed"] else "pushed: nothing")
+    for name, result in failed.items():
+        print(f"simclr-tfx: error: task {name} failed: {result.error} (log: {result.log})", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_fake_gcs(args: argparse.Namespace) -> int:
+    from pipeline import fake_gcs
+
+    fake_gcs.serve(args.bucket or ["simclr-offline"], args.port)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="simclr-tfx", description=__doc__.splitlines()[0])
     parser.add_argument("--verbose", action="store_true", help="show TFX, Beam and TensorFlow logs")
@@ -444,6 +517,29 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--no-cache", action="store_true", help="run every step even if a cached result exists")
     submit.add_argument("--dry-run", action="store_true", help="print the exact request; send nothing")
     submit.set_defaults(func=cmd_submit)
+
+    rehearse = commands.add_parser(
+        "rehearse", help="run the compiled Vertex AI pipeline offline, task by task, on a fake GCS bucket",
+        description="Compiles the pipeline as 'compile' does, then runs the spec as Vertex AI Pipelines would: "
+        "each task's container command with its executor input, trigger conditions, caching, DirectRunner for "
+        "Dataflow, and the Trainer's custom job recorded and run as a local process.",
+    )
+    rehearse.add_argument("--config", required=True, help=vertex_help)
+    rehearse.add_argument("--data", help="a local image folder to copy into the config's gs:// data path first")
+    rehearse.add_argument("--output", help="where the rehearsal's spec, logs and cache go (default: the config's)")
+    rehearse.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    rehearse.add_argument("--no-cache", action="store_true", help="run every task even if a cached result exists")
+    rehearse.add_argument("--preempt-trainer-after", metavar="TEXT",
+                          help="kill the training worker once TEXT is in its log, as a preemption would")
+    rehearse.set_defaults(func=cmd_rehearse)
+
+    fake_gcs = commands.add_parser(
+        "fake-gcs", help="serve a fake GCS bucket on loopback for TensorFlow, Beam and google-cloud-storage",
+        description="Starts fake-gcs-server behind a TLS proxy and prints the environment to export.",
+    )
+    fake_gcs.add_argument("--bucket", action="append", default=[], help="a bucket to create (repeatable)")
+    fake_gcs.add_argument("--port", type=int, default=0, help="the proxy's port (default: a free one)")
+    fake_gcs.set_defaults(func=cmd_fake_gcs)
 
     schedule = commands.add_parser("schedule", help="scheduled retraining on Vertex AI (PipelineJobSchedule)")
     schedule_commands = schedule.add_subparsers(dest="schedule_command", required=True, metavar="ACTION")

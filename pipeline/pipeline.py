@@ -162,6 +162,8 @@ def vertex_training_job(config: PipelineConfig) -> dict:
             "container_spec": {"image_uri": vertex.trainer.image or vertex.image},
         }],
         "service_account": vertex.service_account,
+        # A preempted or failed worker is started again in the same job, so it resumes from its checkpoint.
+        "scheduling": {"restart_job_on_worker_restart": True},
     }
     if vertex.network:
         job_spec["network"] = vertex.network

@@ -21,7 +21,7 @@ from pipeline.config import ConfigError, PipelineConfig
 UNCACHED_STEPS = ("DataFingerprint",)
 
 
-def _require_vertex(config: PipelineConfig) -> None:
+def require_vertex(config: PipelineConfig) -> None:
     if config.vertex is None:
         raise ConfigError(
             f"config for pipeline '{config.pipeline_name}' has no 'vertex' section: "
@@ -35,7 +35,7 @@ def compile_pipeline(config: PipelineConfig, output_path: str) -> Dict[str, Any]
 
     from pipeline.pipeline import create_pipeline
 
-    _require_vertex(config)
+    require_vertex(config)
     pipeline = create_pipeline(config, pipeline_root=config.vertex.pipeline_root)
     runner_config = tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
         default_image=config.vertex.image, display_name=config.pipeline_name
@@ -47,10 +47,31 @@ def compile_pipeline(config: PipelineConfig, output_path: str) -> Dict[str, Any]
     for task_name, task in spec["pipelineSpec"]["root"]["dag"]["tasks"].items():
         if task_name in UNCACHED_STEPS:
             task.pop("cachingOptions", None)  # absent means off; it must look at the bucket on every run
+        _name_condition_inputs_as_declared(task)
     os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
     with open(output_path, "w") as handle:
         json.dump(spec, handle, indent=2, sort_keys=True)
     return spec
+
+
+def _name_condition_inputs_as_declared(task: Dict[str, Any]) -> None:
+    """Makes a task's trigger condition name the condition's artifact by the input name the task declares.
+
+    TFX 1.16 writes every condition under a ``tfx.dsl.Cond`` against an input named
+    ``_<producer>.<output>``, and adds that input to each task, except to a task that already
+    takes the artifact as a regular input (ImageExampleGen takes DataFingerprint's snapshot as
+    ``snapshot``): its condition then names an input it does not have, which Vertex AI cannot
+    evaluate. Found by ``simclr-tfx rehearse``.
+    """
+    condition = task.get("triggerPolicy", {}).get("condition")
+    if not condition:
+        return
+    for name, source in task.get("inputs", {}).get("artifacts", {}).items():
+        producer = source.get("taskOutputArtifact", {})
+        alias = f"_{producer.get('producerTask')}.{producer.get('outputArtifactKey')}"
+        if alias != name and f"'{alias}'" in condition and alias not in task["inputs"]["artifacts"]:
+            condition = condition.replace(f"'{alias}'", f"'{name}'")
+    task["triggerPolicy"]["condition"] = condition
 
 
 def _credentials(dry_run: bool):
@@ -71,7 +92,7 @@ def pipeline_job(config: PipelineConfig, template_path: str, enable_caching: Opt
     """
     from google.cloud import aiplatform
 
-    _require_vertex(config)
+    require_vertex(config)
     vertex = config.vertex
     return aiplatform.PipelineJob(
         display_name=config.pipeline_name,
@@ -166,7 +187,7 @@ def schedule_request(config: PipelineConfig, action: str, schedule_id: Optional[
     """The request of a schedule action: list, pause, resume or delete."""
     from google.cloud import aiplatform_v1
 
-    _require_vertex(config)
+    require_vertex(config)
     if action == "list":
         return aiplatform_v1.ListSchedulesRequest(
             parent=_location(config),

@@ -109,6 +109,7 @@ def test_the_trainer_is_a_vertex_custom_job_on_the_preset_machine(compiled, pres
     assert job_spec.service_account == SERVICE_ACCOUNT and job_spec.network == NETWORK
     assert job_spec.tensorboard.endswith("/tensorboards/42")
     assert job_spec.base_output_directory.output_uri_prefix.startswith("gs://")
+    assert job_spec.scheduling.restart_job_on_worker_restart  # a preempted worker restarts and resumes
     training = json.loads(custom_config["training"])
     assert training["batch_size"] == 64 and training["bf16"] == "auto"
 
