@@ -16,6 +16,7 @@ import warnings
 from typing import Any, Dict, List, Optional
 
 EXIT_USER_ERROR = 2
+EXIT_STORAGE_ERROR = 3
 
 
 def _configure_process(verbose: bool) -> None:
@@ -570,6 +571,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (DataError, ConfigError) as error:
         print(f"simclr-tfx: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except Exception as error:  # a storage failure that outlasted every retry: name the object, in one line
+        line = _storage_error(error)
+        if line is None:
+            raise
+        print(f"simclr-tfx: error: {line}", file=sys.stderr)
+        return EXIT_STORAGE_ERROR
+
+
+def _storage_error(error: BaseException) -> Optional[str]:
+    """The first line, in an error or the errors behind it, that names a gs:// object; None if none does."""
+    while error is not None:
+        for line in str(error).splitlines():
+            if "gs://" in line:
+                return f"storage: {line.strip()}"
+        error = error.__cause__ or error.__context__
+    return None
 
 
 if __name__ == "__main__":

@@ -74,6 +74,7 @@ class Faults:
     stall_rate: float = 0.0
     stall_seconds: float = 3.0
     seed: int = 0
+    forbid: str = ""  # every request whose object path contains this is answered 403 (never retried)
 
 
 def _free_port() -> int:
@@ -131,11 +132,11 @@ class _ProxyServer(http.server.ThreadingHTTPServer):
         with self.lock:
             return rate > 0 and self.random.random() < rate
 
-    def count(self, name: str, what: Optional[str] = None) -> None:
+    def count(self, name: str, what: Optional[Dict[str, str]] = None) -> None:
         with self.lock:
             self.stats[name] += 1
             if what:
-                self.stats["faulted"].append(what)
+                self.stats["faulted"].append({"fault": name, **what})
 
 
 def _read_chunked(rfile) -> bytes:
@@ -208,7 +209,9 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
             return self._token()
         path = urllib.parse.urlsplit(self.path)
         target = urllib.parse.urlunsplit(("", "", path.path, path.query, "")) if path.scheme else self.path
-        what = f"{self.command} {urllib.parse.unquote(target.split('?')[0])}"
+        # Which client met the fault: TensorFlow says "TSL", google-cloud-storage (and so Beam) "gcloud-python".
+        what = {"request": f"{self.command} {urllib.parse.unquote(target.split('?')[0])}",
+                "client": self.headers.get("User-Agent", "?").split(" ")[0]}
         self.server.count("requests")
         is_upload = target.startswith("/upload/") and self.command in ("POST", "PUT")
         length = int(self.headers.get("Content-Length") or 0)
@@ -222,6 +225,11 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
         if self.server.draw(self.server.faults.stall_rate):
             self.server.count("stalls", what)
             time.sleep(self.server.faults.stall_seconds)
+        forbid = self.server.faults.forbid
+        if forbid and forbid in urllib.parse.unquote(target):
+            self.server.count("errors_injected", what)
+            error = json.dumps({"error": {"code": 403, "message": "forbidden by the offline GCS proxy"}}).encode()
+            return self._reply(403, [("Content-Type", "application/json")], error)
         if self.server.draw(self.server.faults.error_rate):
             self.server.count("errors_injected", what)
             error = json.dumps({"error": {"code": 503, "message": "injected by the offline GCS proxy"}}).encode()
@@ -279,6 +287,13 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
         return 200, [("Content-Type", f"multipart/mixed; boundary={boundary}")], reply
 
 
+def _end_with_parent() -> None:
+    """In the fake's child process: end it when its parent dies, even by SIGKILL (Linux)."""
+    import ctypes
+
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class _Server:
     """fake-gcs-server and the proxy in this process (the process ``FakeGcs`` starts)."""
 
@@ -289,7 +304,7 @@ class _Server:
         self.process = subprocess.Popen(
             [str(_get_binary_path()), "-scheme", "http", "-backend", "memory", "-host", LOOPBACK,
              "-port", str(upstream_port), "-log-level", "error"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_end_with_parent,
         )
         self._wait_for(f"http://{LOOPBACK}:{upstream_port}/storage/v1/b")
         for bucket in buckets:
@@ -379,7 +394,7 @@ class FakeGcs:
         command = [sys.executable, "-m", "pipeline.fake_gcs", "--port", str(self.port)]
         for bucket in self.buckets:
             command += ["--bucket", bucket]
-        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, start_new_session=True)
+        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, preexec_fn=_end_with_parent)
         for line in self._process.stdout:
             if line.startswith("{"):
                 started = json.loads(line)

@@ -29,3 +29,19 @@ def test_missing_bucket_prefix_is_a_one_line_error(gcs, tmp_path, capsys, write_
     code = cli.main(["ingest", "--config", write_config(), "--data", f"gs://{BUCKET}/nothing-here", "--output", str(tmp_path / "r")])
     err = capsys.readouterr().err
     assert code == 2 and "gs://simclr-test-bucket/nothing-here does not exist or is empty" in err
+
+
+def test_a_storage_error_that_outlasts_the_retries_is_one_line_naming_the_object(gcs, fake_gcs, tmp_path, capsys,
+                                                                                  write_config):
+    from pipeline.fake_gcs import Faults
+
+    gcs.blob("datasets/locked/train/cat_1.jpg").upload_from_string(b"not read")
+    fake_gcs.set_faults(Faults(forbid="datasets/locked"))  # 403: no client retries it
+    try:
+        code = cli.main(["ingest", "--config", write_config(), "--data", f"gs://{BUCKET}/datasets/locked",
+                         "--output", str(tmp_path / "r")])
+    finally:
+        fake_gcs.set_faults(Faults())
+    err = capsys.readouterr().err.strip()
+    assert code == cli.EXIT_STORAGE_ERROR and len(err.splitlines()) == 1, err
+    assert err.startswith("simclr-tfx: error: storage: ") and f"gs://{BUCKET}/datasets/locked" in err

@@ -150,6 +150,27 @@ def edges(pipeline) -> dict:
     return {node.id: sorted(upstream.id for upstream in node.upstream_nodes) for node in pipeline.components}
 
 
+def test_every_trigger_condition_names_only_inputs_its_task_has(compiled):
+    import re
+
+    for name, task in tasks(compiled["tpu"][2]).items():
+        condition = task.get("triggerPolicy", {}).get("condition", "")
+        for input_name in re.findall(r"inputs\.artifacts\['([^']+)'\]", condition):
+            assert input_name in task["inputs"]["artifacts"], (name, input_name)  # else Vertex cannot evaluate it
+
+
+def test_custom_artifact_types_are_titled_by_their_import_path(compiled):
+    """The Vertex entrypoint imports a custom artifact type by its schema title."""
+    from tfx.utils import import_utils
+
+    from components.data_fingerprint import DataSnapshot
+
+    components = compiled["tpu"][2]["pipelineSpec"]["components"]
+    schema = components["DataFingerprint"]["outputDefinitions"]["artifacts"]["snapshot"]["artifactType"]
+    title = yaml.safe_load(schema["instanceSchema"])["title"]
+    assert import_utils.import_class_by_path(title) is DataSnapshot
+
+
 def test_local_and_vertex_configs_build_the_same_dag(tmp_path):
     from pipeline.pipeline import create_pipeline
 

@@ -1,0 +1,149 @@
+"""The Vertex AI path rehearsed offline: the compiled spec run task by task against the fake GCS bucket.
+
+The pure pieces (task order, trigger conditions, the cache key, the Dataflow swap) are unit-tested;
+the end-to-end tests run `simclr-tfx rehearse` on `pipeline/configs/vertex-smoke.yaml` twice: once
+with the training worker preempted mid-run, once more on the unchanged bucket.
+"""
+
+import contextlib
+import io
+import json
+
+import pytest
+import tensorflow as tf
+import yaml
+
+from pipeline import cli, rehearsal
+
+
+def test_tasks_run_after_the_tasks_they_depend_on():
+    tasks = {"c": {"dependentTasks": ["a", "b"]}, "b": {"dependentTasks": ["a"]}, "a": {}, "d": {}}
+    assert rehearsal.topological_order(tasks) == ["a", "d", "b", "c"]
+    with pytest.raises(ValueError, match="cycle"):
+        rehearsal.topological_order({"a": {"dependentTasks": ["b"]}, "b": {"dependentTasks": ["a"]}})
+
+
+def test_dataflow_options_are_swapped_for_the_direct_runner_and_nothing_else():
+    args = ["--executor_class_path", "x.Executor", "--json_serialized_invocation_args", "{{$}}",
+            "--runner=DataflowRunner", "--project=p", "--region=r", "--temp_location=gs://b/t",
+            "--sdk_container_image=img", "--experiments=use_runner_v2", "--direct_num_workers=1"]
+    swapped = rehearsal.direct_runner_args(args)
+    assert swapped[:4] == args[:4] and "--direct_num_workers=1" in swapped
+    assert "--runner=DirectRunner" in swapped and not any("Dataflow" in a or "sdk_container" in a for a in swapped)
+    local = ["--executor_class_path", "x", "--direct_num_workers=1"]
+    assert rehearsal.direct_runner_args(local) == local
+
+
+def test_trigger_conditions_read_the_input_artifacts_metadata():
+    snapshot = {"artifacts": [{"metadata": {"retrain": 1.0, "reason": "new data"}}]}
+    condition = "(inputs.artifacts['_DataFingerprint.snapshot'].artifacts[0].metadata['retrain'] == 1.0)"
+    assert rehearsal.condition_holds(condition, {"_DataFingerprint.snapshot": snapshot}, {})
+    snapshot["artifacts"][0]["metadata"]["retrain"] = 0.0
+    assert not rehearsal.condition_holds(condition, {"_DataFingerprint.snapshot": snapshot}, {})
+    both = f"{condition} && !(inputs.parameter_values['flag'] == 'off')"
+    snapshot["artifacts"][0]["metadata"]["retrain"] = 1.0
+    assert rehearsal.condition_holds(both, {"_DataFingerprint.snapshot": snapshot}, {"flag": "on"})
+    assert not rehearsal.condition_holds(both, {"_DataFingerprint.snapshot": snapshot}, {"flag": "off"})
+    with pytest.raises(ValueError, match="unsupported"):
+        rehearsal.condition_holds("__import__('os')", {}, {})
+
+
+def test_the_cache_key_follows_input_artifact_identity_parameters_and_container():
+    task = {"inputs": {"parameters": {"n": {"runtimeValue": {"constantValue": {"intValue": "1"}}}}}}
+    component = {"outputDefinitions": {"artifacts": {"out": {"artifactType": {"instanceSchema": "title: tfx.Model"}}}}}
+    executor = {"image": "img:1", "command": ["python", "-m", "m"], "args": ["--x"]}
+    inputs = {"examples": {"artifacts": [{"name": "artifacts/1", "uri": "gs://b/1"}]}}
+    key = rehearsal.cache_key(task, component, executor, inputs)
+    assert key == rehearsal.cache_key(task, component, executor, json.loads(json.dumps(inputs)))
+    other_artifact = {"examples": {"artifacts": [{"name": "artifacts/2", "uri": "gs://b/1"}]}}
+    assert key != rehearsal.cache_key(task, component, executor, other_artifact)
+    assert key != rehearsal.cache_key(task, component, {**executor, "image": "img:2"}, inputs)
+    other_parameter = {"inputs": {"parameters": {"n": {"runtimeValue": {"constantValue": {"intValue": "2"}}}}}}
+    assert key != rehearsal.cache_key(other_parameter, component, executor, inputs)
+
+
+@pytest.fixture(scope="module")
+def rehearsed(tmp_path_factory, fake_gcs):
+    """`simclr-tfx rehearse` of vertex-smoke with a preempted training worker, then again on the same bucket."""
+    from conftest import write_image
+
+    folder = tmp_path_factory.mktemp("rehearsal")
+    data = folder / "images"
+    for seed, (split, label, n) in enumerate((s, c, n) for s, k in (("train", 4), ("test", 2))
+                                             for c in ("cat", "dog") for n in range(k)):
+        write_image(data / split / f"{label}_{n}.png", seed=100 + seed, size=(60 + 10 * n, 36))
+    config = folder / "vertex-smoke.yaml"
+    config.write_text(yaml.safe_dump({"extends": "vertex-smoke", "output": str(folder / "out"),
+                                      "registry": {"root": str(folder / "registry")}}))
+    patch = pytest.MonkeyPatch()
+    for name, value in fake_gcs.env().items():
+        patch.setenv(name, value)
+
+    def rehearse(*extra):
+        stdout = io.StringIO()
+        with contextlib.redirect_stdout(stdout):
+            code = cli.main(["rehearse", "--config", str(config), "--json", *extra])
+        return code, json.loads(stdout.getvalue().strip().splitlines()[-1])
+
+    try:
+        first = rehearse("--data", str(data), "--preempt-trainer-after", "epoch 2/")
+        again = rehearse()
+    finally:
+        patch.undo()
+    yield {"first": first, "again": again, "workdir": folder / "out" / "rehearsal", "env": fake_gcs.env()}
+
+
+def test_the_vertex_smoke_rehearsal_runs_every_task_and_pushes(rehearsed):
+    code, summary = rehearsed["first"]
+    assert code == 0, summary.get("failed")
+    assert {name: task["state"] for name, task in summary["tasks"].items()} == {
+        name: "SUCCEEDED" for name in ("DataFingerprint", "ImageExampleGen", "StatisticsGen", "SchemaGen",
+                                       "ExampleValidator", "AnomalyGate", "Transform", "Trainer", "LinearEval",
+                                       "Blesser", "RegistryPusher")}
+    assert summary["pushed"] == "1"
+    assert summary["pipeline_root"].startswith("gs://simclr-rehearsal/pipeline-root/")
+
+
+def test_the_rehearsal_leaves_every_artifact_in_the_bucket(rehearsed, monkeypatch):
+    for name, value in rehearsed["env"].items():
+        monkeypatch.setenv(name, value)
+    root = rehearsed["first"][1]["pipeline_root"]
+
+    def found(pattern: str) -> list:
+        return tf.io.gfile.glob(f"{root}/{pattern}")
+
+    assert found("ImageExampleGen_*/examples/Split-train/*.gz") and found("ImageExampleGen_*/examples/ingest_report.json")
+    assert found("Transform_*/transform_graph/transform_fn/saved_model.pb")
+    assert found("Trainer_*/model/Format-Serving/saved_model.pb")
+    assert found("checkpoints/*/checkpoint"), "the Trainer's checkpoints are under the run's gs:// root"
+    for plot in ("loss_curve.png", "confusion_matrix.png", "tsne.png"):
+        assert found(f"LinearEval_*/evaluation/{plot}"), plot
+    metrics = json.loads(tf.io.gfile.GFile(found("LinearEval_*/evaluation/metrics.json")[0]).read())
+    assert metrics["train_images"] == 8 and metrics["test_images"] == 4
+    assert found("LinearEval_*/evaluation/report.md") and found("Blesser_*/blessing/BLESSED")
+
+
+def test_a_preempted_training_worker_restarts_and_resumes_from_its_gcs_checkpoint(rehearsed):
+    workdir = rehearsed["workdir"]
+    (log,) = [p for p in workdir.glob("logs/*/Trainer.log") if "preempting" in p.read_text()]
+    text = log.read_text()
+    assert "restarting it (restart_job_on_worker_restart)" in text
+    resumed = [line for line in text.splitlines() if line.startswith("resumed from gs://")]
+    assert len(resumed) == 1 and resumed[0].endswith("at step 2"), resumed
+    assert "epoch 4/4 step 4/4" in text and "epoch 1/4" not in text.split(resumed[0])[1]
+    (recorded,) = sorted(log.parent.parent.parent.glob("vertex_jobs/*/custom_job_*.json"))[:1]
+    request = json.loads(recorded.read_text())
+    assert request["api_endpoint"] == "us-central1-aiplatform.googleapis.com"
+    job = request["request"]["customJob"]
+    assert job["jobSpec"]["scheduling"]["restartJobOnWorkerRestart"] is True
+    command = job["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["command"]
+    assert command[:3] == ["python", "-m", "tfx.scripts.run_executor"]
+
+
+def test_a_second_rehearsal_on_unchanged_data_ends_after_data_fingerprint(rehearsed):
+    code, summary = rehearsed["again"]
+    assert code == 0
+    states = {name: task["state"] for name, task in summary["tasks"].items()}
+    assert states.pop("DataFingerprint") == "SUCCEEDED"
+    assert set(states.values()) == {"SKIPPED"}
+    assert summary["pushed"] is None
