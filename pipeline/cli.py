@@ -580,12 +580,21 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def _storage_error(error: BaseException) -> Optional[str]:
-    """The first line, in an error or the errors behind it, that names a gs:// object; None if none does."""
-    while error is not None:
-        for line in str(error).splitlines():
+    """One line for a storage failure: the first line in the error or the errors behind it that names a
+    gs:// object, else a Cloud Storage API error's own first line; None for any other error."""
+    from google.api_core.exceptions import GoogleAPICallError
+
+    chain = []
+    while error is not None and error not in chain:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    for link in chain:
+        for line in str(link).splitlines():
             if "gs://" in line:
                 return f"storage: {line.strip()}"
-        error = error.__cause__ or error.__context__
+    for link in chain:
+        if isinstance(link, GoogleAPICallError):
+            return f"storage: {str(link).splitlines()[0]}"
     return None
 
 

@@ -18,6 +18,10 @@ The proxy mends the protocol differences between the clients and the fake:
   ``https://`` so that the client comes back through the proxy.
 * google-cloud-storage's JSON batch request (Beam's rename: copy, then delete) is split into
   its parts, each forwarded alone, and answered as the multipart/mixed reply that client parses.
+* A resumable upload's status query (an empty ``PUT`` with ``Content-Range: bytes */...``) for a
+  session that has received no data is answered ``308`` without a ``Range``, as GCS answers it;
+  fake-gcs-server would finish the object empty instead, and a client that lost its data ``PUT``
+  (a fault below) would then trust an empty file.
 
 It can also inject faults on the wire (``Faults``): a fraction of requests answered 503, an
 upload connection dropped mid-body, a stall. ``GET /_fake/stats`` and ``POST /_fake/faults``
@@ -75,6 +79,7 @@ class Faults:
     stall_seconds: float = 3.0
     seed: int = 0
     forbid: str = ""  # every request whose object path contains this is answered 403 (never retried)
+    exempt: str = ""  # requests whose path contains this are never faulted
 
 
 def _free_port() -> int:
@@ -125,6 +130,7 @@ class _ProxyServer(http.server.ThreadingHTTPServer):
         with self.lock:
             self.faults = faults
             self.random = random.Random(faults.seed)
+            self.received_uploads = set()  # upload sessions whose data reached the fake
             self.stats = {"requests": 0, "errors_injected": 0, "uploads_dropped": 0, "stalls": 0,
                           "batches_split": 0, "faulted": []}
 
@@ -209,20 +215,22 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
             return self._token()
         path = urllib.parse.urlsplit(self.path)
         target = urllib.parse.urlunsplit(("", "", path.path, path.query, "")) if path.scheme else self.path
-        # Which client met the fault: TensorFlow says "TSL", google-cloud-storage (and so Beam) "gcloud-python".
+        # Which client met the fault: TensorFlow says "TSL", Beam's GcsIO "apache-beam", google-cloud-storage
+        # alone "gcloud-python".
         what = {"request": f"{self.command} {urllib.parse.unquote(target.split('?')[0])}",
                 "client": self.headers.get("User-Agent", "?").split(" ")[0]}
         self.server.count("requests")
         is_upload = target.startswith("/upload/") and self.command in ("POST", "PUT")
+        faults = not (self.server.faults.exempt and self.server.faults.exempt in target)
         length = int(self.headers.get("Content-Length") or 0)
-        if is_upload and length > 1 and self.server.draw(self.server.faults.drop_upload_rate):
+        if faults and is_upload and length > 1 and self.server.draw(self.server.faults.drop_upload_rate):
             self.rfile.read(length // 2)  # half the body arrives, then the connection dies
             self.server.count("uploads_dropped", what)
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         body = self._body()
-        if self.server.draw(self.server.faults.stall_rate):
+        if faults and self.server.draw(self.server.faults.stall_rate):
             self.server.count("stalls", what)
             time.sleep(self.server.faults.stall_seconds)
         forbid = self.server.faults.forbid
@@ -230,15 +238,24 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
             self.server.count("errors_injected", what)
             error = json.dumps({"error": {"code": 403, "message": "forbidden by the offline GCS proxy"}}).encode()
             return self._reply(403, [("Content-Type", "application/json")], error)
-        if self.server.draw(self.server.faults.error_rate):
+        if faults and self.server.draw(self.server.faults.error_rate):
             self.server.count("errors_injected", what)
             error = json.dumps({"error": {"code": 503, "message": "injected by the offline GCS proxy"}}).encode()
             return self._reply(503, [("Content-Type", "application/json")], error)
         headers = [(k, v) for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP]
+        session = urllib.parse.parse_qs(path.query).get("upload_id", [None])[0] if is_upload else None
+        if session and not body and self.headers.get("Content-Range", "").startswith("bytes */"):
+            with self.server.lock:
+                received = session in self.server.received_uploads
+            if not received:  # GCS: "resume incomplete", nothing stored yet
+                return self._reply(308, [], b"")
         if target.startswith("/batch/"):
             status, reply_headers, reply = self._batch(body)
         else:
             status, reply_headers, reply = self._upstream(self.command, target, headers, body)
+            if session and body and status in (200, 201, 308):
+                with self.server.lock:
+                    self.server.received_uploads.add(session)
         if self.tunnel:  # the fake names the host it was asked for, over http: come back through the tunnel
             reply_headers = [(k, v.replace("http://", "https://", 1) if k.lower() == "location" else v)
                              for k, v in reply_headers]

@@ -185,7 +185,10 @@ class Rehearsal:
     def run(self) -> Dict[str, TaskResult]:
         pipeline_spec = self.spec["pipelineSpec"]
         tasks = pipeline_spec["root"]["dag"]["tasks"]
-        cache = json.load(open(self.cache_file)) if os.path.exists(self.cache_file) else {}
+        cache = {}
+        if os.path.exists(self.cache_file):  # the rehearsal's own working folder, always local
+            with open(self.cache_file) as handle:
+                cache = json.load(handle)
         results: Dict[str, TaskResult] = {}
         for name in topological_order(tasks):
             task = tasks[name]

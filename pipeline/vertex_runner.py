@@ -48,9 +48,10 @@ def compile_pipeline(config: PipelineConfig, output_path: str) -> Dict[str, Any]
         if task_name in UNCACHED_STEPS:
             task.pop("cachingOptions", None)  # absent means off; it must look at the bucket on every run
         _name_condition_inputs_as_declared(task)
-    os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
-    with open(output_path, "w") as handle:
-        json.dump(spec, handle, indent=2, sort_keys=True)
+    from trainer import uri_io
+
+    uri_io.write_text(output_path if uri_io.is_remote(output_path) else os.path.abspath(output_path),
+                      json.dumps(spec, indent=2, sort_keys=True))
     return spec
 
 

@@ -45,3 +45,20 @@ def test_a_storage_error_that_outlasts_the_retries_is_one_line_naming_the_object
     err = capsys.readouterr().err.strip()
     assert code == cli.EXIT_STORAGE_ERROR and len(err.splitlines()) == 1, err
     assert err.startswith("simclr-tfx: error: storage: ") and f"gs://{BUCKET}/datasets/locked" in err
+
+
+def test_a_failed_beam_rename_batch_ends_the_run_in_one_line(gcs, fake_gcs, prefix_dataset, tmp_path, capsys,
+                                                              write_config):
+    from pipeline.fake_gcs import Faults
+
+    for path in sorted(prefix_dataset.rglob("*.jpg")):
+        gcs.blob(f"datasets/batch/{path.relative_to(prefix_dataset)}").upload_from_filename(str(path))
+    fake_gcs.set_faults(Faults(forbid="/batch/"))  # Beam finalises its shards with copy and delete batches
+    try:
+        code = cli.main(["ingest", "--config", write_config(), "--data", f"gs://{BUCKET}/datasets/batch",
+                         "--output", str(tmp_path / "r"), "--pipeline-root", f"gs://{BUCKET}/batch-root"])
+    finally:
+        fake_gcs.set_faults(Faults())
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == cli.EXIT_STORAGE_ERROR and len([line for line in err if "error" in line]) == 1, err
+    assert err[-1].startswith("simclr-tfx: error: storage: ") and "batch" in err[-1]

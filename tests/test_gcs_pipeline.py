@@ -2,7 +2,7 @@
 GCS bucket, and faults on the wire: requests answered 503, uploads cut off halfway, stalls.
 
 Every client retries what it meets: TensorFlow's GCS filesystem (user agent "TSL") and
-google-cloud-storage under Beam ("gcloud-python"); the run completes with every artifact whole.
+google-cloud-storage under Beam's GcsIO ("apache-beam"); the run completes with every artifact whole.
 """
 
 import contextlib
@@ -18,7 +18,10 @@ from pipeline import cli
 from pipeline.fake_gcs import Faults
 from pipeline.local_runner import LocalRun
 
-FAULTS = Faults(error_rate=0.03, drop_upload_rate=0.05, stall_rate=0.01, stall_seconds=2.0, seed=3)
+# JSON batch requests are spared: Beam 2.60 sends its renames' copy and delete batches without retrying the
+# batch request itself (Dataflow retries the bundle; the DirectRunner cannot). test_gcs_ingest.py shows
+# that such a failure ends the run in one line.
+FAULTS = Faults(error_rate=0.03, drop_upload_rate=0.05, stall_rate=0.01, stall_seconds=2.0, seed=3, exempt="/batch/")
 COMPONENTS = ("DataFingerprint", "ImageExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomalyGate",
               "Transform", "Trainer", "LinearEval", "Blesser", "RegistryPusher")
 
@@ -65,7 +68,7 @@ def test_the_smoke_pipeline_completes_on_gcs_through_injected_faults(gcs_run):
 def test_both_storage_clients_met_faults_and_retried_them(gcs_run):
     clients = {entry["client"].split("/")[0] for entry in gcs_run["stats"]["faulted"]}
     assert "TSL" in clients, clients  # TensorFlow's GCS filesystem
-    assert "gcloud-python" in clients, clients  # google-cloud-storage: Beam's GcsIO and DataFingerprint
+    assert "apache-beam" in clients, clients  # google-cloud-storage under Beam's GcsIO (ingestion, TFDV, Transform)
 
 
 def test_every_artifact_is_whole_in_the_bucket(gcs_run, monkeypatch, fake_gcs):

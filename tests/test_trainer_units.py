@@ -283,6 +283,8 @@ def test_checkpoints_are_keyed_by_what_shapes_the_weights(tmp_path):
     assert key(inputs=fn_args(execution=9)) != key()
     assert key(inputs=fn_args(execution=9, input_digest="abc")) == key(inputs=fn_args(input_digest="abc"))
     assert key(inputs=fn_args(input_digest="abd")) != key(inputs=fn_args(input_digest="abc"))
+    on_gcs = SimpleNamespace(**{**vars(fn_args()), "model_run_dir": "gs://bucket/root/Trainer/model_run/7"})
+    assert key(inputs=on_gcs).startswith("gs://bucket/root/Trainer/checkpoints/")  # never a local gs:/ path
 
 
 def test_the_supervised_baseline_learns_from_labels_alone():
