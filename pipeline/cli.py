@@ -404,12 +404,8 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
         spec_path = os.path.join(workdir, "pipeline.json")
         spec = vertex_runner.compile_pipeline(config, spec_path)
         print(f"compiled {spec_path}; running it as Vertex AI would, against the fake bucket", file=sys.stderr)
-        env = {name: os.environ[name] for name in os.environ
-               if name in ("STORAGE_EMULATOR_HOST", "CURL_CA_BUNDLE", "GOOGLE_AUTH_TOKEN_FOR_TESTING", "NO_GCE_CHECK",
-                           "GOOGLE_APPLICATION_CREDENTIALS", "REQUESTS_CA_BUNDLE", "GOOGLE_CLOUD_PROJECT",
-                           "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY")}
-        if args.preempt_trainer_after:
-            env[rehearsal.PREEMPT_ENV] = args.preempt_trainer_after
+        # Tasks inherit this process's environment, which points at the fake bucket.
+        env = {rehearsal.PREEMPT_ENV: args.preempt_trainer_after} if args.preempt_trainer_after else {}
         run = rehearsal.Rehearsal(config, spec, workdir, env, progress=lambda line: print(line, file=sys.stderr, flush=True),
                                   enable_caching=not args.no_cache)
         results = run.run()

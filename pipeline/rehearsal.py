@@ -168,7 +168,11 @@ def _last_error(log_path: str) -> str:
 
 
 class Rehearsal:
-    """One rehearsed PipelineJob: runs the compiled spec's tasks against the fake bucket."""
+    """One rehearsed PipelineJob: runs the compiled spec's tasks against the fake bucket.
+
+    Tasks inherit this process's environment (pointed at the fake bucket) plus ``env``; their logs,
+    the recorded training jobs and the cache (Vertex keeps it in ML Metadata) go in ``workdir``.
+    """
 
     def __init__(self, config: PipelineConfig, spec: Dict, workdir: str, env: Dict[str, str],
                  progress: Callable[[str], None] = lambda line: None, enable_caching: bool = True):
