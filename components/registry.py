@@ -38,6 +38,7 @@ SAVED_MODEL_DIR = "saved_model"
 CHAMPION_FILE = "champion.json"
 CHAMPION_ALIAS = "champion"
 CANDIDATE_ALIAS = "candidate"
+DEFAULT_ALIAS = "default"  # Vertex AI: what a bare model name resolves to
 # Vertex AI labels hold at most 63 characters, so fingerprints are kept (and compared) as 128-bit prefixes.
 FINGERPRINT_DIGITS = 32
 
@@ -206,14 +207,14 @@ class VertexModelRegistry:
 
         if not saved_model_dir.startswith("gs://"):
             raise RegistryError(f"Vertex AI needs the model on gs://, not {saved_model_dir}: run the pipeline on Vertex")
-        aliases = [CHAMPION_ALIAS] if make_champion else [CANDIDATE_ALIAS]
         client = self._client()
         try:
             client.get_model(name=self.parent_model)
             first_version = False
         except exceptions.NotFound:
             first_version = True
-        operation = client.upload_model(request=self.upload_request(saved_model_dir, metadata, aliases, first_version))
+        request = self.upload_request(saved_model_dir, metadata, version_aliases(make_champion), first_version)
+        operation = client.upload_model(request=request)
         version = operation.result().model_version_id
         if self.endpoint and make_champion:
             from google.cloud import aiplatform_v1
@@ -262,6 +263,12 @@ class VertexModelRegistry:
 
     def describe(self) -> str:
         return f"Vertex AI Model Registry {self.parent_model}"
+
+
+def version_aliases(make_champion: bool) -> List[str]:
+    """A champion also takes ``default``, so that the bare model name serves it (an alias names one version,
+    so this moves it); a candidate takes neither."""
+    return [CHAMPION_ALIAS, DEFAULT_ALIAS] if make_champion else [CANDIDATE_ALIAS]
 
 
 def _label(value: str) -> str:

@@ -141,6 +141,10 @@ class DataflowConfig(_Section):
     machine_type: str = "n2-standard-4"
     max_workers: PositiveInt = 10
     disk_size_gb: PositiveInt = 50
+    subnetwork: Optional[str] = Field(
+        None, description="Workers' subnetwork, needed on a custom-mode VPC: regions/<region>/subnetworks/<name> "
+        "or a full URL (Dataflow's --subnetwork).",
+    )
 
     @pydantic.field_validator("temp_location")
     @classmethod
@@ -216,6 +220,8 @@ class VertexConfig(_Section):
         ]
         if self.network:
             args.append(f"--network={self.network.rsplit('/', 1)[-1]}")
+        if self.dataflow.subnetwork:
+            args.append(f"--subnetwork={self.dataflow.subnetwork}")
         return args
 
 

@@ -156,3 +156,13 @@ def test_vertex_push_refuses_a_local_model_path(tmp_path):
     registry = VertexModelRegistry("p", "us-central1", "m", "serving:latest")
     with pytest.raises(RegistryError, match="needs the model on gs://"):
         registry.push(str(tmp_path), {}, make_champion=True)
+
+
+def test_a_vertex_champion_also_takes_the_default_alias_and_a_candidate_neither():
+    from components.registry import VertexModelRegistry, version_aliases
+
+    registry = VertexModelRegistry("p", "europe-west4", "encoder", "image")
+    champion = registry.upload_request("gs://b/m", {}, version_aliases(True)).model
+    assert sorted(champion.version_aliases) == ["champion", "default"]
+    candidate = registry.upload_request("gs://b/m", {}, version_aliases(False)).model
+    assert list(candidate.version_aliases) == ["candidate"]

@@ -315,3 +315,16 @@ def test_the_supervised_baseline_learns_from_labels_alone():
     test_images, test_labels = labelled(seed=7)
     assert classifier.output_shape == (None, 2) and int(classifier.optimizer.iterations) == 200
     assert supervised.accuracy(classifier, test_images, test_labels, size=20) >= 0.9  # red vs blue: chance is 0.5
+
+
+def test_attached_tpu_chips_win_over_tpu_name(monkeypatch):
+    from trainer import distribute
+
+    devices = []
+    monkeypatch.setattr(distribute.glob, "glob", lambda pattern: devices if pattern.startswith("/dev/accel") else [])
+    monkeypatch.delenv("TPU_NAME", raising=False)
+    assert distribute.tpu_address() is None
+    monkeypatch.setenv("TPU_NAME", "projects/p/locations/z/nodes/n")
+    assert distribute.tpu_address() == "projects/p/locations/z/nodes/n"  # no chips here: the named node
+    devices.append("/dev/accel0")
+    assert distribute.tpu_address() == "local"  # chips attached: never the Cloud TPU API

@@ -39,7 +39,8 @@ def vertex_settings(preset: str = "tpu", batch_size: int = 64) -> dict:
             "project": PROJECT, "region": REGION, "pipeline_root": "gs://demo-bucket/pipeline-root", "image": IMAGE,
             "service_account": SERVICE_ACCOUNT, "network": NETWORK,
             "tensorboard": f"projects/{PROJECT}/locations/{REGION}/tensorboards/42",
-            "dataflow": {"temp_location": "gs://demo-bucket/dataflow-tmp", "machine_type": "n2-standard-8", "max_workers": 7},
+            "dataflow": {"temp_location": "gs://demo-bucket/dataflow-tmp", "machine_type": "n2-standard-8", "max_workers": 7,
+                         "subnetwork": f"regions/{REGION}/subnetworks/simclr-workers"},
             "trainer": {"preset": preset},
             "schedule": {"cron": "TZ=Europe/Amsterdam 0 3 * * 1"},
             "labels": {"team": "vision"},
@@ -122,7 +123,8 @@ def test_beam_steps_run_on_dataflow(compiled, preset):
         for expected in ("--runner=DataflowRunner", f"--project={PROJECT}", f"--region={REGION}",
                          "--temp_location=gs://demo-bucket/dataflow-tmp", f"--service_account_email={SERVICE_ACCOUNT}",
                          "--machine_type=n2-standard-8", "--max_num_workers=7", f"--sdk_container_image={IMAGE}",
-                         "--experiments=use_runner_v2", "--network=simclr-vpc"):
+                         "--experiments=use_runner_v2", "--network=simclr-vpc",
+                         f"--subnetwork=regions/{REGION}/subnetworks/simclr-workers"):
             assert expected in args, (step, expected)
         assert not any(arg.startswith("--direct_") for arg in args), step
 
@@ -142,7 +144,9 @@ def test_only_data_fingerprint_escapes_the_cache_and_it_gates_every_other_step(c
         else:
             assert task["cachingOptions"] == {"enableCache": True}, name
             assert "DataFingerprint" in task["dependentTasks"], name
-            assert "['_DataFingerprint.snapshot']" in task["triggerPolicy"]["condition"], name
+            (gate,) = [input_name for input_name, source in task["inputs"]["artifacts"].items()
+                       if source["taskOutputArtifact"] == {"producerTask": "DataFingerprint", "outputArtifactKey": "snapshot"}]
+            assert f"['{gate}']" in task["triggerPolicy"]["condition"], name
             assert "metadata['retrain'] == 1" in task["triggerPolicy"]["condition"], name
 
 

@@ -1,22 +1,29 @@
 """Picks the distribution strategy for the hardware present: TPU, several GPUs, or the default.
 
-The TPU is looked for only where one can be (a TPU VM's /dev/accel* devices, or
-TPU_NAME set, as on Vertex AI), so that nothing here ever probes the network.
+The TPU is looked for only where one can be, so that nothing here ever probes the network:
+the chips attached to this machine (a TPU VM's /dev/accel* or /dev/vfio devices, as on a
+Vertex AI v5e host), else a TPU named by TPU_NAME. Attached chips always win: any TPU_NAME
+other than ``local`` makes the resolver ask the Cloud TPU API for a separate TPU node.
 """
 
 import glob
 import os
+from typing import Optional
 
 import tensorflow as tf
 
 
-def tpu_present() -> bool:
-    return bool(os.environ.get("TPU_NAME") or glob.glob("/dev/accel*") or glob.glob("/dev/vfio/[0-9]*"))
+def tpu_address() -> Optional[str]:
+    """``local`` when TPU chips are attached, else TPU_NAME, else None (no TPU)."""
+    if glob.glob("/dev/accel*") or glob.glob("/dev/vfio/[0-9]*"):
+        return "local"
+    return os.environ.get("TPU_NAME") or None
 
 
 def select_strategy() -> tf.distribute.Strategy:
-    if tpu_present():
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=os.environ.get("TPU_NAME", "local"))
+    address = tpu_address()
+    if address:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
