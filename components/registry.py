@@ -31,7 +31,6 @@ import uuid
 from typing import Dict, List, Optional, Sequence
 
 from components.errors import DataError
-from trainer import uri_io
 
 METADATA_FILE = "metadata.json"
 SAVED_MODEL_DIR = "saved_model"
@@ -91,6 +90,8 @@ class LocalRegistry:
         os.makedirs(self.model_dir, exist_ok=True)
         staging = os.path.join(self.model_dir, f".staging-{uuid.uuid4().hex}")
         try:
+            from trainer import uri_io  # TensorFlow: loaded only to push, so `registry list` stays instant
+
             uri_io.copy_tree(saved_model_dir, os.path.join(staging, SAVED_MODEL_DIR))  # the model may be on gs://
             version = self._publish(staging, metadata)
         finally:
