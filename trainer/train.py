@@ -6,7 +6,6 @@ the input it already consumed, and ends at the configured step count.
 """
 
 import dataclasses
-import json
 import os
 import sys
 import time
