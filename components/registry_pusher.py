@@ -9,7 +9,8 @@ blessing.json, the TFX BLESSED / NOT_BLESSED marker file and the artifact's
 RegistryPusher pushes a blessed model as a new registry version with its
 metadata (metrics, config, data fingerprint, pipeline run id, git revision,
 time) and makes it the champion; an unblessed one is not pushed, and the
-PushedModel artifact says why.
+PushedModel artifact says why. Either way the model is decided, so it deletes
+the Trainer's resumable checkpoints (components/resumable_trainer.py).
 """
 
 
@@ -18,6 +19,8 @@ import os
 import subprocess
 from typing import Dict, Optional
 
+import tensorflow as tf
+from absl import logging
 from tfx import types
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
@@ -29,6 +32,7 @@ from components.data_fingerprint import training_digest
 from components.linear_eval import METRICS_FILE, serving_model_dir
 from components.registry import registry_from_config
 from trainer import uri_io
+from trainer.task import RESUME_FILE
 
 BLESSING_FILE = "blessing.json"
 PUSH_FILE = "push.json"
@@ -98,6 +102,8 @@ class RegistryPusherSpec(ComponentSpec):
     }
     INPUTS = {
         "model": ChannelParameter(type=standard_artifacts.Model),
+        # Names the Trainer's resumable checkpoints (trainer.task.RESUME_FILE), deleted once decided.
+        "model_run": ChannelParameter(type=standard_artifacts.ModelRun, optional=True),
         "model_blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
         "evaluation": ChannelParameter(type=standard_artifacts.ModelEvaluation),
         "examples": ChannelParameter(type=standard_artifacts.Examples),
@@ -135,6 +141,19 @@ class RegistryPusherExecutor(base_executor.BaseExecutor):
             pushed.set_string_custom_property("pushed_destination", registry.describe())
         pushed.set_int_custom_property("pushed", int(record["pushed"]))
         uri_io.write_json(os.path.join(pushed.uri, PUSH_FILE), record)
+        if input_dict.get("model_run"):
+            _delete_resume_checkpoints(artifact_utils.get_single_instance(input_dict["model_run"]).uri)
+
+
+def _delete_resume_checkpoints(model_run_uri: str) -> None:
+    """The model is pushed or refused: a later run on the same data starts afresh, so its checkpoints go."""
+    resume_file = uri_io.join(model_run_uri, RESUME_FILE)
+    if not uri_io.exists(resume_file):
+        return
+    checkpoint_dir = uri_io.read_json(resume_file)["checkpoint_dir"]
+    if tf.io.gfile.exists(checkpoint_dir):
+        tf.io.gfile.rmtree(checkpoint_dir)
+        logging.info("RegistryPusher: deleted the Trainer's resumable checkpoints %s", checkpoint_dir)
 
 
 class RegistryPusher(base_component.BaseComponent):
@@ -144,9 +163,10 @@ class RegistryPusher(base_component.BaseComponent):
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(RegistryPusherExecutor)
 
     def __init__(self, model: types.BaseChannel, model_blessing: types.BaseChannel, evaluation: types.BaseChannel,
-                 examples: types.BaseChannel, registry: str, pipeline_config: str):
+                 examples: types.BaseChannel, registry: str, pipeline_config: str,
+                 model_run: Optional[types.BaseChannel] = None):
         super().__init__(spec=RegistryPusherSpec(
-            model=model, model_blessing=model_blessing, evaluation=evaluation, examples=examples,
+            model=model, model_run=model_run, model_blessing=model_blessing, evaluation=evaluation, examples=examples,
             registry=registry, pipeline_config=pipeline_config,
             pushed_model=types.Channel(type=standard_artifacts.PushedModel),
         ))

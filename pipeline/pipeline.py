@@ -19,14 +19,17 @@ from components.anomaly_gate import AnomalyGate
 from components.data_fingerprint import DataFingerprint
 from components.image_example_gen import ImageExampleGen
 from components.linear_eval import LinearEval
+from components import resumable_trainer
 from components.registry_pusher import Blesser, RegistryPusher
 from components.supervised_baseline import SupervisedBaseline
 from pipeline.config import PipelineConfig
-from trainer.task import INPUT_DIGEST_KEY, TRAINING_CONFIG_KEY
+from trainer import uri_io
+from trainer.task import CHECKPOINT_ROOT_KEY, INPUT_SETTINGS_KEY, TRAINING_CONFIG_KEY
 
 STAGES = ("examples", "ingest", "transform", "pretrain", "push")  # each stage adds components to the one before
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.task.run_fn"
+CHECKPOINTS_DIR = "trainer_checkpoints"  # under the pipeline root: <key>/ckpt-* of unfinished trainings
 
 
 def create_pipeline(
@@ -55,7 +58,7 @@ def create_pipeline(
         known_fingerprint=data_fingerprint,
     )
     with tfx.dsl.Cond(snapshot.outputs["snapshot"].future()[0].custom_property("retrain") == 1):
-        components = [snapshot] + _stages(config, snapshot, until, data_fingerprint)
+        components = [snapshot] + _stages(config, snapshot, until, pipeline_root)
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=pipeline_root,
@@ -66,7 +69,7 @@ def create_pipeline(
     )
 
 
-def _stages(config: PipelineConfig, snapshot, until: str, data_fingerprint: str) -> list:
+def _stages(config: PipelineConfig, snapshot, until: str, pipeline_root: str) -> list:
     def included(stage: str) -> bool:
         return STAGES.index(until) >= STAGES.index(stage)
 
@@ -111,45 +114,47 @@ def _stages(config: PipelineConfig, snapshot, until: str, data_fingerprint: str)
     if not included("pretrain"):
         return components
 
-    trainer = _trainer(config, transform, data_fingerprint)
+    trainer = _trainer(config, snapshot, transform, pipeline_root)
     components.append(trainer)
     if included("push"):
         components += _evaluate_and_push(config, example_gen, transform, trainer)
     return components
 
 
-def _trainer_input_digest(config: PipelineConfig, data_fingerprint: str) -> str:
-    """What the Trainer's examples are made of: the data's fingerprint and the settings that turn it into them.
-
-    The Trainer keys its checkpoints by this rather than by its input URIs, which are new whenever
-    ingestion runs again (a new serving size re-runs DataFingerprint, and so everything after it).
-    """
-    made_of = [data_fingerprint, config.ingest.model_dump(mode="json", exclude={"beam_args"}),
-               config.validation.model_dump(mode="json"), config.transform.model_dump(mode="json")]
-    return hashlib.sha256(json.dumps(made_of, sort_keys=True).encode()).hexdigest()
+def _input_settings_digest(config: PipelineConfig) -> str:
+    """The settings that turn the data into the Trainer's examples; with the data's fingerprint (known
+    to the Trainer at run time), they key its checkpoints instead of its input URIs, new in every run."""
+    settings = [config.ingest.model_dump(mode="json", exclude={"beam_args"}),
+                config.validation.model_dump(mode="json"), config.transform.model_dump(mode="json")]
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
-def _trainer(config: PipelineConfig, transform, data_fingerprint: str):
-    """The TFX Trainer in-process, or as a Vertex AI custom job on the configured machine."""
-    arguments = dict(
-        run_fn=RUN_FN,
+def _trainer(config: PipelineConfig, snapshot, transform, pipeline_root: str):
+    """The Trainer in-process, or as a Vertex AI custom job on the configured machine."""
+    custom_config = {
+        TRAINING_CONFIG_KEY: config.training.model_dump_json(),
+        INPUT_SETTINGS_KEY: _input_settings_digest(config),
+        # Outside every run's folder, so that a run submitted again after a failure resumes.
+        CHECKPOINT_ROOT_KEY: uri_io.join(pipeline_root, CHECKPOINTS_DIR),
+    }
+    component = resumable_trainer.Trainer
+    if config.vertex is not None:
+        vertex = tfx.extensions.google_cloud_ai_platform
+        component = resumable_trainer.VertexTrainer
+        custom_config.update({
+            vertex.ENABLE_VERTEX_KEY: True,
+            vertex.VERTEX_REGION_KEY: config.vertex.region,
+            vertex.TRAINING_ARGS_KEY: vertex_training_job(config),
+        })
+    return component(
+        snapshot=snapshot.outputs["snapshot"],
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
+        run_fn=RUN_FN,
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=[config.eval_split]),
-    )
-    custom_config = {TRAINING_CONFIG_KEY: config.training.model_dump_json()}
-    if data_fingerprint:  # known before the run (local runs); on Vertex AI checkpoints stay keyed by URIs
-        custom_config[INPUT_DIGEST_KEY] = _trainer_input_digest(config, data_fingerprint)
-    if config.vertex is None:
-        return tfx.components.Trainer(**arguments, custom_config=custom_config)
-    vertex = tfx.extensions.google_cloud_ai_platform
-    return vertex.Trainer(**arguments, custom_config={
-        **custom_config,
-        vertex.ENABLE_VERTEX_KEY: True,
-        vertex.VERTEX_REGION_KEY: config.vertex.region,
-        vertex.TRAINING_ARGS_KEY: vertex_training_job(config),
-    })
+        custom_config=custom_config,
+    ).with_id(resumable_trainer.COMPONENT_ID)
 
 
 def vertex_training_job(config: PipelineConfig) -> dict:
@@ -211,6 +216,7 @@ def _evaluate_and_push(config: PipelineConfig, example_gen, transform, trainer) 
     )
     pusher = RegistryPusher(
         model=trainer.outputs["model"],
+        model_run=trainer.outputs["model_run"],
         model_blessing=blesser.outputs["blessing"],
         evaluation=linear_eval.outputs["evaluation"],
         examples=example_gen.outputs["examples"],

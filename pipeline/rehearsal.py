@@ -44,6 +44,7 @@ _DATAFLOW_ONLY = ("--runner", "--project", "--region", "--service_account_email"
 DIRECT_RUNNER_ARGS = ["--runner=DirectRunner", "--direct_num_workers=1", "--direct_running_mode=in_memory"]
 VERTEX_JOBS_ENV = "SIMCLR_REHEARSAL_JOBS"  # where the recording job service keeps CustomJob requests
 PREEMPT_ENV = "SIMCLR_REHEARSAL_PREEMPT_AFTER"  # kill the training worker once this text is in its log, once
+FAIL_ENV = "SIMCLR_REHEARSAL_FAIL_AFTER"  # the training job fails once this text is in its log
 
 
 def topological_order(tasks: Dict[str, Dict]) -> List[str]:
@@ -228,7 +229,7 @@ class Rehearsal:
         args = [json.dumps(invocation) if arg == PLACEHOLDER else arg for arg in direct_runner_args(executor["args"])]
         command = _python(executor["command"]) + args
         env = {**os.environ, **self.env}
-        if "google_cloud_ai_platform" in " ".join(args):  # the Vertex AI training job: recorded, run here
+        if starts_vertex_jobs(args):  # the Vertex AI training job: recorded, run here
             command = [sys.executable, "-m", "pipeline.rehearsal"] + command[1:]
             env[VERTEX_JOBS_ENV] = os.path.join(self.workdir, "vertex_jobs", self.run_id)
         log_path = os.path.join(self.workdir, "logs", self.run_id, f"{name}.log")
@@ -285,6 +286,18 @@ def buckets_of(config: PipelineConfig) -> List[str]:
 # --- the Vertex AI training job, in the Trainer task's own process -------------------------------
 
 
+def starts_vertex_jobs(args: List[str]) -> bool:
+    """Whether a task's executor (``--executor_class_path``) is, or extends, the Vertex AI Trainer's executor."""
+    import importlib
+
+    from tfx.extensions.google_cloud_ai_platform.trainer import executor as vertex_executor
+
+    if "--executor_class_path" not in args:
+        return False
+    module, _, name = args[args.index("--executor_class_path") + 1].rpartition(".")
+    return issubclass(getattr(importlib.import_module(module), name), vertex_executor.GenericExecutor)
+
+
 class RecordingJobServiceClient:
     """Stands in for ``aiplatform.gapic.JobServiceClient`` inside the Trainer task.
 
@@ -293,7 +306,7 @@ class RecordingJobServiceClient:
     then runs worker pool 0's container command as a local process with the environment Vertex
     sets. A worker that dies of a signal is started again when the job spec asks for it
     (``scheduling.restart_job_on_worker_restart``), as Vertex restarts a preempted worker;
-    otherwise the job FAILS.
+    otherwise the job FAILS. ``FAIL_ENV`` makes the job fail outright once its text is logged.
     """
 
     def __init__(self, client_options=None, **_):
@@ -330,7 +343,7 @@ class RecordingJobServiceClient:
         if base:  # what Vertex sets when the job has a base output directory
             env.update(AIP_MODEL_DIR=f"{base}/model", AIP_CHECKPOINT_DIR=f"{base}/checkpoints",
                        AIP_TENSORBOARD_LOG_DIR=f"{base}/logs")
-        preempt_after = os.environ.get(PREEMPT_ENV)
+        preempt_after, fail_after = os.environ.get(PREEMPT_ENV), os.environ.get(FAIL_ENV)
         restarts = 0
         while True:
             worker = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -342,6 +355,12 @@ class RecordingJobServiceClient:
                           flush=True)
                     worker.send_signal(signal.SIGKILL)
                     preempt_after = None  # once
+                elif fail_after and fail_after in line:
+                    print(f"rehearsal: the training job fails (worker pid {worker.pid} killed) after {fail_after!r}",
+                          flush=True)
+                    worker.send_signal(signal.SIGKILL)
+                    worker.wait()
+                    return aiplatform_v1.JobState.JOB_STATE_FAILED
             code = worker.wait()
             if code < 0 and job.job_spec.scheduling.restart_job_on_worker_restart and restarts < 3:
                 restarts += 1

@@ -1,8 +1,9 @@
 """The Vertex AI path rehearsed offline: the compiled spec run task by task against the fake GCS bucket.
 
 The pure pieces (task order, trigger conditions, the cache key, the Dataflow swap) are unit-tested;
-the end-to-end tests run `simclr-tfx rehearse` on `pipeline/configs/vertex-smoke.yaml` twice: once
-with the training worker preempted mid-run, once more on the unchanged bucket.
+the end-to-end tests run `simclr-tfx rehearse` on `pipeline/configs/vertex-smoke.yaml` three times:
+a run whose training worker is preempted and then whose training job fails, the same run submitted
+again (it resumes the training and pushes), and once more on the unchanged bucket.
 """
 
 import contextlib
@@ -64,7 +65,7 @@ def test_the_cache_key_follows_input_artifact_identity_parameters_and_container(
 
 @pytest.fixture(scope="module")
 def rehearsed(tmp_path_factory, fake_gcs):
-    """`simclr-tfx rehearse` of vertex-smoke with a preempted training worker, then again on the same bucket."""
+    """`simclr-tfx rehearse` of vertex-smoke: a preempted worker and a failed job, then submitted again, twice."""
     from conftest import write_image
 
     folder = tmp_path_factory.mktemp("rehearsal")
@@ -86,11 +87,18 @@ def rehearsed(tmp_path_factory, fake_gcs):
         return code, json.loads(stdout.getvalue().strip().splitlines()[-1])
 
     try:
-        first = rehearse("--data", str(data), "--preempt-trainer-after", "epoch 2/")
+        failed = rehearse("--data", str(data), "--preempt-trainer-after", "epoch 1/", "--fail-trainer-after", "epoch 3/")
+        first = rehearse()
         again = rehearse()
     finally:
         patch.undo()
-    yield {"first": first, "again": again, "workdir": folder / "out" / "rehearsal", "env": fake_gcs.env()}
+    yield {"failed": failed, "first": first, "again": again, "workdir": folder / "out" / "rehearsal",
+           "env": fake_gcs.env()}
+
+
+def trainer_logs(rehearsed) -> list:
+    """The Trainer task's log of each rehearsal, in the order they ran."""
+    return [p.read_text() for p in sorted(rehearsed["workdir"].glob("logs/*/Trainer.log"), key=lambda p: p.stat().st_mtime)]
 
 
 def test_the_vertex_smoke_rehearsal_runs_every_task_and_pushes(rehearsed):
@@ -115,7 +123,7 @@ def test_the_rehearsal_leaves_every_artifact_in_the_bucket(rehearsed, monkeypatc
     assert found("ImageExampleGen_*/examples/Split-train/*.gz") and found("ImageExampleGen_*/examples/ingest_report.json")
     assert found("Transform_*/transform_graph/transform_fn/saved_model.pb")
     assert found("Trainer_*/model/Format-Serving/saved_model.pb")
-    assert found("checkpoints/*/checkpoint"), "the Trainer's checkpoints are under the run's gs:// root"
+    assert found("Trainer_*/model_run/final_checkpoint/ckpt.index")
     for plot in ("loss_curve.png", "confusion_matrix.png", "tsne.png"):
         assert found(f"LinearEval_*/evaluation/{plot}"), plot
     metrics = json.loads(tf.io.gfile.GFile(found("LinearEval_*/evaluation/metrics.json")[0]).read())
@@ -124,20 +132,35 @@ def test_the_rehearsal_leaves_every_artifact_in_the_bucket(rehearsed, monkeypatc
 
 
 def test_a_preempted_training_worker_restarts_and_resumes_from_its_gcs_checkpoint(rehearsed):
-    workdir = rehearsed["workdir"]
-    (log,) = [p for p in workdir.glob("logs/*/Trainer.log") if "preempting" in p.read_text()]
-    text = log.read_text()
-    assert "restarting it (restart_job_on_worker_restart)" in text
+    text = trainer_logs(rehearsed)[0]
+    assert "preempting the training worker" in text and "restarting it (restart_job_on_worker_restart)" in text
     resumed = [line for line in text.splitlines() if line.startswith("resumed from gs://")]
-    assert len(resumed) == 1 and resumed[0].endswith("at step 2"), resumed
-    assert "epoch 4/4 step 4/4" in text and "epoch 1/4" not in text.split(resumed[0])[1]
-    (recorded,) = sorted(log.parent.parent.parent.glob("vertex_jobs/*/custom_job_*.json"))[:1]
+    assert len(resumed) == 1 and resumed[0].endswith("at step 1"), resumed
+    (recorded,) = sorted(rehearsed["workdir"].glob("vertex_jobs/*/custom_job_*.json"))[:1]
     request = json.loads(recorded.read_text())
     assert request["api_endpoint"] == "us-central1-aiplatform.googleapis.com"
     job = request["request"]["customJob"]
     assert job["jobSpec"]["scheduling"]["restartJobOnWorkerRestart"] is True
     command = job["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["command"]
     assert command[:3] == ["python", "-m", "tfx.scripts.run_executor"]
+
+
+def test_a_run_submitted_again_after_a_failed_training_job_resumes_at_its_last_checkpoint(rehearsed, monkeypatch):
+    code, summary = rehearsed["failed"]
+    assert code == 1 and summary["tasks"]["Trainer"]["state"] == "FAILED" and summary["pushed"] is None
+    failed_log, resubmitted_log = trainer_logs(rehearsed)[:2]
+    assert "the training job fails" in failed_log
+    # The second run has new artifact URIs, yet finds the checkpoint by the data's and settings' content.
+    resumed = [line for line in resubmitted_log.splitlines() if line.startswith("resumed from gs://")]
+    assert len(resumed) == 1, resumed
+    assert resumed[0].startswith("resumed from gs://simclr-rehearsal/pipeline-root/trainer_checkpoints/")
+    assert resumed[0].endswith("/ckpt-3 at step 3")
+    assert "epoch 4/4 step 4/4" in resubmitted_log and "epoch 1/4" not in resubmitted_log
+    assert summary["pipeline_root"] != rehearsed["first"][1]["pipeline_root"]
+    # Pushed, so the resumable checkpoints are gone.
+    for name, value in rehearsed["env"].items():
+        monkeypatch.setenv(name, value)
+    assert not tf.io.gfile.glob("gs://simclr-rehearsal/pipeline-root/trainer_checkpoints/*/checkpoint")
 
 
 def test_a_second_rehearsal_on_unchanged_data_ends_after_data_fingerprint(rehearsed):
@@ -147,3 +170,11 @@ def test_a_second_rehearsal_on_unchanged_data_ends_after_data_fingerprint(rehear
     assert states.pop("DataFingerprint") == "SUCCEEDED"
     assert set(states.values()) == {"SKIPPED"}
     assert summary["pushed"] is None
+
+
+def test_the_trainer_task_is_recognised_as_the_one_that_starts_vertex_jobs():
+    assert rehearsal.starts_vertex_jobs(["--executor_class_path", "components.resumable_trainer.VertexExecutor"])
+    assert rehearsal.starts_vertex_jobs(
+        ["--executor_class_path", "tfx.extensions.google_cloud_ai_platform.trainer.executor.GenericExecutor"])
+    assert not rehearsal.starts_vertex_jobs(["--executor_class_path", "components.resumable_trainer.Executor"])
+    assert not rehearsal.starts_vertex_jobs(["--json_serialized_invocation_args", "{}"])

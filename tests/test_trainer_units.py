@@ -1,5 +1,7 @@
 """Trainer building blocks: loss, optimiser, schedule, augmentations, encoders, recipes."""
 
+import json
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -285,6 +287,10 @@ def test_checkpoints_are_keyed_by_what_shapes_the_weights(tmp_path):
     assert key(inputs=fn_args(input_digest="abd")) != key(inputs=fn_args(input_digest="abc"))
     on_gcs = SimpleNamespace(**{**vars(fn_args()), "model_run_dir": "gs://bucket/root/Trainer/model_run/7"})
     assert key(inputs=on_gcs).startswith("gs://bucket/root/Trainer/checkpoints/")  # never a local gs:/ path
+    # The pipeline names a root outside every run's folder.
+    rooted = fn_args(input_digest="abc")
+    rooted.custom_config["checkpoint_root"] = "gs://bucket/root/trainer_checkpoints"
+    assert key(inputs=rooted) == "gs://bucket/root/trainer_checkpoints/" + key(inputs=fn_args(input_digest="abc")).rsplit("/", 1)[1]
 
 
 def test_the_supervised_baseline_learns_from_labels_alone():
@@ -328,3 +334,31 @@ def test_attached_tpu_chips_win_over_tpu_name(monkeypatch):
     assert distribute.tpu_address() == "projects/p/locations/z/nodes/n"  # no chips here: the named node
     devices.append("/dev/accel0")
     assert distribute.tpu_address() == "local"  # chips attached: never the Cloud TPU API
+
+
+def test_the_trainer_names_its_inputs_by_the_snapshot_content_not_their_uris(tmp_path):
+    from tfx.types import standard_artifacts
+
+    from components.data_fingerprint import DataSnapshot
+    from components.resumable_trainer import with_input_digest
+
+    def digest(fingerprint: str, run: str, settings: str = "s1", encode=json.dumps) -> str:
+        snapshot = DataSnapshot()
+        snapshot.uri = str(tmp_path / run / fingerprint)
+        (tmp_path / run / fingerprint).mkdir(parents=True, exist_ok=True)
+        (tmp_path / run / fingerprint / "snapshot.json").write_text(json.dumps({"data_fingerprint": fingerprint}))
+        examples = standard_artifacts.Examples()
+        examples.uri = str(tmp_path / run / "examples")
+        config = {"training": "{}", "input_settings": settings}
+        properties = with_input_digest({"snapshot": [snapshot], "examples": [examples]},
+                                       {"custom_config": encode(config), "run_fn": "f"})
+        assert properties["run_fn"] == "f"
+        custom_config = properties["custom_config"]
+        custom_config = json.loads(custom_config) if isinstance(custom_config, str) else custom_config
+        assert custom_config["training"] == "{}"
+        return custom_config["input_digest"]
+
+    assert digest("abc", run="run-1") == digest("abc", run="run-2")  # new URIs, same content
+    assert digest("abc", run="run-1") != digest("abd", run="run-1")
+    assert digest("abc", run="run-1") != digest("abc", run="run-1", settings="s2")
+    assert digest("abc", run="run-1", encode=dict) == digest("abc", run="run-1")  # a dict stays a dict

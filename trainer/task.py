@@ -1,15 +1,17 @@
 """The TFX Trainer entry point (``run_fn``): pretrain SimCLR, then export the encoder.
 
 The training settings arrive as JSON in ``custom_config["training"]``.
-Checkpoints are kept beside the Trainer's outputs, under a key made of the
-settings that shape the weights and the input data, so a Trainer execution that
-was killed and is started again on the same inputs (a re-run, a preempted Vertex
-worker) resumes where it stopped, and a change of serving size alone re-exports
-the trained weights. The input data is named by ``custom_config["input_digest"]``
-when the pipeline knows it before the run (local runs: the data's fingerprint and
-the ingestion settings), else by the input URIs. ``model_run_dir`` receives
-TensorBoard scalars, the epoch history, the loss-curve PNG and the final full
-training checkpoint.
+Checkpoints are kept under ``custom_config["checkpoint_root"]`` (a folder under the
+pipeline root that no run owns), in a folder keyed by the settings that shape the
+weights and by ``custom_config["input_digest"]``, the content digest of the input
+data (components/resumable_trainer.py). A Trainer that was killed and is started
+again on the same data and settings (a preempted Vertex worker, a pipeline run
+submitted again after a failure) resumes where it stopped, and a change of serving
+size alone re-exports the trained weights. Without those two keys (``run_fn``
+called on its own) the folder sits beside the Trainer's outputs, keyed by the input
+URIs. ``model_run_dir`` receives TensorBoard scalars, the epoch history, the
+loss-curve PNG, the final full training checkpoint and ``RESUME_FILE``, which names
+the checkpoint folder for RegistryPusher to delete.
 """
 
 import hashlib
@@ -24,17 +26,21 @@ from trainer.export import export_encoder
 
 TRAINING_CONFIG_KEY = "training"
 INPUT_DIGEST_KEY = "input_digest"
+INPUT_SETTINGS_KEY = "input_settings"  # the digest of the settings that turn the data into examples
+CHECKPOINT_ROOT_KEY = "checkpoint_root"
+RESUME_FILE = "resume_checkpoints.json"  # {"checkpoint_dir": ...}, in model_run_dir
 FINAL_CHECKPOINT = "final_checkpoint/ckpt"
 
 
 def resumable_checkpoint_dir(config: TrainingConfig, fn_args) -> str:
-    """<pipeline_root>/<Trainer>/checkpoints/<key of settings + inputs>: stable across executions."""
+    """<checkpoint_root>/<key of settings + inputs>: the same folder for every execution on the same content."""
     inputs = fn_args.custom_config.get(INPUT_DIGEST_KEY) or [fn_args.transform_output, sorted(fn_args.train_files)]
     key = hashlib.sha256(
         json.dumps([config.settings_that_shape_weights(), inputs], sort_keys=True).encode()
     ).hexdigest()[:16]
-    component_dir = uri_io.parent(fn_args.model_run_dir, 2)  # <Trainer>/model_run/<execution id>
-    return uri_io.join(component_dir, "checkpoints", key)
+    root = fn_args.custom_config.get(CHECKPOINT_ROOT_KEY) or uri_io.join(
+        uri_io.parent(fn_args.model_run_dir, 2), "checkpoints")  # <Trainer>/model_run/<execution id>
+    return uri_io.join(root, key)
 
 
 def run_fn(fn_args) -> None:
@@ -46,9 +52,11 @@ def run_fn(fn_args) -> None:
         feature_spec=feature_spec,
         eval_files=data.expand_patterns(fn_args.eval_files) if fn_args.eval_files else None,
     )
+    checkpoint_dir = resumable_checkpoint_dir(config, fn_args)
+    uri_io.write_json(uri_io.join(fn_args.model_run_dir, RESUME_FILE), {"checkpoint_dir": checkpoint_dir})
     model = train.pretrain(
         config, inputs,
-        checkpoint_dir=resumable_checkpoint_dir(config, fn_args),
+        checkpoint_dir=checkpoint_dir,
         log_dir=fn_args.model_run_dir,
         # Set by Vertex AI when the training job has a TensorBoard instance; scalars then stream to it.
         tensorboard_dir=os.environ.get("AIP_TENSORBOARD_LOG_DIR"),

@@ -1,0 +1,103 @@
+"""Trainer: the TFX Trainer, which also takes DataFingerprint's snapshot so that its checkpoints outlive a run.
+
+A pretraining run that fails (a preempted TPU, a quota error, a bug fixed in the next
+image) should resume when the pipeline is submitted again. Each run gives its
+artifacts new URIs, so the Trainer cannot key its checkpoints by its inputs' URIs.
+This component is TFX's Trainer with one more input, ``snapshot``; its executor adds
+to ``custom_config`` what the run trains on by content:
+
+* ``input_digest``: the data's fingerprint (read from the snapshot at run time, so it
+  holds on Vertex AI too, where the bucket is fingerprinted inside the run) combined
+  with the digest of the settings that turn the data into examples;
+* ``checkpoint_root``: a stable folder under the pipeline root, not under the run.
+
+``trainer/task.py`` keys its checkpoint folder by these and the training settings.
+RegistryPusher deletes the folder once the model is pushed or refused.
+
+Locally the executor is TFX's ``GenericExecutor``; on Vertex AI it is the Vertex
+Trainer's executor, which sends ``custom_config`` (digest included) to the
+training job, where TFX's ``GenericExecutor`` runs ``run_fn``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Any, Dict
+
+from tfx import types
+from tfx.components.trainer import executor as trainer_executor
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.extensions.google_cloud_ai_platform.trainer import executor as vertex_executor
+from tfx.proto import trainer_pb2
+from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
+from tfx.types.component_spec import ChannelParameter
+
+from components.data_fingerprint import SNAPSHOT_FILE, DataSnapshot
+from trainer import uri_io
+from trainer.task import CHECKPOINT_ROOT_KEY, INPUT_DIGEST_KEY, INPUT_SETTINGS_KEY
+
+SNAPSHOT_KEY = "snapshot"
+COMPONENT_ID = "Trainer"
+
+
+class ResumableTrainerSpec(standard_component_specs.TrainerSpec):
+    INPUTS = {**standard_component_specs.TrainerSpec.INPUTS, SNAPSHOT_KEY: ChannelParameter(type=DataSnapshot)}
+
+
+def input_digest(data_fingerprint: str, input_settings: str) -> str:
+    """What the Trainer's examples are made of, by content: the data and the settings that made examples of it."""
+    return hashlib.sha256(json.dumps([data_fingerprint, input_settings]).encode()).hexdigest()
+
+
+def with_input_digest(input_dict: Dict[str, list], exec_properties: Dict[str, Any]) -> Dict[str, Any]:
+    """exec_properties whose custom_config also names the inputs by content (``input_digest``)."""
+    snapshot = artifact_utils.get_single_instance(input_dict[SNAPSHOT_KEY])
+    fingerprint = uri_io.read_json(os.path.join(snapshot.uri, SNAPSHOT_FILE))["data_fingerprint"]
+    raw = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "{}"
+    custom_config = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    custom_config[INPUT_DIGEST_KEY] = input_digest(fingerprint, custom_config.get(INPUT_SETTINGS_KEY, ""))
+    encoded = json.dumps(custom_config, sort_keys=True) if isinstance(raw, str) else custom_config
+    return {**exec_properties, standard_component_specs.CUSTOM_CONFIG_KEY: encoded}
+
+
+class Executor(trainer_executor.GenericExecutor):
+    """TFX's GenericExecutor, given the content digest of its inputs."""
+
+    def Do(self, input_dict, output_dict, exec_properties):
+        super().Do(input_dict, output_dict, with_input_digest(input_dict, exec_properties))
+
+
+class VertexExecutor(vertex_executor.GenericExecutor):
+    """The Vertex AI Trainer's executor: the training job receives the content digest in custom_config."""
+
+    def Do(self, input_dict, output_dict, exec_properties):
+        return super().Do(input_dict, output_dict, with_input_digest(input_dict, exec_properties))
+
+
+class Trainer(base_component.BaseComponent):
+    """TFX's Trainer (run_fn, examples, transform graph) plus the run's DataSnapshot.
+
+    The pipeline gives it the id ``COMPONENT_ID`` whichever executor it runs (``with_id``).
+    """
+
+    SPEC_CLASS = ResumableTrainerSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+    def __init__(self, snapshot: types.BaseChannel, examples: types.BaseChannel, transform_graph: types.BaseChannel,
+                 run_fn: str, train_args: trainer_pb2.TrainArgs, eval_args: trainer_pb2.EvalArgs,
+                 custom_config: Dict[str, Any]):
+        super().__init__(spec=ResumableTrainerSpec(
+            snapshot=snapshot, examples=examples, transform_graph=transform_graph,
+            run_fn=run_fn, train_args=train_args, eval_args=eval_args,
+            custom_config=json.dumps(custom_config, sort_keys=True),
+            model=types.Channel(type=standard_artifacts.Model),
+            model_run=types.Channel(type=standard_artifacts.ModelRun),
+        ))
+
+
+class VertexTrainer(Trainer):
+    """The same Trainer, run as a Vertex AI custom job (``custom_config`` carries the job's settings)."""
+
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(VertexExecutor)
