@@ -1,7 +1,9 @@
 """ImageExampleGen: a TFX component that turns an image folder into validated TFRecords.
 
-It plans the dataset (``image_folder``), then a Beam pipeline reads, checks and
-converts every file (``image_decoding``) and writes gzipped ``tf.train.Example``
+It plans the dataset (``image_folder``: classes and split folders), then a Beam
+pipeline lists the files itself (in a worker: the job graph holds the folder's
+layout and class ids, not its file list), and reads, checks and converts every file
+(``image_decoding``) and writes gzipped ``tf.train.Example``
 TFRecords, one ``Split-<name>`` folder per split, as every TFX ExampleGen does.
 Every file found is counted once: written, or rejected with its reason. The
 report (``ingest_report.json``, in the artifact) also lists ignored files,
@@ -32,6 +34,7 @@ SNAPSHOT_KEY = "snapshot"
 REPORT_FILE = "ingest_report.json"
 _RECORDS_DIR = "_ingest_records"
 _REJECTED = "rejected"
+_IGNORED = "ignored"
 
 
 class ImageExampleGenSpec(types.ComponentSpec):
@@ -45,6 +48,21 @@ class ImageExampleGenSpec(types.ComponentSpec):
     # The folder's fingerprint: a new one whenever the files change, so caching never reuses stale examples.
     INPUTS = {SNAPSHOT_KEY: ChannelParameter(type=DataSnapshot)}
     OUTPUTS = {EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
+
+
+class _LocateFile(beam.DoFn):
+    """A listed file's split and class (image_folder.locate); files outside the dataset go to the ignored output."""
+
+    def __init__(self, layout: image_folder.Layout):
+        self._layout = layout
+
+    def process(self, relative_path: str):
+        located = image_folder.locate(relative_path, self._layout)
+        if isinstance(located, image_folder.IgnoredFile):
+            yield beam.pvalue.TaggedOutput(_IGNORED, {"kind": _IGNORED, "path": located.relative_path,
+                                                      "reason": located.reason})
+        else:
+            yield located
 
 
 class _IngestFile(beam.DoFn):
@@ -89,32 +107,40 @@ def _read_records(directory: str) -> List[Dict[str, Any]]:
 
 
 def build_report(plan: image_folder.DatasetPlan, split_names: List[str], records: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """The ingestion report: per-split counts, every rejected and ignored file, duplicates and leakage."""
+    """The ingestion report: per-split counts, every rejected and ignored file, duplicates and leakage.
+
+    ``records`` are what the Beam job found and did: ``found`` (files it listed in the dataset),
+    ``written`` (per split), ``rejected``, ``ignored`` and ``duplicate`` records. ``plan`` gives the classes.
+    """
     splits = {name: {"written": 0, "rejected": 0} for name in split_names}
-    rejected, duplicates = [], []
+    rejected, ignored, duplicates, found = [], [], [], 0
     for record in records:
         kind = record.pop("kind")
-        if kind == "written":
+        if kind == "found":
+            found += record["count"]
+        elif kind == "written":
             splits[record["split"]]["written"] = record["count"]
         elif kind == _REJECTED:
             splits.setdefault(record["split"] or "unassigned", {"written": 0, "rejected": 0})
             splits[record["split"] or "unassigned"]["rejected"] += 1
             rejected.append(record)
+        elif kind == _IGNORED:
+            ignored.append(record)
         else:
             duplicates.append(record)
     written = sum(s["written"] for s in splits.values())
     total_rejected = len(rejected)
-    if written + total_rejected != len(plan.files):
-        raise RuntimeError(f"ingestion lost files: found {len(plan.files)}, written {written}, rejected {total_rejected}")
+    if written + total_rejected != found:
+        raise RuntimeError(f"ingestion lost files: found {found}, written {written}, rejected {total_rejected}")
     return {
         "input": plan.root,
         "classes": list(plan.classes),
         "splits": splits,
-        "found": len(plan.files),
+        "found": found,
         "written": written,
         "rejected_total": total_rejected,
         "rejected": sorted(rejected, key=lambda r: r["path"]),
-        "ignored": [{"path": i.relative_path, "reason": i.reason} for i in plan.ignored],
+        "ignored": sorted(ignored, key=lambda r: r["path"]),
         "duplicates": sorted(duplicates, key=lambda d: d["copies"][0]["path"]),
         "cross_split_duplicates": [d for d in duplicates if len({c["split"] for c in d["copies"]}) > 1],
     }
@@ -126,16 +152,30 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     def Do(self, input_dict, output_dict, exec_properties):
         self._log_startup(input_dict, output_dict, exec_properties)
         split_buckets = json.loads(exec_properties["split_buckets"])
-        plan = image_folder.plan_dataset(exec_properties["input_base"], exec_properties["class_separator"])
+        input_base = exec_properties["input_base"]
+        root = input_base if uri_io.is_remote(input_base) else os.path.abspath(input_base)
+        # The plan decides the classes and splits; the Beam job lists the files again itself, so
+        # the job graph carries the layout and the class ids, never the file list.
+        plan = image_folder.plan_dataset(root, exec_properties["class_separator"])
         split_names = sorted({f.split for f in plan.files}) if plan.has_split_folders else sorted(split_buckets)
         examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
         examples.split_names = artifact_utils.encode_split_names(split_names)
         records_dir = os.path.join(examples.uri, _RECORDS_DIR)
 
         with self._make_beam_pipeline() as pipeline:
-            results = (
+            listed = (
                 pipeline
-                | "ListFiles" >> beam.Create(plan.files)
+                | "Root" >> beam.Create([plan.root])
+                | "ListFiles" >> beam.FlatMap(image_folder.iter_files)
+                | "Locate" >> beam.ParDo(_LocateFile(plan.layout)).with_outputs(_IGNORED, main="files")
+            )
+            found = (
+                listed.files
+                | "CountFound" >> beam.combiners.Count.Globally()
+                | "FoundRecord" >> beam.Map(lambda count: {"kind": "found", "count": count})
+            )
+            results = (
+                listed.files
                 | "Spread" >> beam.Reshuffle()
                 | "Ingest" >> beam.ParDo(
                     _IngestFile(plan.class_ids, exec_properties["max_pixels"], split_buckets)
@@ -169,7 +209,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             )
             rejected = results[_REJECTED] | "RejectedRecord" >> beam.Map(lambda r: {"kind": _REJECTED, **r})
             _ = (
-                (counts, duplicates, rejected)
+                (found, listed[_IGNORED], counts, duplicates, rejected)
                 | "AllRecords" >> beam.Flatten()
                 | "ToJson" >> beam.Map(json.dumps)
                 | "WriteRecords" >> beam.io.WriteToText(os.path.join(records_dir, "part"), file_name_suffix=".jsonl")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -49,6 +49,7 @@ class DatasetPlan:
     ignored: Tuple[IgnoredFile, ...]
     classes: Tuple[str, ...]  # sorted: a class id is its index here
     has_split_folders: bool
+    layout: "Layout"
 
     @property
     def class_ids(self) -> Dict[str, int]:
@@ -59,21 +60,33 @@ def _join(root: str, relative_path: str) -> str:
     return f"{root.rstrip('/')}/{relative_path}"
 
 
+def iter_files(root: str) -> Iterator[str]:
+    """Every file below root as a relative path with '/' separators, in no particular order.
+
+    Locally this walks the folder, so a dangling symlink is still listed (and rejected later as
+    unreadable); Beam's own local match would skip it silently.
+    """
+    if root.startswith("gs://"):
+        prefix = root.rstrip("/") + "/"
+        for metadata in FileSystems.match([match_pattern(root)])[0].metadata_list:
+            if not metadata.path.endswith("/"):  # a folder placeholder object, not a file
+                yield metadata.path[len(prefix):]
+        return
+    for directory, _, names in os.walk(root):
+        for name in names:
+            yield os.path.relpath(os.path.join(directory, name), root).replace(os.sep, "/")
+
+
 def list_files(root: str) -> List[str]:
     """All files below root, as sorted relative paths with '/' separators."""
     if root.startswith("gs://"):
-        prefix = root.rstrip("/") + "/"
-        if not FileSystems.exists(root.rstrip("/")) and not FileSystems.match([prefix + "**"])[0].metadata_list:
+        found = sorted(iter_files(root))
+        if not found and not FileSystems.exists(root.rstrip("/")):
             raise DataError(f"dataset path {root} does not exist or is empty: check the bucket and prefix")
-        metadata = FileSystems.match([prefix + "**"])[0].metadata_list
-        return sorted(m.path[len(prefix):] for m in metadata if not m.path.endswith("/"))
+        return found
     if not os.path.isdir(root):
         raise DataError(f"dataset path {root} does not exist or is not a folder: pass --data with an image folder")
-    found = []
-    for directory, _, names in os.walk(root):
-        for name in names:
-            found.append(os.path.relpath(os.path.join(directory, name), root).replace(os.sep, "/"))
-    return sorted(found)
+    return sorted(iter_files(root))
 
 
 def _prefix_label(file_name: str, separator: str) -> Optional[str]:
@@ -95,32 +108,48 @@ def _locate(parts: Sequence[str], separator: str) -> Tuple[Optional[str], Option
     return label, None
 
 
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """What decides each file's split and class: small, so a Beam job carries it instead of the file list."""
+
+    root: str
+    split_folders: Tuple[str, ...]  # empty: no split folders, splits come from content hashes
+    class_separator: str = "_"
+
+
+def locate(relative_path: str, layout: Layout) -> Union[SourceFile, IgnoredFile]:
+    """The split and class of one file below layout.root, or why it is not part of the dataset."""
+    parts = relative_path.split("/")
+    if any(part.startswith(".") for part in parts):
+        return IgnoredFile(relative_path, "hidden file")
+    if layout.split_folders:
+        if parts[0] not in layout.split_folders:
+            where = "beside" if len(parts) == 1 else "in a folder that is not a split folder, beside"
+            return IgnoredFile(relative_path, f"{where} the split folders {list(layout.split_folders)}")
+        split, below = parts[0], parts[1:]
+    else:
+        split, below = None, parts
+    label, problem = _locate(below, layout.class_separator)
+    return SourceFile(_join(layout.root, relative_path), relative_path, split, label, problem)
+
+
+def match_pattern(root: str) -> str:
+    """The Beam FileSystems pattern of every file below root (local or gs://)."""
+    return root.rstrip("/") + "/**"
+
+
 def plan_dataset(root: str, class_separator: str = "_", relative_paths: Optional[List[str]] = None) -> DatasetPlan:
     """Works out the split and class of every file below root."""
     relative_paths = list_files(root) if relative_paths is None else relative_paths
-    visible, ignored = [], []
-    for rel in relative_paths:
-        if any(part.startswith(".") for part in rel.split("/")):
-            ignored.append(IgnoredFile(rel, "hidden file"))
-        else:
-            visible.append(rel)
+    visible = [rel for rel in relative_paths if not any(part.startswith(".") for part in rel.split("/"))]
     if not visible:
         raise DataError(f"dataset {root} has no files: point --data at a folder of images")
-
     split_folders = {rel.split("/")[0] for rel in visible if "/" in rel and rel.split("/")[0].lower() in SPLIT_FOLDER_NAMES}
-    files = []
-    for rel in visible:
-        parts = rel.split("/")
-        if split_folders:
-            if parts[0] not in split_folders:
-                where = "beside" if len(parts) == 1 else "in a folder that is not a split folder, beside"
-                ignored.append(IgnoredFile(rel, f"{where} the split folders {sorted(split_folders)}"))
-                continue
-            split, below = parts[0], parts[1:]
-        else:
-            split, below = None, parts
-        label, problem = _locate(below, class_separator)
-        files.append(SourceFile(_join(root, rel), rel, split, label, problem))
+    layout = Layout(root, tuple(sorted(split_folders)), class_separator)
+    files, ignored = [], []
+    for rel in relative_paths:
+        located = locate(rel, layout)
+        (files if isinstance(located, SourceFile) else ignored).append(located)
 
     classes = tuple(sorted({f.label for f in files if f.label is not None}))
     if not files:
@@ -130,7 +159,7 @@ def plan_dataset(root: str, class_separator: str = "_", relative_paths: Optional
             f"dataset {root} has {len(classes)} class(es) {list(classes)}: SimCLR evaluation needs at least 2; "
             f"use class folders or <class>{class_separator}<anything>.<ext> file names"
         )
-    return DatasetPlan(root, tuple(files), tuple(ignored), classes, bool(split_folders))
+    return DatasetPlan(root, tuple(files), tuple(ignored), classes, bool(split_folders), layout)
 
 
 def hash_split(key: str, split_buckets: Dict[str, int]) -> str:

@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 
+import apache_beam as beam
 import pytest
 import tensorflow as tf
 
@@ -74,13 +75,22 @@ def messy_ingest(messy_dataset, tmp_path_factory):
         "ingest: {max_pixels: 1000000, max_reject_fraction: 1.0, beam_args: [--direct_num_workers=1]}\n"
         "validation: {required_splits: [train, test]}\n"
     )
-    code = cli.main(["ingest", "--config", str(config), "--data", str(root), "--output", str(output), "--json"])
-    return code, output
+    graphs = []  # every Beam job graph, as a runner (Dataflow) would receive it
+    run = beam.Pipeline.run
+
+    def recording_run(pipeline, *args, **kwargs):
+        graphs.append(pipeline.to_runner_api().SerializeToString())
+        return run(pipeline, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(beam.Pipeline, "run", recording_run)
+        code = cli.main(["ingest", "--config", str(config), "--data", str(root), "--output", str(output), "--json"])
+    return code, output, graphs
 
 
 def test_every_file_is_written_or_rejected_with_its_reason(messy_dataset, messy_ingest):
     root, bad = messy_dataset
-    code, _ = messy_ingest
+    code, _, _ = messy_ingest
     assert code == 0
     report = json.load(open(glob.glob(str(messy_ingest[1] / "pipeline_root/ImageExampleGen/examples/*/ingest_report.json"))[0]))
     found = [p for p in image_folder.list_files(str(root)) if p != "README.md"]
@@ -92,6 +102,14 @@ def test_every_file_is_written_or_rejected_with_its_reason(messy_dataset, messy_
     assert report["splits"]["train"] == {"written": 4 * 2 + 2 + 1, "rejected": 6}
     assert report["splits"]["test"] == {"written": 2 * 2 + 1, "rejected": 1}
     assert report["ignored"] == [{"path": "README.md", "reason": "beside the split folders ['test', 'train']"}]
+
+
+def test_the_ingestion_job_graph_carries_no_file_names(messy_dataset, messy_ingest):
+    """Beam lists the files in a worker: a million file names would not fit in a Dataflow job request."""
+    _, _, graphs = messy_ingest
+    assert graphs
+    for name in ("mislabelled.png", "truncated.jpg", "copy.jpg"):
+        assert not any(name.encode() in graph for graph in graphs), name
 
 
 def test_duplicates_and_train_test_leakage_are_reported(messy_ingest):
