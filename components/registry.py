@@ -15,6 +15,10 @@ a rollback.
 
 VertexModelRegistry builds the same push as a Vertex AI Model Registry upload:
 a new version of the parent model with aliases, served by the TF Serving image.
+Its champion is the version holding the ``champion`` alias (and ``default``, which
+a bare model name resolves to); the champion before it holds ``previous-champion``,
+one step of history that ``rollback`` returns to. Every request is built first with
+the SDK's own types (``requests``), so that ``--dry-run`` prints what would be sent.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ CHAMPION_FILE = "champion.json"
 CHAMPION_ALIAS = "champion"
 CANDIDATE_ALIAS = "candidate"
 DEFAULT_ALIAS = "default"  # Vertex AI: what a bare model name resolves to
+PREVIOUS_CHAMPION_ALIAS = "previous-champion"  # Vertex AI: what rollback restores
 # Vertex AI labels hold at most 63 characters, so fingerprints are kept (and compared) as 128-bit prefixes.
 FINGERPRINT_DIGITS = 32
 
@@ -214,6 +219,8 @@ class VertexModelRegistry:
             first_version = False
         except exceptions.NotFound:
             first_version = True
+        if make_champion and not first_version:
+            self._send(client, self.keep_previous_champion_request(), missing_ok=True)  # none yet: nothing to keep
         request = self.upload_request(saved_model_dir, metadata, version_aliases(make_champion), first_version)
         operation = client.upload_model(request=request)
         version = operation.result().model_version_id
@@ -222,7 +229,74 @@ class VertexModelRegistry:
 
             endpoints = aiplatform_v1.EndpointServiceClient(client_options=self._client_options())
             endpoints.deploy_model(request=self.deploy_request(version)).result()
+            # All traffic is on the new version now; the versions it replaced stop being billed.
+            for undeploy in self.undeploy_requests(endpoints.get_endpoint(name=self.endpoint), version):
+                endpoints.undeploy_model(request=undeploy).result()
         return version
+
+    def undeploy_requests(self, endpoint, keep_version: str) -> list:
+        """UndeployModelRequests for every version of this model on ``endpoint`` (an aiplatform_v1.Endpoint)
+        except ``keep_version``; other models on the endpoint are left alone."""
+        from google.cloud import aiplatform_v1
+
+        return [
+            aiplatform_v1.UndeployModelRequest(endpoint=self.endpoint, deployed_model_id=deployed.id)
+            for deployed in endpoint.deployed_models
+            if deployed.model.split("@")[0] == self.parent_model and deployed.model_version_id != str(keep_version)
+        ]
+
+    def keep_previous_champion_request(self):
+        """Gives the current champion the ``previous-champion`` alias, before a new champion takes ``champion``."""
+        from google.cloud import aiplatform_v1
+
+        return aiplatform_v1.MergeVersionAliasesRequest(
+            name=f"{self.parent_model}@{CHAMPION_ALIAS}", version_aliases=[PREVIOUS_CHAMPION_ALIAS])
+
+    def requests(self, action: str, version: Optional[str] = None) -> list:
+        """The requests of a registry command, in the order they are sent: list, show, promote or rollback."""
+        from google.cloud import aiplatform_v1
+
+        if action == "list":
+            return [aiplatform_v1.ListModelVersionsRequest(name=self.parent_model, page_size=100)]
+        if action == "show":
+            return [aiplatform_v1.GetModelRequest(name=f"{self.parent_model}@{version or CHAMPION_ALIAS}")]
+        if action == "promote":
+            return [self.keep_previous_champion_request(), aiplatform_v1.MergeVersionAliasesRequest(
+                name=f"{self.parent_model}@{version}", version_aliases=version_aliases(True))]
+        if action == "rollback":  # the previous champion becomes the champion; history is one step deep
+            return [aiplatform_v1.MergeVersionAliasesRequest(
+                name=f"{self.parent_model}@{PREVIOUS_CHAMPION_ALIAS}",
+                version_aliases=version_aliases(True) + [f"-{PREVIOUS_CHAMPION_ALIAS}"])]
+        raise ValueError(f"unknown registry action {action!r}")
+
+    def run(self, action: str, version: Optional[str] = None) -> list:
+        """Sends an action's requests; returns the models (aiplatform_v1.Model) they answered with."""
+        client, answers = self._client(), []
+        for request in self.requests(action, version):
+            if action == "list":
+                answers.extend(client.list_model_versions(request=request))
+                continue
+            # Promoting with no champion yet: there is no previous champion to keep.
+            missing_ok = request == self.keep_previous_champion_request()
+            answer = self._send(client, request, missing_ok=missing_ok)
+            if answer is not None:
+                answers.append(answer)
+        return answers
+
+    def _send(self, client, request, missing_ok: bool = False):
+        from google.api_core import exceptions
+        from google.cloud import aiplatform_v1
+
+        method = {aiplatform_v1.GetModelRequest: client.get_model,
+                  aiplatform_v1.MergeVersionAliasesRequest: client.merge_version_aliases}[type(request)]
+        try:
+            return method(request=request)
+        except exceptions.NotFound:
+            if missing_ok:
+                return None
+            if request.name.endswith(f"@{PREVIOUS_CHAMPION_ALIAS}"):
+                raise RegistryError(f"model {self.parent_model} has no earlier champion to roll back to") from None
+            raise RegistryError(f"{request.name} does not exist in Vertex AI Model Registry") from None
 
     def deploy_request(self, version: str):
         """The DeployModelRequest that serves a version on the configured endpoint with all of its traffic."""

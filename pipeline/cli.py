@@ -246,15 +246,54 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _registry_of(args: argparse.Namespace):
-    from components.registry import LocalRegistry
+    """The config's registry: a local folder (``--registry`` names one), or Vertex AI Model Registry."""
+    from components.registry import LocalRegistry, registry_from_config
     from pipeline.config import load_config
 
     config = load_config(args.config)
+    if config.registry.kind == "vertex" and not args.registry:
+        settings = config.registry.model_copy(update={"model_name": args.model} if args.model else {})
+        return registry_from_config(settings)
     return LocalRegistry(args.registry or config.registry.root, args.model or config.registry.model_name)
 
 
+def _vertex_registry_command(registry, args: argparse.Namespace) -> int:
+    """A registry command on Vertex AI Model Registry; with --dry-run, its requests as JSON lines, unsent."""
+    from pipeline.vertex_runner import request_json
+
+    version = getattr(args, "version", None)
+    if args.dry_run:
+        for request in registry.requests(args.registry_command, version):
+            print(json.dumps({"method": type(request).__name__.removesuffix("Request"), "request": request_json(request)}))
+        return 0
+    answers = registry.run(args.registry_command, version)
+    if args.registry_command == "list":
+        rows = [{"version": m.version_id, "aliases": list(m.version_aliases),
+                 "top1": int(m.labels["top1-permille"]) / 1000 if "top1-permille" in m.labels else None,
+                 "created": m.version_create_time.isoformat() if m.version_create_time else None} for m in answers]
+        if args.json:
+            print(json.dumps({"model": registry.parent_model, "versions": rows}))
+        for row in [] if args.json else rows:
+            top1 = "" if row["top1"] is None else f"{100 * row['top1']:.1f}"
+            print(f"{row['version']:<9}{top1:>8}  {row['created'] or '':<27}{','.join(row['aliases'])}")
+    elif args.registry_command == "show":
+        print(type(answers[0]).to_json(answers[0]))
+    else:
+        print(f"champion of {registry.parent_model} is now version {answers[-1].version_id}")
+    return 0
+
+
 def cmd_registry(args: argparse.Namespace) -> int:
+    from components.registry import LocalRegistry
+
     registry = _registry_of(args)
+    if not isinstance(registry, LocalRegistry):
+        return _vertex_registry_command(registry, args)
+    if args.dry_run:
+        from pipeline.config import ConfigError
+
+        raise ConfigError(f"--dry-run prints Vertex AI requests; the registry in {args.config} is the local folder "
+                          f"{registry.root}")
     if args.registry_command == "promote":
         registry.promote(args.version)
         print(f"champion of {registry.model_name} is now version {args.version}")
@@ -321,7 +360,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     config, spec = _compiled(args)
     vertex = config.vertex
     print(f"wrote {spec}: pipeline {config.pipeline_name} for Vertex AI Pipelines in {vertex.project}/{vertex.region}, "
-          f"trainer preset '{vertex.trainer.preset}', image {vertex.image}")
+          f"image {vertex.image}, trainer preset '{vertex.trainer.preset}' on {vertex.trainer.image or vertex.image}")
     return 0
 
 
@@ -405,7 +444,8 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
         spec = vertex_runner.compile_pipeline(config, spec_path)
         print(f"compiled {spec_path}; running it as Vertex AI would, against the fake bucket", file=sys.stderr)
         # Tasks inherit this process's environment, which points at the fake bucket.
-        env = {rehearsal.PREEMPT_ENV: args.preempt_trainer_after} if args.preempt_trainer_after else {}
+        env = {name: text for name, text in ((rehearsal.PREEMPT_ENV, args.preempt_trainer_after),
+                                             (rehearsal.FAIL_ENV, args.fail_trainer_after)) if text}
         run = rehearsal.Rehearsal(config, spec, workdir, env, progress=lambda line: print(line, file=sys.stderr, flush=True),
                                   enable_caching=not args.no_cache)
         results = run.run()
@@ -477,6 +517,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--registry", help="registry folder (default: the config's registry.root)")
         sub.add_argument("--model", help="model name (default: the config's registry.model_name)")
         sub.add_argument("--config", default="local", help="config whose registry settings are the defaults")
+        sub.add_argument("--dry-run", action="store_true",
+                         help="registry kind vertex: print the Vertex AI requests as JSON lines, send nothing")
         if action in ("show", "promote"):
             sub.add_argument("version", nargs="?" if action == "show" else None,
                              help="version number" + (" (default: the champion)" if action == "show" else ""))
@@ -528,6 +570,8 @@ def build_parser() -> argparse.ArgumentParser:
     rehearse.add_argument("--no-cache", action="store_true", help="run every task even if a cached result exists")
     rehearse.add_argument("--preempt-trainer-after", metavar="TEXT",
                           help="kill the training worker once TEXT is in its log, as a preemption would")
+    rehearse.add_argument("--fail-trainer-after", metavar="TEXT",
+                          help="fail the training job once TEXT is in its log; submit again to see it resume")
     rehearse.set_defaults(func=cmd_rehearse)
 
     fake_gcs = commands.add_parser(

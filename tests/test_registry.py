@@ -1,5 +1,7 @@
 """The local model registry: immutable versions, atomic and concurrent pushes, the champion pointer."""
 
+import contextlib
+import io
 import json
 import multiprocessing
 import os
@@ -7,6 +9,7 @@ import os
 import pytest
 
 from components.registry import LocalRegistry, RegistryError
+from pipeline import cli
 from pipeline.config import RegistryConfig
 
 
@@ -166,3 +169,163 @@ def test_a_vertex_champion_also_takes_the_default_alias_and_a_candidate_neither(
     assert sorted(champion.version_aliases) == ["champion", "default"]
     candidate = registry.upload_request("gs://b/m", {}, version_aliases(False)).model
     assert list(candidate.version_aliases) == ["candidate"]
+
+
+class FakeVertex:
+    """Stands in for Vertex AI's model and endpoint services: records each request, answers like the API."""
+
+    def __init__(self, models=("5", "6"), champion="6", deployed=()):
+        self.sent, self.models, self.aliases, self.deployed = [], list(models), {"champion": champion}, list(deployed)
+
+    def _record(self, request):
+        self.sent.append(request)
+
+    def _resolve(self, name):
+        from google.api_core import exceptions
+
+        version = name.split("@")[1] if "@" in name else self.models[-1]
+        version = self.aliases.get(version, version)
+        if version not in self.models:
+            raise exceptions.NotFound(name)
+        return version
+
+    # ModelServiceClient
+    def get_model(self, name=None, request=None):
+        from google.cloud import aiplatform_v1
+
+        self._record(request or aiplatform_v1.GetModelRequest(name=name))
+        version = self._resolve((request or aiplatform_v1.GetModelRequest(name=name)).name)
+        return aiplatform_v1.Model(version_id=version, version_aliases=[a for a, v in self.aliases.items() if v == version])
+
+    def merge_version_aliases(self, request):
+        from google.cloud import aiplatform_v1
+
+        self._record(request)
+        version = self._resolve(request.name)
+        for alias in request.version_aliases:
+            if alias.startswith("-"):
+                self.aliases.pop(alias[1:], None)
+            else:
+                self.aliases[alias] = version
+        return aiplatform_v1.Model(version_id=version)
+
+    def upload_model(self, request):
+        from types import SimpleNamespace
+
+        self._record(request)
+        self.models.append(str(len(self.models) + 5))
+        for alias in request.model.version_aliases:
+            self.aliases[alias] = self.models[-1]
+        return SimpleNamespace(result=lambda: SimpleNamespace(model_version_id=self.models[-1]))
+
+    # EndpointServiceClient
+    def deploy_model(self, request):
+        from types import SimpleNamespace
+
+        self._record(request)
+        return SimpleNamespace(result=lambda: None)
+
+    def get_endpoint(self, name):
+        from google.cloud import aiplatform_v1
+
+        self._record(aiplatform_v1.GetEndpointRequest(name=name))
+        return aiplatform_v1.Endpoint(name=name, deployed_models=self.deployed)
+
+    def undeploy_model(self, request):
+        from types import SimpleNamespace
+
+        self._record(request)
+        return SimpleNamespace(result=lambda: None)
+
+
+@pytest.fixture
+def fake_vertex(monkeypatch):
+    from google.cloud import aiplatform_v1
+
+    fake = FakeVertex()
+    monkeypatch.setattr(aiplatform_v1, "ModelServiceClient", lambda client_options=None: fake)
+    monkeypatch.setattr(aiplatform_v1, "EndpointServiceClient", lambda client_options=None: fake)
+    return fake
+
+
+def test_a_new_vertex_champion_keeps_the_old_as_previous_and_undeploys_it_once_traffic_moved(fake_vertex):
+    from google.cloud import aiplatform_v1
+
+    from components.registry import VertexModelRegistry
+
+    endpoint = "projects/p/locations/europe-west4/endpoints/9"
+    parent = "projects/p/locations/europe-west4/models/encoder"
+    fake_vertex.deployed = [aiplatform_v1.DeployedModel(id="111", model=f"{parent}", model_version_id="6"),
+                            aiplatform_v1.DeployedModel(id="222", model="projects/p/locations/europe-west4/models/other",
+                                                        model_version_id="1")]
+    registry = VertexModelRegistry("p", "europe-west4", "encoder", "image", endpoint=endpoint)
+    assert registry.push("gs://b/m", {}, make_champion=True) == "7"
+    kinds = [type(request).__name__ for request in fake_vertex.sent]
+    assert kinds == ["GetModelRequest", "MergeVersionAliasesRequest", "UploadModelRequest", "DeployModelRequest",
+                     "GetEndpointRequest", "UndeployModelRequest"]
+    keep = fake_vertex.sent[1]
+    assert keep.name == f"{parent}@champion" and list(keep.version_aliases) == ["previous-champion"]
+    undeploy = fake_vertex.sent[-1]
+    assert undeploy.endpoint == endpoint and undeploy.deployed_model_id == "111"  # the other model stays deployed
+    assert fake_vertex.aliases == {"champion": "7", "default": "7", "previous-champion": "6"}
+
+
+def run_registry_cli(config, *argv):
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = cli.main(["registry", *argv, "--config", str(config)])
+    return code, stdout.getvalue()
+
+
+@pytest.fixture
+def vertex_registry_config(tmp_path):
+    config = tmp_path / "vertex-registry.yaml"
+    config.write_text("registry: {kind: vertex, project: p, region: europe-west4, model_name: encoder}\n")
+    return config
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["list"], [("ListModelVersions", {"name": "models/encoder"})]),
+    (["show", "3"], [("GetModel", {"name": "models/encoder@3"})]),
+    (["show"], [("GetModel", {"name": "models/encoder@champion"})]),
+    (["promote", "3"], [("MergeVersionAliases", {"name": "models/encoder@champion", "versionAliases": ["previous-champion"]}),
+                        ("MergeVersionAliases", {"name": "models/encoder@3", "versionAliases": ["champion", "default"]})]),
+    (["rollback"], [("MergeVersionAliases", {"name": "models/encoder@previous-champion",
+                                             "versionAliases": ["champion", "default", "-previous-champion"]})]),
+])
+def test_registry_commands_on_a_vertex_config_print_their_requests_in_a_dry_run(vertex_registry_config, argv, expected):
+    from google.cloud import aiplatform_v1
+
+    code, out = run_registry_cli(vertex_registry_config, *argv, "--dry-run")
+    assert code == 0
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["method"] for line in lines] == [method for method, _ in expected]
+    for line, (method, fields) in zip(lines, expected):
+        request = getattr(aiplatform_v1, f"{method}Request").from_json(json.dumps(line["request"]))  # the SDK's type
+        assert request.name == f"projects/p/locations/europe-west4/{fields['name']}"
+        if "versionAliases" in fields:
+            assert list(request.version_aliases) == fields["versionAliases"]
+
+
+def test_vertex_promote_and_rollback_move_the_champion_one_step_back(vertex_registry_config, fake_vertex):
+    assert run_registry_cli(vertex_registry_config, "promote", "5") == (0, "champion of projects/p/locations/"
+                                                                          "europe-west4/models/encoder is now version 5\n")
+    assert fake_vertex.aliases == {"champion": "5", "default": "5", "previous-champion": "6"}
+    code, out = run_registry_cli(vertex_registry_config, "rollback")
+    assert code == 0 and out.endswith("is now version 6\n")
+    assert fake_vertex.aliases == {"champion": "6", "default": "6"}
+
+
+def test_a_second_vertex_rollback_is_refused_in_one_line(vertex_registry_config, fake_vertex, capsys):
+    fake_vertex.aliases = {"champion": "6", "default": "6"}
+    code, _ = run_registry_cli(vertex_registry_config, "rollback")
+    assert code != 0
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "no earlier champion to roll back to" in error
+
+
+def test_a_dry_run_on_a_local_registry_is_refused_in_one_line(tmp_path, capsys):
+    config = tmp_path / "local.yaml"
+    config.write_text(f"registry: {{root: {tmp_path / 'registry'}}}\n")
+    code, _ = run_registry_cli(config, "list", "--dry-run")
+    assert code != 0 and "--dry-run prints Vertex AI requests" in capsys.readouterr().err
