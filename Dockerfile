@@ -1,6 +1,19 @@
-# The image every Vertex AI Pipelines step runs: TFX 1.16.0 plus this project,
-# installed from the same lock file as local installs.
-FROM gcr.io/tfx-oss-public/tfx:1.16.0
+# Two images from one file, both installed from the same lock file as local installs:
+#
+#   pipeline (default target): every Vertex AI Pipelines step, and the Dataflow workers of the
+#       Beam steps (--sdk_container_image). TFX 1.16.0 plus this project.
+#   tpu: the Trainer's custom job on a TPU VM (v5e, v3): the pipeline image with the TPU-VM build
+#       of TensorFlow and its libtpu. TFX replaces the container's command with its own
+#       run_executor, so this image needs TFX and the project too, which it inherits.
+#
+# tests/test_images.py checks every pin below against requirements.lock.
+
+# Dataflow starts a worker with the image's ENTRYPOINT, which must be Beam's boot program of the
+# same Beam version as the SDK installed below (requirements.lock).
+ARG BEAM_VERSION=2.60.0
+FROM apache/beam_python3.10_sdk:${BEAM_VERSION} AS beam
+
+FROM gcr.io/tfx-oss-public/tfx:1.16.0 AS pipeline
 
 # Same process settings as trainer/runtime.py: tf-keras, and oneDNN CPU kernels on.
 ENV TF_USE_LEGACY_KERAS=1 \
@@ -8,17 +21,37 @@ ENV TF_USE_LEGACY_KERAS=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1
 
-# Recorded in every registry version's metadata (components/registry_pusher.py).
-ARG GIT_REVISION=unknown
-ENV SIMCLR_GIT_REVISION=$GIT_REVISION
-
 WORKDIR /pipeline
 COPY requirements.lock pyproject.toml README.md ./
 RUN python -m pip install --quiet uv \
  && uv pip install --system --quiet -r requirements.lock
+COPY --from=beam /opt/apache/beam /opt/apache/beam
 COPY pipeline/ pipeline/
 COPY components/ components/
 COPY trainer/ trainer/
-RUN uv pip install --system --quiet --no-deps . \
- && useradd --create-home --uid 1000 simclr
-USER simclr
+RUN uv pip install --system --quiet --no-deps .
+
+# Recorded in every registry version's metadata (components/registry_pusher.py).
+ARG GIT_REVISION=unknown
+ENV SIMCLR_GIT_REVISION=$GIT_REVISION
+
+# The user stays root. Dataflow mounts its worker folders (under /var/opt/google) owned by root
+# and expects the SDK container to read and write them; Beam's own SDK images run as root too.
+# Vertex AI runs steps as the image's user and has no such need, so one user serves both.
+# Vertex AI replaces this ENTRYPOINT with each step's command; Dataflow runs it.
+ENTRYPOINT ["/opt/apache/beam/boot"]
+
+
+FROM pipeline AS tpu
+
+# The TPU-VM build of the locked TensorFlow and the libtpu that Cloud TPU's supported-configurations
+# table pairs with it (TensorFlow 2.16.x: libtpu 1.10.1). Vertex AI needs libtpu.so in /lib.
+ARG TENSORFLOW_VERSION=2.16.2
+ARG LIBTPU_VERSION=1.10.1
+RUN uv pip install --system --quiet --no-deps --reinstall \
+      "https://storage.googleapis.com/cloud-tpu-tpuvm-artifacts/tensorflow/tf-${TENSORFLOW_VERSION}/tensorflow-${TENSORFLOW_VERSION}-cp310-cp310-manylinux_2_17_x86_64.manylinux2014_x86_64.whl" \
+ && python -c "import urllib.request; urllib.request.urlretrieve('https://storage.googleapis.com/cloud-tpu-tpuvm-artifacts/libtpu/${LIBTPU_VERSION}/libtpu.so', '/lib/libtpu.so')"
+# TensorFlow on TPU v5e runs on the PJRT runtime, loaded as a pluggable device from libtpu.
+ENV NEXT_PLUGGABLE_DEVICE_USE_C_API=true \
+    TF_PLUGGABLE_DEVICE_LIBRARY_PATH=/lib/libtpu.so \
+    TPU_NAME=local

@@ -42,11 +42,16 @@ test: install
 clean:
 	rm -rf runs .pytest_cache
 
-# The container every Vertex AI step runs, built and pushed to Artifact Registry.
-# IMAGE defaults to infra/'s output; authenticate once with
+# The two images (Dockerfile): the pipeline image, which every Vertex AI step and Dataflow worker
+# runs, and the TPU trainer image (its tpu target), both built and pushed to Artifact Registry.
+# IMAGE and TPU_IMAGE default to infra/'s outputs; authenticate once with
 # `gcloud auth configure-docker <region>-docker.pkg.dev`.
 IMAGE ?= $(shell terraform -chdir=infra output -raw image 2>/dev/null)
+TPU_IMAGE ?= $(shell terraform -chdir=infra output -raw tpu_image 2>/dev/null)
 image:
 	@test -n "$(IMAGE)" || { echo "error: set IMAGE=<region>-docker.pkg.dev/<project>/simclr/simclr-tfx:<tag> (or apply infra/ first)" >&2; exit 1; }
-	docker build --build-arg GIT_REVISION=$$(git rev-parse HEAD) -t $(IMAGE) .
+	@test -n "$(TPU_IMAGE)" || { echo "error: set TPU_IMAGE=<region>-docker.pkg.dev/<project>/simclr/simclr-tfx-tpu:<tag> (or apply infra/ first)" >&2; exit 1; }
+	docker build --target pipeline --build-arg GIT_REVISION=$$(git rev-parse HEAD) -t $(IMAGE) .
+	docker build --target tpu --build-arg GIT_REVISION=$$(git rev-parse HEAD) -t $(TPU_IMAGE) .
 	docker push $(IMAGE)
+	docker push $(TPU_IMAGE)

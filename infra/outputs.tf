@@ -7,6 +7,11 @@ output "image" {
   value       = "${var.region}-docker.pkg.dev/${var.project}/${google_artifact_registry_repository.images.repository_id}/simclr-tfx:latest"
 }
 
+output "tpu_image" {
+  description = "The TPU trainer image (the Dockerfile's tpu target): `make image TPU_IMAGE=...` and vertex.trainer.image."
+  value       = "${var.region}-docker.pkg.dev/${var.project}/${google_artifact_registry_repository.images.repository_id}/simclr-tfx-tpu:latest"
+}
+
 output "service_account" {
   value = google_service_account.pipeline.email
 }
@@ -32,5 +37,8 @@ output "vertex_yaml" {
       tensorboard: ${google_vertex_ai_tensorboard.pretraining.id}
       dataflow:
         temp_location: gs://${google_storage_bucket.pipeline.name}/dataflow-tmp
+      trainer:
+        preset: tpu
+        image: ${var.region}-docker.pkg.dev/${var.project}/${google_artifact_registry_repository.images.repository_id}/simclr-tfx-tpu:latest
   EOT
 }

@@ -120,12 +120,13 @@ class RegistryConfig(_Section):
 
 
 # Vertex AI custom-job machines for the Trainer; "replicas" is what the trainer's strategy will find.
+# A preset with "tpu": True needs vertex.trainer.image: the Dockerfile's tpu target (libtpu, TPU-VM TensorFlow).
 TRAINER_MACHINES: Dict[str, Dict[str, Any]] = {
     # TPU v5e, one host with 4 chips (TPUStrategy, 4 replicas).
-    "tpu": {"machine_spec": {"machine_type": "ct5lp-hightpu-4t", "tpu_topology": "2x2"}, "replicas": 4},
+    "tpu": {"machine_spec": {"machine_type": "ct5lp-hightpu-4t", "tpu_topology": "2x2"}, "replicas": 4, "tpu": True},
     # TPU v3-8 through the legacy cloud-tpu machine (TPUStrategy, 8 replicas).
     "tpu-v3": {"machine_spec": {"machine_type": "cloud-tpu", "accelerator_type": "TPU_V3", "accelerator_count": 8},
-               "replicas": 8},
+               "replicas": 8, "tpu": True},
     # One A100 (the default strategy); a2-highgpu-2g/4g/8g would use MirroredStrategy.
     "gpu": {"machine_spec": {"machine_type": "a2-highgpu-1g", "accelerator_type": "NVIDIA_TESLA_A100",
                              "accelerator_count": 1}, "replicas": 1},
@@ -157,8 +158,13 @@ class TrainerMachineConfig(_Section):
 
     preset: Literal["tpu", "tpu-v3", "gpu", "cpu"] = "tpu"
     image: Optional[str] = Field(
-        None, description="Container for the training job (default: vertex.image); TPU jobs need one with libtpu."
+        None, description="Container for the training job (default: vertex.image). TPU presets need the TPU image "
+        "(the Dockerfile's tpu target, `make image`), which has libtpu and TPU-VM TensorFlow.",
     )
+
+    @property
+    def needs_tpu_image(self) -> bool:
+        return bool(TRAINER_MACHINES[self.preset].get("tpu"))
 
     @property
     def replicas(self) -> int:
@@ -282,6 +288,13 @@ class PipelineConfig(_Section):
             raise ValueError(f"replace the placeholder in '{placeholder[0]}': {placeholder[1]!r} (terraform output vertex_yaml)")
         if not self.data.startswith("gs://"):
             raise ValueError(f"data must be a gs:// path on Vertex AI, not {self.data!r}")
+        trainer = self.vertex.trainer
+        if trainer.needs_tpu_image and trainer.image in (None, self.vertex.image):
+            raise ValueError(
+                f"setting 'vertex.trainer.image': the '{trainer.preset}' trainer preset needs the TPU image "
+                "(libtpu and TPU-VM TensorFlow; `make image` builds and pushes it, terraform output tpu_image), "
+                "not the pipeline image"
+            )
         replicas = self.vertex.trainer.replicas
         if self.training.batch_size % replicas:
             raise ValueError(

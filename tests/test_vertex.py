@@ -18,6 +18,7 @@ from pipeline.config import ConfigError, load_config
 
 PROJECT, REGION = "demo-project", "europe-west4"
 IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/simclr/simclr-tfx:1.0"
+TPU_IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/simclr/simclr-tfx-tpu:1.0"
 SERVICE_ACCOUNT = f"simclr-pipeline@{PROJECT}.iam.gserviceaccount.com"
 NETWORK = "projects/123456/global/networks/simclr-vpc"
 BEAM_STEPS = ("ImageExampleGen", "StatisticsGen", "Transform")
@@ -41,7 +42,7 @@ def vertex_settings(preset: str = "tpu", batch_size: int = 64) -> dict:
             "tensorboard": f"projects/{PROJECT}/locations/{REGION}/tensorboards/42",
             "dataflow": {"temp_location": "gs://demo-bucket/dataflow-tmp", "machine_type": "n2-standard-8", "max_workers": 7,
                          "subnetwork": f"regions/{REGION}/subnetworks/simclr-workers"},
-            "trainer": {"preset": preset},
+            "trainer": {"preset": preset, **({"image": TPU_IMAGE} if preset.startswith("tpu") else {})},
             "schedule": {"cron": "TZ=Europe/Amsterdam 0 3 * * 1"},
             "labels": {"team": "vision"},
         },
@@ -95,8 +96,12 @@ def test_every_step_runs_the_configured_image(compiled, preset):
 def test_the_trainer_is_a_vertex_custom_job_on_the_preset_machine(compiled, preset):
     spec = compiled[preset][2]
     executor = spec["pipelineSpec"]["deploymentSpec"]["executors"]["Trainer_executor"]["container"]
-    assert "tfx.extensions.google_cloud_ai_platform.trainer.executor.GenericExecutor" in executor["args"]
+    assert "components.resumable_trainer.VertexExecutor" in executor["args"]
     custom_config = json.loads(task_parameter(spec, "Trainer", "custom_config"))
+    # Checkpoints live outside the run's folder, keyed at run time by the snapshot the Trainer takes.
+    assert custom_config["checkpoint_root"] == "gs://demo-bucket/pipeline-root/trainer_checkpoints"
+    assert tasks(spec)["Trainer"]["inputs"]["artifacts"]["snapshot"]["taskOutputArtifact"]["producerTask"] == \
+        "DataFingerprint"
     assert custom_config["ai_platform_enable_vertex"] is True
     assert custom_config["ai_platform_vertex_region"] == REGION
     job = custom_config["ai_platform_training_args"]
@@ -106,7 +111,7 @@ def test_the_trainer_is_a_vertex_custom_job_on_the_preset_machine(compiled, pres
     pool = json.loads(aiplatform_v1.CustomJobSpec.to_json(job_spec, use_integers_for_enums=False, including_default_value_fields=False))["workerPoolSpecs"]
     assert len(pool) == 1 and pool[0]["replicaCount"] == "1"  # int64 travels as a string
     assert pool[0]["machineSpec"] == TRAINER_MACHINES[preset]
-    assert pool[0]["containerSpec"]["imageUri"] == IMAGE
+    assert pool[0]["containerSpec"]["imageUri"] == (TPU_IMAGE if preset.startswith("tpu") else IMAGE)
     assert job_spec.service_account == SERVICE_ACCOUNT and job_spec.network == NETWORK
     assert job_spec.tensorboard.endswith("/tensorboards/42")
     assert job_spec.base_output_directory.output_uri_prefix.startswith("gs://")
@@ -288,6 +293,9 @@ def test_a_batch_that_cannot_be_split_across_the_replicas_is_refused(tmp_path, c
     (lambda s: s["vertex"]["dataflow"].update(temp_location="tmp"), "temp_location must be a gs:// path"),
     (lambda s: s["vertex"].update(service_account="me@example.com"), "service account e-mail"),
     (lambda s: s["vertex"]["trainer"].update(preset="quantum"), "vertex.trainer.preset"),
+    # The TFX-based pipeline image has no libtpu: a TPU job on it would find no TPU.
+    (lambda s: s["vertex"]["trainer"].pop("image"), "'tpu' trainer preset needs the TPU image"),
+    (lambda s: s["vertex"]["trainer"].update(image=IMAGE), "'tpu' trainer preset needs the TPU image"),
 ])
 def test_bad_vertex_settings_are_one_line_errors(tmp_path, change, message):
     settings = vertex_settings()
