@@ -13,14 +13,23 @@ locals {
     "storage.googleapis.com",
   ]
   # Project-level roles of the pipeline service account. No primitive roles (owner, editor, viewer).
+  # Each is the narrowest predefined role that covers what the pipeline does:
   pipeline_project_roles = [
-    "roles/aiplatform.user",    # run pipeline jobs and custom training jobs, upload models
-    "roles/dataflow.developer", # the Beam steps submit Dataflow jobs
-    "roles/dataflow.worker",    # Dataflow workers run as this account
-    "roles/logging.logWriter",  # every step's logs
+    # Runs pipeline jobs and custom training jobs, uploads models, deploys to endpoints. Project-wide
+    # because Vertex AI creates those resources in the project; no narrower predefined role can.
+    "roles/aiplatform.user",
+    # The Beam steps create Dataflow jobs. The IAM documentation names dataflow.admin the minimal role
+    # for creating jobs: dataflow.developer lacks compute.machineTypes.get and storage.buckets.get.
+    "roles/dataflow.admin",
+    "roles/dataflow.worker",   # Dataflow workers run as this account
+    "roles/logging.logWriter", # every step's and worker's logs
   ]
   pipeline_bucket_roles = [
-    "roles/storage.objectAdmin",        # data, pipeline artifacts, Dataflow temp files
+    # Reads data/, writes and deletes under pipeline-root/ (artifacts, resumable checkpoints) and
+    # dataflow-tmp/. objectUser, not objectAdmin: no object ACL or IAM changes. Not split by prefix:
+    # DataFingerprint and ImageExampleGen list data/, and IAM Conditions on object names do not
+    # apply to listing, so a read-only data/ grant would need a second, bucket-level list role anyway.
+    "roles/storage.objectUser",
     "roles/storage.legacyBucketReader", # Beam checks that its temp bucket exists (storage.buckets.get)
   ]
 }
@@ -118,6 +127,15 @@ resource "google_service_account_iam_member" "pipeline_acts_as_itself" {
   service_account_id = google_service_account.pipeline.name
   role               = "roles/iam.serviceAccountUser"
   member             = "serviceAccount:${google_service_account.pipeline.email}"
+}
+
+# Whoever submits or schedules a pipeline run (`simclr-tfx submit`, `schedule create`) names this
+# account as the run's service account, which Vertex AI allows only to principals who may act as it.
+resource "google_service_account_iam_member" "submitters_act_as_pipeline" {
+  for_each           = toset(var.submitters)
+  service_account_id = google_service_account.pipeline.name
+  role               = "roles/iam.serviceAccountUser"
+  member             = each.value
 }
 
 resource "google_vertex_ai_tensorboard" "pretraining" {

@@ -26,3 +26,13 @@ variable "noncurrent_version_retention_days" {
   type        = number
   default     = 30
 }
+
+variable "submitters" {
+  description = "Principals who submit or schedule pipeline runs (user:..., group:..., serviceAccount:...); each may act as the pipeline service account."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for m in var.submitters : can(regex("^(user|group|serviceAccount):[^@]+@[^@]+$", m))])
+    error_message = "Each submitter is user:EMAIL, group:EMAIL or serviceAccount:EMAIL."
+  }
+}
