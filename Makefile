@@ -36,8 +36,10 @@ run: install data
 	@data="$(DATA)"; [ -d "$$data" ] || data="$(SHARED_DATA)"; \
 	$(BIN)/simclr-tfx run --config $(CONFIG) --data "$$data" --output $(OUTPUT) --registry $(REGISTRY)
 
+# Test modules run on TEST_WORKERS processes (pytest-xdist), each module whole on one of them.
+TEST_WORKERS ?= 2
 test: install
-	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile tests $(PYTEST_ARGS)
 
 clean:
 	rm -rf runs .pytest_cache

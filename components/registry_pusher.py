@@ -32,7 +32,7 @@ from components.data_fingerprint import training_digest
 from components.linear_eval import METRICS_FILE, serving_model_dir
 from components.registry import registry_from_config
 from trainer import uri_io
-from trainer.task import RESUME_FILE
+from trainer.task import FINISHED_FILE, RESUME_FILE
 
 BLESSING_FILE = "blessing.json"
 PUSH_FILE = "push.json"
@@ -146,7 +146,8 @@ class RegistryPusherExecutor(base_executor.BaseExecutor):
 
 
 def _delete_resume_checkpoints(model_run_uri: str) -> None:
-    """The model is pushed or refused: a later run on the same data starts afresh, so its checkpoints go."""
+    """The model is pushed or refused: its resumable checkpoints go. A pointer to the run's final checkpoint
+    (kept with its other artifacts) stays, so that a run with the same key restores it instead of training."""
     resume_file = uri_io.join(model_run_uri, RESUME_FILE)
     if not uri_io.exists(resume_file):
         return
@@ -154,6 +155,7 @@ def _delete_resume_checkpoints(model_run_uri: str) -> None:
     if tf.io.gfile.exists(checkpoint_dir):
         tf.io.gfile.rmtree(checkpoint_dir)
         logging.info("RegistryPusher: deleted the Trainer's resumable checkpoints %s", checkpoint_dir)
+    uri_io.write_json(uri_io.join(checkpoint_dir, FINISHED_FILE), {"model_run": model_run_uri})
 
 
 class RegistryPusher(base_component.BaseComponent):

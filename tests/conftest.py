@@ -17,6 +17,16 @@ from PIL import Image  # noqa: E402
 
 CLASSES = ("cat", "dog", "elephant")
 
+# The modules that take minutes, longest first. `make test` runs modules on two workers
+# (pytest-xdist, --dist loadfile); starting these first lets both workers finish together.
+LONGEST_MODULES = ("test_rehearsal.py", "test_gcs_pipeline.py", "test_pipeline_end_to_end.py",
+                   "test_trainer_pipeline.py", "test_gcs_ingest.py", "test_ingest_pipeline.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: index for index, name in enumerate(LONGEST_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each module keeps its order
+
 
 def write_image(path: pathlib.Path, seed: int, size=(40, 30), mode="RGB", image_format=None) -> pathlib.Path:
     """A small random image; `seed` makes its content (and so its hash) unique."""

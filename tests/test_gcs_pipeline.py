@@ -80,7 +80,10 @@ def test_every_artifact_is_whole_in_the_bucket(gcs_run, monkeypatch, fake_gcs):
     records = tf.data.TFRecordDataset(tf.io.gfile.glob(f"{summary['output']}/Split-train/*"), compression_type="GZIP")
     assert sum(1 for _ in records) == 8
     assert tf.io.gfile.glob(f"{root}/Transform/transform_graph/*/transform_fn/saved_model.pb")
-    assert tf.io.gfile.glob(f"{root}/Trainer/checkpoints/*/checkpoint")
+    assert tf.io.gfile.glob(f"{root}/Trainer/model_run/*/final_checkpoint/ckpt.index")
+    # Pushed: the resumable checkpoints are gone, a pointer to the final one stays.
+    assert tf.io.gfile.glob(f"{root}/trainer_checkpoints/*/finished.json")
+    assert not tf.io.gfile.glob(f"{root}/trainer_checkpoints/*/checkpoint")
     encoder = tf.saved_model.load(summary["pretraining"]["model"]).signatures["serving_default"]
     image = tf.io.encode_png(np.full((30, 40, 3), 128, np.uint8))
     assert encoder(image_bytes=tf.stack([image]))["embedding"].shape[0] == 1

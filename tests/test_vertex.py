@@ -90,6 +90,8 @@ def test_every_step_runs_the_configured_image(compiled, preset):
     executors = compiled[preset][2]["pipelineSpec"]["deploymentSpec"]["executors"]
     assert len(executors) == len(tasks(compiled[preset][2])) == 11
     assert {executor["container"]["image"] for executor in executors.values()} == {IMAGE}
+    # Each step names its command, so the image's ENTRYPOINT (Beam's boot, for Dataflow workers) never runs on Vertex.
+    assert all(executor["container"]["command"][:2] == ["python", "-m"] for executor in executors.values())
 
 
 @pytest.mark.parametrize("preset", sorted(TRAINER_MACHINES))

@@ -11,7 +11,9 @@ size alone re-exports the trained weights. Without those two keys (``run_fn``
 called on its own) the folder sits beside the Trainer's outputs, keyed by the input
 URIs. ``model_run_dir`` receives TensorBoard scalars, the epoch history, the
 loss-curve PNG, the final full training checkpoint and ``RESUME_FILE``, which names
-the checkpoint folder for RegistryPusher to delete.
+the checkpoint folder for RegistryPusher to delete. RegistryPusher leaves
+``FINISHED_FILE`` there, naming this ``model_run_dir``, so that a later run with the
+same key (a new serving size) restores the final checkpoint instead of training again.
 """
 
 import hashlib
@@ -29,7 +31,7 @@ INPUT_DIGEST_KEY = "input_digest"
 INPUT_SETTINGS_KEY = "input_settings"  # the digest of the settings that turn the data into examples
 CHECKPOINT_ROOT_KEY = "checkpoint_root"
 RESUME_FILE = "resume_checkpoints.json"  # {"checkpoint_dir": ...}, in model_run_dir
-FINAL_CHECKPOINT = "final_checkpoint/ckpt"
+FINISHED_FILE = "finished.json"  # what RegistryPusher leaves of a checkpoint folder: {"model_run": ...}
 
 
 def resumable_checkpoint_dir(config: TrainingConfig, fn_args) -> str:
@@ -54,12 +56,15 @@ def run_fn(fn_args) -> None:
     )
     checkpoint_dir = resumable_checkpoint_dir(config, fn_args)
     uri_io.write_json(uri_io.join(fn_args.model_run_dir, RESUME_FILE), {"checkpoint_dir": checkpoint_dir})
+    finished = uri_io.join(checkpoint_dir, FINISHED_FILE)
     model = train.pretrain(
         config, inputs,
         checkpoint_dir=checkpoint_dir,
+        # Its checkpoints were deleted after the push; its final checkpoint is with that run's artifacts.
+        finished_run=uri_io.read_json(finished)["model_run"] if uri_io.exists(finished) else None,
         log_dir=fn_args.model_run_dir,
         # Set by Vertex AI when the training job has a TensorBoard instance; scalars then stream to it.
         tensorboard_dir=os.environ.get("AIP_TENSORBOARD_LOG_DIR"),
     )
-    model.checkpoint().write(os.path.join(fn_args.model_run_dir, FINAL_CHECKPOINT))
+    model.checkpoint().write(os.path.join(fn_args.model_run_dir, train.FINAL_CHECKPOINT))
     export_encoder(model, fn_args.transform_output, fn_args.serving_model_dir)

@@ -20,6 +20,7 @@ from trainer.config import TrainingConfig
 from trainer.model import SimCLR
 
 HISTORY_FILE = "history.json"
+FINAL_CHECKPOINT = "final_checkpoint/ckpt"  # in log_dir: the whole training state at its last step
 LOSS_CURVE_FILE = "loss_curve.png"
 
 
@@ -62,10 +63,13 @@ def _log(message: str) -> None:
 
 
 def pretrain(config: TrainingConfig, inputs: TrainingData, checkpoint_dir: str, log_dir: str,
-             strategy: Optional[tf.distribute.Strategy] = None, tensorboard_dir: Optional[str] = None) -> SimCLR:
+             strategy: Optional[tf.distribute.Strategy] = None, tensorboard_dir: Optional[str] = None,
+             finished_run: Optional[str] = None) -> SimCLR:
     """Trains (or resumes) to the configured step count; returns the trained model.
 
     TensorBoard scalars go to ``tensorboard_dir`` (default ``log_dir``); the history and loss curve to ``log_dir``.
+    ``finished_run`` is the ``log_dir`` of a finished training of the same key whose checkpoints were
+    deleted: with no checkpoint in ``checkpoint_dir``, training restores its final checkpoint.
     """
     strategy = strategy or distribute.select_strategy()
     configure_precision(config, strategy)
@@ -84,6 +88,11 @@ def pretrain(config: TrainingConfig, inputs: TrainingData, checkpoint_dir: str, 
         if tf.io.gfile.exists(history_path):
             history = uri_io.read_json(history_path)
         _log(f"resumed from {manager.latest_checkpoint} at step {int(model.optimizer.iterations)}")
+    elif finished_run:
+        final = os.path.join(finished_run, FINAL_CHECKPOINT)
+        checkpoint.read(final).assert_existing_objects_matched()
+        history = uri_io.read_json(os.path.join(finished_run, HISTORY_FILE))
+        _log(f"resumed from {final} at step {int(model.optimizer.iterations)}")
     step = int(model.optimizer.iterations)
 
     def save() -> None:
