@@ -49,7 +49,7 @@ def plain_loop(data: str, output: pathlib.Path, config) -> int:
     plan = image_folder.plan_dataset(data, config.ingest.class_separator)
     writers, written = {}, 0
     for source in plan.files:
-        sha256, result = image_decoding.ingest_file(
+        sha256, result, _ = image_decoding.ingest_file(
             source.path, source.relative_path, source.label, plan.class_ids, config.ingest.max_pixels
         )
         if isinstance(result, image_decoding.Rejection):

@@ -1,8 +1,10 @@
 """Checks one image file and turns it into a ``tf.train.Example``, or says why not.
 
-Accepted: JPEG, PNG, GIF (first frame), BMP and WebP. JPEG and PNG files that
-are already RGB keep their original bytes; everything else is converted to RGB
-and stored as PNG. Images above the pixel limit are rejected from their header,
+Accepted: JPEG, PNG, GIF (first frame), BMP and WebP, whatever the file's
+extension says: the content decides, and an extension that names another format
+is a warning, not a rejection (ImageNet's training set has a PNG named .JPEG).
+JPEG and PNG files that are already RGB keep their original bytes; everything else
+is converted to RGB and stored as PNG. Images above the pixel limit are rejected from their header,
 before any decoding (decompression bombs).
 """
 
@@ -51,6 +53,7 @@ class ConvertedImage:
     image_format: str  # "jpeg" or "png"
     height: int
     width: int
+    warning: Optional[str] = None  # written, but worth a look (an extension that names another format)
 
 
 def content_hash(data: bytes) -> str:
@@ -82,8 +85,9 @@ def convert_image(data: bytes, file_name: str, max_pixels: int) -> Union[Convert
     image_format = image.format or "unknown"
     if image_format not in EXTENSIONS:
         return Rejection(f"unsupported image format {image_format} (accepted: {', '.join(EXTENSIONS)})")
+    warning = None
     if extension not in EXTENSIONS[image_format]:
-        return Rejection(f"wrong extension '{extension}' for {image_format} content")
+        warning = f"extension '{extension}' but {image_format} content: read as {image_format}"
     width, height = image.size
     if width * height > max_pixels:
         return Rejection(f"too large: {width}x{height} = {width * height / 1e6:.1f} MP exceeds the {max_pixels / 1e6:g} MP limit")
@@ -94,10 +98,10 @@ def convert_image(data: bytes, file_name: str, max_pixels: int) -> Union[Convert
         return Rejection(f"corrupt or truncated image ({type(error).__name__}: {str(error)[:120]})")
 
     if image_format in KEPT_AS_IS and image.mode == "RGB":
-        return ConvertedImage(data, image_format.lower(), height, width)
+        return ConvertedImage(data, image_format.lower(), height, width, warning)
     buffer = io.BytesIO()
     _to_rgb(image).save(buffer, format="PNG")
-    return ConvertedImage(buffer.getvalue(), "png", height, width)
+    return ConvertedImage(buffer.getvalue(), "png", height, width, warning)
 
 
 def _bytes_feature(value: bytes) -> tf.train.Feature:
@@ -137,12 +141,12 @@ def read_bytes(path: str) -> Union[bytes, Rejection]:
 
 
 def ingest_file(path: str, relative_path: str, label: Optional[str], class_ids: dict, max_pixels: int):
-    """(sha256 or None, Example or Rejection) for one source file."""
+    """(sha256 or None, Example or Rejection, warning or None) for one source file."""
     data = read_bytes(path)
     if isinstance(data, Rejection):
-        return None, data
+        return None, data, None
     sha256 = content_hash(data)
     converted = convert_image(data, relative_path, max_pixels)
     if isinstance(converted, Rejection):
-        return sha256, converted
-    return sha256, make_example(converted, label, class_ids[label], relative_path, sha256)
+        return sha256, converted, None
+    return sha256, make_example(converted, label, class_ids[label], relative_path, sha256), converted.warning

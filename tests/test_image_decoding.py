@@ -71,8 +71,6 @@ def test_transparent_pixels_become_white():
         (b"", "empty.jpg", "empty file"),
         (b"hello, not an image", "notes.jpg", "not an image"),
         (_encode(image_format="JPEG", size=(400, 300))[:-200], "truncated.jpg", "corrupt or truncated"),
-        (_encode(image_format="JPEG"), "mislabelled.png", "wrong extension '.png' for JPEG"),
-        (_encode(image_format="PNG"), "noext", "wrong extension '' for PNG"),
         (_encode(image_format="TIFF"), "a.tiff", "unsupported image format TIFF"),
     ],
 )
@@ -100,7 +98,7 @@ def test_pil_decompression_bomb_error_is_a_rejection_too():
 def test_unreadable_file_is_a_rejection(tmp_path):
     link = tmp_path / "dangling.jpg"
     os.symlink(tmp_path / "missing.jpg", link)
-    sha256, result = image_decoding.ingest_file(str(link), "dangling.jpg", "cat", {"cat": 0}, LIMIT)
+    sha256, result, _ = image_decoding.ingest_file(str(link), "dangling.jpg", "cat", {"cat": 0}, LIMIT)
     assert sha256 is None and isinstance(result, Rejection) and result.reason.startswith("unreadable")
 
 
@@ -108,7 +106,8 @@ def test_example_carries_every_feature(tmp_path):
     data = _encode(image_format="JPEG")
     path = tmp_path / "cat_1.jpg"
     path.write_bytes(data)
-    sha256, example = image_decoding.ingest_file(str(path), "train/cat_1.jpg", "cat", {"cat": 0, "dog": 1}, LIMIT)
+    sha256, example, warning = image_decoding.ingest_file(str(path), "train/cat_1.jpg", "cat", {"cat": 0, "dog": 1}, LIMIT)
+    assert warning is None
     features = example.features.feature
     assert features["image_bytes"].bytes_list.value == [data]
     assert features["label"].bytes_list.value == [b"cat"]
@@ -116,3 +115,12 @@ def test_example_carries_every_feature(tmp_path):
     assert features["relative_path"].bytes_list.value == [b"train/cat_1.jpg"]
     assert (features["height"].int64_list.value[0], features["width"].int64_list.value[0]) == (10, 20)
     assert features["sha256"].bytes_list.value == [sha256.encode()] and sha256 == image_decoding.content_hash(data)
+
+
+@pytest.mark.parametrize("image_format, name", [("JPEG", "mislabelled.png"), ("PNG", "n01440764_1.JPEG"), ("PNG", "noext")])
+def test_a_valid_image_under_another_extension_is_kept_with_a_warning(image_format, name):
+    data = _encode(image_format=image_format)
+    result = convert_image(data, name, LIMIT)
+    assert isinstance(result, image_decoding.ConvertedImage) and result.image_format == image_format.lower()
+    assert result.encoded == data  # the content decides; nothing is re-encoded
+    assert f"but {image_format} content" in result.warning
