@@ -40,7 +40,8 @@ def describe_anomalies(anomalies_uri: str, split_names: List[str]) -> List[str]:
 
 def check_examples(anomalies_uri: str, split_names: List[str], required_splits: List[str]) -> None:
     missing = [split for split in required_splits if split not in split_names]
-    problems = [f"required split '{split}' is missing (found {split_names})" for split in missing]
+    problems = [f"required split '{split}' is missing (found {split_names}): add a {split}/ folder, "
+                "or use no split folders to split by content hash" for split in missing]
     problems += describe_anomalies(anomalies_uri, split_names)
     if problems:
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""

@@ -35,6 +35,7 @@ REPORT_FILE = "ingest_report.json"
 _RECORDS_DIR = "_ingest_records"
 _REJECTED = "rejected"
 _IGNORED = "ignored"
+_WARNING = "warning"
 
 
 class ImageExampleGenSpec(types.ComponentSpec):
@@ -44,6 +45,8 @@ class ImageExampleGenSpec(types.ComponentSpec):
         "max_pixels": ExecutionParameter(type=int),
         "max_reject_fraction": ExecutionParameter(type=float),
         "class_separator": ExecutionParameter(type=str),
+        "num_shards": ExecutionParameter(type=int),  # TFRecord files per split; 0 lets Beam choose
+        "eval_split": ExecutionParameter(type=str),  # a val/ folder becomes this split when it has no folder
     }
     # The folder's fingerprint: a new one whenever the files change, so caching never reuses stale examples.
     INPUTS = {SNAPSHOT_KEY: ChannelParameter(type=DataSnapshot)}
@@ -79,7 +82,7 @@ class _IngestFile(beam.DoFn):
                 _REJECTED, {"path": source.relative_path, "split": source.split, "reason": source.problem}
             )
             return
-        sha256, result = image_decoding.ingest_file(
+        sha256, result, warning = image_decoding.ingest_file(
             source.path, source.relative_path, source.label, self._class_ids, self._max_pixels
         )
         split = source.split or image_folder.hash_split(sha256 or source.relative_path, self._split_buckets)
@@ -87,8 +90,11 @@ class _IngestFile(beam.DoFn):
             yield beam.pvalue.TaggedOutput(
                 _REJECTED, {"path": source.relative_path, "split": split, "reason": result.reason}
             )
-        else:
-            yield split, sha256, source.relative_path, result.SerializeToString()
+            return
+        if warning:
+            yield beam.pvalue.TaggedOutput(
+                _WARNING, {"kind": _WARNING, "path": source.relative_path, "split": split, "reason": warning})
+        yield split, sha256, source.relative_path, result.SerializeToString()
 
 
 def _duplicate_groups(item) -> Iterable[Dict[str, Any]]:
@@ -110,10 +116,10 @@ def build_report(plan: image_folder.DatasetPlan, split_names: List[str], records
     """The ingestion report: per-split counts, every rejected and ignored file, duplicates and leakage.
 
     ``records`` are what the Beam job found and did: ``found`` (files it listed in the dataset),
-    ``written`` (per split), ``rejected``, ``ignored`` and ``duplicate`` records. ``plan`` gives the classes.
+    ``written`` (per split), ``rejected``, ``ignored``, ``warning`` (written) and ``duplicate`` records. ``plan`` gives the classes.
     """
     splits = {name: {"written": 0, "rejected": 0} for name in split_names}
-    rejected, ignored, duplicates, found = [], [], [], 0
+    rejected, ignored, warnings, duplicates, found = [], [], [], [], 0
     for record in records:
         kind = record.pop("kind")
         if kind == "found":
@@ -126,6 +132,8 @@ def build_report(plan: image_folder.DatasetPlan, split_names: List[str], records
             rejected.append(record)
         elif kind == _IGNORED:
             ignored.append(record)
+        elif kind == _WARNING:
+            warnings.append(record)
         else:
             duplicates.append(record)
     written = sum(s["written"] for s in splits.values())
@@ -135,12 +143,15 @@ def build_report(plan: image_folder.DatasetPlan, split_names: List[str], records
     return {
         "input": plan.root,
         "classes": list(plan.classes),
+        # Split folders written under another split's name, e.g. {"test": "val"}.
+        "split_folders": {split: folder for folder, split in plan.layout.renamed},
         "splits": splits,
         "found": found,
         "written": written,
         "rejected_total": total_rejected,
         "rejected": sorted(rejected, key=lambda r: r["path"]),
         "ignored": sorted(ignored, key=lambda r: r["path"]),
+        "warnings": sorted(warnings, key=lambda r: r["path"]),  # written, but worth a look
         "duplicates": sorted(duplicates, key=lambda d: d["copies"][0]["path"]),
         "cross_split_duplicates": [d for d in duplicates if len({c["split"] for c in d["copies"]}) > 1],
     }
@@ -156,7 +167,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         root = input_base if uri_io.is_remote(input_base) else os.path.abspath(input_base)
         # The plan decides the classes and splits; the Beam job lists the files again itself, so
         # the job graph carries the layout and the class ids, never the file list.
-        plan = image_folder.plan_dataset(root, exec_properties["class_separator"])
+        plan = image_folder.plan_dataset(root, exec_properties["class_separator"],
+                                         eval_split=exec_properties["eval_split"])
         split_names = sorted({f.split for f in plan.files}) if plan.has_split_folders else sorted(split_buckets)
         examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
         examples.split_names = artifact_utils.encode_split_names(split_names)
@@ -179,7 +191,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 | "Spread" >> beam.Reshuffle()
                 | "Ingest" >> beam.ParDo(
                     _IngestFile(plan.class_ids, exec_properties["max_pixels"], split_buckets)
-                ).with_outputs(_REJECTED, main="written")
+                ).with_outputs(_REJECTED, _WARNING, main="written")
             )
             by_split = results.written | "BySplit" >> beam.Partition(
                 lambda item, _: split_names.index(item[0]), len(split_names)
@@ -193,6 +205,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                     | f"Write[{name}]" >> beam.io.WriteToTFRecord(
                         os.path.join(artifact_utils.get_split_uri([examples], name), write_split.DEFAULT_FILE_NAME),
                         file_name_suffix=".gz",
+                        num_shards=exec_properties["num_shards"],
                     )
                 )
             counts = (
@@ -209,7 +222,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             )
             rejected = results[_REJECTED] | "RejectedRecord" >> beam.Map(lambda r: {"kind": _REJECTED, **r})
             _ = (
-                (found, listed[_IGNORED], counts, duplicates, rejected)
+                (found, listed[_IGNORED], results[_WARNING], counts, duplicates, rejected)
                 | "AllRecords" >> beam.Flatten()
                 | "ToJson" >> beam.Map(json.dumps)
                 | "WriteRecords" >> beam.io.WriteToText(os.path.join(records_dir, "part"), file_name_suffix=".jsonl")
@@ -251,6 +264,8 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
         max_pixels: int,
         max_reject_fraction: float,
         class_separator: str = "_",
+        num_shards: int = 0,
+        eval_split: str = "test",
     ):
         super().__init__(
             spec=ImageExampleGenSpec(
@@ -259,6 +274,8 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
                 max_pixels=max_pixels,
                 max_reject_fraction=max_reject_fraction,
                 class_separator=class_separator,
+                num_shards=num_shards,
+                eval_split=eval_split,
                 snapshot=snapshot,
                 examples=types.Channel(type=standard_artifacts.Examples),
             )

@@ -23,6 +23,9 @@ from apache_beam.io.filesystems import FileSystems
 from components.errors import DataError
 
 SPLIT_FOLDER_NAMES = ("train", "test", "val", "validation", "eval")
+# Without a folder named as the evaluation split (config eval_split, default test), the first of these
+# present becomes that split: ImageNet and most public sets ship train/ and val/.
+EVAL_FOLDER_FALLBACKS = ("test", "val", "validation", "eval")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +118,10 @@ class Layout:
     root: str
     split_folders: Tuple[str, ...]  # empty: no split folders, splits come from content hashes
     class_separator: str = "_"
+    renamed: Tuple[Tuple[str, str], ...] = ()  # (folder, split) where they differ, e.g. ("val", "test")
+
+    def split_of(self, folder: str) -> str:
+        return dict(self.renamed).get(folder, folder)
 
 
 def locate(relative_path: str, layout: Layout) -> Union[SourceFile, IgnoredFile]:
@@ -126,7 +133,7 @@ def locate(relative_path: str, layout: Layout) -> Union[SourceFile, IgnoredFile]
         if parts[0] not in layout.split_folders:
             where = "beside" if len(parts) == 1 else "in a folder that is not a split folder, beside"
             return IgnoredFile(relative_path, f"{where} the split folders {list(layout.split_folders)}")
-        split, below = parts[0], parts[1:]
+        split, below = layout.split_of(parts[0]), parts[1:]
     else:
         split, below = None, parts
     label, problem = _locate(below, layout.class_separator)
@@ -138,14 +145,18 @@ def match_pattern(root: str) -> str:
     return root.rstrip("/") + "/**"
 
 
-def plan_dataset(root: str, class_separator: str = "_", relative_paths: Optional[List[str]] = None) -> DatasetPlan:
-    """Works out the split and class of every file below root."""
+def plan_dataset(root: str, class_separator: str = "_", relative_paths: Optional[List[str]] = None,
+                 eval_split: str = "test") -> DatasetPlan:
+    """Works out the split and class of every file below root; a val/ folder stands in for a missing eval_split/."""
     relative_paths = list_files(root) if relative_paths is None else relative_paths
     visible = [rel for rel in relative_paths if not any(part.startswith(".") for part in rel.split("/"))]
     if not visible:
         raise DataError(f"dataset {root} has no files: point --data at a folder of images")
     split_folders = {rel.split("/")[0] for rel in visible if "/" in rel and rel.split("/")[0].lower() in SPLIT_FOLDER_NAMES}
-    layout = Layout(root, tuple(sorted(split_folders)), class_separator)
+    eval_folder = eval_split if eval_split in split_folders else next(
+        (folder for folder in EVAL_FOLDER_FALLBACKS if folder in split_folders and folder != "train"), None)
+    renamed = ((eval_folder, eval_split),) if eval_folder not in (None, eval_split) else ()
+    layout = Layout(root, tuple(sorted(split_folders)), class_separator, renamed)
     files, ignored = [], []
     for rel in relative_paths:
         located = locate(rel, layout)

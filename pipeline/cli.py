@@ -94,9 +94,11 @@ def _load_config(args: argparse.Namespace):
 def _ingest_summary(run, report: Dict[str, Any], examples_uri: str) -> Dict[str, Any]:
     return {
         "splits": report["splits"],
+        "split_folders": report["split_folders"],
         "classes": report["classes"],
         "rejected": [{"path": r["path"], "reason": r["reason"]} for r in report["rejected"]],
         "ignored": report["ignored"],
+        "warnings": report["warnings"],
         "duplicates": report["duplicates"],
         "cross_split_duplicates": report["cross_split_duplicates"],
         "output": examples_uri,
@@ -109,9 +111,12 @@ def _print_ingest_table(summary: Dict[str, Any]) -> None:
     print(f"classes: {', '.join(summary['classes'])}")
     print(f"{'split':<12}{'written':>10}{'rejected':>10}")
     for split, counts in sorted(summary["splits"].items()):
-        print(f"{split:<12}{counts['written']:>10}{counts['rejected']:>10}")
+        folder = summary["split_folders"].get(split)
+        print(f"{split:<12}{counts['written']:>10}{counts['rejected']:>10}" + (f"  (from folder {folder}/)" if folder else ""))
     for rejected in summary["rejected"]:
         print(f"rejected {rejected['path']}: {rejected['reason']}")
+    for warning in summary["warnings"]:
+        print(f"written with a warning {warning['path']}: {warning['reason']}")
     for ignored in summary["ignored"]:
         print(f"ignored {ignored['path']}: {ignored['reason']}")
     for group in summary["duplicates"]:

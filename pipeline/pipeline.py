@@ -80,6 +80,8 @@ def _stages(config: PipelineConfig, snapshot, until: str, pipeline_root: str) ->
         max_pixels=config.ingest.max_pixels,
         max_reject_fraction=config.ingest.max_reject_fraction,
         class_separator=config.ingest.class_separator,
+        num_shards=config.ingest.num_shards,
+        eval_split=config.eval_split,
     ).with_beam_pipeline_args(config.ingest_beam_args)
     components = [example_gen]
     if not included("ingest"):
@@ -96,7 +98,9 @@ def _stages(config: PipelineConfig, snapshot, until: str, pipeline_root: str) ->
     anomaly_gate = AnomalyGate(
         examples=example_gen.outputs["examples"],
         anomalies=example_validator.outputs["anomalies"],
-        required_splits=json.dumps(list(config.validation.required_splits)),
+        # Training and evaluation read the eval split too: missing, it is a one-line error here.
+        required_splits=json.dumps(sorted(set(config.validation.required_splits)
+                                          | ({config.eval_split} if included("pretrain") else set()))),
     )
     components += [statistics_gen, schema_gen, example_validator, anomaly_gate]
     if not included("transform"):

@@ -34,7 +34,7 @@ def test_image_folder_layout_with_validation_split(tmp_path):
     assert plan.classes == ("ant", "zebra")
     assert plan.class_ids == {"ant": 0, "zebra": 1}
     labels = {f.relative_path: (f.split, f.label) for f in plan.files}
-    assert labels["validation/ant/3.jpg"] == ("validation", "ant")
+    assert labels["validation/ant/3.jpg"] == ("test", "ant")  # no test/ folder: validation/ is the eval split
     assert labels["train/ant/deeper/4.jpg"] == ("train", "ant")
 
 
@@ -95,3 +95,17 @@ def test_fingerprint_changes_with_the_files(tmp_path):
     assert before == image_folder.fingerprint(str(tmp_path))
     (tmp_path / "train" / "dog_3.jpg").write_bytes(b"yy")
     assert image_folder.fingerprint(str(tmp_path)) != before
+
+
+@pytest.mark.parametrize("folders, eval_split, expected", [
+    (("train", "val"), "test", {"train": "train", "val": "test"}),  # ImageNet's layout
+    (("train", "validation"), "test", {"train": "train", "validation": "test"}),
+    (("train", "test", "val"), "test", {"train": "train", "test": "test", "val": "val"}),  # test/ is test
+    (("train", "test"), "val", {"train": "train", "test": "val"}),  # eval_split: val, found as test/
+    (("train",), "test", {"train": "train"}),
+])
+def test_a_val_folder_stands_in_for_a_missing_eval_split(folders, eval_split, expected):
+    paths = [f"{folder}/{label}/{n}.jpg" for folder in folders for label in ("cat", "dog") for n in range(2)]
+    plan = image_folder.plan_dataset("gs://b/data", relative_paths=paths, eval_split=eval_split)
+    assert {f.relative_path.split("/")[0]: f.split for f in plan.files} == expected
+    assert all(f.path == f"gs://b/data/{f.relative_path}" for f in plan.files)  # the files keep their names

@@ -45,7 +45,6 @@ def messy_dataset(tmp_path_factory):
         "train/cat/empty.jpg": "empty file",
         "train/cat/notes.jpg": "not an image",
         "train/dog/truncated.jpg": "corrupt or truncated",
-        "train/dog/mislabelled.png": "wrong extension",
         "train/cat/huge.png": "too large",
         "train/dog/dangling.jpg": "unreadable",
         "test/stray.jpg": "cannot tell the class",
@@ -99,9 +98,12 @@ def test_every_file_is_written_or_rejected_with_its_reason(messy_dataset, messy_
     assert set(rejected) == set(bad)
     for path, reason in bad.items():
         assert reason in rejected[path], (path, rejected[path])
-    assert report["splits"]["train"] == {"written": 4 * 2 + 2 + 1, "rejected": 6}
+    assert report["splits"]["train"] == {"written": 4 * 2 + 2 + 1 + 1, "rejected": 5}
     assert report["splits"]["test"] == {"written": 2 * 2 + 1, "rejected": 1}
     assert report["ignored"] == [{"path": "README.md", "reason": "beside the split folders ['test', 'train']"}]
+    # A JPEG named .png is a valid image: written as JPEG, listed with a warning.
+    assert report["warnings"] == [{"path": "train/dog/mislabelled.png", "split": "train",
+                                   "reason": "extension '.png' but JPEG content: read as JPEG"}]
 
 
 def test_the_ingestion_job_graph_carries_no_file_names(messy_dataset, messy_ingest):
@@ -148,20 +150,23 @@ def test_too_many_rejects_fail_with_one_line_naming_the_report(messy_dataset, tm
     code, out, err = _run_cli(capsys, "ingest", "--config", config, "--data", str(root), "--output", str(tmp_path / "run"))
     assert code == 2
     message = err.strip().splitlines()[-1]
-    assert message.startswith("simclr-tfx: error: 7 of 23 files in") and "max_reject_fraction 5.0%" in message
+    # 6 of the 7 bad files: the JPEG named .png is a valid image, written with a warning.
+    assert message.startswith("simclr-tfx: error: 6 of 23 files in") and "max_reject_fraction 5.0%" in message
     assert "ingest_report.json" in message and "Traceback" not in err
 
 
-def test_hash_split_without_split_folders_is_deterministic(tmp_path, capsys, write_config, image_factory):
+def test_hash_split_without_split_folders_is_deterministic_and_sharded_as_configured(
+        tmp_path, capsys, write_config, image_factory):
     root = tmp_path / "flat"
     for n in range(12):
         image_factory(root / f"{('cat', 'dog')[n % 2]}_{n}.png", seed=100 + n)
-    config = write_config(ingest={"split_buckets": {"train": 3, "test": 1}})
+    config = write_config(ingest={"split_buckets": {"train": 3, "test": 1}, "num_shards": 2})
     code, out, _ = _run_cli(capsys, "ingest", "--config", config, "--data", str(root), "--output", str(tmp_path / "r"), "--json")
     assert code == 0
     summary = json.loads(out.strip().splitlines()[-1])
     assert sum(s["written"] for s in summary["splits"].values()) == 12
     for split in ("train", "test"):
+        assert len(glob.glob(f"{summary['output']}/Split-{split}/*.gz")) == 2  # ingest.num_shards
         for example in _read_examples(summary["output"], split):
             assert image_folder.hash_split(_feature(example, "sha256"), {"train": 3, "test": 1}) == split
 
@@ -196,3 +201,42 @@ def test_curated_schema_catches_a_new_class_and_a_missing_split(messy_ingest, tm
     code, _, err = _run_cli(capsys, "ingest", "--config", config, "--data", str(root), "--output", str(tmp_path / "r"))
     assert code == 2
     assert "feature 'label'" in err.strip().splitlines()[-1] and "horse" in err
+
+
+def test_a_train_and_val_layout_ingests_with_val_as_the_test_split(tmp_path, capsys, write_config, image_factory):
+    """ImageNet's layout: no test/ folder, so val/ is the split that evaluation reads, and the output says so."""
+    root = tmp_path / "imagenet-like"
+    for n, (folder, label) in enumerate((f, c) for f in ("train", "train", "val") for c in ("n01440764", "n01443537")):
+        image_factory(root / folder / label / f"{label}_{n}.JPEG", seed=300 + n, image_format="JPEG")
+    code, out, err = _run_cli(capsys, "ingest", "--config", write_config(), "--data", str(root),
+                              "--output", str(tmp_path / "r"), "--json")
+    assert code == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["split_folders"] == {"test": "val"}
+    cli._print_ingest_table(summary)
+    table = capsys.readouterr().out
+    assert "(from folder val/)" in next(line for line in table.splitlines() if line.startswith("test "))
+    assert {split: counts["written"] for split, counts in summary["splits"].items()} == {"train": 4, "test": 2}
+    test_paths = {_feature(e, "relative_path") for e in _read_examples(summary["output"], "test")}
+    assert test_paths == {"val/n01440764/n01440764_4.JPEG", "val/n01443537/n01443537_5.JPEG"}
+
+
+def test_a_run_requires_the_eval_split_at_the_anomaly_gate_and_ingestion_alone_does_not(tmp_path):
+    """A dataset without an evaluation split stops at AnomalyGate with one line, before any training."""
+    from pipeline.config import load_config
+    from pipeline.pipeline import create_pipeline
+
+    config = load_config("smoke")
+
+    def required(until):
+        (gate,) = [c for c in create_pipeline(config, str(tmp_path), until=until).components if c.id == "AnomalyGate"]
+        return json.loads(gate.exec_properties["required_splits"])
+
+    assert required("push") == ["test", "train"] and required("ingest") == ["train"]
+    from components.anomaly_gate import check_examples
+    from components.errors import DataError
+
+    with pytest.raises(DataError) as error:
+        check_examples(str(tmp_path), ["train"], ["test", "train"])
+    assert "required split 'test' is missing (found ['train']): add a test/ folder" in str(error.value)
+    assert "\n" not in str(error.value)
