@@ -124,10 +124,14 @@ class Layout:
         return dict(self.renamed).get(folder, folder)
 
 
+def _hidden(relative_path: str) -> bool:
+    return any(part.startswith(".") for part in relative_path.split("/"))
+
+
 def locate(relative_path: str, layout: Layout) -> Union[SourceFile, IgnoredFile]:
     """The split and class of one file below layout.root, or why it is not part of the dataset."""
     parts = relative_path.split("/")
-    if any(part.startswith(".") for part in parts):
+    if _hidden(relative_path):
         return IgnoredFile(relative_path, "hidden file")
     if layout.split_folders:
         if parts[0] not in layout.split_folders:
@@ -149,7 +153,7 @@ def plan_dataset(root: str, class_separator: str = "_", relative_paths: Optional
                  eval_split: str = "test") -> DatasetPlan:
     """Works out the split and class of every file below root; a val/ folder stands in for a missing eval_split/."""
     relative_paths = list_files(root) if relative_paths is None else relative_paths
-    visible = [rel for rel in relative_paths if not any(part.startswith(".") for part in rel.split("/"))]
+    visible = [rel for rel in relative_paths if not _hidden(rel)]
     if not visible:
         raise DataError(f"dataset {root} has no files: point --data at a folder of images")
     split_folders = {rel.split("/")[0] for rel in visible if "/" in rel and rel.split("/")[0].lower() in SPLIT_FOLDER_NAMES}
@@ -189,7 +193,7 @@ def fingerprint(root: str) -> str:
     digest = hashlib.sha256()
     if root.startswith("gs://"):
         prefix = root.rstrip("/") + "/"
-        for m in sorted(FileSystems.match([prefix + "**"])[0].metadata_list, key=lambda m: m.path):
+        for m in sorted(FileSystems.match([match_pattern(root)])[0].metadata_list, key=lambda m: m.path):
             digest.update(f"{m.path[len(prefix):]}\0{m.size_in_bytes}\0{m.last_updated_in_seconds}\n".encode())
     else:
         for rel in list_files(root):

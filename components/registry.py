@@ -272,13 +272,13 @@ class VertexModelRegistry:
     def run(self, action: str, version: Optional[str] = None) -> list:
         """Sends an action's requests; returns the models (aiplatform_v1.Model) they answered with."""
         client, answers = self._client(), []
+        keep_previous = self.keep_previous_champion_request()
         for request in self.requests(action, version):
             if action == "list":
                 answers.extend(client.list_model_versions(request=request))
                 continue
             # Promoting with no champion yet: there is no previous champion to keep.
-            missing_ok = request == self.keep_previous_champion_request()
-            answer = self._send(client, request, missing_ok=missing_ok)
+            answer = self._send(client, request, missing_ok=request == keep_previous)
             if answer is not None:
                 answers.append(answer)
         return answers
