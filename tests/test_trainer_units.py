@@ -362,3 +362,20 @@ def test_the_trainer_names_its_inputs_by_the_snapshot_content_not_their_uris(tmp
     assert digest("abc", run="run-1") != digest("abd", run="run-1")
     assert digest("abc", run="run-1") != digest("abc", run="run-1", settings="s2")
     assert digest("abc", run="run-1", encode=dict) == digest("abc", run="run-1")  # a dict stays a dict
+
+
+def test_the_knn_monitor_embeds_a_bounded_sample_in_reading_order(tmp_path):
+    from trainer import data
+    from trainer.model import SimCLR
+    from trainer.train import embed_sample
+
+    records, feature_spec = _stored_images(tmp_path, count=6)
+    config = TrainingConfig(encoder={"depth": 18, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
+                            batch_size=4, sync_batch_norm=False)
+    model = SimCLR.create(config, tf.distribute.get_strategy(), [0.5] * 3, [0.25] * 3, 1, 1)
+
+    features, labels = embed_sample(model, [records], feature_spec, size=16, limit=4)
+
+    images, _ = next(iter(data.evaluation_dataset([records], feature_spec, 16)))
+    assert features.shape == (4, model.encoder.output_shape[-1]) and labels.tolist() == [-1] * 4
+    np.testing.assert_allclose(features, model.encoder(images[:4], training=False).numpy(), rtol=1e-4, atol=1e-5)

@@ -82,6 +82,7 @@ class TrainingConfig(_Section):
     sync_batch_norm: bool = True
     checkpoint_every_steps: PositiveInt = 50
     knn_every_epochs: int = Field(0, ge=0)  # 0: no kNN monitor
+    knn_monitor_images: PositiveInt = 10_000  # the monitor's bank and queries: at most this many of each split
     seed: int = 0  # initial weights and the order of the data
     shuffle_buffer: PositiveInt = 2048
     cache_images: bool = True  # keep decoded stored-size images in memory

@@ -7,7 +7,7 @@ A resumed run skips the elements it already consumed before augmentation,
 so it continues from the same input position.
 """
 
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -87,9 +87,14 @@ def pretraining_dataset(files: List[str], feature_spec, config: TrainingConfig, 
     return batches.prefetch(AUTOTUNE)
 
 
-def evaluation_dataset(files: List[str], feature_spec, image_size: int, batch_size: int = 256) -> tf.data.Dataset:
-    """(center-cropped images in [0, 1], label ids), batched, in file order."""
+def evaluation_dataset(files: List[str], feature_spec, image_size: int, batch_size: int = 256,
+                       limit: Optional[int] = None, drop_remainder: bool = False) -> tf.data.Dataset:
+    """(center-cropped images in [0, 1], label ids), batched, in file order; the first ``limit`` when set."""
     def view(image, label):
         return augment.center_crop(tf.image.convert_image_dtype(image, tf.float32), image_size), label
 
-    return decoded_images(files, feature_spec).map(view, num_parallel_calls=AUTOTUNE).batch(batch_size).prefetch(AUTOTUNE)
+    images = decoded_images(files, feature_spec)
+    if limit is not None:
+        images = images.take(limit)
+    return (images.map(view, num_parallel_calls=AUTOTUNE)
+            .batch(batch_size, drop_remainder=drop_remainder).prefetch(AUTOTUNE))

@@ -50,14 +50,6 @@ def configure_precision(config: TrainingConfig, strategy) -> None:
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if use_bf16 else "float32")
 
 
-def embed(encoder, dataset):
-    features, labels = [], []
-    for images, label_ids in dataset:
-        features.append(encoder(images, training=False).numpy())
-        labels.append(label_ids.numpy())
-    return np.concatenate(features), np.concatenate(labels)
-
-
 def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -143,7 +135,30 @@ def pretrain(config: TrainingConfig, inputs: TrainingData, checkpoint_dir: str, 
 
 
 def knn_monitor(model: SimCLR, inputs: TrainingData, config: TrainingConfig) -> float:
+    """kNN top-1 of the first ``knn_monitor_images`` eval images against as many train images.
+
+    The samples are bounded whatever the dataset's size, and embedded by every replica of the strategy.
+    """
     size = config.encoder.serving_size  # as the exported encoder will see them
-    bank = embed(model.encoder, data.evaluation_dataset(inputs.train_files, inputs.feature_spec, size))
-    queries = embed(model.encoder, data.evaluation_dataset(inputs.eval_files, inputs.feature_spec, size))
-    return knn.knn_accuracy(bank[0], bank[1], queries[0], queries[1], k=20)
+    bank, bank_labels = embed_sample(model, inputs.train_files, inputs.feature_spec, size, config.knn_monitor_images)
+    queries, query_labels = embed_sample(model, inputs.eval_files, inputs.feature_spec, size,
+                                         config.knn_monitor_images)
+    return knn.knn_accuracy(bank, bank_labels, queries, query_labels, k=20)
+
+
+def embed_sample(model: SimCLR, files: List[str], feature_spec, size: int, limit: int):
+    """(features [n, d] float32, label ids [n]) of the first ``limit`` images of ``files``, n <= limit."""
+    strategy = model.strategy
+    dataset = data.evaluation_dataset(files, feature_spec, size, limit=limit,
+                                      drop_remainder=distribute.is_tpu(strategy))
+
+    @tf.function
+    def replica_features(images, labels):
+        return tf.cast(model.encoder(images, training=False), tf.float32), labels
+
+    features, labels = [], []
+    for batch in strategy.experimental_distribute_dataset(dataset):
+        replica_results = strategy.run(replica_features, args=batch)
+        features += [f.numpy() for f in strategy.experimental_local_results(replica_results[0])]
+        labels += [lab.numpy() for lab in strategy.experimental_local_results(replica_results[1])]
+    return np.concatenate(features), np.concatenate(labels)
