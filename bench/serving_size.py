@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
 
-from components import linear_eval, linear_probe, supervised_baseline  # noqa: E402
+from components import embedder, linear_probe, supervised_baseline  # noqa: E402
 from trainer import augment  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--transform", default="")
     args = parser.parse_args()
     root = args.run_output / "pipeline_root"
-    model_dir = linear_eval.serving_model_dir(str(artifact(root, "Trainer/model", args.model)))
+    model_dir = embedder.serving_model_dir(str(artifact(root, "Trainer/model", args.model)))
     examples = str(artifact(root, "ImageExampleGen/examples", args.examples))
     transform_layer = tft.TFTransformOutput(
         str(artifact(root, "Transform/transform_graph", args.transform))).transform_features_layer()
@@ -83,8 +83,8 @@ def main() -> None:
     for size in [int(size) for size in args.sizes.split(",")]:
         train_x, test_x = features(encoder, train_images, size), features(encoder, test_images, size)
         heldout = heldout_top1(train_x, train_y, train_keys)
-        test = linear_probe.evaluate_features(train_x, train_y, test_x, test_y, [0.01, 0.1, 1.0], SEEDS,
-                                              train_keys=train_keys)
+        test = linear_probe.evaluate_features(linear_probe.array_blocks(train_x, train_y), train_y, test_x, test_y,
+                                              [0.01, 0.1, 1.0], SEEDS, train_keys=train_keys)
         results["sizes"][str(size)] = {
             "heldout_top1_10pct_mean": round(float(np.mean(heldout)), 4),
             "heldout_top1_10pct_sd": round(float(np.std(heldout)), 4),

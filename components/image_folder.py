@@ -59,7 +59,7 @@ class DatasetPlan:
         return {name: index for index, name in enumerate(self.classes)}
 
 
-def _join(root: str, relative_path: str) -> str:
+def join(root: str, relative_path: str) -> str:
     return f"{root.rstrip('/')}/{relative_path}"
 
 
@@ -141,7 +141,7 @@ def locate(relative_path: str, layout: Layout) -> Union[SourceFile, IgnoredFile]
     else:
         split, below = None, parts
     label, problem = _locate(below, layout.class_separator)
-    return SourceFile(_join(layout.root, relative_path), relative_path, split, label, problem)
+    return SourceFile(join(layout.root, relative_path), relative_path, split, label, problem)
 
 
 def match_pattern(root: str) -> str:

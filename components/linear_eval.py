@@ -1,11 +1,11 @@
 """LinearEval: how good is the pretrained encoder? Frozen features, few labels.
 
-It serves the exported SavedModel on the ingested images (encoded bytes in,
-embeddings out, exactly as a user of the registry would), then fits linear
-probes on 1 %, 10 % and 100 % of the train labels over several seeds
-(components/linear_probe.py) and a kNN classifier. Into its artifact go
-metrics.json (also set as MLMD custom properties), a t-SNE PNG of the test
-features, the confusion matrix of the blessing probe, the pretraining loss
+It reads the Embedder's shards (the exported SavedModel served on every ingested image,
+exactly as a user of the registry would call it), then fits linear probes on 1 %, 10 %
+and 100 % of the train labels over several seeds (components/linear_probe.py) and a kNN
+classifier, streaming the train split block by block. Into its artifact go metrics.json
+(also set as MLMD custom properties), a t-SNE PNG of at most ``TSNE_MAX_POINTS`` test
+features, the confusion matrix of the blessing probe (PNG and CSV), the pretraining loss
 curve and a one-page report.md that links them. Given SupervisedBaseline's output,
 it adds the encoder trained from scratch on the same label fractions beside the probes.
 """
@@ -13,36 +13,45 @@ it adds the encoder trained from scratch on the same label fractions beside the 
 
 import json
 import os
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 import numpy as np
 import tensorflow as tf
+from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from sklearn.metrics import confusion_matrix
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
-from components import image_decoding, labelled_examples, linear_probe, supervised_baseline
+from components import embeddings, linear_probe, supervised_baseline
 from trainer import plots, uri_io
 from trainer.train import HISTORY_FILE, LOSS_CURVE_FILE
 
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.md"
-SERVING_DIR = "Format-Serving"
+CONFUSION_PNG = "confusion_matrix.png"
+CONFUSION_CSV = "confusion_matrix.csv"  # rows: true class, columns: predicted class, header: class names
+TSNE_MAX_POINTS = 10_000
+TSNE_PCA_DIMENSIONS = 50
 
 
-def serving_model_dir(model_uri: str) -> str:
-    return os.path.join(model_uri, SERVING_DIR)
+def tsne_points(features: np.ndarray, labels: np.ndarray, seed: int = 0):
+    """(points [m, 2], labels [m]) of a t-SNE of at most TSNE_MAX_POINTS sampled features [n, d], after PCA to 50."""
+    if len(labels) > TSNE_MAX_POINTS:
+        chosen = np.sort(np.random.default_rng(seed).choice(len(labels), TSNE_MAX_POINTS, replace=False))
+        features, labels = features[chosen], labels[chosen]
+    features = linear_probe.l2_normalise(features)
+    if min(features.shape) > TSNE_PCA_DIMENSIONS:
+        features = PCA(TSNE_PCA_DIMENSIONS, random_state=seed).fit_transform(features)
+    points = TSNE(perplexity=min(30.0, len(labels) - 1.0), init="pca", random_state=seed).fit_transform(features)
+    return points, labels
 
 
-def embed_split(embed, examples_uri: str, split: str,
-                batch_size: int = 64) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Embeddings, label ids and content hashes of every example in a split, through the serving signature."""
-    split_arrays = labelled_examples.read_split(
-        examples_uri, split, lambda images: {"embedding": embed(image_bytes=images)["embedding"].numpy()}, batch_size)
-    return (split_arrays["embedding"], split_arrays[image_decoding.LABEL_ID_KEY],
-            split_arrays[image_decoding.HASH_KEY])
+def write_confusion_csv(path: str, matrix: np.ndarray, classes: List[str]) -> None:
+    lines = ["true\\predicted," + ",".join(classes)]
+    lines += [f"{name}," + ",".join(str(int(count)) for count in row) for name, row in zip(classes, matrix)]
+    uri_io.write_text(path, "\n".join(lines) + "\n")
 
 
 def _percent(result: Dict) -> str:
@@ -88,39 +97,45 @@ kNN (k={settings['knn_k']}, cosine, all train labels): **{100 * metrics['knn_top
     uri_io.write_text(path, text)
 
 
-def evaluate_encoder(examples_uri: str, model_uri: str, model_run_uri: str, output_uri: str,
-                     classes: List[str], settings: Dict) -> Dict:
-    """Runs the whole evaluation into output_uri and returns the metrics."""
-    embed = tf.saved_model.load(serving_model_dir(model_uri)).signatures["serving_default"]
-    train_x, train_y, train_hashes = embed_split(embed, examples_uri, settings["train_split"])
-    test_x, test_y, _ = embed_split(embed, examples_uri, settings["eval_split"])
-    seeds = list(range(settings["seeds"]))
+def evaluate_encoder(embeddings_uri: str, model_run_uri: str, output_uri: str, classes: List[str],
+                     settings: Dict) -> Dict:
+    """Runs the whole evaluation into output_uri and returns the metrics.
+
+    Reads ``<embeddings_uri>/Split-<split>/`` shards: the evaluation split whole, the train split in blocks.
+    """
+    train_folder = os.path.join(embeddings_uri, f"Split-{settings['train_split']}")
+    train = embeddings.read_columns(train_folder, [embeddings.LABEL_COLUMN, embeddings.HASH_COLUMN])
+    train_y = train[embeddings.LABEL_COLUMN]
+    train_keys = np.array([key.encode() for key in train[embeddings.HASH_COLUMN]])
+    test = embeddings.read_all(os.path.join(embeddings_uri, f"Split-{settings['eval_split']}"))
+    test_x, test_y = test.features.astype(np.float32), test.labels
     results = linear_probe.evaluate_features(
-        train_x, train_y, test_x, test_y, settings["label_fractions"], seeds, knn_k=settings["knn_k"],
-        train_keys=train_hashes,
+        lambda: ((block.features, block.labels) for block in embeddings.read_blocks(train_folder)),
+        train_y, test_x, test_y, settings["label_fractions"], list(range(settings["seeds"])),
+        knn_k=settings["knn_k"], train_keys=train_keys,
     )
     blessing_key = f"{settings['blessing_fraction']:g}"
     metrics = {
         "linear": results["linear"], "knn_top1": results["knn_top1"],
         "blessing_metric": {"label_fraction": settings["blessing_fraction"],
                             "top1_mean": results["linear"][blessing_key]["top1_mean"]},
-        "classes": classes, "feature_dim": int(train_x.shape[1]),
+        "classes": classes, "feature_dim": int(test_x.shape[1]),
         "train_images": int(len(train_y)), "test_images": int(len(test_y)),
         "data_fingerprint": settings.get("data_fingerprint"), "plots": {},
     }
     if settings.get("supervised_baseline"):
         metrics["supervised_baseline"] = settings["supervised_baseline"]
     tf.io.gfile.makedirs(output_uri)
-    confusion_path = os.path.join(output_uri, "confusion_matrix.png")
     matrix = confusion_matrix(test_y, results["predictions"][blessing_key], labels=range(len(classes)))
-    plots.confusion_matrix(matrix, classes, confusion_path,
+    write_confusion_csv(os.path.join(output_uri, CONFUSION_CSV), matrix, classes)
+    metrics["plots"]["confusion_matrix"] = os.path.join(output_uri, CONFUSION_PNG)
+    plots.confusion_matrix(matrix, classes, metrics["plots"]["confusion_matrix"],
                            f"linear probe, {settings['blessing_fraction']:.0%} labels (seed 0)")
-    metrics["plots"]["confusion_matrix"] = confusion_path
     if settings.get("tsne", True) and len(test_y) > 3:  # t-SNE needs perplexity < samples
-        points = TSNE(perplexity=min(30.0, len(test_y) - 1.0), init="pca", random_state=0).fit_transform(
-            linear_probe.l2_normalise(test_x))
+        points, point_labels = tsne_points(test_x, test_y)
         metrics["plots"]["tsne"] = os.path.join(output_uri, "tsne.png")
-        plots.embedding_scatter(points, test_y, classes, metrics["plots"]["tsne"], "t-SNE of test embeddings")
+        plots.embedding_scatter(points, point_labels, classes, metrics["plots"]["tsne"],
+                                f"t-SNE of {len(point_labels)} test embeddings")
     loss_curve = os.path.join(model_run_uri, LOSS_CURVE_FILE)
     if tf.io.gfile.exists(loss_curve):
         tf.io.gfile.copy(loss_curve, os.path.join(output_uri, LOSS_CURVE_FILE), overwrite=True)
@@ -136,13 +151,16 @@ def evaluate_encoder(examples_uri: str, model_uri: str, model_run_uri: str, outp
 @component
 def LinearEval(
     examples: InputArtifact[standard_artifacts.Examples],
-    model: InputArtifact[standard_artifacts.Model],
+    embeddings: InputArtifact[standard_artifacts.Examples],
     model_run: InputArtifact[standard_artifacts.ModelRun],
     evaluation: OutputArtifact[standard_artifacts.ModelEvaluation],
     settings: Parameter[str],
     baseline: InputArtifact[standard_artifacts.ModelEvaluation] = None,
 ) -> None:
     """Linear probes and kNN on the frozen encoder; metrics.json, PNGs and report.md in `evaluation`.
+
+    ``embeddings`` are the Embedder's shards; ``examples`` (ImageExampleGen's) give the class names and
+    the data fingerprint; ``model_run`` the pretraining history and loss curve.
 
     ``baseline``, when given, is SupervisedBaseline's output; its figures join the report and metrics.
     """
@@ -152,7 +170,7 @@ def LinearEval(
         config["supervised_baseline"] = uri_io.read_json(
             os.path.join(baseline.uri, supervised_baseline.METRICS_FILE))["supervised"]
     classes = json.loads(examples.get_string_custom_property("classes"))
-    metrics = evaluate_encoder(examples.uri, model.uri, model_run.uri, evaluation.uri, classes, config)
+    metrics = evaluate_encoder(embeddings.uri, model_run.uri, evaluation.uri, classes, config)
     for fraction, probe in metrics["linear"].items():
         percent = f"{100 * float(fraction):g}pct"
         evaluation.set_float_custom_property(f"top1_{percent}_mean", probe["top1_mean"])

@@ -29,7 +29,8 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 from components.data_fingerprint import training_digest
-from components.linear_eval import METRICS_FILE, serving_model_dir
+from components.embedder import serving_model_dir
+from components.linear_eval import METRICS_FILE
 from components.registry import registry_from_config
 from trainer import uri_io
 from trainer.task import FINISHED_FILE, RESUME_FILE

@@ -36,7 +36,7 @@ from tfx.types.component_spec import ChannelParameter
 
 from components.data_fingerprint import SNAPSHOT_FILE, DataSnapshot
 from trainer import uri_io
-from trainer.task import CHECKPOINT_ROOT_KEY, INPUT_DIGEST_KEY, INPUT_SETTINGS_KEY
+from trainer.task import INPUT_DIGEST_KEY, INPUT_SETTINGS_KEY
 
 SNAPSHOT_KEY = "snapshot"
 COMPONENT_ID = "Trainer"

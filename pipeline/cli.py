@@ -165,7 +165,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _pretraining_summary(run) -> Dict[str, Any]:
-    from components.linear_eval import serving_model_dir
+    from components.embedder import serving_model_dir
     from trainer import uri_io
     from trainer.train import HISTORY_FILE, LOSS_CURVE_FILE
 
@@ -324,6 +324,48 @@ def cmd_registry(args: argparse.Namespace) -> int:
             print(f"{row['version']:<9}{'' if top1 is None else f'{100 * top1:.1f}':>8}  {row['pushed_at']:<27}{mark}")
         if not rows:
             print(f"no versions of {registry.model_name} in {registry.root}")
+    return 0
+
+
+def _saved_model_of(args: argparse.Namespace) -> str:
+    """--model as a SavedModel folder, or as a local registry folder (its champion, or --version)."""
+    from components.registry import LocalRegistry, RegistryError
+    from pipeline.config import load_config
+    from trainer import uri_io
+
+    if uri_io.exists(uri_io.join(args.model, "saved_model.pb")):
+        if args.version:
+            raise RegistryError(f"--version {args.version} names a registry version, but {args.model} is a SavedModel")
+        return args.model
+    registry = LocalRegistry(args.model, args.model_name or load_config(args.config).registry.model_name)
+    version = args.version or registry.pointer()["version"]
+    if version not in registry.versions():
+        raise RegistryError(f"{args.model} is neither a SavedModel nor a registry with "
+                            + (f"version {version}" if version else "a champion") + f" of {registry.model_name}")
+    return registry.saved_model_path(version)
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from components import embedder, embeddings
+    from components.errors import DataError
+    from pipeline.config import load_config
+    from trainer import uri_io
+
+    saved_model = _saved_model_of(args)
+    if not uri_io.exists(args.data):
+        raise DataError(f"--data {args.data} does not exist")
+    config = load_config(args.config)
+    embedder.embed_folder(args.data, saved_model, args.output, [*config.beam_pipeline_args, *args.beam_arg],
+                          max_pixels=config.ingest.max_pixels)
+    paths = embeddings.read_columns(args.output, [embeddings.PATH_COLUMN])[embeddings.PATH_COLUMN]
+    rejected = uri_io.read_text(uri_io.join(args.output, embedder.REJECTED_FILE)).splitlines()
+    summary = {"model": saved_model, "embedded": int(len(paths)), "rejected": len(rejected), "output": args.output}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"embedded {summary['embedded']} images with {saved_model} into {args.output} "
+              f"({embeddings.FILE_PREFIX}-*{embeddings.FILE_SUFFIX}); {len(rejected)} files were not images "
+              f"(reasons in {embedder.REJECTED_FILE})")
     return 0
 
 
@@ -530,6 +572,24 @@ def build_parser() -> argparse.ArgumentParser:
         if action == "list":
             sub.add_argument("--json", action="store_true", help="print one JSON object on stdout")
         sub.set_defaults(func=cmd_registry)
+
+    embed = commands.add_parser(
+        "embed", help="embed a folder of images with a trained encoder",
+        description="Runs the pipeline's embedding step (Beam RunInference over the SavedModel) on every image "
+        "below --data and writes Parquet shards: relative_path, sha256, label_id (-1) and the float16 "
+        "embedding (see components/embeddings.py for reading them with pandas or numpy).",
+    )
+    embed.add_argument("--model", required=True,
+                       help="a SavedModel folder (local or gs://), or a local registry folder (its champion)")
+    embed.add_argument("--version", help="with a registry: this version instead of the champion")
+    embed.add_argument("--model-name", help="with a registry: the model (default: the config's registry.model_name)")
+    embed.add_argument("--data", required=True, help="an image folder, local or gs://")
+    embed.add_argument("--output", required=True, help="folder for the shards, local or gs://")
+    embed.add_argument("--config", default="local", help="config for the Beam options and the pixel limit")
+    embed.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    embed.add_argument("--beam-arg", action="append", default=[], metavar="ARG",
+                       help="extra Beam pipeline option, repeatable (e.g. --beam-arg=--runner=DataflowRunner)")
+    embed.set_defaults(func=cmd_embed)
 
     schema = commands.add_parser("schema", help="manage the curated data schema")
     schema_commands = schema.add_subparsers(dest="schema_command", required=True, metavar="ACTION")

@@ -2,7 +2,8 @@
 
 DataFingerprint -> [only when the data or training settings differ from the champion's:]
   ImageExampleGen -> statistics -> schema -> validation -> anomaly gate -> transform
-  -> SimCLR trainer -> linear evaluation -> blessing -> push to the model registry
+  -> SimCLR trainer -> embedding (Beam RunInference) -> linear evaluation -> blessing
+  -> push to the model registry
 With ``supervised_baseline`` set, the encoder is also trained from scratch on the
 probes' labelled subsets, and linear evaluation reports both side by side.
 """
@@ -17,6 +18,7 @@ from tfx import v1 as tfx
 
 from components.anomaly_gate import AnomalyGate
 from components.data_fingerprint import DataFingerprint
+from components.embedder import Embedder
 from components.image_example_gen import ImageExampleGen
 from components.linear_eval import LinearEval
 from components import resumable_trainer
@@ -202,9 +204,11 @@ def _evaluate_and_push(config: PipelineConfig, example_gen, transform, trainer) 
             settings=json.dumps(
                 {**labelled, "supervised_baseline": config.supervised_baseline.model_dump(mode="json")}, sort_keys=True),
         )
+    # Beam steps run on Dataflow on Vertex AI: the embeddings never pass through one process.
+    embedder = Embedder(examples=example_gen.outputs["examples"], model=trainer.outputs["model"])
     linear_eval = LinearEval(
         examples=example_gen.outputs["examples"],
-        model=trainer.outputs["model"],
+        embeddings=embedder.outputs["embeddings"],
         model_run=trainer.outputs["model_run"],
         baseline=baseline.outputs["baseline"] if baseline else None,
         settings=json.dumps({
@@ -227,4 +231,4 @@ def _evaluate_and_push(config: PipelineConfig, example_gen, transform, trainer) 
         registry=config.registry.model_dump_json(),
         pipeline_config=config.model_dump_json(),
     )
-    return ([baseline] if baseline else []) + [linear_eval, blesser, pusher]
+    return ([baseline] if baseline else []) + [embedder, linear_eval, blesser, pusher]

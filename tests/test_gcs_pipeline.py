@@ -23,7 +23,7 @@ from pipeline.local_runner import LocalRun
 # that such a failure ends the run in one line.
 FAULTS = Faults(error_rate=0.03, drop_upload_rate=0.05, stall_rate=0.01, stall_seconds=1.0, seed=3, exempt="/batch/")
 COMPONENTS = ("DataFingerprint", "ImageExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomalyGate",
-              "Transform", "Trainer", "LinearEval", "Blesser", "RegistryPusher")
+              "Transform", "Trainer", "Embedder", "LinearEval", "Blesser", "RegistryPusher")
 
 
 @pytest.fixture(scope="module")

@@ -46,9 +46,36 @@ def test_probe_scores_are_independent_of_the_reading_order():
     shuffled = rng.permutation(len(labels))
 
     def scores(order):
-        return linear_probe.linear_probe(features[order], labels[order], test_features, test_labels, 0.1, [0, 1],
+        return linear_probe.linear_probe(linear_probe.array_blocks(features[order], labels[order], rows=7),
+                                         labels[order], test_features, test_labels, 0.1, [0, 1],
                                          train_keys=keys[order])
 
     first, again = scores(np.arange(len(labels))), scores(shuffled)
     assert again.accuracies == first.accuracies and again.subset_digests == first.subset_digests
     assert np.mean(first.accuracies) > 0.6  # chance is 1/3
+
+
+def _clusters(rng, labels, dim=16, spread=1.0):
+    centres = np.random.default_rng(42).normal(size=(labels.max() + 1, dim))
+    return centres[labels] + spread * rng.normal(size=(len(labels), dim))
+
+
+def test_the_streamed_softmax_probe_scores_as_the_sklearn_probe():
+    """The same subsets fitted both ways, sklearn in memory and TF streamed from blocks, score alike on test."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(5), 160)
+    keys = np.array([f"{index:064x}".encode() for index in range(len(labels))])
+    features = _clusters(rng, labels)
+    test_labels = np.repeat(np.arange(5), 100)
+    test_features = _clusters(rng, test_labels)
+    blocks = linear_probe.array_blocks(features, labels, rows=100)
+
+    def probe(sklearn_max):
+        return linear_probe.linear_probe(blocks, labels, test_features, test_labels, 0.5, [0],
+                                         train_keys=keys, sklearn_max=sklearn_max)
+
+    in_memory, streamed = probe(sklearn_max=10_000), probe(sklearn_max=0)
+    assert in_memory.subset_digests == streamed.subset_digests  # the same labelled images
+    assert 0.6 < in_memory.accuracies[0] < 0.97  # neither chance (0.2) nor trivially separable
+    assert abs(streamed.accuracies[0] - in_memory.accuracies[0]) <= 0.03
+    assert np.mean(streamed.predictions == in_memory.predictions) > 0.9

@@ -7,7 +7,7 @@ from components.registry import LocalRegistry
 
 COMPONENTS = (
     "DataFingerprint", "ImageExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomalyGate", "Transform",
-    "SupervisedBaseline", "Trainer", "LinearEval", "Blesser", "RegistryPusher",
+    "SupervisedBaseline", "Trainer", "Embedder", "LinearEval", "Blesser", "RegistryPusher",
 )
 
 
@@ -29,7 +29,8 @@ def test_run_json_names_metrics_blessing_and_version(smoke_pipeline):
 def test_linear_eval_writes_metrics_plots_and_a_report(smoke_pipeline):
     evaluation = smoke_pipeline.run.latest_outputs("LinearEval")["evaluation"][0]
     names = set(os.listdir(evaluation.uri))
-    assert {"metrics.json", "report.md", "tsne.png", "confusion_matrix.png", "loss_curve.png"} <= names
+    assert {"metrics.json", "report.md", "tsne.png", "confusion_matrix.png", "confusion_matrix.csv",
+            "loss_curve.png"} <= names
     for png in ("tsne.png", "confusion_matrix.png", "loss_curve.png"):
         assert open(os.path.join(evaluation.uri, png), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     metrics = json.load(open(os.path.join(evaluation.uri, "metrics.json")))
@@ -50,6 +51,62 @@ def test_linear_eval_writes_metrics_plots_and_a_report(smoke_pipeline):
     assert len(probe_digests) == 2 and supervised["subset_digests"] == probe_digests[:len(supervised["subset_digests"])]
     assert evaluation.custom_properties["supervised_top1_10pct_mean"].double_value == supervised["top1_mean"]
     assert "supervised from scratch" in report and f"{100 * supervised['top1_mean']:.1f} ±" in report
+
+
+def test_the_embedder_writes_float16_shards_that_the_served_encoder_reproduces(smoke_pipeline):
+    import numpy as np
+    import pandas as pd
+    import tensorflow as tf
+
+    from components import embedder, image_decoding, labelled_examples
+
+    embeddings = smoke_pipeline.run.latest_outputs("Embedder")["embeddings"][0]
+    examples = smoke_pipeline.run.latest_outputs("ImageExampleGen")["examples"][0]
+    model = smoke_pipeline.run.latest_outputs("Trainer")["model"][0]
+    frame = pd.read_parquet(os.path.join(embeddings.uri, "Split-test"))  # as the module docstring tells users
+    features = np.frombuffer(b"".join(frame.embedding), "<f2").reshape(len(frame), -1)
+    ingested = labelled_examples.read_split(examples.uri, "test", lambda images: {"image": images.numpy()})
+    assert sorted(frame.sha256) == sorted(h.decode() for h in ingested[image_decoding.HASH_KEY])
+    served = tf.saved_model.load(embedder.serving_model_dir(model.uri)).signatures["serving_default"]
+    expected = served(image_bytes=tf.constant(ingested["image"]))["embedding"].numpy()
+    order = [list(frame.sha256).index(h.decode()) for h in ingested[image_decoding.HASH_KEY]]
+    np.testing.assert_allclose(features[order], expected, rtol=2e-3, atol=2e-3)  # float16
+    assert frame.label_id.tolist() == [int(label) for label in ingested[image_decoding.LABEL_ID_KEY][np.argsort(order)]]
+
+
+def test_embed_writes_the_champion_embedding_of_every_image_and_the_reason_for_every_other_file(
+        smoke_pipeline, tmp_path, capsys):
+    import numpy as np
+    import pandas as pd
+    import tensorflow as tf
+
+    from conftest import write_image
+    from pipeline import cli
+
+    folder = tmp_path / "photos"
+    write_image(folder / "a.jpg", seed=1, image_format="JPEG")
+    write_image(folder / "nested" / "b.jpg", seed=2, image_format="PNG")  # PNG content, .jpg name: still embedded
+    (folder / "notes.txt").write_text("not an image")
+    output = tmp_path / "embedded"
+    code = cli.main(["embed", "--model", str(smoke_pipeline.registry), "--model-name", "simclr-encoder",
+                     "--data", str(folder), "--output", str(output), "--json"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["embedded"] == 2
+
+    frame = pd.read_parquet(output).sort_values("relative_path")
+    assert frame.relative_path.tolist() == ["a.jpg", "nested/b.jpg"] and frame.label_id.tolist() == [-1, -1]
+    features = np.frombuffer(b"".join(frame.embedding), "<f2").reshape(2, -1)
+    champion = LocalRegistry(str(smoke_pipeline.registry), "simclr-encoder").saved_model_path("1")
+    served = tf.saved_model.load(champion).signatures["serving_default"]
+    expected = served(image_bytes=tf.constant([(folder / "a.jpg").read_bytes(), (folder / "nested" / "b.jpg").read_bytes()]))
+    np.testing.assert_allclose(features, expected["embedding"].numpy(), rtol=2e-3, atol=2e-3)
+    (rejected,) = [json.loads(line) for line in (output / "_rejected.jsonl").read_text().splitlines()]
+    assert rejected["path"] == "notes.txt" and rejected["reason"].startswith("not an image")
+
+    code = cli.main(["embed", "--model", str(smoke_pipeline.registry), "--model-name", "simclr-encoder",
+                     "--version", "7", "--data", str(folder), "--output", str(tmp_path / "none")])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and error[-1].startswith("simclr-tfx: error: ") and "version 7" in error[-1]
 
 
 def test_registry_version_carries_its_metadata(smoke_pipeline):

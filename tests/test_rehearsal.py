@@ -106,7 +106,7 @@ def test_the_vertex_smoke_rehearsal_runs_every_task_and_pushes(rehearsed):
     assert code == 0, summary.get("failed")
     assert {name: task["state"] for name, task in summary["tasks"].items()} == {
         name: "SUCCEEDED" for name in ("DataFingerprint", "ImageExampleGen", "StatisticsGen", "SchemaGen",
-                                       "ExampleValidator", "AnomalyGate", "Transform", "Trainer", "LinearEval",
+                                       "ExampleValidator", "AnomalyGate", "Transform", "Trainer", "Embedder", "LinearEval",
                                        "Blesser", "RegistryPusher")}
     assert summary["pushed"] == "1"
     assert summary["pipeline_root"].startswith("gs://simclr-rehearsal/pipeline-root/")
@@ -124,6 +124,7 @@ def test_the_rehearsal_leaves_every_artifact_in_the_bucket(rehearsed, monkeypatc
     assert found("Transform_*/transform_graph/transform_fn/saved_model.pb")
     assert found("Trainer_*/model/Format-Serving/saved_model.pb")
     assert found("Trainer_*/model_run/final_checkpoint/ckpt.index")
+    assert found("Embedder_*/embeddings/Split-train/embeddings-*.parquet")
     for plot in ("loss_curve.png", "confusion_matrix.png", "tsne.png"):
         assert found(f"LinearEval_*/evaluation/{plot}"), plot
     metrics = json.loads(tf.io.gfile.GFile(found("LinearEval_*/evaluation/metrics.json")[0]).read())

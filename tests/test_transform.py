@@ -1,7 +1,6 @@
 """The tensorflow-transform graph: stored-size images, label vocabulary, channel statistics, serving reuse."""
 
 import glob
-import json
 import os
 
 import numpy as np

@@ -21,7 +21,7 @@ IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/simclr/simclr-tfx:1.0"
 TPU_IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/simclr/simclr-tfx-tpu:1.0"
 SERVICE_ACCOUNT = f"simclr-pipeline@{PROJECT}.iam.gserviceaccount.com"
 NETWORK = "projects/123456/global/networks/simclr-vpc"
-BEAM_STEPS = ("ImageExampleGen", "StatisticsGen", "Transform")
+BEAM_STEPS = ("ImageExampleGen", "StatisticsGen", "Transform", "Embedder")
 TRAINER_MACHINES = {
     "tpu": {"machineType": "ct5lp-hightpu-4t", "tpuTopology": "2x2"},
     "gpu": {"machineType": "a2-highgpu-1g", "acceleratorType": "NVIDIA_TESLA_A100", "acceleratorCount": 1},
@@ -88,7 +88,7 @@ def task_parameter(spec: dict, task: str, name: str):
 @pytest.mark.parametrize("preset", sorted(TRAINER_MACHINES))
 def test_every_step_runs_the_configured_image(compiled, preset):
     executors = compiled[preset][2]["pipelineSpec"]["deploymentSpec"]["executors"]
-    assert len(executors) == len(tasks(compiled[preset][2])) == 11
+    assert len(executors) == len(tasks(compiled[preset][2])) == 12
     assert {executor["container"]["image"] for executor in executors.values()} == {IMAGE}
     # Each step names its command, so the image's ENTRYPOINT (Beam's boot, for Dataflow workers) never runs on Vertex.
     assert all(executor["container"]["command"][:2] == ["python", "-m"] for executor in executors.values())
@@ -194,7 +194,9 @@ def test_local_and_vertex_configs_build_the_same_dag(tmp_path):
     cloud_dag = edges(create_pipeline(cloud, pipeline_root="gs://demo-bucket/pipeline-root"))
     local_dag = edges(create_pipeline(local, pipeline_root=str(tmp_path / "root")))
     assert cloud_dag == local_dag
-    assert len(cloud_dag) == 11 and cloud_dag["Trainer"] == ["DataFingerprint", "Transform"]
+    assert len(cloud_dag) == 12 and cloud_dag["Trainer"] == ["DataFingerprint", "Transform"]
+    assert cloud_dag["Embedder"] == ["DataFingerprint", "ImageExampleGen", "Trainer"]
+    assert cloud_dag["LinearEval"] == ["DataFingerprint", "Embedder", "ImageExampleGen", "Trainer"]
 
 
 def test_compiled_dag_has_the_pipeline_edges(compiled, tmp_path):
@@ -329,7 +331,7 @@ def test_the_supervised_baseline_compiles_into_the_vertex_dag(tmp_path):
     spec_path = tmp_path / "spec.json"
     assert run_cli("compile", "--config", config, "--output", str(spec_path))[0] == 0
     compiled_tasks = tasks(json.loads(spec_path.read_text()))
-    assert len(compiled_tasks) == 12
+    assert len(compiled_tasks) == 13
     baseline_needs = sorted(compiled_tasks["SupervisedBaseline"]["dependentTasks"])
     assert baseline_needs == ["DataFingerprint", "ImageExampleGen", "Transform"]
     baseline_input = compiled_tasks["LinearEval"]["inputs"]["artifacts"]["baseline"]["taskOutputArtifact"]

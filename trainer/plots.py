@@ -8,6 +8,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from trainer import uri_io  # noqa: E402
 
+LABELLED_CLASSES = 20  # confusion matrices with more classes are drawn without names or counts
+
 
 def loss_curve(history, path: str, title: str = "SimCLR pretraining") -> None:
     """NT-Xent loss and contrastive accuracy per epoch."""
@@ -27,16 +29,20 @@ def loss_curve(history, path: str, title: str = "SimCLR pretraining") -> None:
 
 
 def confusion_matrix(matrix, class_names, path: str, title: str) -> None:
-    """Counts of (true class, predicted class), annotated."""
-    figure, axis = plt.subplots(figsize=(1.2 * len(class_names) + 2, 1.1 * len(class_names) + 1.5))
-    axis.imshow(matrix, cmap="Blues")
-    axis.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
-    axis.set_yticks(range(len(class_names)), class_names)
+    """Counts of (true class, predicted class): annotated with names and counts up to LABELLED_CLASSES
+    classes; beyond that a fixed-size heat map without labels (the counts are in the CSV beside it)."""
+    labelled = len(class_names) <= LABELLED_CLASSES
+    side = len(class_names) if labelled else LABELLED_CLASSES
+    figure, axis = plt.subplots(figsize=(1.2 * side + 2, 1.1 * side + 1.5))
+    axis.imshow(matrix, cmap="Blues", interpolation="nearest")
+    if labelled:
+        axis.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
+        axis.set_yticks(range(len(class_names)), class_names)
+        for (row, column), count in np.ndenumerate(matrix):
+            color = "white" if count > matrix.max() / 2 else "black"
+            axis.text(column, row, str(count), ha="center", va="center", color=color)
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")
-    for (row, column), count in np.ndenumerate(matrix):
-        color = "white" if count > matrix.max() / 2 else "black"
-        axis.text(column, row, str(count), ha="center", va="center", color=color)
     axis.set_title(title)
     figure.tight_layout()
     uri_io.save_figure(figure, path)

@@ -6,7 +6,6 @@ single-device step on the same global batch. Arguments: ``sync`` or ``nosync``
 """
 
 import json
-import os
 import sys
 
 from trainer import runtime  # noqa: E402
