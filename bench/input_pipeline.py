@@ -36,7 +36,7 @@ def main() -> None:
     })
     with tempfile.TemporaryDirectory() as scratch:
         files = write_stored_examples(source_images(args.data, 1250), scratch)
-        dataset = data.pretraining_dataset(files, FEATURE_SPEC, config)
+        dataset = data.pretraining_dataset(files, FEATURE_SPEC, config, num_images=1250)
         iterator = iter(dataset)
         # Fill the cache first: its one-off decoding is not the steady state.
         for _ in range(-(-1250 // args.batch) + 1):

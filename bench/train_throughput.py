@@ -57,7 +57,7 @@ def ours(files, size: int, batch: int, warmup: int, steps: int):
         "batch_size": batch, "sync_batch_norm": False, "shuffle_buffer": 1024,
     })
     model = SimCLR.create(config, tf.distribute.get_strategy(), [0.45] * 3, [0.25] * 3, 10, 1000)
-    iterator = iter(data.pretraining_dataset(files, FEATURE_SPEC, config))
+    iterator = iter(data.pretraining_dataset(files, FEATURE_SPEC, config, num_images=data.count_records(files)))
     rate = images_per_s(lambda: float(model.train_step(iterator)[0]), warmup, steps, 2 * batch)
     return rate, training_flops_per_image(model.encoder) + training_flops_per_image(model.head)
 

@@ -9,7 +9,9 @@ to ``custom_config`` what the run trains on by content:
 * ``input_digest``: the data's fingerprint (read from the snapshot at run time, so it
   holds on Vertex AI too, where the bucket is fingerprinted inside the run) combined
   with the digest of the settings that turn the data into examples;
-* ``checkpoint_root``: a stable folder under the pipeline root, not under the run.
+* ``checkpoint_root``: a stable folder under the pipeline root, not under the run;
+* ``train_images``: how many training examples there are, from ImageExampleGen's report
+  (its ``ingested`` input), so the training job never reads the train split just to count it.
 
 ``trainer/task.py`` keys its checkpoint folder by these and the training settings.
 RegistryPusher deletes the folder once the model is pushed or refused.
@@ -35,15 +37,18 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from tfx.types.component_spec import ChannelParameter
 
 from components.data_fingerprint import SNAPSHOT_FILE, DataSnapshot
+from components.image_example_gen import REPORT_FILE as INGEST_REPORT_FILE
 from trainer import uri_io
-from trainer.task import INPUT_DIGEST_KEY, INPUT_SETTINGS_KEY
+from trainer.task import INPUT_DIGEST_KEY, INPUT_SETTINGS_KEY, TRAIN_IMAGES_KEY, TRAIN_SPLIT
 
 SNAPSHOT_KEY = "snapshot"
+INGESTED_KEY = "ingested"
 COMPONENT_ID = "Trainer"
 
 
 class ResumableTrainerSpec(standard_component_specs.TrainerSpec):
-    INPUTS = {**standard_component_specs.TrainerSpec.INPUTS, SNAPSHOT_KEY: ChannelParameter(type=DataSnapshot)}
+    INPUTS = {**standard_component_specs.TrainerSpec.INPUTS, SNAPSHOT_KEY: ChannelParameter(type=DataSnapshot),
+              INGESTED_KEY: ChannelParameter(type=standard_artifacts.Examples)}
 
 
 def input_digest(data_fingerprint: str, input_settings: str) -> str:
@@ -52,12 +57,16 @@ def input_digest(data_fingerprint: str, input_settings: str) -> str:
 
 
 def with_input_digest(input_dict: Dict[str, list], exec_properties: Dict[str, Any]) -> Dict[str, Any]:
-    """exec_properties whose custom_config also names the inputs by content (``input_digest``)."""
+    """exec_properties whose custom_config also names the inputs by content (``input_digest``) and
+    gives the number of training examples (``train_images``)."""
     snapshot = artifact_utils.get_single_instance(input_dict[SNAPSHOT_KEY])
     fingerprint = uri_io.read_json(os.path.join(snapshot.uri, SNAPSHOT_FILE))["data_fingerprint"]
+    ingested = artifact_utils.get_single_instance(input_dict[INGESTED_KEY])
+    report = uri_io.read_json(os.path.join(ingested.uri, INGEST_REPORT_FILE))
     raw = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "{}"
     custom_config = json.loads(raw) if isinstance(raw, str) else dict(raw)
     custom_config[INPUT_DIGEST_KEY] = input_digest(fingerprint, custom_config.get(INPUT_SETTINGS_KEY, ""))
+    custom_config[TRAIN_IMAGES_KEY] = report["splits"][TRAIN_SPLIT]["written"]
     encoded = json.dumps(custom_config, sort_keys=True) if isinstance(raw, str) else custom_config
     return {**exec_properties, standard_component_specs.CUSTOM_CONFIG_KEY: encoded}
 
@@ -77,7 +86,8 @@ class VertexExecutor(vertex_executor.GenericExecutor):
 
 
 class Trainer(base_component.BaseComponent):
-    """TFX's Trainer (run_fn, examples, transform graph) plus the run's DataSnapshot.
+    """TFX's Trainer (run_fn, examples, transform graph) plus the run's DataSnapshot and the ingested examples
+    (for their report's counts; the Trainer reads ``examples``, the transformed ones).
 
     The pipeline gives it the id ``COMPONENT_ID`` whichever executor it runs (``with_id``).
     """
@@ -85,11 +95,11 @@ class Trainer(base_component.BaseComponent):
     SPEC_CLASS = ResumableTrainerSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
 
-    def __init__(self, snapshot: types.BaseChannel, examples: types.BaseChannel, transform_graph: types.BaseChannel,
-                 run_fn: str, train_args: trainer_pb2.TrainArgs, eval_args: trainer_pb2.EvalArgs,
-                 custom_config: Dict[str, Any]):
+    def __init__(self, snapshot: types.BaseChannel, ingested: types.BaseChannel, examples: types.BaseChannel,
+                 transform_graph: types.BaseChannel, run_fn: str, train_args: trainer_pb2.TrainArgs,
+                 eval_args: trainer_pb2.EvalArgs, custom_config: Dict[str, Any]):
         super().__init__(spec=ResumableTrainerSpec(
-            snapshot=snapshot, examples=examples, transform_graph=transform_graph,
+            snapshot=snapshot, ingested=ingested, examples=examples, transform_graph=transform_graph,
             run_fn=run_fn, train_args=train_args, eval_args=eval_args,
             custom_config=json.dumps(custom_config, sort_keys=True),
             model=types.Channel(type=standard_artifacts.Model),

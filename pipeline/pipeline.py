@@ -26,7 +26,7 @@ from components.registry_pusher import Blesser, RegistryPusher
 from components.supervised_baseline import SupervisedBaseline
 from pipeline.config import PipelineConfig
 from trainer import uri_io
-from trainer.task import CHECKPOINT_ROOT_KEY, INPUT_SETTINGS_KEY, TRAINING_CONFIG_KEY
+from trainer.task import CHECKPOINT_ROOT_KEY, INPUT_SETTINGS_KEY, TRAIN_SPLIT, TRAINING_CONFIG_KEY
 
 STAGES = ("examples", "ingest", "transform", "pretrain", "push")  # each stage adds components to the one before
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
@@ -120,7 +120,7 @@ def _stages(config: PipelineConfig, snapshot, until: str, pipeline_root: str) ->
     if not included("pretrain"):
         return components
 
-    trainer = _trainer(config, snapshot, transform, pipeline_root)
+    trainer = _trainer(config, snapshot, example_gen, transform, pipeline_root)
     components.append(trainer)
     if included("push"):
         components += _evaluate_and_push(config, example_gen, transform, trainer)
@@ -135,7 +135,7 @@ def _input_settings_digest(config: PipelineConfig) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
-def _trainer(config: PipelineConfig, snapshot, transform, pipeline_root: str):
+def _trainer(config: PipelineConfig, snapshot, example_gen, transform, pipeline_root: str):
     """The Trainer in-process, or as a Vertex AI custom job on the configured machine."""
     custom_config = {
         TRAINING_CONFIG_KEY: config.training.model_dump_json(),
@@ -154,10 +154,11 @@ def _trainer(config: PipelineConfig, snapshot, transform, pipeline_root: str):
         })
     return component(
         snapshot=snapshot.outputs["snapshot"],
+        ingested=example_gen.outputs["examples"],
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         run_fn=RUN_FN,
-        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        train_args=tfx.proto.TrainArgs(splits=[TRAIN_SPLIT]),
         eval_args=tfx.proto.EvalArgs(splits=[config.eval_split]),
         custom_config=custom_config,
     ).with_id(resumable_trainer.COMPONENT_ID)

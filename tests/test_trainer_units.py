@@ -206,7 +206,7 @@ def test_multi_crop_feeds_small_views_into_every_step(tmp_path):
         "augment": {"local_views": 3, "local_view_size": 8}, "head": {"widths": [16, 8]},
         "batch_size": 4, "epochs": 4, "sync_batch_norm": False,
     }).training
-    view1, view2, small = next(iter(data.pretraining_dataset([records], feature_spec, config)))
+    view1, view2, small = next(iter(data.pretraining_dataset([records], feature_spec, config, num_images=4)))
     assert view1.shape == view2.shape == (4, 16, 16, 3) and small.shape == (4, 3, 8, 8, 3)
 
     model = SimCLR.create(config, tf.distribute.get_strategy(), [0.5] * 3, [0.25] * 3, 1, 2)
@@ -217,17 +217,17 @@ def test_multi_crop_feeds_small_views_into_every_step(tmp_path):
     assert np.isfinite(float(step_loss)) and int(model.optimizer.iterations) == 1
 
 
-def _stored_images(tmp_path, count=4):
+def _stored_images(tmp_path, count=4, seed=0):
     """A TFRecord of random PNGs with channel statistics, as the Transform stores them, and its feature spec."""
     from trainer import preprocessing
 
-    images = tf.image.convert_image_dtype(tf.random.stateless_uniform([count, 20, 24, 3], seed=(5, 0)), tf.uint8)
+    images = tf.image.convert_image_dtype(tf.random.stateless_uniform([count, 20, 24, 3], seed=(5, seed)), tf.uint8)
     feature_spec = {
         preprocessing.IMAGE: tf.io.FixedLenFeature([1], tf.string),
         preprocessing.CHANNEL_MEAN: tf.io.FixedLenFeature([3], tf.float32),
         preprocessing.CHANNEL_STD: tf.io.FixedLenFeature([3], tf.float32),
     }
-    records = str(tmp_path / "stored.tfrecord.gz")
+    records = str(tmp_path / f"stored-{seed}.tfrecord.gz")
     with tf.io.TFRecordWriter(records, options="GZIP") as writer:
         for image in images:
             writer.write(tf.train.Example(features=tf.train.Features(feature={
@@ -336,7 +336,7 @@ def test_attached_tpu_chips_win_over_tpu_name(monkeypatch):
     assert distribute.tpu_address() == "local"  # chips attached: never the Cloud TPU API
 
 
-def test_the_trainer_names_its_inputs_by_the_snapshot_content_not_their_uris(tmp_path):
+def test_the_trainer_names_its_inputs_by_the_snapshot_content_and_takes_its_count_from_ingestion(tmp_path):
     from tfx.types import standard_artifacts
 
     from components.data_fingerprint import DataSnapshot
@@ -347,15 +347,20 @@ def test_the_trainer_names_its_inputs_by_the_snapshot_content_not_their_uris(tmp
         snapshot.uri = str(tmp_path / run / fingerprint)
         (tmp_path / run / fingerprint).mkdir(parents=True, exist_ok=True)
         (tmp_path / run / fingerprint / "snapshot.json").write_text(json.dumps({"data_fingerprint": fingerprint}))
-        examples = standard_artifacts.Examples()
+        examples, ingested = standard_artifacts.Examples(), standard_artifacts.Examples()
         examples.uri = str(tmp_path / run / "examples")
+        ingested.uri = str(tmp_path / run / "ingested")
+        (tmp_path / run / "ingested").mkdir(exist_ok=True)
+        (tmp_path / run / "ingested" / "ingest_report.json").write_text(json.dumps(
+            {"splits": {"train": {"written": 1250, "rejected": 0}, "test": {"written": 250, "rejected": 0}}}))
         config = {"training": "{}", "input_settings": settings}
-        properties = with_input_digest({"snapshot": [snapshot], "examples": [examples]},
+        properties = with_input_digest({"snapshot": [snapshot], "examples": [examples], "ingested": [ingested]},
                                        {"custom_config": encode(config), "run_fn": "f"})
         assert properties["run_fn"] == "f"
         custom_config = properties["custom_config"]
         custom_config = json.loads(custom_config) if isinstance(custom_config, str) else custom_config
         assert custom_config["training"] == "{}"
+        assert custom_config["train_images"] == 1250  # counted at ingestion, never by reading the split again
         return custom_config["input_digest"]
 
     assert digest("abc", run="run-1") == digest("abc", run="run-2")  # new URIs, same content
@@ -379,3 +384,26 @@ def test_the_knn_monitor_embeds_a_bounded_sample_in_reading_order(tmp_path):
     images, _ = next(iter(data.evaluation_dataset([records], feature_spec, 16)))
     assert features.shape == (4, model.encoder.output_shape[-1]) and labels.tolist() == [-1] * 4
     np.testing.assert_allclose(features, model.encoder(images[:4], training=False).numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("cache", [True, False], ids=["cached", "streamed"])
+def test_every_epoch_is_a_new_order_of_every_image_and_a_resume_continues_at_the_same_image(tmp_path, cache):
+    import hashlib
+
+    from trainer import data
+
+    stored = [_stored_images(tmp_path, count=5, seed=seed) for seed in range(3)]  # 15 images in 3 files
+    files, feature_spec = [path for path, _ in stored], stored[0][1]
+    config = TrainingConfig(encoder={"depth": 18, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
+                            batch_size=4, shuffle_buffer=6)
+
+    def image_ids(start_step: int, count: int) -> list:
+        stream = data.image_stream(files, feature_spec, config, 15, cache, start_step=start_step)
+        return [hashlib.sha256(image.numpy().tobytes()).hexdigest() for image in stream.take(count)]
+
+    whole = image_ids(0, 45)
+    epochs = [whole[start:start + 15] for start in (0, 15, 30)]
+    assert len(set(epochs[0])) == 15 and all(sorted(epoch) == sorted(epochs[0]) for epoch in epochs)
+    assert epochs[0] != epochs[1] != epochs[2]
+    assert image_ids(5, 20) == whole[20:40]  # 5 steps of 4: epoch 2, 5 images in
+    assert image_ids(0, 45) == whole  # the order is fixed by the seed

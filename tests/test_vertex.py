@@ -194,7 +194,7 @@ def test_local_and_vertex_configs_build_the_same_dag(tmp_path):
     cloud_dag = edges(create_pipeline(cloud, pipeline_root="gs://demo-bucket/pipeline-root"))
     local_dag = edges(create_pipeline(local, pipeline_root=str(tmp_path / "root")))
     assert cloud_dag == local_dag
-    assert len(cloud_dag) == 12 and cloud_dag["Trainer"] == ["DataFingerprint", "Transform"]
+    assert len(cloud_dag) == 12 and cloud_dag["Trainer"] == ["DataFingerprint", "ImageExampleGen", "Transform"]
     assert cloud_dag["Embedder"] == ["DataFingerprint", "ImageExampleGen", "Trainer"]
     assert cloud_dag["LinearEval"] == ["DataFingerprint", "Embedder", "ImageExampleGen", "Trainer"]
 

@@ -30,6 +30,8 @@ TRAINING_CONFIG_KEY = "training"
 INPUT_DIGEST_KEY = "input_digest"
 INPUT_SETTINGS_KEY = "input_settings"  # the digest of the settings that turn the data into examples
 CHECKPOINT_ROOT_KEY = "checkpoint_root"
+TRAIN_IMAGES_KEY = "train_images"  # the train split's example count, when the caller knows it
+TRAIN_SPLIT = "train"
 RESUME_FILE = "resume_checkpoints.json"  # {"checkpoint_dir": ...}, in model_run_dir
 FINISHED_FILE = "finished.json"  # what RegistryPusher leaves of a checkpoint folder: {"model_run": ...}
 
@@ -53,6 +55,7 @@ def run_fn(fn_args) -> None:
         train_files=data.expand_patterns(fn_args.train_files),
         feature_spec=feature_spec,
         eval_files=data.expand_patterns(fn_args.eval_files) if fn_args.eval_files else None,
+        num_train_images=fn_args.custom_config.get(TRAIN_IMAGES_KEY),
     )
     checkpoint_dir = resumable_checkpoint_dir(config, fn_args)
     uri_io.write_json(uri_io.join(fn_args.model_run_dir, RESUME_FILE), {"checkpoint_dir": checkpoint_dir})

@@ -29,6 +29,7 @@ class TrainingData:
     train_files: List[str]
     feature_spec: Dict
     eval_files: Optional[List[str]] = None  # labelled queries of the kNN monitor
+    num_train_images: Optional[int] = None  # known from ingestion; counted by reading train_files when None
 
 
 def plan_steps(config: TrainingConfig, num_images: int, num_replicas: int):
@@ -67,7 +68,7 @@ def pretrain(config: TrainingConfig, inputs: TrainingData, checkpoint_dir: str, 
     configure_precision(config, strategy)
     keras.utils.set_random_seed(config.seed)  # the same initial weights on every run of a config
     mean, std = data.channel_statistics(inputs.train_files, inputs.feature_spec)
-    num_images = data.count_records(inputs.train_files)
+    num_images = inputs.num_train_images or data.count_records(inputs.train_files)
     steps_per_epoch, total_steps = plan_steps(config, num_images, strategy.num_replicas_in_sync)
     model = SimCLR.create(config, strategy, mean, std, steps_per_epoch, total_steps)
 
@@ -78,7 +79,8 @@ def pretrain(config: TrainingConfig, inputs: TrainingData, checkpoint_dir: str, 
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         if tf.io.gfile.exists(history_path):
-            history = uri_io.read_json(history_path)
+            restored = int(model.optimizer.iterations)  # a kill between history and state leaves later epochs
+            history = [record for record in uri_io.read_json(history_path) if record["step"] <= restored]
         _log(f"resumed from {manager.latest_checkpoint} at step {int(model.optimizer.iterations)}")
     elif finished_run:
         final = os.path.join(finished_run, FINAL_CHECKPOINT)
@@ -87,13 +89,26 @@ def pretrain(config: TrainingConfig, inputs: TrainingData, checkpoint_dir: str, 
         _log(f"resumed from {final} at step {int(model.optimizer.iterations)}")
     step = int(model.optimizer.iterations)
 
-    def save() -> None:
-        manager.save(checkpoint_number=step)
-        uri_io.write_json(history_path, history, indent=None)
+    last_save = time.monotonic()
 
+    def save() -> None:
+        """Writes the checkpoint in a background thread while training goes on; once it is written, the
+        history up to this step goes beside it, then the manager names it the latest checkpoint."""
+        nonlocal last_save
+        settled = list(history)
+        options = tf.train.CheckpointOptions(enable_async=True, experimental_write_callbacks=[
+            lambda: uri_io.write_json(history_path, settled, indent=None)])
+        manager.save(checkpoint_number=step, options=options)
+        last_save = time.monotonic()
+
+    decoded_mb = num_images * data.decoded_bytes_per_image(inputs.train_files, inputs.feature_spec) / 2 ** 20
+    cache = decoded_mb <= config.cache_budget_mb
     _log(f"pretraining: {num_images} images, {strategy.num_replicas_in_sync} replica(s), global batch "
-         f"{config.batch_size}, {steps_per_epoch} steps/epoch, {total_steps} steps")
-    dataset = data.pretraining_dataset(inputs.train_files, inputs.feature_spec, config, start_step=step)
+         f"{config.batch_size}, {steps_per_epoch} steps/epoch, {total_steps} steps; decoded images "
+         f"{decoded_mb:.0f} MB: {'cached in memory' if cache else 'streamed from'} "
+         f"{len(inputs.train_files)} files (cache_budget_mb {config.cache_budget_mb})")
+    dataset = data.pretraining_dataset(inputs.train_files, inputs.feature_spec, config, num_images,
+                                       start_step=step, cache=cache)
     iterator = iter(strategy.experimental_distribute_dataset(dataset))
     writer = tf.summary.create_file_writer(tensorboard_dir or log_dir)
     started, start_step = time.monotonic(), step
@@ -106,7 +121,9 @@ def pretrain(config: TrainingConfig, inputs: TrainingData, checkpoint_dir: str, 
             losses.append(float(loss))
             accuracies.append(float(accuracy))
             step += 1
-            if step % config.checkpoint_every_steps == 0 and step < total_steps:
+            due = (step % config.checkpoint_every_steps == 0
+                   or time.monotonic() - last_save >= config.checkpoint_every_seconds)
+            if due and step < total_steps:
                 save()
         elapsed = time.monotonic() - epoch_started
         record = {
@@ -127,6 +144,7 @@ def pretrain(config: TrainingConfig, inputs: TrainingData, checkpoint_dir: str, 
              f"contrastive-acc {record['contrastive_accuracy']:.3f} lr {record['learning_rate']:.4g} "
              f"{record['images_per_s']:.0f} img/s{knn_text} ETA {(total_steps - step) / max(rate, 1e-9):.0f}s")
     save()
+    checkpoint.sync()  # the last checkpoint is on storage before the run goes on
     writer.flush()
     if history:
         plots.loss_curve(history, os.path.join(log_dir, LOSS_CURVE_FILE))
