@@ -47,6 +47,7 @@ class ImageExampleGenSpec(types.ComponentSpec):
         "class_separator": ExecutionParameter(type=str),
         "num_shards": ExecutionParameter(type=int),  # TFRecord files per split; 0 lets Beam choose
         "eval_split": ExecutionParameter(type=str),  # a val/ folder becomes this split when it has no folder
+        "labels_file": ExecutionParameter(type=str),  # CSV of relative path, class; "" for none
     }
     # The folder's fingerprint: a new one whenever the files change, so caching never reuses stale examples.
     INPUTS = {SNAPSHOT_KEY: ChannelParameter(type=DataSnapshot)}
@@ -58,9 +59,14 @@ class _LocateFile(beam.DoFn):
 
     def __init__(self, layout: image_folder.Layout):
         self._layout = layout
+        self._labels = None
+
+    def setup(self):
+        if self._layout.labels_file:  # read by each worker, so the job graph stays small
+            self._labels = image_folder.read_labels_file(self._layout.labels_file)
 
     def process(self, relative_path: str):
-        located = image_folder.locate(relative_path, self._layout)
+        located = image_folder.locate(relative_path, self._layout, self._labels)
         if isinstance(located, image_folder.IgnoredFile):
             yield beam.pvalue.TaggedOutput(_IGNORED, {"kind": _IGNORED, "path": located.relative_path,
                                                       "reason": located.reason})
@@ -167,8 +173,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         root = input_base if uri_io.is_remote(input_base) else os.path.abspath(input_base)
         # The plan decides the classes and splits; the Beam job lists the files again itself, so
         # the job graph carries the layout and the class ids, never the file list.
+        labels_file = exec_properties.get("labels_file") or None
+        if labels_file and not uri_io.is_remote(labels_file):
+            labels_file = os.path.abspath(labels_file)
         plan = image_folder.plan_dataset(root, exec_properties["class_separator"],
-                                         eval_split=exec_properties["eval_split"])
+                                         eval_split=exec_properties["eval_split"], labels_file=labels_file)
         split_names = sorted({f.split for f in plan.files}) if plan.has_split_folders else sorted(split_buckets)
         examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
         examples.split_names = artifact_utils.encode_split_names(split_names)
@@ -266,6 +275,7 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
         class_separator: str = "_",
         num_shards: int = 0,
         eval_split: str = "test",
+        labels_file: str = "",
     ):
         super().__init__(
             spec=ImageExampleGenSpec(
@@ -276,6 +286,7 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
                 class_separator=class_separator,
                 num_shards=num_shards,
                 eval_split=eval_split,
+                labels_file=labels_file,
                 snapshot=snapshot,
                 examples=types.Channel(type=standard_artifacts.Examples),
             )

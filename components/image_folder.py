@@ -7,20 +7,26 @@ Two layouts are understood, each with or without split folders
 * ``[split/]class_anything.ext``: the class is the file name's prefix.
 
 Without split folders, every file is put in a split later, by its content hash.
+A labels file (``ingest.labels_file``) names the class of files that sit in no class
+folder, as ImageNet's flat validation folder does; with one, file-name prefixes are not
+read as classes.
 Files that cannot belong to the dataset (hidden files, documents beside the
 split folders) are listed as ignored with a reason, never dropped silently.
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import hashlib
+import io
 import os
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from apache_beam.io.filesystems import FileSystems
 
 from components.errors import DataError
+from trainer import uri_io
 
 SPLIT_FOLDER_NAMES = ("train", "test", "val", "validation", "eval")
 # Without a folder named as the evaluation split (config eval_split, default test), the first of these
@@ -98,10 +104,29 @@ def _prefix_label(file_name: str, separator: str) -> Optional[str]:
     return label if found and label and rest else None
 
 
-def _locate(parts: Sequence[str], separator: str) -> Tuple[Optional[str], Optional[str]]:
+LABELS_FILE_HEADERS = ("relative_path", "path")  # a first row starting with one of these is a header
+
+
+def read_labels_file(uri: str) -> Dict[str, str]:
+    """relative path -> class, from a CSV of ``<relative path>,<class>`` rows (local or gs://)."""
+    if not uri_io.exists(uri):
+        raise DataError(f"ingest.labels_file {uri} does not exist")
+    labels = {}
+    for number, row in enumerate(csv.reader(io.StringIO(uri_io.read_text(uri))), start=1):
+        if not row or (number == 1 and row[0].strip().lower() in LABELS_FILE_HEADERS):
+            continue
+        if len(row) != 2 or not row[0].strip() or not row[1].strip():
+            raise DataError(f"{uri}:{number}: expected '<relative path>,<class>', got {','.join(row)!r}")
+        labels[row[0].strip().lstrip("/")] = row[1].strip()
+    return labels
+
+
+def _locate(parts: Sequence[str], separator: str, by_labels_file: bool) -> Tuple[Optional[str], Optional[str]]:
     """(label, problem) for a path below the split level, given as its parts."""
     if len(parts) >= 2:
         return parts[0], None
+    if by_labels_file:
+        return None, "in no class folder and not in ingest.labels_file"
     label = _prefix_label(parts[0], separator)
     if label is None:
         return None, (
@@ -119,6 +144,7 @@ class Layout:
     split_folders: Tuple[str, ...]  # empty: no split folders, splits come from content hashes
     class_separator: str = "_"
     renamed: Tuple[Tuple[str, str], ...] = ()  # (folder, split) where they differ, e.g. ("val", "test")
+    labels_file: Optional[str] = None  # its URI: each reader loads it (read_labels_file)
 
     def split_of(self, folder: str) -> str:
         return dict(self.renamed).get(folder, folder)
@@ -128,11 +154,17 @@ def _hidden(relative_path: str) -> bool:
     return any(part.startswith(".") for part in relative_path.split("/"))
 
 
-def locate(relative_path: str, layout: Layout) -> Union[SourceFile, IgnoredFile]:
-    """The split and class of one file below layout.root, or why it is not part of the dataset."""
+def locate(relative_path: str, layout: Layout, labels: Optional[Dict[str, str]] = None
+           ) -> Union[SourceFile, IgnoredFile]:
+    """The split and class of one file below layout.root, or why it is not part of the dataset.
+
+    ``labels``: the layout's labels file, read (required when the layout has one).
+    """
     parts = relative_path.split("/")
     if _hidden(relative_path):
         return IgnoredFile(relative_path, "hidden file")
+    if layout.labels_file and join(layout.root, relative_path) == layout.labels_file:
+        return IgnoredFile(relative_path, "the labels file (ingest.labels_file)")
     if layout.split_folders:
         if parts[0] not in layout.split_folders:
             where = "beside" if len(parts) == 1 else "in a folder that is not a split folder, beside"
@@ -140,7 +172,10 @@ def locate(relative_path: str, layout: Layout) -> Union[SourceFile, IgnoredFile]
         split, below = layout.split_of(parts[0]), parts[1:]
     else:
         split, below = None, parts
-    label, problem = _locate(below, layout.class_separator)
+    if labels and relative_path in labels:
+        label, problem = labels[relative_path], None
+    else:
+        label, problem = _locate(below, layout.class_separator, bool(layout.labels_file))
     return SourceFile(join(layout.root, relative_path), relative_path, split, label, problem)
 
 
@@ -150,8 +185,11 @@ def match_pattern(root: str) -> str:
 
 
 def plan_dataset(root: str, class_separator: str = "_", relative_paths: Optional[List[str]] = None,
-                 eval_split: str = "test") -> DatasetPlan:
-    """Works out the split and class of every file below root; a val/ folder stands in for a missing eval_split/."""
+                 eval_split: str = "test", labels_file: Optional[str] = None) -> DatasetPlan:
+    """Works out the split and class of every file below root; a val/ folder stands in for a missing eval_split/.
+
+    ``labels_file`` (a CSV of relative path, class) names the classes of files in no class folder.
+    """
     relative_paths = list_files(root) if relative_paths is None else relative_paths
     visible = [rel for rel in relative_paths if not _hidden(rel)]
     if not visible:
@@ -160,10 +198,11 @@ def plan_dataset(root: str, class_separator: str = "_", relative_paths: Optional
     eval_folder = eval_split if eval_split in split_folders else next(
         (folder for folder in EVAL_FOLDER_FALLBACKS if folder in split_folders and folder != "train"), None)
     renamed = ((eval_folder, eval_split),) if eval_folder not in (None, eval_split) else ()
-    layout = Layout(root, tuple(sorted(split_folders)), class_separator, renamed)
+    layout = Layout(root, tuple(sorted(split_folders)), class_separator, renamed, labels_file or None)
+    labels = read_labels_file(labels_file) if labels_file else None
     files, ignored = [], []
     for rel in relative_paths:
-        located = locate(rel, layout)
+        located = locate(rel, layout, labels)
         (files if isinstance(located, SourceFile) else ignored).append(located)
 
     classes = tuple(sorted({f.label for f in files if f.label is not None}))

@@ -41,6 +41,10 @@ class IngestConfig(_Section):
     max_reject_fraction: float = Field(0.05, ge=0.0, le=1.0)
     class_separator: str = Field("_", min_length=1, description="For <class><sep><anything>.ext file names.")
     num_shards: int = Field(0, ge=0, description="TFRecord shards per split; 0 lets Beam choose.")
+    labels_file: Optional[str] = Field(
+        None, description="CSV of '<relative path>,<class>' rows for images in no class folder (ImageNet's "
+        "flat val/); with it, file-name prefixes are not classes. Keep it inside the data folder so that "
+        "a change to it changes the data's fingerprint.")
     beam_args: List[str] = Field(
         default_factory=lambda: ["--direct_running_mode=multi_threading", "--direct_num_workers=0"],
         description="Beam options for ImageExampleGen only, over the pipeline's (DirectRunner on all cores).",

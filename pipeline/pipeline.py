@@ -84,6 +84,7 @@ def _stages(config: PipelineConfig, snapshot, until: str, pipeline_root: str) ->
         class_separator=config.ingest.class_separator,
         num_shards=config.ingest.num_shards,
         eval_split=config.eval_split,
+        labels_file=config.ingest.labels_file or "",
     ).with_beam_pipeline_args(config.ingest_beam_args)
     components = [example_gen]
     if not included("ingest"):

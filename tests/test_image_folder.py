@@ -109,3 +109,31 @@ def test_a_val_folder_stands_in_for_a_missing_eval_split(folders, eval_split, ex
     plan = image_folder.plan_dataset("gs://b/data", relative_paths=paths, eval_split=eval_split)
     assert {f.relative_path.split("/")[0]: f.split for f in plan.files} == expected
     assert all(f.path == f"gs://b/data/{f.relative_path}" for f in plan.files)  # the files keep their names
+
+
+def test_a_labels_file_names_the_classes_of_a_flat_folder(tmp_path):
+    """ImageNet's val/ is flat (ILSVRC2012_val_00000001.JPEG): its classes come from a CSV, never the prefix."""
+    labels = tmp_path / "val_labels.csv"
+    labels.write_text("relative_path,class\nval/ILSVRC2012_val_00000001.JPEG,n01751748\n"
+                      "val/ILSVRC2012_val_00000002.JPEG, n09193705\n")
+    paths = ["train/n01751748/a.JPEG", "train/n09193705/b.JPEG", "val/ILSVRC2012_val_00000001.JPEG",
+             "val/ILSVRC2012_val_00000002.JPEG", "val/ILSVRC2012_val_00000003.JPEG"]
+    plan = image_folder.plan_dataset("/data", relative_paths=paths, labels_file=str(labels))
+    located = {f.relative_path: (f.split, f.label, f.problem) for f in plan.files}
+    assert plan.classes == ("n01751748", "n09193705")
+    assert located["val/ILSVRC2012_val_00000001.JPEG"] == ("test", "n01751748", None)
+    assert located["val/ILSVRC2012_val_00000002.JPEG"] == ("test", "n09193705", None)
+    assert located["val/ILSVRC2012_val_00000003.JPEG"][1:] == (None, "in no class folder and not in ingest.labels_file")
+    assert located["train/n01751748/a.JPEG"] == ("train", "n01751748", None)  # class folders still name classes
+
+
+def test_a_labels_file_inside_the_data_is_ignored_as_an_image_and_a_bad_row_is_a_one_line_error(tmp_path):
+    (tmp_path / "labels.csv").write_text("cat_1.jpg,cat\ndog_1.jpg,dog\n")
+    plan = image_folder.plan_dataset(str(tmp_path), relative_paths=["cat_1.jpg", "dog_1.jpg", "labels.csv"],
+                                     labels_file=str(tmp_path / "labels.csv"))
+    assert [(i.relative_path, i.reason) for i in plan.ignored] == [("labels.csv", "the labels file (ingest.labels_file)")]
+    (tmp_path / "bad.csv").write_text("cat_1.jpg,cat\ndog_1.jpg\n")
+    with pytest.raises(DataError, match=r"^\S*bad.csv:2: expected '<relative path>,<class>', got 'dog_1.jpg'$"):
+        image_folder.plan_dataset(str(tmp_path), relative_paths=["cat_1.jpg"], labels_file=str(tmp_path / "bad.csv"))
+    with pytest.raises(DataError, match="ingest.labels_file .*missing.csv does not exist"):
+        image_folder.plan_dataset(str(tmp_path), relative_paths=["cat_1.jpg"], labels_file=str(tmp_path / "missing.csv"))

@@ -221,6 +221,31 @@ def test_a_train_and_val_layout_ingests_with_val_as_the_test_split(tmp_path, cap
     assert test_paths == {"val/n01440764/n01440764_4.JPEG", "val/n01443537/n01443537_5.JPEG"}
 
 
+def test_a_flat_val_folder_ingests_with_the_classes_of_its_labels_file(tmp_path, capsys, write_config, image_factory):
+    root = tmp_path / "imagenet-like"
+    for n, label in enumerate(("n01440764", "n01443537") * 2):
+        image_factory(root / "train" / label / f"{label}_{n}.JPEG", seed=400 + n, image_format="JPEG")
+    rows = ["relative_path,class"]
+    for n, label in enumerate(("n01443537", "n01440764", "n01443537"), start=1):
+        image_factory(root / "val" / f"ILSVRC2012_val_{n:08d}.JPEG", seed=500 + n, image_format="JPEG")
+        rows.append(f"val/ILSVRC2012_val_{n:08d}.JPEG,{label}")
+    image_factory(root / "val" / "ILSVRC2012_val_00000004.JPEG", seed=504, image_format="JPEG")  # not listed
+    (root / "val_labels.csv").write_text("\n".join(rows) + "\n")
+    config = write_config(ingest={"labels_file": str(root / "val_labels.csv"), "max_reject_fraction": 0.5})
+    code, out, err = _run_cli(capsys, "ingest", "--config", config, "--data", str(root),
+                              "--output", str(tmp_path / "r"), "--json")
+    assert code == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["classes"] == ["n01440764", "n01443537"]
+    labels = {_feature(e, "relative_path"): _feature(e, "label") for e in _read_examples(summary["output"], "test")}
+    assert labels == {"val/ILSVRC2012_val_00000001.JPEG": "n01443537", "val/ILSVRC2012_val_00000002.JPEG": "n01440764",
+                      "val/ILSVRC2012_val_00000003.JPEG": "n01443537"}
+    report = json.load(open(os.path.join(summary["output"], "ingest_report.json")))
+    assert [(r["path"], r["reason"]) for r in report["rejected"]] == [
+        ("val/ILSVRC2012_val_00000004.JPEG", "in no class folder and not in ingest.labels_file")]
+    assert [(r["path"], r["reason"]) for r in report["ignored"]] == [("val_labels.csv", "the labels file (ingest.labels_file)")]
+
+
 def test_a_run_requires_the_eval_split_at_the_anomaly_gate_and_ingestion_alone_does_not(tmp_path):
     """A dataset without an evaluation split stops at AnomalyGate with one line, before any training."""
     from pipeline.config import load_config
