@@ -380,7 +380,9 @@ def cmd_schema_export(args: argparse.Namespace) -> int:
     schemas = run.latest_outputs("SchemaGen").get("schema") if os.path.exists(run.metadata_path) else None
     if not schemas:
         raise DataError(f"no inferred schema in {run.output}: run 'simclr-tfx ingest' with this --config and --output first")
-    export_curated(os.path.join(schemas[0].uri, "schema.pbtxt"), args.to)
+    examples = run.latest_outputs("ImageExampleGen")["examples"][0]
+    classes = json.loads(examples.custom_properties["classes"].string_value)
+    export_curated(os.path.join(schemas[0].uri, "schema.pbtxt"), classes, args.to)
     print(f"wrote {args.to}; set validation.schema_path to it in your config")
     return 0
 
