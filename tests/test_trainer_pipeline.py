@@ -38,6 +38,40 @@ def test_two_replicas_equal_one_device_on_the_same_global_batch(mode):
         assert report["max_relative_gradient_error"] > 1e-2
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return probe.getsockname()[1]
+
+
+def test_two_hosts_read_disjoint_files_and_take_the_step_one_process_takes_on_their_batches(tmp_path):
+    """MultiWorkerMirroredStrategy over two local processes: each host reads its own files
+    (distribute_datasets_from_function), and the all-reduced step equals one device's on both batches."""
+    script = str(WORKERS / "multi_worker_input.py")
+    subprocess.run([sys.executable, script, "write", str(tmp_path)], check=True, env=_worker_env(), timeout=300)
+    ports = f"{_free_port()},{_free_port()}"
+    workers = [subprocess.Popen([sys.executable, script, "worker", str(index), ports, str(tmp_path)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_worker_env())
+               for index in range(2)]
+    reports = []
+    for worker in workers:
+        out, err = worker.communicate(timeout=600)
+        assert worker.returncode == 0, err[-3000:]
+        reports.append(json.loads(out.strip().splitlines()[-1]))
+    single = subprocess.run([sys.executable, script, "single", str(tmp_path)], capture_output=True, text=True,
+                            env=_worker_env(), timeout=600)
+    assert single.returncode == 0, single.stderr[-3000:]
+    alone = json.loads(single.stdout.strip().splitlines()[-1])
+
+    assert [(r["pipeline"], r["pipelines"], r["replicas"]) for r in reports] == [(0, 2, 2), (1, 2, 2)]
+    assert reports[0]["files"] == ["part-0.gz", "part-2.gz"] and reports[1]["files"] == ["part-1.gz", "part-3.gz"]
+    assert not set(reports[0]["first_batch"]) & set(reports[1]["first_batch"])
+    assert alone["first_batch"] == reports[0]["first_batch"] + reports[1]["first_batch"]
+    assert reports[0]["loss"] == reports[1]["loss"] == pytest.approx(alone["loss"], rel=1e-5)
+
+
 def _latest_checkpoint_step(checkpoints) -> int:
     """The step of the checkpoint CheckpointManager names as latest (its pointer file is replaced atomically).
 

@@ -1,11 +1,11 @@
 """tf.data input pipelines over the Transform output.
 
-Pretraining reads the train split as a sequence of epochs, each a new order of every image:
-either decoded once and cached in memory, when the decoded images fit in
-``training.cache_budget_mb``, or streamed, each epoch reading the files in a new order,
-many at once (interleave), through a shuffle buffer. Two augmented views per image are
-drawn in parallel and batched to the global batch with ``drop_remainder`` so every replica
-gets an equal slice. A resumed run starts at the epoch it stopped in and skips only the
+Pretraining reads the train split (on several hosts, each host its own files) as a sequence
+of epochs, each a new order of every image: either decoded once and cached in memory, when
+the decoded images fit in ``training.cache_budget_mb``, or streamed, each epoch reading the
+files in a new order, many at once (interleave), through a shuffle buffer. Two augmented
+views per image are drawn in parallel and batched per replica with ``drop_remainder``
+(``Strategy.distribute_datasets_from_function``), so every replica gets an equal slice. A resumed run starts at the epoch it stopped in and skips only the
 images of that epoch it already consumed (serialized records, before decoding), so it
 continues from the same input position without replaying earlier epochs.
 """
@@ -70,15 +70,24 @@ def _epoch_seed(config: TrainingConfig, epoch: int) -> int:
     return config.seed * 1_000_003 + epoch
 
 
+def _concatenated(datasets: List[tf.data.Dataset]) -> tf.data.Dataset:
+    """The datasets one after the other, as a balanced tree (depth log2(n), not n)."""
+    if len(datasets) == 1:
+        return datasets[0]
+    middle = len(datasets) // 2
+    return _concatenated(datasets[:middle]).concatenate(_concatenated(datasets[middle:]))
+
+
 def image_stream(files: List[str], feature_spec, config: TrainingConfig, num_images: int, cache: bool,
-                 start_step: int = 0) -> tf.data.Dataset:
-    """uint8 images [h, w, 3] of ``config.epochs`` epochs, from the position ``start_step`` batches in.
+                 skip_images: int = 0) -> tf.data.Dataset:
+    """uint8 images [h, w, 3] of ``files`` (``num_images`` of them), epoch after epoch, ``skip_images`` in.
 
     Each epoch holds every image once, in an order fixed by ``config.seed`` and the epoch number, so a
-    resumed run builds only the epochs left and skips within the first of them.
+    resumed run builds only the epochs left and skips within the first of them. One epoch more than
+    ``config.epochs`` is there, so a host whose share of the files is below average never runs dry.
     """
-    first_epoch, offset = divmod(start_step * config.batch_size, num_images)
-    epochs = range(first_epoch, max(config.epochs, first_epoch + 1))
+    first_epoch, offset = divmod(skip_images, num_images)
+    epochs = range(first_epoch, max(config.epochs, first_epoch) + 1)
     if cache:
         cached = decoded_images(files, feature_spec).map(lambda image, _: image).cache()
         per_epoch = [cached.shuffle(config.shuffle_buffer, seed=_epoch_seed(config, epoch)) for epoch in epochs]
@@ -91,22 +100,53 @@ def image_stream(files: List[str], feature_spec, config: TrainingConfig, num_ima
             .shuffle(config.shuffle_buffer, seed=_epoch_seed(config, epoch))
             for epoch in epochs
         ]
-    # Epoch after epoch: num_images elements from each in turn.
-    turns = tf.data.Dataset.range(len(per_epoch)).flat_map(lambda turn: tf.data.Dataset.from_tensors(turn).repeat(num_images))
-    stream = tf.data.Dataset.choose_from_datasets(per_epoch, turns).skip(offset)
+    stream = _concatenated(per_epoch).skip(offset)
     if cache:
         return stream
     parse = _parse(feature_spec)
     return stream.map(lambda record: parse(record)[0], num_parallel_calls=AUTOTUNE, deterministic=True)
 
 
+def host_files(files: List[str], input_context: Optional[tf.distribute.InputContext]) -> List[str]:
+    """This host's share of the train files: every n-th, n the number of input pipelines (hosts)."""
+    if input_context is None or input_context.num_input_pipelines == 1:
+        return files
+    hosts = input_context.num_input_pipelines
+    if len(files) < hosts:
+        raise ValueError(f"{len(files)} train files cannot be shared by {hosts} hosts: set ingest.num_shards "
+                         f"to a multiple of {hosts}")
+    return files[input_context.input_pipeline_id::hosts]
+
+
+def host_image_stream(files: List[str], feature_spec, config: TrainingConfig, num_images: int, cache: bool,
+                      start_step: int, input_context: Optional[tf.distribute.InputContext]):
+    """(this host's image_stream from ``start_step`` on, per-replica batch size).
+
+    One host reads all files; several each read their own files (``host_files``), and count their
+    share of the images (one host: ``num_images``, from ingestion).
+    """
+    if input_context is None:
+        return image_stream(files, feature_spec, config, num_images, cache, start_step * config.batch_size), \
+            config.batch_size
+    hosts = input_context.num_input_pipelines
+    mine = host_files(files, input_context)
+    host_images = num_images if hosts == 1 else count_records(mine)
+    stream = image_stream(mine, feature_spec, config, host_images, cache, start_step * config.batch_size // hosts)
+    return stream, input_context.get_per_replica_batch_size(config.batch_size)
+
+
 def pretraining_dataset(files: List[str], feature_spec, config: TrainingConfig, num_images: int,
-                        start_step: int = 0, cache: bool = True) -> tf.data.Dataset:
-    """Batches of views in [0, 1] for ``config.epochs`` epochs, B the global batch: ([B, s, s, 3], [B, s, s, 3]), and with
-    multi-crop a third element, the local views [B, local_views, l, l, 3]. ``cache``: decoded images
-    stay in memory (the caller checks them against ``config.cache_budget_mb``)."""
+                        start_step: int = 0, cache: bool = True,
+                        input_context: Optional[tf.distribute.InputContext] = None) -> tf.data.Dataset:
+    """Batches of views in [0, 1] for ``config.epochs`` epochs: ([B, s, s, 3], [B, s, s, 3]), and with
+    multi-crop a third element, the local views [B, local_views, l, l, 3].
+
+    B is the global batch, or with ``input_context`` (``Strategy.distribute_datasets_from_function``)
+    the per-replica batch of this host's replicas. ``cache``: decoded images stay in memory (the caller
+    checks them against ``config.cache_budget_mb``).
+    """
     size = config.encoder.image_size
-    images = image_stream(files, feature_spec, config, num_images, cache, start_step)
+    images, batch_size = host_image_stream(files, feature_spec, config, num_images, cache, start_step, input_context)
 
     def views(image):
         image = tf.image.convert_image_dtype(image, tf.float32)
@@ -116,7 +156,7 @@ def pretraining_dataset(files: List[str], feature_spec, config: TrainingConfig, 
         return pair + (augment.local_views(image, config.augment),)
 
     batches = images.map(views, num_parallel_calls=AUTOTUNE, deterministic=False).batch(
-        config.batch_size, drop_remainder=True
+        batch_size, drop_remainder=True
     )
     if config.augment.per_batch_jitter:
         batches = batches.map(

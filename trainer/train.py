@@ -107,9 +107,10 @@ def pretrain(config: TrainingConfig, inputs: TrainingData, checkpoint_dir: str, 
          f"{config.batch_size}, {steps_per_epoch} steps/epoch, {total_steps} steps; decoded images "
          f"{decoded_mb:.0f} MB: {'cached in memory' if cache else 'streamed from'} "
          f"{len(inputs.train_files)} files (cache_budget_mb {config.cache_budget_mb})")
-    dataset = data.pretraining_dataset(inputs.train_files, inputs.feature_spec, config, num_images,
-                                       start_step=step, cache=cache)
-    iterator = iter(strategy.experimental_distribute_dataset(dataset))
+    # Each host builds its own input from its share of the files, batched per replica.
+    iterator = iter(strategy.distribute_datasets_from_function(
+        lambda context: data.pretraining_dataset(inputs.train_files, inputs.feature_spec, config, num_images,
+                                                 start_step=step, cache=cache, input_context=context)))
     writer = tf.summary.create_file_writer(tensorboard_dir or log_dir)
     started, start_step = time.monotonic(), step
     while step < total_steps:
