@@ -1,7 +1,8 @@
 """SupervisedBaseline: what the labels achieve without pretraining, beside what pretraining adds.
 
-It reads the ingested examples as LinearEval does (components/labelled_examples.py) and
-stores each image as the Transform graph stores it for pretraining. For each label fraction
+It reads the ingested examples in two streams: first only their label ids and content hashes
+(about 90 MB at 1.28 M images), then, for each labelled subset, the chosen examples' images,
+stored on the fly as the Transform graph stores them for pretraining. For each label fraction
 of the linear probes it labels the same images as the probes (``linear_probe.stratified_subset``
 keyed by content hash, seeds 0, 1, ...; ``subset_digests`` in both metrics show it), trains the
 pretraining's encoder architecture from scratch on each with the same augmentations
@@ -12,7 +13,7 @@ property; LinearEval puts the figures beside its probes.
 
 import json
 import os
-from typing import Dict, Tuple
+from typing import Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -27,25 +28,43 @@ from trainer import preprocessing, supervised, uri_io
 from trainer.config import SupervisedBaselineConfig, TrainingConfig
 
 METRICS_FILE = "metrics.json"
+READ_BATCH = 64
 
 
 def property_name(fraction: str) -> str:
     return f"supervised_top1_{100 * float(fraction):g}pct_mean"
 
 
-def stored_split(transform_layer, examples_uri: str, split: str) -> Tuple[np.ndarray, ...]:
-    """(stored PNG bytes, label ids, content hashes, channel mean, channel std) of a split's ingested examples."""
-    outputs = (preprocessing.IMAGE, preprocessing.CHANNEL_MEAN, preprocessing.CHANNEL_STD)
+def labels_and_keys(files: List[str]):
+    """(label ids [n], content hashes [n]) of every example, in file order; the images are not kept."""
+    labels, keys = [], []
+    for batch in labelled_examples.read_examples(files).batch(4096):
+        labels.append(batch[image_decoding.LABEL_ID_KEY].numpy())
+        keys.append(batch[image_decoding.HASH_KEY].numpy())
+    return np.concatenate(labels), np.concatenate(keys)
 
-    def store(images):
-        stored = transform_layer({image_decoding.IMAGE_KEY: tf.reshape(images, [-1, 1])})
-        return {name: stored[name].numpy() for name in outputs}
 
-    split_arrays = labelled_examples.read_split(examples_uri, split, store)
-    # The Transform analysers' statistics are the same on every record.
-    return (split_arrays[preprocessing.IMAGE].reshape([-1]), split_arrays[image_decoding.LABEL_ID_KEY],
-            split_arrays[image_decoding.HASH_KEY], split_arrays[preprocessing.CHANNEL_MEAN][0],
-            split_arrays[preprocessing.CHANNEL_STD][0])
+def stored_images(files: List[str], transform_layer, chosen_keys: Optional[np.ndarray] = None) -> tf.data.Dataset:
+    """(stored PNG bytes, label id) of the examples (those whose content hash is in ``chosen_keys``, when given),
+    each image stored by the Transform graph as pretraining stores it."""
+    examples = labelled_examples.read_examples(files)
+    if chosen_keys is not None:
+        chosen = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(chosen_keys), tf.ones(len(chosen_keys), tf.int64)), 0)
+        examples = examples.filter(lambda example: chosen.lookup(example[image_decoding.HASH_KEY]) == 1)
+
+    def store(batch):
+        stored = transform_layer({image_decoding.IMAGE_KEY: tf.reshape(batch[image_decoding.IMAGE_KEY], [-1, 1])})
+        return tf.reshape(stored[preprocessing.IMAGE], [-1]), batch[image_decoding.LABEL_ID_KEY]
+
+    return examples.batch(READ_BATCH).map(store).unbatch()
+
+
+def channel_statistics(files: List[str], transform_layer):
+    """The channel mean and std the Transform analysers computed (the same on every record)."""
+    first = next(iter(labelled_examples.read_examples(files[:1]).batch(1)))
+    stored = transform_layer({image_decoding.IMAGE_KEY: tf.reshape(first[image_decoding.IMAGE_KEY], [-1, 1])})
+    return stored[preprocessing.CHANNEL_MEAN].numpy()[0], stored[preprocessing.CHANNEL_STD].numpy()[0]
 
 
 def evaluate_baseline(examples_uri: str, transform_graph_uri: str, num_classes: int, settings: Dict) -> Dict:
@@ -53,17 +72,20 @@ def evaluate_baseline(examples_uri: str, transform_graph_uri: str, num_classes: 
     training = TrainingConfig.model_validate(settings["training"])
     baseline = SupervisedBaselineConfig.model_validate(settings["supervised_baseline"])
     transform_layer = tft.TFTransformOutput(transform_graph_uri).transform_features_layer()
-    train_images, train_labels, train_hashes, *channel_stats = stored_split(
-        transform_layer, examples_uri, settings["train_split"])
-    test_images, test_labels, *_ = stored_split(transform_layer, examples_uri, settings["eval_split"])
+    train_files = labelled_examples.split_files(examples_uri, settings["train_split"])
+    test_files = labelled_examples.split_files(examples_uri, settings["eval_split"])
+    train_labels, train_hashes = labels_and_keys(train_files)
+    channel_stats = channel_statistics(train_files, transform_layer)
+    test_images = stored_images(test_files, transform_layer)
     results = {}
     for fraction in settings["label_fractions"]:
         accuracies, digests, used, steps = [], [], 0, 0
         for seed in range(baseline.seeds):
             subset = stratified_subset(train_labels, fraction, seed, train_hashes)
             classifier = supervised.train_from_scratch(
-                training, baseline, channel_stats, train_images[subset], train_labels[subset], num_classes, seed)
-            accuracies.append(supervised.accuracy(classifier, test_images, test_labels, training.encoder.serving_size))
+                training, baseline, channel_stats, stored_images(train_files, transform_layer, train_hashes[subset]),
+                len(subset), num_classes, seed)
+            accuracies.append(supervised.accuracy(classifier, test_images, training.encoder.serving_size))
             digests.append(subset_digest(train_hashes[subset]))
             used = len(subset)
             # Whole progress epochs: baseline.steps rounded up to a multiple of its tenth.
@@ -73,7 +95,8 @@ def evaluate_baseline(examples_uri: str, transform_graph_uri: str, num_classes: 
             "top1_mean": float(np.mean(accuracies)), "top1_sd": float(np.std(accuracies)),
             "top1_per_seed": accuracies, "subset_digests": digests,
         }
-    return {"supervised": results, "train_images": int(len(train_labels)), "test_images": int(len(test_labels)),
+    test_count = len(labels_and_keys(test_files)[0])
+    return {"supervised": results, "train_images": int(len(train_labels)), "test_images": int(test_count),
             "settings": baseline.model_dump(mode="json")}
 
 

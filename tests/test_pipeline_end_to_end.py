@@ -65,10 +65,11 @@ def test_the_embedder_writes_float16_shards_that_the_served_encoder_reproduces(s
     model = smoke_pipeline.run.latest_outputs("Trainer")["model"][0]
     frame = pd.read_parquet(os.path.join(embeddings.uri, "Split-test"))  # as the module docstring tells users
     features = np.frombuffer(b"".join(frame.embedding), "<f2").reshape(len(frame), -1)
-    ingested = labelled_examples.read_split(examples.uri, "test", lambda images: {"image": images.numpy()})
+    (ingested,) = labelled_examples.read_examples(labelled_examples.split_files(examples.uri, "test")).batch(100)
+    ingested = {name: tensor.numpy() for name, tensor in ingested.items()}
     assert sorted(frame.sha256) == sorted(h.decode() for h in ingested[image_decoding.HASH_KEY])
     served = tf.saved_model.load(embedder.serving_model_dir(model.uri)).signatures["serving_default"]
-    expected = served(image_bytes=tf.constant(ingested["image"]))["embedding"].numpy()
+    expected = served(image_bytes=tf.constant(ingested[image_decoding.IMAGE_KEY]))["embedding"].numpy()
     order = [list(frame.sha256).index(h.decode()) for h in ingested[image_decoding.HASH_KEY]]
     np.testing.assert_allclose(features[order], expected, rtol=2e-3, atol=2e-3)  # float16
     assert frame.label_id.tolist() == [int(label) for label in ingested[image_decoding.LABEL_ID_KEY][np.argsort(order)]]

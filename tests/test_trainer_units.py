@@ -304,7 +304,7 @@ def test_the_supervised_baseline_learns_from_labels_alone():
 
     def labelled(seed):
         images = np.array(pngs([0.7, 0.0, 0.0], seed) + pngs([0.0, 0.0, 0.7], seed + 1), dtype=object)
-        return images, np.array([0] * 12 + [1] * 12)
+        return tf.data.Dataset.from_tensor_slices((images, np.array([0] * 12 + [1] * 12)))
 
     config = TrainingConfig.model_validate({
         "encoder": {"depth": 18, "width_multiplier": 0.125, "image_size": 16, "eval_image_size": 20, "stem": "small"},
@@ -312,15 +312,13 @@ def test_the_supervised_baseline_learns_from_labels_alone():
         "sync_batch_norm": False,
     })
     baseline = SupervisedBaselineConfig(steps=200, batch_size=8)
-    train_images, train_labels = labelled(seed=1)
-    batch_images, batch_labels = next(iter(supervised.augmented_batches(train_images, train_labels, config, 8, seed=0)))
+    batch_images, batch_labels = next(iter(supervised.augmented_batches(labelled(seed=1), 24, config, 8, seed=0)))
     assert batch_images.shape == (8, 16, 16, 3) and set(batch_labels.numpy()) <= {0, 1}
 
-    classifier = supervised.train_from_scratch(config, baseline, ([0.35] * 3, [0.3] * 3), train_images, train_labels,
+    classifier = supervised.train_from_scratch(config, baseline, ([0.35] * 3, [0.3] * 3), labelled(seed=1), 24,
                                                num_classes=2, seed=0)
-    test_images, test_labels = labelled(seed=7)
     assert classifier.output_shape == (None, 2) and int(classifier.optimizer.iterations) == 200
-    assert supervised.accuracy(classifier, test_images, test_labels, size=20) >= 0.9  # red vs blue: chance is 0.5
+    assert supervised.accuracy(classifier, labelled(seed=7), size=20) >= 0.9  # red vs blue: chance is 0.5
 
 
 def test_attached_tpu_chips_win_over_tpu_name(monkeypatch):

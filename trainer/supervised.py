@@ -17,30 +17,34 @@ from trainer.config import SupervisedBaselineConfig, TrainingConfig
 from trainer.model import build_encoder, build_optimizer
 
 AUTOTUNE = tf.data.AUTOTUNE
+SHUFFLE_BUFFER = 10_000
+CACHED_IMAGES = 20_000
 PROGRESS_LINES = 10  # keras "epochs" per training run: one progress line each
 
 
-def augmented_batches(images: np.ndarray, labels: np.ndarray, config: TrainingConfig, batch_size: int,
+def augmented_batches(images: tf.data.Dataset, count: int, config: TrainingConfig, batch_size: int,
                       seed: int) -> tf.data.Dataset:
-    """Endless batches of (augmented view at image_size, label id) from PNG bytes."""
+    """Endless batches of (augmented view at image_size, label id) from (PNG bytes, label id) pairs, ``count``
+    of them, shuffled through a buffer of at most SHUFFLE_BUFFER; kept in memory after the first pass when
+    there are at most CACHED_IMAGES (stored PNGs: about 30 KB each at 128 px)."""
     def view(png, label):
         return augment.augment_image(augment.decode_png(png), config.encoder.image_size, config.augment), label
 
-    return (tf.data.Dataset.from_tensor_slices((images, labels))
-            .shuffle(len(labels), seed=seed, reshuffle_each_iteration=True).repeat()
+    if count <= CACHED_IMAGES:
+        images = images.cache()
+    return (images.shuffle(min(count, SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True).repeat()
             .map(view, num_parallel_calls=AUTOTUNE).batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE))
 
 
-def served_views(images: np.ndarray, size: int, batch_size: int = 128) -> tf.data.Dataset:
-    """Centre crops at the serving size, as the exported encoder sees them."""
-    return (tf.data.Dataset.from_tensor_slices(images)
-            .map(lambda png: augment.served_view(png, size), num_parallel_calls=AUTOTUNE)
-            .batch(batch_size))
+def served_views(images: tf.data.Dataset, size: int, batch_size: int = 128) -> tf.data.Dataset:
+    """(centre crops at the serving size, as the exported encoder sees them, label ids), batched."""
+    return (images.map(lambda png, label: (augment.served_view(png, size), label), num_parallel_calls=AUTOTUNE)
+            .batch(batch_size).prefetch(AUTOTUNE))
 
 
 def train_from_scratch(config: TrainingConfig, baseline: SupervisedBaselineConfig, channel_stats,
-                       images: np.ndarray, labels: np.ndarray, num_classes: int, seed: int) -> keras.Model:
-    """A freshly initialised encoder plus a linear classifier, trained on (images, labels)."""
+                       images: tf.data.Dataset, count: int, num_classes: int, seed: int) -> keras.Model:
+    """A freshly initialised encoder plus a linear classifier, trained on ``count`` (PNG bytes, label id) pairs."""
     config = config.model_copy(update={"optimizer": baseline.optimizer, "batch_size": baseline.batch_size})
     keras.utils.set_random_seed(seed)
     encoder = build_encoder(config, *channel_stats)
@@ -52,13 +56,18 @@ def train_from_scratch(config: TrainingConfig, baseline: SupervisedBaselineConfi
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    batches = augmented_batches(images, labels, config, baseline.batch_size, seed)
-    print(f"supervised baseline: {len(labels)} labelled images, {steps_per_epoch * epochs} steps of "
+    batches = augmented_batches(images, count, config, baseline.batch_size, seed)
+    print(f"supervised baseline: {count} labelled images, {steps_per_epoch * epochs} steps of "
           f"{baseline.batch_size}", file=sys.stderr, flush=True)
     classifier.fit(batches, steps_per_epoch=steps_per_epoch, epochs=epochs, verbose=2)
     return classifier
 
 
-def accuracy(classifier: keras.Model, images: np.ndarray, labels: np.ndarray, size: int) -> float:
-    predicted = classifier.predict(served_views(images, size), verbose=0).argmax(axis=1)
-    return float(np.mean(predicted == labels))
+def accuracy(classifier: keras.Model, images: tf.data.Dataset, size: int) -> float:
+    """Top-1 on (PNG bytes, label id) pairs, batch by batch."""
+    correct = total = 0
+    for views, labels in served_views(images, size):
+        predicted = np.argmax(classifier(views, training=False).numpy(), axis=1)
+        correct += int(np.sum(predicted == labels.numpy()))
+        total += len(predicted)
+    return correct / total
