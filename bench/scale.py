@@ -32,6 +32,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 CLASSES = 100
 SIDE = 40
+SAMPLE_SECONDS = 0.2
 
 
 def write_dataset(root: pathlib.Path, size: int) -> None:
@@ -63,7 +64,7 @@ def run_pipeline(data: pathlib.Path, output: pathlib.Path):
                 samples.append((time.time(), sum(p.memory_info().rss for p in tree) / 2 ** 20))
             except psutil.Error:
                 pass
-            time.sleep(0.2)
+            time.sleep(SAMPLE_SECONDS)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -110,7 +111,8 @@ def main() -> None:
             samples, summary = run_pipeline(scratch / "data", scratch / "run")
             windows = stage_windows(scratch / "run", "simclr-scale")
             for name, (start, end) in sorted(windows.items(), key=lambda item: item[1]):
-                inside = [mb for t, mb in samples if start <= t <= end] or [0.0]
+                # A stage shorter than the sampling interval still gets the samples around it.
+                inside = [mb for t, mb in samples if start - SAMPLE_SECONDS <= t <= end + SAMPLE_SECONDS]
                 stage = stages.setdefault(name, {"seconds": [], "peak_rss_mb": []})
                 stage["seconds"].append(round(end - start, 2))
                 stage["peak_rss_mb"].append(round(max(inside)))
