@@ -1,8 +1,9 @@
-"""The pretraining loop: resumable, checkpointed every N steps, with a progress line per epoch.
+"""The pretraining loop: resumable, checkpointed every N steps or S seconds, with a progress line per epoch.
 
-A killed run (SIGKILL, a preempted Vertex or TPU worker) started again with the
-same checkpoint directory restores the model, the optimiser and its step, skips
-the input it already consumed, and ends at the configured step count.
+Checkpoints are written in the background; each save waits for the one before. A killed
+run (SIGKILL, a preempted Vertex or TPU worker) started again with the same checkpoint
+directory restores the last complete checkpoint (the model, the optimiser and its step),
+skips the input it already consumed within that epoch, and ends at the configured step count.
 """
 
 import dataclasses
