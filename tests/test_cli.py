@@ -28,7 +28,7 @@ def test_missing_dataset_is_one_line_and_exit_2(tmp_path):
 def test_unknown_config_names_the_choices(tmp_path):
     result = _cli("ingest", "--config", "nonsense", "--data", str(tmp_path))
     assert result.returncode == 2
-    assert result.stderr.strip().startswith("simclr-tfx: error: unknown config 'nonsense': use one of benchmark, local, long, seed, smoke")
+    assert result.stderr.strip().startswith("simclr-tfx: error: unknown config 'nonsense': use one of benchmark, local, long, scale, seed, smoke")
 
 
 @pytest.mark.parametrize(
