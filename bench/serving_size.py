@@ -31,7 +31,7 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
 
 from components import embedder, labelled_examples, linear_probe, supervised_baseline  # noqa: E402
-from trainer import augment  # noqa: E402
+from trainer import augment, knn  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 SEEDS = range(5)
@@ -91,7 +91,7 @@ def main() -> None:
     for size in [int(size) for size in args.sizes.split(",")]:
         train_x, test_x = features(encoder, train_images, size), features(encoder, test_images, size)
         heldout = heldout_top1(train_x, train_y, train_keys)
-        test = linear_probe.evaluate_features(linear_probe.array_blocks(train_x, train_y), train_y, test_x, test_y,
+        test = linear_probe.evaluate_features(knn.array_blocks(train_x, train_y), train_y, test_x, test_y,
                                               [0.01, 0.1, 1.0], SEEDS, train_keys=train_keys)
         results["sizes"][str(size)] = {
             "heldout_top1_10pct_mean": round(float(np.mean(heldout)), 4),

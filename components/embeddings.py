@@ -92,6 +92,15 @@ def read_columns(folder: str, names: Sequence[str]) -> dict:
     return {name: np.concatenate(arrays) for name, arrays in parts.items()}
 
 
+def count_rows(folder: str) -> int:
+    """The number of rows of a split's shards, from their Parquet footers."""
+    total = 0
+    for path in split_files(folder):
+        with _open(path) as handle:
+            total += pq.ParquetFile(handle).metadata.num_rows
+    return total
+
+
 def read_all(folder: str) -> Block:
     """The whole split in memory: for small splits (the evaluation split, tests), never the train split at scale."""
     blocks = list(read_blocks(folder))

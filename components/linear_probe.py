@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -27,10 +27,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from trainer import knn
-from trainer.knn import l2_normalise
+from trainer.knn import BlocksFn, l2_normalise
 
-# () -> an iterator over the train split in its fixed order: (features [b, d], labels [b]) blocks.
-BlocksFn = Callable[[], Iterator[Tuple[np.ndarray, np.ndarray]]]
 SKLEARN_MAX_LABELS = 20_000  # labelled subsets up to this size are fitted in memory by sklearn
 SOFTMAX_BATCH = 256
 SOFTMAX_MIN_STEPS = 600
@@ -61,11 +59,6 @@ def stratified_subset(labels: np.ndarray, fraction: float, seed: int, keys: Opti
 def subset_digest(keys: Sequence[bytes]) -> str:
     """A short fingerprint of a set of labelled examples, from their keys in any order: same images, same digest."""
     return hashlib.sha256(b"\n".join(sorted(keys))).hexdigest()[:16]
-
-
-def array_blocks(features: np.ndarray, labels: np.ndarray, rows: int = 8192) -> BlocksFn:
-    """In-memory features [n, d] and labels [n] as a BlocksFn."""
-    return lambda: ((features[i:i + rows], labels[i:i + rows]) for i in range(0, len(labels), rows))
 
 
 def _mask(size: int, indices: np.ndarray) -> np.ndarray:
@@ -112,7 +105,7 @@ class SoftmaxProbe:
         self.C, self.classes, self.seed = c, classes, seed
         self.kernel = self.bias = None
 
-    def fit(self, blocks: Callable[[], Iterator[Tuple[np.ndarray, np.ndarray]]], count: int, dim: int):
+    def fit(self, blocks: BlocksFn, count: int, dim: int):
         dataset = tf.data.Dataset.from_generator(
             blocks, output_signature=(tf.TensorSpec([None, dim], tf.float32), tf.TensorSpec([None], tf.int64)))
         epochs = max(SOFTMAX_EPOCHS, -(-SOFTMAX_MIN_STEPS * SOFTMAX_BATCH // count))

@@ -357,9 +357,9 @@ def cmd_embed(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     embedder.embed_folder(args.data, saved_model, args.output, [*config.beam_pipeline_args, *args.beam_arg],
                           max_pixels=config.ingest.max_pixels)
-    paths = embeddings.read_columns(args.output, [embeddings.PATH_COLUMN])[embeddings.PATH_COLUMN]
     rejected = uri_io.read_text(uri_io.join(args.output, embedder.REJECTED_FILE)).splitlines()
-    summary = {"model": saved_model, "embedded": int(len(paths)), "rejected": len(rejected), "output": args.output}
+    summary = {"model": saved_model, "embedded": embeddings.count_rows(args.output), "rejected": len(rejected),
+               "output": args.output}
     if args.json:
         print(json.dumps(summary))
     else:

@@ -3,6 +3,7 @@
 import numpy as np
 
 from components import linear_probe
+from trainer import knn
 
 
 def _labelled(count_per_class=40, classes=3):
@@ -46,7 +47,7 @@ def test_probe_scores_are_independent_of_the_reading_order():
     shuffled = rng.permutation(len(labels))
 
     def scores(order):
-        return linear_probe.linear_probe(linear_probe.array_blocks(features[order], labels[order], rows=7),
+        return linear_probe.linear_probe(knn.array_blocks(features[order], labels[order], rows=7),
                                          labels[order], test_features, test_labels, 0.1, [0, 1],
                                          train_keys=keys[order])
 
@@ -68,7 +69,7 @@ def test_the_streamed_softmax_probe_scores_as_the_sklearn_probe():
     features = _clusters(rng, labels)
     test_labels = np.repeat(np.arange(5), 100)
     test_features = _clusters(rng, test_labels)
-    blocks = linear_probe.array_blocks(features, labels, rows=100)
+    blocks = knn.array_blocks(features, labels, rows=100)
 
     def probe(sklearn_max):
         return linear_probe.linear_probe(blocks, labels, test_features, test_labels, 0.5, [0],

@@ -5,9 +5,10 @@ of epochs, each a new order of every image: either decoded once and cached in me
 the decoded images fit in ``training.cache_budget_mb``, or streamed, each epoch reading the
 files in a new order, many at once (interleave), through a shuffle buffer. Two augmented
 views per image are drawn in parallel and batched per replica with ``drop_remainder``
-(``Strategy.distribute_datasets_from_function``), so every replica gets an equal slice. A resumed run starts at the epoch it stopped in and skips only the
-images of that epoch it already consumed (serialized records, before decoding), so it
-continues from the same input position without replaying earlier epochs.
+(``Strategy.distribute_datasets_from_function``), so every replica gets an equal slice.
+A resumed run starts at the epoch it stopped in and skips only the images of that epoch it
+already consumed (serialized records, before decoding), so it continues from the same input
+position without replaying earlier epochs.
 """
 
 from typing import List, Optional
@@ -125,14 +126,11 @@ def host_image_stream(files: List[str], feature_spec, config: TrainingConfig, nu
     One host reads all files; several each read their own files (``host_files``), and count their
     share of the images (one host: ``num_images``, from ingestion).
     """
-    if input_context is None:
-        return image_stream(files, feature_spec, config, num_images, cache, start_step * config.batch_size), \
-            config.batch_size
-    hosts = input_context.num_input_pipelines
+    hosts = input_context.num_input_pipelines if input_context else 1
     mine = host_files(files, input_context)
     host_images = num_images if hosts == 1 else count_records(mine)
     stream = image_stream(mine, feature_spec, config, host_images, cache, start_step * config.batch_size // hosts)
-    return stream, input_context.get_per_replica_batch_size(config.batch_size)
+    return stream, input_context.get_per_replica_batch_size(config.batch_size) if input_context else config.batch_size
 
 
 def pretraining_dataset(files: List[str], feature_spec, config: TrainingConfig, num_images: int,

@@ -5,11 +5,12 @@ so memory is bounded by ``query_block × bank_block`` similarities plus ``querie
 ``queries × bank``: a 1.28 M-image bank is streamed from its shards block by block.
 """
 
-from typing import Iterable, Tuple
+from typing import Callable, Iterable, Iterator, Tuple
 
 import numpy as np
 
 QUERY_BLOCK = 4096
+BANK_BLOCK = 16384
 TEMPERATURE = 0.07  # the vote weight of a neighbour is exp(similarity / TEMPERATURE)
 
 
@@ -36,20 +37,21 @@ class TopK:
         """bank: [b, d] features (any float dtype), bank_labels: [b] int."""
         bank = l2_normalise(bank)
         bank_labels = np.asarray(bank_labels, np.int64)
-        for start in range(0, len(self.queries), QUERY_BLOCK):
-            rows = slice(start, start + QUERY_BLOCK)
-            similarity = np.concatenate([self.similarity[rows], self.queries[rows] @ bank.T], axis=1)
-            labels = np.concatenate(
-                [self.labels[rows], np.broadcast_to(bank_labels, (similarity.shape[0], len(bank_labels)))], axis=1)
-            if similarity.shape[1] > self.k:
-                best = np.argpartition(-similarity, self.k - 1, axis=1)[:, :self.k]
-                similarity = np.take_along_axis(similarity, best, axis=1)
-                labels = np.take_along_axis(labels, best, axis=1)
-            if start == 0:
-                merged_similarity = np.empty((len(self.queries), similarity.shape[1]), np.float32)
-                merged_labels = np.empty((len(self.queries), similarity.shape[1]), np.int64)
-            merged_similarity[rows], merged_labels[rows] = similarity, labels
-        self.similarity, self.labels = merged_similarity, merged_labels
+        merged = [self._merged(slice(start, start + QUERY_BLOCK), bank, bank_labels)
+                  for start in range(0, len(self.queries), QUERY_BLOCK)]
+        if merged:
+            self.similarity = np.concatenate([similarity for similarity, _ in merged])
+            self.labels = np.concatenate([labels for _, labels in merged])
+
+    def _merged(self, rows: slice, bank: np.ndarray, bank_labels: np.ndarray):
+        """The top k of the ``rows`` queries' current neighbours and the bank block: ([r, k'], [r, k'])."""
+        similarity = np.concatenate([self.similarity[rows], self.queries[rows] @ bank.T], axis=1)
+        labels = np.concatenate(
+            [self.labels[rows], np.broadcast_to(bank_labels, (similarity.shape[0], len(bank_labels)))], axis=1)
+        if similarity.shape[1] <= self.k:
+            return similarity, labels
+        best = np.argpartition(-similarity, self.k - 1, axis=1)[:, :self.k]
+        return np.take_along_axis(similarity, best, axis=1), np.take_along_axis(labels, best, axis=1)
 
     def predictions(self, temperature: float = TEMPERATURE) -> np.ndarray:
         """[q] the class with the largest similarity-weighted vote among each query's neighbours."""
@@ -58,6 +60,15 @@ class TopK:
         np.add.at(votes, (np.arange(len(self.queries))[:, None], self.labels),
                   np.exp(self.similarity / temperature))
         return votes.argmax(axis=1)
+
+
+# () -> an iterator over a labelled split in its fixed order: (features [b, d], labels [b]) blocks.
+BlocksFn = Callable[[], Iterator[Tuple[np.ndarray, np.ndarray]]]
+
+
+def array_blocks(features: np.ndarray, labels: np.ndarray, rows: int = BANK_BLOCK) -> BlocksFn:
+    """In-memory features [n, d] and labels [n] as a BlocksFn."""
+    return lambda: ((features[i:i + rows], labels[i:i + rows]) for i in range(0, len(labels), rows))
 
 
 def knn_predictions(bank_blocks: Iterable[Tuple[np.ndarray, np.ndarray]], queries: np.ndarray, k: int = 20,
@@ -69,9 +80,7 @@ def knn_predictions(bank_blocks: Iterable[Tuple[np.ndarray, np.ndarray]], querie
     return top.predictions(temperature)
 
 
-def knn_accuracy(bank, bank_labels, queries, query_labels, k: int = 20, temperature: float = TEMPERATURE,
-                 bank_block: int = 16384) -> float:
+def knn_accuracy(bank, bank_labels, queries, query_labels, k: int = 20, temperature: float = TEMPERATURE) -> float:
     """Top-1 accuracy of a similarity-weighted vote among each query's k nearest bank features."""
-    blocks = ((bank[start:start + bank_block], bank_labels[start:start + bank_block])
-              for start in range(0, len(bank), bank_block))
+    blocks = array_blocks(bank, bank_labels)()
     return float(np.mean(knn_predictions(blocks, queries, k, temperature) == query_labels))
