@@ -28,6 +28,7 @@ from components.registry import FINGERPRINT_DIGITS, registry_from_config
 from trainer import uri_io
 
 SNAPSHOT_FILE = "snapshot.json"
+FOLDER_BYTES_PROPERTY = "folder_bytes"  # JSON: top-level folder ("" for root) -> bytes of the files below it
 
 
 class DataSnapshot(types.Artifact):
@@ -71,11 +72,20 @@ def DataFingerprint(
     registry: Parameter[str],
     skip_unchanged: Parameter[int],
     known_fingerprint: Parameter[str] = "",
+    known_folder_bytes: Parameter[str] = "",
 ) -> None:
-    """Fingerprints the data and settings; sets ``retrain`` to 0 when the champion already has them."""
+    """Fingerprints the data and settings; sets ``retrain`` to 0 when the champion already has them.
+
+    ``known_fingerprint`` and ``known_folder_bytes`` (JSON): the caller's ``image_folder.survey`` of
+    the data, when it has one. The snapshot carries both; ImageExampleGen sizes its shards by the bytes.
+    """
     from pipeline.config import RegistryConfig
 
-    fingerprint = known_fingerprint or image_folder.fingerprint(data)
+    if known_fingerprint:
+        fingerprint, folder_bytes = known_fingerprint, json.loads(known_folder_bytes or "{}")
+    else:
+        found = image_folder.survey(data)
+        fingerprint, folder_bytes = found.fingerprint, found.folder_bytes
     digest = training_digest(json.loads(training))
     champion = registry_from_config(RegistryConfig.model_validate_json(registry)).champion()
     decision = decide(fingerprint, digest, champion, bool(skip_unchanged))
@@ -83,6 +93,7 @@ def DataFingerprint(
               "champion_version": (champion or {}).get("version"), **decision}
     uri_io.write_json(os.path.join(snapshot.uri, SNAPSHOT_FILE), record)
     snapshot.set_string_custom_property("data_fingerprint", fingerprint)
+    snapshot.set_string_custom_property(FOLDER_BYTES_PROPERTY, json.dumps(folder_bytes, sort_keys=True))
     snapshot.set_string_custom_property("training_digest", digest)
     snapshot.set_int_custom_property("retrain", int(decision["retrain"]))
     snapshot.set_string_custom_property("reason", decision["reason"])

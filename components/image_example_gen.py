@@ -1,10 +1,11 @@
 """ImageExampleGen: a TFX component that turns an image folder into validated TFRecords.
 
-It plans the dataset (``image_folder``: classes and split folders), then a Beam
-pipeline lists the files itself (in a worker: the job graph holds the folder's
-layout and class ids, not its file list), and reads, checks and converts every file
-(``image_decoding``) and writes gzipped ``tf.train.Example``
-TFRecords, one ``Split-<name>`` folder per split, as every TFX ExampleGen does.
+It plans the layout from the folder names below the root (``image_folder``: split
+folders and labelling rules), then a Beam pipeline lists the files itself (in a
+worker: the job graph holds the layout, not the file list), finds the classes, reads,
+checks and converts every file (``image_decoding``) and writes gzipped ``tf.train.Example``
+TFRecords of about 150 MB (``shard_counts``), one ``Split-<name>`` folder per split,
+as every TFX ExampleGen does.
 Every file found is counted once: written, or rejected with its reason. The
 report (``ingest_report.json``, in the artifact) also lists ignored files,
 duplicate images and images that appear in more than one split.
@@ -25,7 +26,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components import image_decoding, image_folder
-from components.data_fingerprint import DataSnapshot
+from components.data_fingerprint import FOLDER_BYTES_PROPERTY, DataSnapshot
 from components.errors import DataError
 from trainer import uri_io
 
@@ -45,7 +46,7 @@ class ImageExampleGenSpec(types.ComponentSpec):
         "max_pixels": ExecutionParameter(type=int),
         "max_reject_fraction": ExecutionParameter(type=float),
         "class_separator": ExecutionParameter(type=str),
-        "num_shards": ExecutionParameter(type=int),  # TFRecord files per split; 0 lets Beam choose
+        "num_shards": ExecutionParameter(type=int),  # TFRecord files per split; 0: one per TARGET_SHARD_BYTES
         "eval_split": ExecutionParameter(type=str),  # a val/ folder becomes this split when it has no folder
         "labels_file": ExecutionParameter(type=str),  # CSV of relative path, class; "" for none
     }
@@ -77,12 +78,14 @@ class _LocateFile(beam.DoFn):
 class _IngestFile(beam.DoFn):
     """Reads and converts one file; rejected files go to a tagged output with the reason."""
 
-    def __init__(self, class_ids: Dict[str, int], max_pixels: int, split_buckets: Dict[str, int]):
-        self._class_ids = class_ids
+    def __init__(self, max_pixels: int, split_buckets: Dict[str, int]):
         self._max_pixels = max_pixels
         self._split_buckets = split_buckets
+        self._classes, self._class_ids = None, {}
 
-    def process(self, source: image_folder.SourceFile):
+    def process(self, source: image_folder.SourceFile, classes: List[str]):
+        if classes is not self._classes:  # the side input: the same object for every element of a bundle
+            self._classes, self._class_ids = classes, {name: index for index, name in enumerate(classes)}
         if source.problem:
             yield beam.pvalue.TaggedOutput(
                 _REJECTED, {"path": source.relative_path, "split": source.split, "reason": source.problem}
@@ -110,6 +113,30 @@ def _duplicate_groups(item) -> Iterable[Dict[str, Any]]:
         yield {"kind": "duplicate", "sha256": sha256, "copies": [{"split": s, "path": p} for s, p in copies]}
 
 
+TARGET_SHARD_BYTES = 150 * 2**20  # TPU input pipelines read best from files of about 100-200 MB
+
+
+def shard_counts(layout: image_folder.Layout, split_names: List[str], split_buckets: Dict[str, int],
+                 num_shards: int, folder_bytes: Dict[str, int]) -> Dict[str, int]:
+    """TFRecord files per split: ``num_shards`` when set, else one per TARGET_SHARD_BYTES of input.
+
+    ``folder_bytes`` (DataFingerprint's listing: top-level folder -> bytes) estimates each split's
+    size: its split folder's bytes, or the whole folder's bytes times its hash-bucket share. Records
+    hold the image bytes as read (only images that are not RGB JPEG or PNG are re-encoded, as PNG),
+    so for typical datasets the estimate is close.
+    """
+    if num_shards:
+        return {name: num_shards for name in split_names}
+    if layout.split_folders:
+        split_bytes = {name: 0 for name in split_names}
+        for folder in layout.split_folders:
+            split_bytes[layout.split_of(folder)] += folder_bytes.get(folder, 0)
+    else:
+        total, buckets = sum(folder_bytes.values()), sum(split_buckets.values())
+        split_bytes = {name: total * split_buckets[name] / buckets for name in split_names}
+    return {name: max(1, round(split_bytes[name] / TARGET_SHARD_BYTES)) for name in split_names}
+
+
 def _read_records(directory: str) -> List[Dict[str, Any]]:
     records = []
     for path in tf.io.gfile.glob(os.path.join(directory, "*.jsonl")):
@@ -118,17 +145,20 @@ def _read_records(directory: str) -> List[Dict[str, Any]]:
     return records
 
 
-def build_report(plan: image_folder.DatasetPlan, split_names: List[str], records: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """The ingestion report: per-split counts, every rejected and ignored file, duplicates and leakage.
+def build_report(layout: image_folder.Layout, split_names: List[str], records: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """The ingestion report: classes, per-split counts, every rejected and ignored file, duplicates and leakage.
 
-    ``records`` are what the Beam job found and did: ``found`` (files it listed in the dataset),
-    ``written`` (per split), ``rejected``, ``ignored``, ``warning`` (written) and ``duplicate`` records. ``plan`` gives the classes.
+    ``records`` are what the Beam job found and did: ``classes`` (sorted; a class id is its index),
+    ``found`` (files it listed in the dataset), ``written`` (per split), ``rejected``, ``ignored``,
+    ``warning`` (written) and ``duplicate`` records.
     """
     splits = {name: {"written": 0, "rejected": 0} for name in split_names}
-    rejected, ignored, warnings, duplicates, found = [], [], [], [], 0
+    rejected, ignored, warnings, duplicates, found, classes = [], [], [], [], 0, []
     for record in records:
         kind = record.pop("kind")
-        if kind == "found":
+        if kind == "classes":
+            classes = record["classes"]
+        elif kind == "found":
             found += record["count"]
         elif kind == "written":
             splits[record["split"]]["written"] = record["count"]
@@ -147,10 +177,10 @@ def build_report(plan: image_folder.DatasetPlan, split_names: List[str], records
     if written + total_rejected != found:
         raise RuntimeError(f"ingestion lost files: found {found}, written {written}, rejected {total_rejected}")
     return {
-        "input": plan.root,
-        "classes": list(plan.classes),
+        "input": layout.root,
+        "classes": classes,
         # Split folders written under another split's name, e.g. {"test": "val"}.
-        "split_folders": {split: folder for folder, split in plan.layout.renamed},
+        "split_folders": {split: folder for folder, split in layout.renamed},
         "splits": splits,
         "found": found,
         "written": written,
@@ -171,14 +201,18 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         split_buckets = json.loads(exec_properties["split_buckets"])
         input_base = exec_properties["input_base"]
         root = input_base if uri_io.is_remote(input_base) else os.path.abspath(input_base)
-        # The plan decides the classes and splits; the Beam job lists the files again itself, so
-        # the job graph carries the layout and the class ids, never the file list.
+        # Only the layout is planned here, from the folder names below the root; the Beam job lists
+        # the files and finds the classes itself, so this process never holds the file list, and
+        # the job graph carries the layout, never file names.
         labels_file = exec_properties.get("labels_file") or None
         if labels_file and not uri_io.is_remote(labels_file):
             labels_file = os.path.abspath(labels_file)
-        plan = image_folder.plan_dataset(root, exec_properties["class_separator"],
-                                         eval_split=exec_properties["eval_split"], labels_file=labels_file)
-        split_names = sorted({f.split for f in plan.files}) if plan.has_split_folders else sorted(split_buckets)
+        layout = image_folder.plan_layout(root, exec_properties["class_separator"],
+                                          eval_split=exec_properties["eval_split"], labels_file=labels_file)
+        split_names = image_folder.split_names(layout, split_buckets)
+        snapshot = artifact_utils.get_single_instance(input_dict[SNAPSHOT_KEY])
+        shards = shard_counts(layout, split_names, split_buckets, exec_properties["num_shards"],
+                              json.loads(snapshot.get_string_custom_property(FOLDER_BYTES_PROPERTY) or "{}"))
         examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
         examples.split_names = artifact_utils.encode_split_names(split_names)
         records_dir = os.path.join(examples.uri, _RECORDS_DIR)
@@ -186,9 +220,16 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         with self._make_beam_pipeline() as pipeline:
             listed = (
                 pipeline
-                | "Root" >> beam.Create([plan.root])
+                | "Root" >> beam.Create([layout.root])
                 | "ListFiles" >> beam.FlatMap(image_folder.iter_files)
-                | "Locate" >> beam.ParDo(_LocateFile(plan.layout)).with_outputs(_IGNORED, main="files")
+                | "Locate" >> beam.ParDo(_LocateFile(layout)).with_outputs(_IGNORED, main="files")
+            )
+            classes = (
+                listed.files
+                | "Label" >> beam.FlatMap(lambda source: [source.label] if source.label is not None else [])
+                | "DistinctLabels" >> beam.Distinct()
+                | "AllLabels" >> beam.combiners.ToList()
+                | "Sorted" >> beam.Map(sorted)
             )
             found = (
                 listed.files
@@ -199,7 +240,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 listed.files
                 | "Spread" >> beam.Reshuffle()
                 | "Ingest" >> beam.ParDo(
-                    _IngestFile(plan.class_ids, exec_properties["max_pixels"], split_buckets)
+                    _IngestFile(exec_properties["max_pixels"], split_buckets), beam.pvalue.AsSingleton(classes)
                 ).with_outputs(_REJECTED, _WARNING, main="written")
             )
             by_split = results.written | "BySplit" >> beam.Partition(
@@ -214,7 +255,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                     | f"Write[{name}]" >> beam.io.WriteToTFRecord(
                         os.path.join(artifact_utils.get_split_uri([examples], name), write_split.DEFAULT_FILE_NAME),
                         file_name_suffix=".gz",
-                        num_shards=exec_properties["num_shards"],
+                        num_shards=shards[name],
                     )
                 )
             counts = (
@@ -230,15 +271,19 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 | "Duplicates" >> beam.FlatMap(_duplicate_groups)
             )
             rejected = results[_REJECTED] | "RejectedRecord" >> beam.Map(lambda r: {"kind": _REJECTED, **r})
+            class_record = classes | "ClassesRecord" >> beam.Map(lambda names: {"kind": "classes", "classes": names})
             _ = (
-                (found, listed[_IGNORED], results[_WARNING], counts, duplicates, rejected)
+                (class_record, found, listed[_IGNORED], results[_WARNING], counts, duplicates, rejected)
                 | "AllRecords" >> beam.Flatten()
                 | "ToJson" >> beam.Map(json.dumps)
                 | "WriteRecords" >> beam.io.WriteToText(os.path.join(records_dir, "part"), file_name_suffix=".jsonl")
             )
 
-        report = build_report(plan, split_names, _read_records(records_dir))
+        report = build_report(layout, split_names, _read_records(records_dir))
         tf.io.gfile.rmtree(records_dir)
+        if not report["found"]:
+            raise DataError(f"dataset path {root} does not exist or is empty: point --data at a folder of images")
+        image_folder.check_classes(root, report["classes"], exec_properties["class_separator"])
         report_path = os.path.join(examples.uri, REPORT_FILE)
         uri_io.write_json(report_path, report)
 
@@ -247,13 +292,12 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         examples.set_string_custom_property("classes", json.dumps(report["classes"]))
         examples.set_int_custom_property("written", report["written"])
         examples.set_int_custom_property("rejected", report["rejected_total"])
-        snapshot = artifact_utils.get_single_instance(input_dict[SNAPSHOT_KEY])
         examples.set_string_custom_property("input_fingerprint", snapshot.get_string_custom_property("data_fingerprint"))
 
         fraction = report["rejected_total"] / max(report["found"], 1)
         if fraction > exec_properties["max_reject_fraction"]:
             raise DataError(
-                f"{report['rejected_total']} of {report['found']} files in {plan.root} were rejected "
+                f"{report['rejected_total']} of {report['found']} files in {root} were rejected "
                 f"({fraction:.1%} > max_reject_fraction {exec_properties['max_reject_fraction']:.1%}); "
                 f"see the reasons in {report_path}, fix or remove those files, or raise ingest.max_reject_fraction"
             )

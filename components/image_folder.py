@@ -21,7 +21,7 @@ import dataclasses
 import hashlib
 import io
 import os
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -184,21 +184,68 @@ def match_pattern(root: str) -> str:
     return root.rstrip("/") + "/**"
 
 
+def _layout(root: str, top_folders: Iterable[str], class_separator: str, eval_split: str,
+            labels_file: Optional[str]) -> Layout:
+    """The layout given the names of the folders directly below root."""
+    split_folders = {folder for folder in top_folders if folder.lower() in SPLIT_FOLDER_NAMES}
+    eval_folder = eval_split if eval_split in split_folders else next(
+        (folder for folder in EVAL_FOLDER_FALLBACKS if folder in split_folders and folder != "train"), None)
+    renamed = ((eval_folder, eval_split),) if eval_folder not in (None, eval_split) else ()
+    return Layout(root, tuple(sorted(split_folders)), class_separator, renamed, labels_file or None)
+
+
+def _split_folders_below(root: str) -> List[str]:
+    """The split folders directly below root, found without listing the files.
+
+    On gs:// each candidate name costs one listing request of one object, so a flat
+    folder of a million images is never listed here.
+    """
+    if not uri_io.is_remote(root):
+        if not os.path.isdir(root):
+            raise DataError(f"dataset path {root} does not exist or is not a folder: pass --data with an image folder")
+        return [name for name in os.listdir(root) if os.path.isdir(os.path.join(root, name))]
+    candidates = dict.fromkeys(v for name in SPLIT_FOLDER_NAMES for v in (name, name.capitalize(), name.upper()))
+    patterns = [join(root, name) + "/**" for name in candidates]
+    matches = FileSystems.match(patterns, limits=[1] * len(patterns))
+    return [name for name, match in zip(candidates, matches) if match.metadata_list]
+
+
+def plan_layout(root: str, class_separator: str = "_", eval_split: str = "test",
+                labels_file: Optional[str] = None) -> Layout:
+    """The split folders and labelling rules of root, from the folder names below it (never the file list)."""
+    return _layout(root, _split_folders_below(root), class_separator, eval_split, labels_file)
+
+
+def split_names(layout: Layout, split_buckets: Dict[str, int]) -> List[str]:
+    """The splits a layout produces: its split folders (renamed), or the hash buckets' names without them."""
+    if layout.split_folders:
+        return sorted({layout.split_of(folder) for folder in layout.split_folders})
+    return sorted(split_buckets)
+
+
+def check_classes(root: str, classes: Sequence[str], class_separator: str) -> None:
+    """Raises the one-line DataError of a dataset with fewer than the 2 classes evaluation needs."""
+    if len(classes) < 2:
+        raise DataError(
+            f"dataset {root} has {len(classes)} class(es) {list(classes)}: SimCLR evaluation needs at least 2; "
+            f"use class folders or <class>{class_separator}<anything>.<ext> file names"
+        )
+
+
 def plan_dataset(root: str, class_separator: str = "_", relative_paths: Optional[List[str]] = None,
                  eval_split: str = "test", labels_file: Optional[str] = None) -> DatasetPlan:
-    """Works out the split and class of every file below root; a val/ folder stands in for a missing eval_split/.
+    """Works out the split and class of every file below root, listing it in this process.
 
-    ``labels_file`` (a CSV of relative path, class) names the classes of files in no class folder.
+    For tools and tests on small folders; ingestion plans only the layout (``plan_layout``)
+    and lets its Beam job list and locate the files. A val/ folder stands in for a missing
+    eval_split/; ``labels_file`` (a CSV of relative path, class) names the classes of files in no class folder.
     """
     relative_paths = list_files(root) if relative_paths is None else relative_paths
     visible = [rel for rel in relative_paths if not _hidden(rel)]
     if not visible:
         raise DataError(f"dataset {root} has no files: point --data at a folder of images")
-    split_folders = {rel.split("/")[0] for rel in visible if "/" in rel and rel.split("/")[0].lower() in SPLIT_FOLDER_NAMES}
-    eval_folder = eval_split if eval_split in split_folders else next(
-        (folder for folder in EVAL_FOLDER_FALLBACKS if folder in split_folders and folder != "train"), None)
-    renamed = ((eval_folder, eval_split),) if eval_folder not in (None, eval_split) else ()
-    layout = Layout(root, tuple(sorted(split_folders)), class_separator, renamed, labels_file or None)
+    layout = _layout(root, {rel.split("/")[0] for rel in visible if "/" in rel}, class_separator, eval_split,
+                     labels_file)
     labels = read_labels_file(labels_file) if labels_file else None
     files, ignored = [], []
     for rel in relative_paths:
@@ -207,13 +254,9 @@ def plan_dataset(root: str, class_separator: str = "_", relative_paths: Optional
 
     classes = tuple(sorted({f.label for f in files if f.label is not None}))
     if not files:
-        raise DataError(f"dataset {root} has no image files inside its split folders {sorted(split_folders)}")
-    if len(classes) < 2:
-        raise DataError(
-            f"dataset {root} has {len(classes)} class(es) {list(classes)}: SimCLR evaluation needs at least 2; "
-            f"use class folders or <class>{class_separator}<anything>.<ext> file names"
-        )
-    return DatasetPlan(root, tuple(files), tuple(ignored), classes, bool(split_folders), layout)
+        raise DataError(f"dataset {root} has no image files inside its split folders {list(layout.split_folders)}")
+    check_classes(root, classes, class_separator)
+    return DatasetPlan(root, tuple(files), tuple(ignored), classes, bool(layout.split_folders), layout)
 
 
 def hash_split(key: str, split_buckets: Dict[str, int]) -> str:
@@ -227,18 +270,37 @@ def hash_split(key: str, split_buckets: Dict[str, int]) -> str:
     raise AssertionError("unreachable")
 
 
-def fingerprint(root: str) -> str:
-    """A cheap fingerprint of a dataset's file list and sizes, for cache keys and change detection."""
-    digest = hashlib.sha256()
+@dataclasses.dataclass(frozen=True)
+class Survey:
+    """One listing of a dataset folder: its fingerprint and how many bytes sit below each top-level name."""
+
+    fingerprint: str  # sha256 of every file's relative path, size and modification time
+    folder_bytes: Dict[str, int]  # top-level folder (or "" for files directly in root) -> bytes
+
+
+def survey(root: str) -> Survey:
+    """Lists root once (local or gs://): a fingerprint for change detection and sizes for shard planning."""
+    digest, folder_bytes = hashlib.sha256(), {}
+
+    def add(rel: str, size: int, stamp) -> None:
+        digest.update(f"{rel}\0{size}\0{stamp}\n".encode())
+        top = rel.split("/")[0] if "/" in rel else ""
+        folder_bytes[top] = folder_bytes.get(top, 0) + size
+
     if root.startswith("gs://"):
         prefix = root.rstrip("/") + "/"
         for m in sorted(FileSystems.match([match_pattern(root)])[0].metadata_list, key=lambda m: m.path):
-            digest.update(f"{m.path[len(prefix):]}\0{m.size_in_bytes}\0{m.last_updated_in_seconds}\n".encode())
+            add(m.path[len(prefix):], m.size_in_bytes, m.last_updated_in_seconds)
     else:
         for rel in list_files(root):
             try:
                 stat = os.stat(os.path.join(root, rel))
-                digest.update(f"{rel}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+                add(rel, stat.st_size, stat.st_mtime_ns)
             except OSError as error:  # unreadable: rejected later, but still part of the dataset
                 digest.update(f"{rel}\0{error.errno}\n".encode())
-    return digest.hexdigest()
+    return Survey(digest.hexdigest(), folder_bytes)
+
+
+def fingerprint(root: str) -> str:
+    """A cheap fingerprint of a dataset's file list and sizes, for cache keys and change detection."""
+    return survey(root).fingerprint

@@ -40,7 +40,7 @@ class IngestConfig(_Section):
     max_pixels: PositiveInt = Field(50_000_000, description="Images above this many pixels are rejected undecoded.")
     max_reject_fraction: float = Field(0.05, ge=0.0, le=1.0)
     class_separator: str = Field("_", min_length=1, description="For <class><sep><anything>.ext file names.")
-    num_shards: int = Field(0, ge=0, description="TFRecord shards per split; 0 lets Beam choose.")
+    num_shards: int = Field(0, ge=0, description="TFRecord shards per split; 0: about 150 MB each, sized from the data.")
     labels_file: Optional[str] = Field(
         None, description="CSV of '<relative path>,<class>' rows for images in no class folder (ImageNet's "
         "flat val/); with it, file-name prefixes are not classes. Keep it inside the data folder so that "

@@ -77,8 +77,8 @@ def run_pipeline(config: PipelineConfig, until: str, extra_beam_args: Optional[L
         pipeline_root=run.pipeline_root,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(run.metadata_path),
         beam_pipeline_args=config.beam_pipeline_args + list(extra_beam_args or []),
-        # A parameter of DataFingerprint, so a changed folder is never served from the cache.
-        data_fingerprint=image_folder.fingerprint(config.data),
+        # Parameters of DataFingerprint, so a changed folder is never served from the cache.
+        data_survey=image_folder.survey(config.data),
         until=until,
     )
     tfx.orchestration.LocalDagRunner().run(pipeline)

@@ -21,7 +21,7 @@ from components.data_fingerprint import DataFingerprint
 from components.embedder import Embedder
 from components.image_example_gen import ImageExampleGen
 from components.linear_eval import LinearEval
-from components import resumable_trainer
+from components import image_folder, resumable_trainer
 from components.registry_pusher import Blesser, RegistryPusher
 from components.supervised_baseline import SupervisedBaseline
 from pipeline.config import PipelineConfig
@@ -39,15 +39,15 @@ def create_pipeline(
     pipeline_root: str,
     metadata_connection_config=None,
     beam_pipeline_args: Optional[List[str]] = None,
-    data_fingerprint: str = "",
+    data_survey: Optional[image_folder.Survey] = None,
     until: str = STAGES[-1],
 ) -> tfx.dsl.Pipeline:
     """Builds the pipeline from one config; ``until`` names the last stage to include.
 
     The same function serves LocalDagRunner and KubeflowV2DagRunner: with ``config.vertex``
     set, the Trainer becomes a Vertex AI custom job and Beam steps run on Dataflow.
-    ``data_fingerprint`` is the input's fingerprint when the caller already has it (local runs);
-    when empty, DataFingerprint computes it at run time (Vertex AI, where the bucket changes).
+    ``data_survey`` is the input's listing (fingerprint and sizes) when the caller already has it
+    (local runs); when None, DataFingerprint lists the data at run time (Vertex AI, where the bucket changes).
     """
     if until not in STAGES:
         raise ValueError(f"until must be one of {STAGES}, not {until!r}")
@@ -57,7 +57,8 @@ def create_pipeline(
         registry=config.registry.model_dump_json(),
         # Only a full run (up to the push) can repeat the champion; ingestion alone always runs.
         skip_unchanged=int(config.skip_unchanged_data and until == STAGES[-1]),
-        known_fingerprint=data_fingerprint,
+        known_fingerprint=data_survey.fingerprint if data_survey else "",
+        known_folder_bytes=json.dumps(data_survey.folder_bytes, sort_keys=True) if data_survey else "",
     )
     with tfx.dsl.Cond(snapshot.outputs["snapshot"].future()[0].custom_property("retrain") == 1):
         components = [snapshot] + _stages(config, snapshot, until, pipeline_root)

@@ -9,7 +9,7 @@ import apache_beam as beam
 import pytest
 import tensorflow as tf
 
-from components import image_folder
+from components import image_example_gen, image_folder
 from pipeline import cli
 
 
@@ -81,15 +81,24 @@ def messy_ingest(messy_dataset, tmp_path_factory):
         graphs.append(pipeline.to_runner_api().SerializeToString())
         return run(pipeline, *args, **kwargs)
 
+    listings = output / "listings.txt"  # every listing of the folder's files; a file, as Beam pickles the function
+    iter_files = image_folder.iter_files
+
+    def recording_iter_files(folder):
+        with open(listings, "a") as handle:
+            handle.write(folder + "\n")
+        return iter_files(folder)
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(beam.Pipeline, "run", recording_run)
+        patch.setattr(image_folder, "iter_files", recording_iter_files)
         code = cli.main(["ingest", "--config", str(config), "--data", str(root), "--output", str(output), "--json"])
-    return code, output, graphs
+    return code, output, graphs, listings.read_text().splitlines()
 
 
 def test_every_file_is_written_or_rejected_with_its_reason(messy_dataset, messy_ingest):
     root, bad = messy_dataset
-    code, _, _ = messy_ingest
+    code = messy_ingest[0]
     assert code == 0
     report = json.load(open(glob.glob(str(messy_ingest[1] / "pipeline_root/ImageExampleGen/examples/*/ingest_report.json"))[0]))
     found = [p for p in image_folder.list_files(str(root)) if p != "README.md"]
@@ -108,10 +117,28 @@ def test_every_file_is_written_or_rejected_with_its_reason(messy_dataset, messy_
 
 def test_the_ingestion_job_graph_carries_no_file_names(messy_dataset, messy_ingest):
     """Beam lists the files in a worker: a million file names would not fit in a Dataflow job request."""
-    _, _, graphs = messy_ingest
+    _, _, graphs, _ = messy_ingest
     assert graphs
     for name in ("mislabelled.png", "truncated.jpg", "copy.jpg"):
         assert not any(name.encode() in graph for graph in graphs), name
+
+
+def test_the_folder_is_listed_once_for_its_fingerprint_and_once_by_the_beam_job(messy_dataset, messy_ingest):
+    root, _ = messy_dataset
+    assert messy_ingest[3] == [str(root), str(root)]
+
+
+@pytest.mark.parametrize("folders, buckets, num_shards, expected", [
+    ({"train": 600 * 2**20, "val": 40 * 2**20, "": 10}, {"train": 1}, 0, {"train": 4, "test": 1}),
+    ({"": 1500 * 2**20}, {"train": 4, "test": 1}, 0, {"train": 8, "test": 2}),
+    ({"": 1500 * 2**20}, {"train": 4, "test": 1}, 3, {"train": 3, "test": 3}),
+    ({}, {"train": 4, "test": 1}, 0, {"train": 1, "test": 1}),
+])
+def test_shards_hold_about_150_mb_of_images_unless_num_shards_is_set(folders, buckets, num_shards, expected):
+    split_folders = tuple(sorted(name for name in folders if name))
+    layout = image_folder.Layout("gs://b/d", split_folders, renamed=(("val", "test"),) if "val" in folders else ())
+    names = image_folder.split_names(layout, buckets)
+    assert image_example_gen.shard_counts(layout, names, buckets, num_shards, folders) == expected
 
 
 def test_duplicates_and_train_test_leakage_are_reported(messy_ingest):
