@@ -11,8 +11,8 @@ Each loop runs in its own process. "ours" runs as shipped, with oneDNN CPU kerne
 on (trainer/runtime.py); "seed" runs under TensorFlow's defaults, as the notebook
 does, and again with oneDNN on, so the gain from the backend and the gain from
 the loop can be told apart (ratio and ratio_same_backend).
-It also reports achieved GFLOP/s (convolution and dense multiply-adds x 2, x 3
-for forward + backward) against the best float32 matmul peak measured in the run.
+It also reports achieved GFLOP/s (bench/flops.py: the profiler's count of a forward
+pass per view, x 3 for forward + backward) against the best float32 matmul peak measured in the run.
 Writes bench/results/train_throughput.json; the last line printed is its JSON.
 """
 
@@ -25,6 +25,7 @@ import sys
 import tempfile
 
 from trainer_inputs import DEFAULT_DATA, FEATURE_SPEC, images_per_s, matmul_peak_gflops, source_images, write_stored_examples
+from flops import training_flops_per_image  # noqa: E402 (after trainer_inputs, which configures TensorFlow)
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -38,19 +39,6 @@ from trainer.resnet import build_resnet  # noqa: E402
 RESULTS = pathlib.Path(__file__).parent / "results"
 
 
-def training_flops_per_image(model: keras.Model) -> float:
-    """2 x multiply-adds of every convolution and dense layer, x 3 for forward and backward passes."""
-    macs = 0
-    for layer in model.submodules:
-        if isinstance(layer, keras.layers.Conv2D):
-            _, height, width, channels_out = layer.output.shape
-            kernel_h, kernel_w = layer.kernel_size
-            macs += kernel_h * kernel_w * layer.input.shape[-1] * channels_out * height * width
-        elif isinstance(layer, keras.layers.Dense):
-            macs += layer.input.shape[-1] * layer.units
-    return 3 * 2 * macs
-
-
 def ours(files, size: int, batch: int, warmup: int, steps: int):
     config = TrainingConfig.model_validate({
         "encoder": {"depth": 18, "image_size": size, "stem": "imagenet"},
@@ -59,7 +47,7 @@ def ours(files, size: int, batch: int, warmup: int, steps: int):
     model = SimCLR.create(config, tf.distribute.get_strategy(), [0.45] * 3, [0.25] * 3, 10, 1000)
     iterator = iter(data.pretraining_dataset(files, FEATURE_SPEC, config, num_images=data.count_records(files)))
     rate = images_per_s(lambda: float(model.train_step(iterator)[0]), warmup, steps, 2 * batch)
-    return rate, training_flops_per_image(model.encoder) + training_flops_per_image(model.head)
+    return rate, training_flops_per_image(model.encoder, model.head, size)
 
 
 def seed(paths, size: int, batch: int, warmup: int, steps: int) -> float:

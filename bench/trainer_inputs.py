@@ -12,16 +12,16 @@ runtime.configure()
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from trainer import preprocessing  # noqa: E402
+from trainer import contract, preprocessing  # noqa: E402
 
 # The shared dataset beside the project, wherever the benchmark is started from.
 DEFAULT_DATA = str(pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "imagenet-5-categories")
 
 FEATURE_SPEC = {
-    preprocessing.IMAGE: tf.io.FixedLenFeature([1], tf.string),
-    preprocessing.LABEL_ID: tf.io.FixedLenFeature([1], tf.int64),
-    preprocessing.CHANNEL_MEAN: tf.io.FixedLenFeature([3], tf.float32),
-    preprocessing.CHANNEL_STD: tf.io.FixedLenFeature([3], tf.float32),
+    contract.IMAGE: tf.io.FixedLenFeature([1], tf.string),
+    contract.LABEL_ID: tf.io.FixedLenFeature([1], tf.int64),
+    contract.CHANNEL_MEAN: tf.io.FixedLenFeature([3], tf.float32),
+    contract.CHANNEL_STD: tf.io.FixedLenFeature([3], tf.float32),
 }
 
 
@@ -49,10 +49,10 @@ def write_stored_examples(paths, output_dir: str, stored_size: int = 128):
         for index, path in enumerate(paths):
             png, _, _ = preprocessing.resize_shorter_side(tf.io.read_file(path), stored_size)
             example = tf.train.Example(features=tf.train.Features(feature={
-                preprocessing.IMAGE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[png.numpy()])),
-                preprocessing.LABEL_ID: tf.train.Feature(int64_list=tf.train.Int64List(value=[index % 5])),
-                preprocessing.CHANNEL_MEAN: tf.train.Feature(float_list=tf.train.FloatList(value=[0.45, 0.45, 0.4])),
-                preprocessing.CHANNEL_STD: tf.train.Feature(float_list=tf.train.FloatList(value=[0.25, 0.25, 0.25])),
+                contract.IMAGE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[png.numpy()])),
+                contract.LABEL_ID: tf.train.Feature(int64_list=tf.train.Int64List(value=[index % 5])),
+                contract.CHANNEL_MEAN: tf.train.Feature(float_list=tf.train.FloatList(value=[0.45, 0.45, 0.4])),
+                contract.CHANNEL_STD: tf.train.Feature(float_list=tf.train.FloatList(value=[0.25, 0.25, 0.25])),
             }))
             writer.write(example.SerializeToString())
     return [target]

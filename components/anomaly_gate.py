@@ -12,9 +12,10 @@ from typing import List
 
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import anomalies_pb2
-from tfx.dsl.component.experimental.annotations import InputArtifact, Parameter
-from tfx.dsl.component.experimental.decorators import component
-from tfx.types import artifact_utils, standard_artifacts
+from tfx.v1.dsl.components import component, InputArtifact, Parameter
+from tfx.v1.types import standard_artifacts
+
+from components.private_apis import artifact_utils
 
 from components.errors import DataError
 

@@ -19,19 +19,17 @@ import os
 from typing import Dict, Optional
 
 from absl import logging
-from tfx import types
-from tfx.dsl.component.experimental.annotations import OutputArtifact, Parameter
-from tfx.dsl.component.experimental.decorators import component
+from tfx import v1 as tfx
+from tfx.v1.dsl.components import component, OutputArtifact, Parameter
 
 from components import image_folder
-from components.registry import FINGERPRINT_DIGITS, registry_from_config
-from trainer import uri_io
+from components.registry import FINGERPRINT_DIGITS, RegistryConfig, registry_from_config
+from trainer import contract, uri_io
 
-SNAPSHOT_FILE = "snapshot.json"
 FOLDER_BYTES_PROPERTY = "folder_bytes"  # JSON: top-level folder ("" for root) -> bytes of the files below it
 
 
-class DataSnapshot(types.Artifact):
+class DataSnapshot(tfx.dsl.Artifact):
     """What a run is about to train on: the data and training-settings fingerprints, and the retrain decision."""
 
     TYPE_NAME = "components.DataSnapshot"  # also its import path, as Vertex AI needs (components/__init__.py)
@@ -47,7 +45,7 @@ def _same(recorded: Optional[str], current: str) -> bool:
     return bool(recorded) and recorded[:FINGERPRINT_DIGITS] == current[:FINGERPRINT_DIGITS]
 
 
-def decide(fingerprint: str, digest: str, champion: Optional[Dict], skip_unchanged: bool) -> Dict:
+def retrain_decision(fingerprint: str, digest: str, champion: Optional[Dict], skip_unchanged: bool) -> Dict:
     """Whether to retrain, and why, given the champion's metadata (or None)."""
     version = (champion or {}).get("version")
     if not skip_unchanged:
@@ -79,8 +77,6 @@ def DataFingerprint(
     ``known_fingerprint`` and ``known_folder_bytes`` (JSON): the caller's ``image_folder.survey`` of
     the data, when it has one. The snapshot carries both; ImageExampleGen sizes its shards by the bytes.
     """
-    from pipeline.config import RegistryConfig
-
     if known_fingerprint:
         fingerprint, folder_bytes = known_fingerprint, json.loads(known_folder_bytes or "{}")
     else:
@@ -88,10 +84,10 @@ def DataFingerprint(
         fingerprint, folder_bytes = found.fingerprint, found.folder_bytes
     digest = training_digest(json.loads(training))
     champion = registry_from_config(RegistryConfig.model_validate_json(registry)).champion()
-    decision = decide(fingerprint, digest, champion, bool(skip_unchanged))
+    decision = retrain_decision(fingerprint, digest, champion, bool(skip_unchanged))
     record = {"data": data, "data_fingerprint": fingerprint, "training_digest": digest,
               "champion_version": (champion or {}).get("version"), **decision}
-    uri_io.write_json(os.path.join(snapshot.uri, SNAPSHOT_FILE), record)
+    uri_io.write_json(os.path.join(snapshot.uri, contract.SNAPSHOT_FILE), record)
     snapshot.set_string_custom_property("data_fingerprint", fingerprint)
     snapshot.set_string_custom_property(FOLDER_BYTES_PROPERTY, json.dumps(folder_bytes, sort_keys=True))
     snapshot.set_string_custom_property("training_digest", digest)

@@ -16,21 +16,20 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import apache_beam as beam
 import tensorflow as tf
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
-from tfx.dsl.component.experimental.annotations import BeamComponentParameter, InputArtifact, OutputArtifact
-from tfx.dsl.component.experimental.decorators import component
-from tfx.types import artifact_utils, standard_artifacts
+from tfx.v1.dsl.components import BeamComponentParameter, component, InputArtifact, OutputArtifact
+from tfx.v1.types import standard_artifacts
 
 from components import embeddings, image_decoding, image_folder
+from components.private_apis import artifact_utils
+from trainer import contract
 
-SERVING_DIR = "Format-Serving"  # where the Trainer puts the SavedModel inside its Model artifact
-SIGNATURE = "serving_default"
 BATCH_SIZE = 64
 REJECTED_FILE = "_rejected.jsonl"  # beside the shards, {"path", "reason"} lines; "_": readers of the folder skip it
 Key = Tuple[str, str, int]  # (relative path, sha256, label id)
 
 
 def serving_model_dir(model_uri: str) -> str:
-    return os.path.join(model_uri, SERVING_DIR)
+    return os.path.join(model_uri, contract.SERVING_DIR)
 
 
 class EncoderHandler(ModelHandler[bytes, PredictionResult, Any]):
@@ -46,7 +45,7 @@ class EncoderHandler(ModelHandler[bytes, PredictionResult, Any]):
 
     def run_inference(self, batch: Sequence[bytes], model, inference_args: Optional[Dict[str, Any]] = None
                       ) -> Iterable[PredictionResult]:
-        features = model.signatures[SIGNATURE](image_bytes=tf.constant(list(batch)))["embedding"].numpy()
+        features = model.signatures[contract.SERVING_SIGNATURE](**{contract.SERVING_INPUT: tf.constant(list(batch))})[contract.EMBEDDING_OUTPUT].numpy()
         return [PredictionResult(image, feature) for image, feature in zip(batch, features)]
 
     def batch_elements_kwargs(self) -> Dict[str, int]:
@@ -55,10 +54,10 @@ class EncoderHandler(ModelHandler[bytes, PredictionResult, Any]):
 
 def _keyed_example(serialized: bytes) -> Tuple[Key, bytes]:
     features = tf.train.Example.FromString(serialized).features.feature
-    return ((features[image_decoding.PATH_KEY].bytes_list.value[0].decode(),
-             features[image_decoding.HASH_KEY].bytes_list.value[0].decode(),
-             features[image_decoding.LABEL_ID_KEY].int64_list.value[0]),
-            features[image_decoding.IMAGE_KEY].bytes_list.value[0])
+    return ((features[contract.RELATIVE_PATH].bytes_list.value[0].decode(),
+             features[contract.SHA256].bytes_list.value[0].decode(),
+             features[contract.LABEL_ID].int64_list.value[0]),
+            features[contract.IMAGE_BYTES].bytes_list.value[0])
 
 
 def _row(keyed: Tuple[Key, PredictionResult]) -> dict:

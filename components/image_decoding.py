@@ -21,6 +21,8 @@ import tensorflow as tf
 from apache_beam.io.filesystems import FileSystems
 from PIL import Image, UnidentifiedImageError
 
+from trainer import contract
+
 # PIL format name -> file extensions that may hold it.
 EXTENSIONS = {
     "JPEG": (".jpg", ".jpeg", ".jpe", ".jfif"),
@@ -30,16 +32,6 @@ EXTENSIONS = {
     "WEBP": (".webp",),
 }
 KEPT_AS_IS = ("JPEG", "PNG")
-
-# Feature names of the ingested examples.
-IMAGE_KEY = "image_bytes"
-FORMAT_KEY = "image_format"
-LABEL_KEY = "label"
-LABEL_ID_KEY = "label_id"
-PATH_KEY = "relative_path"
-HEIGHT_KEY = "height"
-WIDTH_KEY = "width"
-HASH_KEY = "sha256"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,14 +110,14 @@ def make_example(
     return tf.train.Example(
         features=tf.train.Features(
             feature={
-                IMAGE_KEY: _bytes_feature(image.encoded),
-                FORMAT_KEY: _bytes_feature(image.image_format.encode()),
-                LABEL_KEY: _bytes_feature(label.encode()),
-                LABEL_ID_KEY: _int_feature(label_id),
-                PATH_KEY: _bytes_feature(relative_path.encode()),
-                HEIGHT_KEY: _int_feature(image.height),
-                WIDTH_KEY: _int_feature(image.width),
-                HASH_KEY: _bytes_feature(sha256.encode()),
+                contract.IMAGE_BYTES: _bytes_feature(image.encoded),
+                contract.IMAGE_FORMAT: _bytes_feature(image.image_format.encode()),
+                contract.LABEL: _bytes_feature(label.encode()),
+                contract.LABEL_ID: _int_feature(label_id),
+                contract.RELATIVE_PATH: _bytes_feature(relative_path.encode()),
+                contract.HEIGHT: _int_feature(image.height),
+                contract.WIDTH: _int_feature(image.width),
+                contract.SHA256: _bytes_feature(sha256.encode()),
             }
         )
     )

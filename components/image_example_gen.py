@@ -19,27 +19,25 @@ from typing import Any, Dict, Iterable, List
 
 import apache_beam as beam
 import tensorflow as tf
-from tfx import types
-from tfx.components.example_gen import write_split
-from tfx.dsl.components.base import base_beam_component, base_beam_executor, executor_spec
-from tfx.types import artifact_utils, standard_artifacts
-from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+from tfx import v1 as tfx
+from tfx.v1.types import standard_artifacts
 
 from components import image_decoding, image_folder
 from components.data_fingerprint import FOLDER_BYTES_PROPERTY, DataSnapshot
 from components.errors import DataError
-from trainer import uri_io
+from components.private_apis import (EXAMPLES_FILE_PREFIX, BaseBeamComponent, BaseBeamExecutor, BeamExecutorSpec,
+                                       ChannelParameter, ComponentSpec, ExecutionParameter, artifact_utils)
+from trainer import contract, uri_io
 
 EXAMPLES_KEY = "examples"
 SNAPSHOT_KEY = "snapshot"
-REPORT_FILE = "ingest_report.json"
 _RECORDS_DIR = "_ingest_records"
 _REJECTED = "rejected"
 _IGNORED = "ignored"
 _WARNING = "warning"
 
 
-class ImageExampleGenSpec(types.ComponentSpec):
+class ImageExampleGenSpec(ComponentSpec):
     PARAMETERS = {
         "input_base": ExecutionParameter(type=str),
         "split_buckets": ExecutionParameter(type=str),  # JSON: {split: hash buckets}
@@ -193,7 +191,7 @@ def build_report(layout: image_folder.Layout, split_names: List[str], records: L
     }
 
 
-class Executor(base_beam_executor.BaseBeamExecutor):
+class Executor(BaseBeamExecutor):
     """Plans the dataset, runs the Beam conversion, writes the splits and the report."""
 
     def Do(self, input_dict, output_dict, exec_properties):
@@ -253,7 +251,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                     split
                     | f"Serialized[{name}]" >> beam.Map(lambda item: item[3])
                     | f"Write[{name}]" >> beam.io.WriteToTFRecord(
-                        os.path.join(artifact_utils.get_split_uri([examples], name), write_split.DEFAULT_FILE_NAME),
+                        os.path.join(artifact_utils.get_split_uri([examples], name), EXAMPLES_FILE_PREFIX),
                         file_name_suffix=".gz",
                         num_shards=shards[name],
                     )
@@ -284,7 +282,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         if not report["found"]:
             raise DataError(f"dataset path {root} does not exist or is empty: point --data at a folder of images")
         image_folder.check_classes(root, report["classes"], exec_properties["class_separator"])
-        report_path = os.path.join(examples.uri, REPORT_FILE)
+        report_path = os.path.join(examples.uri, contract.INGEST_REPORT_FILE)
         uri_io.write_json(report_path, report)
 
         examples.set_string_custom_property("payload_format", "FORMAT_TF_EXAMPLE")
@@ -303,15 +301,15 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             )
 
 
-class ImageExampleGen(base_beam_component.BaseBeamComponent):
+class ImageExampleGen(BaseBeamComponent):
     """Image folder (local or gs://) -> Examples artifact with a Split-<name> folder per split."""
 
     SPEC_CLASS = ImageExampleGenSpec
-    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
+    EXECUTOR_SPEC = BeamExecutorSpec(Executor)
 
     def __init__(
         self,
-        snapshot: types.BaseChannel,
+        snapshot: tfx.types.BaseChannel,
         input_base: str,
         split_buckets: Dict[str, int],
         max_pixels: int,
@@ -332,6 +330,6 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
                 eval_split=eval_split,
                 labels_file=labels_file,
                 snapshot=snapshot,
-                examples=types.Channel(type=standard_artifacts.Examples),
+                examples=tfx.dsl.Channel(type=standard_artifacts.Examples),
             )
         )

@@ -9,12 +9,12 @@ from typing import List
 
 import tensorflow as tf
 
-from components import image_decoding
+from trainer import contract
 
 FEATURES = {
-    image_decoding.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string),
-    image_decoding.LABEL_ID_KEY: tf.io.FixedLenFeature([], tf.int64),
-    image_decoding.HASH_KEY: tf.io.FixedLenFeature([], tf.string),
+    contract.IMAGE_BYTES: tf.io.FixedLenFeature([], tf.string),
+    contract.LABEL_ID: tf.io.FixedLenFeature([], tf.int64),
+    contract.SHA256: tf.io.FixedLenFeature([], tf.string),
 }
 
 

@@ -20,16 +20,12 @@ import tensorflow as tf
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from sklearn.metrics import confusion_matrix
-from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
-from tfx.dsl.component.experimental.decorators import component
-from tfx.types import standard_artifacts
+from tfx.v1.dsl.components import component, InputArtifact, OutputArtifact, Parameter
+from tfx.v1.types import standard_artifacts
 
 from components import embeddings, linear_probe, supervised_baseline
-from trainer import plots, uri_io
-from trainer.train import HISTORY_FILE, LOSS_CURVE_FILE
+from trainer import contract, plots, uri_io
 
-METRICS_FILE = "metrics.json"
-REPORT_FILE = "report.md"
 CONFUSION_PNG = "confusion_matrix.png"
 CONFUSION_CSV = "confusion_matrix.csv"  # rows: true class, columns: predicted class, header: class names
 TSNE_MAX_POINTS = 10_000
@@ -136,15 +132,15 @@ def evaluate_encoder(embeddings_uri: str, model_run_uri: str, output_uri: str, c
         metrics["plots"]["tsne"] = os.path.join(output_uri, "tsne.png")
         plots.embedding_scatter(points, point_labels, classes, metrics["plots"]["tsne"],
                                 f"t-SNE of {len(point_labels)} test embeddings")
-    loss_curve = os.path.join(model_run_uri, LOSS_CURVE_FILE)
+    loss_curve = os.path.join(model_run_uri, contract.LOSS_CURVE_FILE)
     if tf.io.gfile.exists(loss_curve):
-        tf.io.gfile.copy(loss_curve, os.path.join(output_uri, LOSS_CURVE_FILE), overwrite=True)
-        metrics["plots"]["loss_curve"] = os.path.join(output_uri, LOSS_CURVE_FILE)
-    history = os.path.join(model_run_uri, HISTORY_FILE)
+        tf.io.gfile.copy(loss_curve, os.path.join(output_uri, contract.LOSS_CURVE_FILE), overwrite=True)
+        metrics["plots"]["loss_curve"] = os.path.join(output_uri, contract.LOSS_CURVE_FILE)
+    history = os.path.join(model_run_uri, contract.HISTORY_FILE)
     if tf.io.gfile.exists(history):
         metrics["pretraining"] = uri_io.read_json(history)[-1]
-    uri_io.write_json(os.path.join(output_uri, METRICS_FILE), metrics)
-    write_report(os.path.join(output_uri, REPORT_FILE), metrics, settings)
+    uri_io.write_json(os.path.join(output_uri, contract.EVALUATION_METRICS_FILE), metrics)
+    write_report(os.path.join(output_uri, contract.EVALUATION_REPORT_FILE), metrics, settings)
     return metrics
 
 
@@ -168,7 +164,7 @@ def LinearEval(
     config["data_fingerprint"] = examples.get_string_custom_property("input_fingerprint") or None
     if baseline is not None:
         config["supervised_baseline"] = uri_io.read_json(
-            os.path.join(baseline.uri, supervised_baseline.METRICS_FILE))["supervised"]
+            os.path.join(baseline.uri, contract.BASELINE_METRICS_FILE))["supervised"]
     classes = json.loads(examples.get_string_custom_property("classes"))
     metrics = evaluate_encoder(embeddings.uri, model_run.uri, evaluation.uri, classes, config)
     for fraction, probe in metrics["linear"].items():

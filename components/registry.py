@@ -32,9 +32,13 @@ import os
 import shutil
 import stat
 import uuid
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Literal, Optional, Sequence
+
+import pydantic
+from pydantic import Field
 
 from components.errors import DataError
+from trainer.config import Section
 
 METADATA_FILE = "metadata.json"
 SAVED_MODEL_DIR = "saved_model"
@@ -351,7 +355,38 @@ def _label(value: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in value.lower())[:63]
 
 
-def registry_from_config(registry_config) -> "LocalRegistry | VertexModelRegistry":
+class RegistryConfig(Section):
+    """Where blessed encoders go: a local versioned folder, or Vertex AI Model Registry."""
+
+    kind: Literal["local", "vertex"] = "local"
+    root: str = Field("registry", description="Local registry folder (kind: local).")
+    model_name: str = Field("simclr-encoder", pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    project: Optional[str] = Field(None, description="GCP project (kind: vertex).")
+    region: Optional[str] = Field(None, description="Vertex AI region (kind: vertex).")
+    serving_image: str = Field(
+        "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest",
+        description="TF Serving container that Vertex AI serves the SavedModel with (kind: vertex).",
+    )
+    deploy_to_endpoint: Optional[str] = Field(
+        None, description="kind vertex: an Endpoint resource name that each new champion is deployed to; off by default."
+    )
+    endpoint_machine_type: str = "n1-standard-4"
+
+    @pydantic.field_validator("root")
+    @classmethod
+    def _local_root(cls, value: str) -> str:
+        if "://" in value:
+            raise ValueError(f"a local registry is a folder on this machine, not {value!r}; use kind 'vertex' in the cloud")
+        return value
+
+    @pydantic.model_validator(mode="after")
+    def _vertex_needs_project(self):
+        if self.kind == "vertex" and not (self.project and self.region):
+            raise ValueError("registry kind 'vertex' needs 'project' and 'region'")
+        return self
+
+
+def registry_from_config(registry_config: RegistryConfig) -> "LocalRegistry | VertexModelRegistry":
     if registry_config.kind == "vertex":
         return VertexModelRegistry(
             registry_config.project, registry_config.region, registry_config.model_name, registry_config.serving_image,

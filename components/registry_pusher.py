@@ -21,22 +21,18 @@ from typing import Dict, Optional
 
 import tensorflow as tf
 from absl import logging
-from tfx import types
-from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
-from tfx.dsl.component.experimental.decorators import component
-from tfx.dsl.components.base import base_component, base_executor, executor_spec
-from tfx.types import artifact_utils, standard_artifacts
-from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+from tfx import v1 as tfx
+from tfx.v1.dsl.components import component, InputArtifact, OutputArtifact, Parameter
+from tfx.v1.types import standard_artifacts
 
 from components.data_fingerprint import training_digest
 from components.embedder import serving_model_dir
-from components.linear_eval import METRICS_FILE
-from components.registry import registry_from_config
-from trainer import uri_io
+from components.registry import RegistryConfig, registry_from_config
+from components.private_apis import (BaseComponent, BaseExecutor, ChannelParameter, ComponentSpec,
+                                       ExecutionParameter, ExecutorClassSpec, artifact_utils, pipeline_run)
+from trainer import contract, uri_io
 from trainer.task import FINISHED_FILE, RESUME_FILE
 
-BLESSING_FILE = "blessing.json"
-PUSH_FILE = "push.json"
 
 
 def git_revision() -> str:
@@ -53,8 +49,6 @@ def git_revision() -> str:
 
 
 def _registry(registry_json: str):
-    from pipeline.config import RegistryConfig
-
     return registry_from_config(RegistryConfig.model_validate_json(registry_json))
 
 
@@ -85,11 +79,11 @@ def Blesser(
     registry: Parameter[str],
 ) -> None:
     """Blesses the model iff top-1 >= min_top1 and >= champion - tolerance; records why."""
-    metrics = uri_io.read_json(os.path.join(evaluation.uri, METRICS_FILE))
+    metrics = uri_io.read_json(os.path.join(evaluation.uri, contract.EVALUATION_METRICS_FILE))
     measured = metrics["blessing_metric"]
     decision = decide(measured["top1_mean"], min_top1, champion_tolerance, _registry(registry).champion())
     decision["label_fraction"] = measured["label_fraction"]
-    uri_io.write_json(os.path.join(blessing.uri, BLESSING_FILE), decision)
+    uri_io.write_json(os.path.join(blessing.uri, contract.BLESSING_FILE), decision)
     marker = "BLESSED" if decision["blessed"] else "NOT_BLESSED"
     uri_io.write_text(os.path.join(blessing.uri, marker), "")  # an empty marker file, as the TFX Evaluator writes
     blessing.set_int_custom_property("blessed", int(decision["blessed"]))
@@ -112,28 +106,29 @@ class RegistryPusherSpec(ComponentSpec):
     OUTPUTS = {"pushed_model": ChannelParameter(type=standard_artifacts.PushedModel)}
 
 
-class RegistryPusherExecutor(base_executor.BaseExecutor):
+class RegistryPusherExecutor(BaseExecutor):
     def Do(self, input_dict, output_dict, exec_properties):
         model = artifact_utils.get_single_instance(input_dict["model"])
         blessing = artifact_utils.get_single_instance(input_dict["model_blessing"])
         evaluation = artifact_utils.get_single_instance(input_dict["evaluation"])
         examples = artifact_utils.get_single_instance(input_dict["examples"])
         pushed = artifact_utils.get_single_instance(output_dict["pushed_model"])
-        decision = uri_io.read_json(os.path.join(blessing.uri, BLESSING_FILE))
+        decision = uri_io.read_json(os.path.join(blessing.uri, contract.BLESSING_FILE))
         registry = _registry(exec_properties["registry"])
         record = {"pushed": False, "version": None, "registry": registry.describe(), "reasons": decision["reasons"]}
         if decision["blessed"]:
-            metrics = uri_io.read_json(os.path.join(evaluation.uri, METRICS_FILE))
+            pipeline_name, pipeline_run_id = pipeline_run(self)
+            metrics = uri_io.read_json(os.path.join(evaluation.uri, contract.EVALUATION_METRICS_FILE))
             metadata = {
                 "metrics": {key: metrics[key] for key in ("linear", "knn_top1", "blessing_metric")},
                 "blessing": decision,
                 "config": json.loads(exec_properties["pipeline_config"]),
                 "data_fingerprint": examples.get_string_custom_property("input_fingerprint") or None,
                 "training_digest": training_digest(json.loads(exec_properties["pipeline_config"])["training"]),
-                "pipeline_name": self._context.pipeline_info.id if self._context and self._context.pipeline_info else None,
-                "pipeline_run_id": self._context.pipeline_run_id if self._context else None,
+                "pipeline_name": pipeline_name,
+                "pipeline_run_id": pipeline_run_id,
                 "git_revision": git_revision(),
-                "evaluation_report": os.path.join(evaluation.uri, "report.md"),
+                "evaluation_report": os.path.join(evaluation.uri, contract.EVALUATION_REPORT_FILE),
                 "source_model": model.uri,
             }
             version = registry.push(serving_model_dir(model.uri), metadata, make_champion=True)
@@ -141,7 +136,7 @@ class RegistryPusherExecutor(base_executor.BaseExecutor):
             pushed.set_string_custom_property("pushed_version", version)
             pushed.set_string_custom_property("pushed_destination", registry.describe())
         pushed.set_int_custom_property("pushed", int(record["pushed"]))
-        uri_io.write_json(os.path.join(pushed.uri, PUSH_FILE), record)
+        uri_io.write_json(os.path.join(pushed.uri, contract.PUSH_FILE), record)
         if input_dict.get("model_run"):
             _delete_resume_checkpoints(artifact_utils.get_single_instance(input_dict["model_run"]).uri)
 
@@ -159,17 +154,17 @@ def _delete_resume_checkpoints(model_run_uri: str) -> None:
     uri_io.write_json(uri_io.join(checkpoint_dir, FINISHED_FILE), {"model_run": model_run_uri})
 
 
-class RegistryPusher(base_component.BaseComponent):
+class RegistryPusher(BaseComponent):
     """Pushes a blessed model to the configured registry; does nothing, and says why, otherwise."""
 
     SPEC_CLASS = RegistryPusherSpec
-    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(RegistryPusherExecutor)
+    EXECUTOR_SPEC = ExecutorClassSpec(RegistryPusherExecutor)
 
-    def __init__(self, model: types.BaseChannel, model_blessing: types.BaseChannel, evaluation: types.BaseChannel,
-                 examples: types.BaseChannel, registry: str, pipeline_config: str,
-                 model_run: Optional[types.BaseChannel] = None):
+    def __init__(self, model: tfx.types.BaseChannel, model_blessing: tfx.types.BaseChannel, evaluation: tfx.types.BaseChannel,
+                 examples: tfx.types.BaseChannel, registry: str, pipeline_config: str,
+                 model_run: Optional[tfx.types.BaseChannel] = None):
         super().__init__(spec=RegistryPusherSpec(
             model=model, model_run=model_run, model_blessing=model_blessing, evaluation=evaluation, examples=examples,
             registry=registry, pipeline_config=pipeline_config,
-            pushed_model=types.Channel(type=standard_artifacts.PushedModel),
+            pushed_model=tfx.dsl.Channel(type=standard_artifacts.PushedModel),
         ))

@@ -28,26 +28,22 @@ import json
 import os
 from typing import Any, Dict
 
-from tfx import types
-from tfx.components.trainer import executor as trainer_executor
-from tfx.dsl.components.base import base_component, executor_spec
-from tfx.extensions.google_cloud_ai_platform.trainer import executor as vertex_executor
-from tfx.proto import trainer_pb2
-from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
-from tfx.types.component_spec import ChannelParameter
+from tfx import v1 as tfx
+from tfx.v1.types import standard_artifacts
 
-from components.data_fingerprint import SNAPSHOT_FILE, DataSnapshot
-from components.image_example_gen import REPORT_FILE as INGEST_REPORT_FILE
-from trainer import uri_io
+from components import private_apis
+from components.data_fingerprint import DataSnapshot
+from components.private_apis import (CUSTOM_CONFIG_KEY, BaseComponent, ChannelParameter, EvalArgs, ExecutorClassSpec,
+                                       TrainArgs, TrainerExecutor, TrainerSpec, artifact_utils)
+from trainer import contract, uri_io
 from trainer.task import INPUT_DIGEST_KEY, INPUT_SETTINGS_KEY, TRAIN_IMAGES_KEY, TRAIN_SPLIT
 
 SNAPSHOT_KEY = "snapshot"
 INGESTED_KEY = "ingested"
-COMPONENT_ID = "Trainer"
 
 
-class ResumableTrainerSpec(standard_component_specs.TrainerSpec):
-    INPUTS = {**standard_component_specs.TrainerSpec.INPUTS, SNAPSHOT_KEY: ChannelParameter(type=DataSnapshot),
+class ResumableTrainerSpec(TrainerSpec):
+    INPUTS = {**TrainerSpec.INPUTS, SNAPSHOT_KEY: ChannelParameter(type=DataSnapshot),
               INGESTED_KEY: ChannelParameter(type=standard_artifacts.Examples)}
 
 
@@ -60,54 +56,54 @@ def with_input_digest(input_dict: Dict[str, list], exec_properties: Dict[str, An
     """exec_properties whose custom_config also names the inputs by content (``input_digest``) and
     gives the number of training examples (``train_images``)."""
     snapshot = artifact_utils.get_single_instance(input_dict[SNAPSHOT_KEY])
-    fingerprint = uri_io.read_json(os.path.join(snapshot.uri, SNAPSHOT_FILE))["data_fingerprint"]
+    fingerprint = uri_io.read_json(os.path.join(snapshot.uri, contract.SNAPSHOT_FILE))["data_fingerprint"]
     ingested = artifact_utils.get_single_instance(input_dict[INGESTED_KEY])
-    report = uri_io.read_json(os.path.join(ingested.uri, INGEST_REPORT_FILE))
-    raw = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "{}"
+    report = uri_io.read_json(os.path.join(ingested.uri, contract.INGEST_REPORT_FILE))
+    raw = exec_properties.get(CUSTOM_CONFIG_KEY) or "{}"
     custom_config = json.loads(raw) if isinstance(raw, str) else dict(raw)
     custom_config[INPUT_DIGEST_KEY] = input_digest(fingerprint, custom_config.get(INPUT_SETTINGS_KEY, ""))
     custom_config[TRAIN_IMAGES_KEY] = report["splits"][TRAIN_SPLIT]["written"]
     encoded = json.dumps(custom_config, sort_keys=True) if isinstance(raw, str) else custom_config
-    return {**exec_properties, standard_component_specs.CUSTOM_CONFIG_KEY: encoded}
+    return {**exec_properties, CUSTOM_CONFIG_KEY: encoded}
 
 
-class Executor(trainer_executor.GenericExecutor):
+class Executor(TrainerExecutor):
     """TFX's GenericExecutor, given the content digest of its inputs."""
 
     def Do(self, input_dict, output_dict, exec_properties):
         super().Do(input_dict, output_dict, with_input_digest(input_dict, exec_properties))
 
 
-class VertexExecutor(vertex_executor.GenericExecutor):
+class VertexExecutor(private_apis.VertexTrainerExecutor):
     """The Vertex AI Trainer's executor: the training job receives the content digest in custom_config."""
 
     def Do(self, input_dict, output_dict, exec_properties):
         return super().Do(input_dict, output_dict, with_input_digest(input_dict, exec_properties))
 
 
-class Trainer(base_component.BaseComponent):
+class Trainer(BaseComponent):
     """TFX's Trainer (run_fn, examples, transform graph) plus the run's DataSnapshot and the ingested examples
     (for their report's counts; the Trainer reads ``examples``, the transformed ones).
 
-    The pipeline gives it the id ``COMPONENT_ID`` whichever executor it runs (``with_id``).
+    The pipeline gives it the id ``contract.TRAINER`` whichever executor it runs (``with_id``).
     """
 
     SPEC_CLASS = ResumableTrainerSpec
-    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+    EXECUTOR_SPEC = ExecutorClassSpec(Executor)
 
-    def __init__(self, snapshot: types.BaseChannel, ingested: types.BaseChannel, examples: types.BaseChannel,
-                 transform_graph: types.BaseChannel, run_fn: str, train_args: trainer_pb2.TrainArgs,
-                 eval_args: trainer_pb2.EvalArgs, custom_config: Dict[str, Any]):
+    def __init__(self, snapshot: tfx.types.BaseChannel, ingested: tfx.types.BaseChannel, examples: tfx.types.BaseChannel,
+                 transform_graph: tfx.types.BaseChannel, run_fn: str, train_args: TrainArgs,
+                 eval_args: EvalArgs, custom_config: Dict[str, Any]):
         super().__init__(spec=ResumableTrainerSpec(
             snapshot=snapshot, ingested=ingested, examples=examples, transform_graph=transform_graph,
             run_fn=run_fn, train_args=train_args, eval_args=eval_args,
             custom_config=json.dumps(custom_config, sort_keys=True),
-            model=types.Channel(type=standard_artifacts.Model),
-            model_run=types.Channel(type=standard_artifacts.ModelRun),
+            model=tfx.dsl.Channel(type=standard_artifacts.Model),
+            model_run=tfx.dsl.Channel(type=standard_artifacts.ModelRun),
         ))
 
 
 class VertexTrainer(Trainer):
     """The same Trainer, run as a Vertex AI custom job (``custom_config`` carries the job's settings)."""
 
-    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(VertexExecutor)
+    EXECUTOR_SPEC = ExecutorClassSpec(VertexExecutor)

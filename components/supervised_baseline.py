@@ -18,16 +18,14 @@ from typing import Dict, List, Optional
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
-from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
-from tfx.dsl.component.experimental.decorators import component
-from tfx.types import standard_artifacts
+from tfx.v1.dsl.components import component, InputArtifact, OutputArtifact, Parameter
+from tfx.v1.types import standard_artifacts
 
-from components import image_decoding, labelled_examples
+from components import labelled_examples
 from components.linear_probe import stratified_subset, subset_digest
-from trainer import preprocessing, supervised, uri_io
+from trainer import contract, supervised, uri_io
 from trainer.config import SupervisedBaselineConfig, TrainingConfig
 
-METRICS_FILE = "metrics.json"
 READ_BATCH = 64
 
 
@@ -39,8 +37,8 @@ def labels_and_keys(files: List[str]):
     """(label ids [n], content hashes [n]) of every example, in file order; the images are not kept."""
     labels, keys = [], []
     for batch in labelled_examples.read_examples(files).batch(4096):
-        labels.append(batch[image_decoding.LABEL_ID_KEY].numpy())
-        keys.append(batch[image_decoding.HASH_KEY].numpy())
+        labels.append(batch[contract.LABEL_ID].numpy())
+        keys.append(batch[contract.SHA256].numpy())
     return np.concatenate(labels), np.concatenate(keys)
 
 
@@ -51,11 +49,11 @@ def stored_images(files: List[str], transform_layer, chosen_keys: Optional[np.nd
     if chosen_keys is not None:
         chosen = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(tf.constant(chosen_keys), tf.ones(len(chosen_keys), tf.int64)), 0)
-        examples = examples.filter(lambda example: chosen.lookup(example[image_decoding.HASH_KEY]) == 1)
+        examples = examples.filter(lambda example: chosen.lookup(example[contract.SHA256]) == 1)
 
     def store(batch):
-        stored = transform_layer({image_decoding.IMAGE_KEY: tf.reshape(batch[image_decoding.IMAGE_KEY], [-1, 1])})
-        return tf.reshape(stored[preprocessing.IMAGE], [-1]), batch[image_decoding.LABEL_ID_KEY]
+        stored = transform_layer({contract.IMAGE_BYTES: tf.reshape(batch[contract.IMAGE_BYTES], [-1, 1])})
+        return tf.reshape(stored[contract.IMAGE], [-1]), batch[contract.LABEL_ID]
 
     return examples.batch(READ_BATCH).map(store).unbatch()
 
@@ -63,8 +61,8 @@ def stored_images(files: List[str], transform_layer, chosen_keys: Optional[np.nd
 def channel_statistics(files: List[str], transform_layer):
     """The channel mean and std the Transform analysers computed (the same on every record)."""
     first = next(iter(labelled_examples.read_examples(files[:1]).batch(1)))
-    stored = transform_layer({image_decoding.IMAGE_KEY: tf.reshape(first[image_decoding.IMAGE_KEY], [-1, 1])})
-    return stored[preprocessing.CHANNEL_MEAN].numpy()[0], stored[preprocessing.CHANNEL_STD].numpy()[0]
+    stored = transform_layer({contract.IMAGE_BYTES: tf.reshape(first[contract.IMAGE_BYTES], [-1, 1])})
+    return stored[contract.CHANNEL_MEAN].numpy()[0], stored[contract.CHANNEL_STD].numpy()[0]
 
 
 def evaluate_baseline(examples_uri: str, transform_graph_uri: str, num_classes: int, settings: Dict) -> Dict:
@@ -116,6 +114,6 @@ def SupervisedBaseline(
     num_classes = len(json.loads(examples.get_string_custom_property("classes")))
     metrics = evaluate_baseline(examples.uri, transform_graph.uri, num_classes, json.loads(settings))
     tf.io.gfile.makedirs(baseline.uri)
-    uri_io.write_json(os.path.join(baseline.uri, METRICS_FILE), metrics)
+    uri_io.write_json(os.path.join(baseline.uri, contract.BASELINE_METRICS_FILE), metrics)
     for fraction, result in metrics["supervised"].items():
         baseline.set_float_custom_property(property_name(fraction), result["top1_mean"])

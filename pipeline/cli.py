@@ -129,25 +129,23 @@ def _print_ingest_table(summary: Dict[str, Any]) -> None:
 def _run(args: argparse.Namespace, until: str):
     """Runs the pipeline up to a stage; returns the run and its ingestion summary."""
     config = _load_config(args)
-    from components.image_example_gen import REPORT_FILE
     from pipeline.local_runner import run_pipeline
-    from trainer import uri_io
+    from trainer import contract, uri_io
 
-    run = run_pipeline(config, until=until, extra_beam_args=args.beam_arg)
-    snapshot = run.latest_outputs("DataFingerprint")["snapshot"][0]
+    run = run_pipeline(config, until=until, beam_args=args.beam_arg)
+    snapshot = run.latest_outputs(contract.DATA_FINGERPRINT)["snapshot"][0]
     if not snapshot.custom_properties["retrain"].int_value:
         return run, _skipped_summary(run, snapshot)
-    examples = run.latest_outputs("ImageExampleGen")["examples"][0]
-    report = uri_io.read_json(os.path.join(examples.uri, REPORT_FILE))
+    examples = run.latest_outputs(contract.IMAGE_EXAMPLE_GEN)["examples"][0]
+    report = uri_io.read_json(os.path.join(examples.uri, contract.INGEST_REPORT_FILE))
     return run, _ingest_summary(run, report, examples.uri)
 
 
 def _skipped_summary(run, snapshot) -> Dict[str, Any]:
     """A run that ended after DataFingerprint: the champion already learnt from this data and these settings."""
-    from components.data_fingerprint import SNAPSHOT_FILE
-    from trainer import uri_io
+    from trainer import contract, uri_io
 
-    record = uri_io.read_json(os.path.join(snapshot.uri, SNAPSHOT_FILE))
+    record = uri_io.read_json(os.path.join(snapshot.uri, contract.SNAPSHOT_FILE))
     return {
         "skipped": True, "reason": record["reason"], "data_fingerprint": record["data_fingerprint"],
         "champion_version": record["champion_version"], "metrics": None, "blessed": None, "version": None,
@@ -166,35 +164,32 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def _pretraining_summary(run) -> Dict[str, Any]:
     from components.embedder import serving_model_dir
-    from trainer import uri_io
-    from trainer.train import HISTORY_FILE, LOSS_CURVE_FILE
+    from trainer import contract, uri_io
 
-    trainer = run.latest_outputs("Trainer")
+    trainer = run.latest_outputs(contract.TRAINER)
     model_run = trainer["model_run"][0].uri
-    history_path = os.path.join(model_run, HISTORY_FILE)
+    history_path = os.path.join(model_run, contract.HISTORY_FILE)
     last = None  # epochs: 0 trains nothing (the random-init baseline)
     if uri_io.exists(history_path):
         last = uri_io.read_json(history_path)[-1]
     return {
         "final_epoch": last,
         "model": serving_model_dir(trainer["model"][0].uri),
-        "loss_curve": os.path.join(model_run, LOSS_CURVE_FILE),
+        "loss_curve": os.path.join(model_run, contract.LOSS_CURVE_FILE),
         "tensorboard": model_run,
     }
 
 
 def _evaluation_summary(run) -> Dict[str, Any]:
-    from components.linear_eval import METRICS_FILE, REPORT_FILE
-    from components.registry_pusher import BLESSING_FILE, PUSH_FILE
-    from trainer import uri_io
+    from trainer import contract, uri_io
 
     def read(component: str, output: str, name: str) -> Dict[str, Any]:
         return uri_io.read_json(os.path.join(run.latest_outputs(component)[output][0].uri, name))
 
-    metrics = read("LinearEval", "evaluation", METRICS_FILE)
-    blessing = read("Blesser", "blessing", BLESSING_FILE)
-    push = read("RegistryPusher", "pushed_model", PUSH_FILE)
-    evaluation_dir = run.latest_outputs("LinearEval")["evaluation"][0].uri
+    metrics = read(contract.LINEAR_EVAL, "evaluation", contract.EVALUATION_METRICS_FILE)
+    blessing = read(contract.BLESSER, "blessing", contract.BLESSING_FILE)
+    push = read(contract.REGISTRY_PUSHER, "pushed_model", contract.PUSH_FILE)
+    evaluation_dir = run.latest_outputs(contract.LINEAR_EVAL)["evaluation"][0].uri
     headline = ("top1_mean", "top1_sd", "labels_used")
     summary_metrics = {
         "linear": {fraction: {k: probe[k] for k in headline} for fraction, probe in metrics["linear"].items()},
@@ -205,11 +200,11 @@ def _evaluation_summary(run) -> Dict[str, Any]:
             fraction: {k: result[k] for k in headline} for fraction, result in metrics["supervised_baseline"].items()}
     return {
         "metrics": summary_metrics,
-        "report": os.path.join(evaluation_dir, REPORT_FILE),
+        "report": os.path.join(evaluation_dir, contract.EVALUATION_REPORT_FILE),
         "blessed": blessing["blessed"], "blessing": blessing,
         "version": push["version"], "registry": push["registry"],
         # A run whose pusher was cached pushed nothing new: `version` is the earlier push of this same model.
-        "pushed_this_run": push["pushed"] and run.latest_state("RegistryPusher") == "COMPLETE",
+        "pushed_this_run": push["pushed"] and run.latest_state(contract.REGISTRY_PUSHER) == "COMPLETE",
     }
 
 
@@ -355,7 +350,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     if not uri_io.exists(args.data):
         raise DataError(f"--data {args.data} does not exist")
     config = load_config(args.config)
-    embedder.embed_folder(args.data, saved_model, args.output, [*config.beam_pipeline_args, *args.beam_arg],
+    embedder.embed_folder(args.data, saved_model, args.output, [*config.steps_beam_args, *args.beam_arg],
                           max_pixels=config.ingest.max_pixels)
     rejected = uri_io.read_text(uri_io.join(args.output, embedder.REJECTED_FILE)).splitlines()
     summary = {"model": saved_model, "embedded": embeddings.count_rows(args.output), "rejected": len(rejected),
@@ -374,13 +369,14 @@ def cmd_schema_export(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
     from pipeline.local_runner import LocalRun
     from pipeline.schema import export_curated
+    from trainer import contract
 
     config = load_config(args.config, output=args.output)
     run = LocalRun(os.path.abspath(config.output), config.pipeline_name)
-    schemas = run.latest_outputs("SchemaGen").get("schema") if os.path.exists(run.metadata_path) else None
+    schemas = run.latest_outputs(contract.SCHEMA_GEN).get("schema") if os.path.exists(run.metadata_path) else None
     if not schemas:
         raise DataError(f"no inferred schema in {run.output}: run 'simclr-tfx ingest' with this --config and --output first")
-    examples = run.latest_outputs("ImageExampleGen")["examples"][0]
+    examples = run.latest_outputs(contract.IMAGE_EXAMPLE_GEN)["examples"][0]
     classes = json.loads(examples.custom_properties["classes"].string_value)
     export_curated(os.path.join(schemas[0].uri, "schema.pbtxt"), classes, args.to)
     print(f"wrote {args.to}; set validation.schema_path to it in your config")

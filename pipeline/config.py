@@ -15,9 +15,10 @@ from typing import Any, Dict, List, Literal, Optional, Tuple
 
 import pydantic
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import Field, PositiveInt
 
-from trainer.config import SupervisedBaselineConfig, TrainingConfig, recipe
+from components.registry import RegistryConfig
+from trainer.config import Section, SupervisedBaselineConfig, TrainingConfig, recipe
 
 CONFIG_DIR = pathlib.Path(__file__).parent / "configs"
 
@@ -26,11 +27,7 @@ class ConfigError(ValueError):
     """A configuration file or setting is missing or invalid."""
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class IngestConfig(_Section):
+class IngestConfig(Section):
     """How an image folder becomes TFRecords."""
 
     split_buckets: Dict[str, PositiveInt] = Field(
@@ -45,13 +42,13 @@ class IngestConfig(_Section):
         None, description="CSV of '<relative path>,<class>' rows for images in no class folder (ImageNet's "
         "flat val/); with it, file-name prefixes are not classes. Keep it inside the data folder so that "
         "a change to it changes the data's fingerprint.")
+    # Empty by default: the pipeline's in_memory DirectRunner streams; multi_threading held every
+    # record in memory at 200,000 images (README, "Configs").
     beam_args: List[str] = Field(
-        default_factory=lambda: ["--direct_running_mode=multi_threading", "--direct_num_workers=0"],
-        description="Beam options for ImageExampleGen only, over the pipeline's (DirectRunner on all cores).",
-    )
+        default_factory=list, description="Beam options for ImageExampleGen only, over the pipeline's beam_args.")
 
 
-class ValidationConfig(_Section):
+class ValidationConfig(Section):
     """Data validation with TFDV."""
 
     schema_path: Optional[str] = Field(
@@ -60,13 +57,13 @@ class ValidationConfig(_Section):
     required_splits: Tuple[str, ...] = ("train",)
 
 
-class TransformConfig(_Section):
+class TransformConfig(Section):
     """The tensorflow-transform preprocessing graph."""
 
     stored_size: PositiveInt = Field(128, description="Shorter image side after preprocessing, in pixels.")
 
 
-class EvaluationConfig(_Section):
+class EvaluationConfig(Section):
     """Linear evaluation of the frozen encoder on few labels, and a kNN check."""
 
     label_fractions: Tuple[float, ...] = Field((0.01, 0.1, 1.0), description="Fractions of the train labels probed.")
@@ -82,7 +79,7 @@ class EvaluationConfig(_Section):
         return tuple(sorted(set(fractions)))
 
 
-class BlessingConfig(_Section):
+class BlessingConfig(Section):
     """When a pretrained encoder is good enough to push."""
 
     label_fraction: float = Field(0.1, description="The probe whose top-1 decides; one of evaluation.label_fractions.")
@@ -92,42 +89,14 @@ class BlessingConfig(_Section):
     )
 
 
-class RegistryConfig(_Section):
-    """Where blessed encoders go: a local versioned folder, or Vertex AI Model Registry."""
-
-    kind: Literal["local", "vertex"] = "local"
-    root: str = Field("registry", description="Local registry folder (kind: local).")
-    model_name: str = Field("simclr-encoder", pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    project: Optional[str] = Field(None, description="GCP project (kind: vertex).")
-    region: Optional[str] = Field(None, description="Vertex AI region (kind: vertex).")
-    serving_image: str = Field(
-        "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest",
-        description="TF Serving container that Vertex AI serves the SavedModel with (kind: vertex).",
-    )
-    deploy_to_endpoint: Optional[str] = Field(
-        None, description="kind vertex: an Endpoint resource name that each new champion is deployed to; off by default."
-    )
-    endpoint_machine_type: str = "n1-standard-4"
-
-    @pydantic.field_validator("root")
-    @classmethod
-    def _local_root(cls, value: str) -> str:
-        if "://" in value:
-            raise ValueError(f"a local registry is a folder on this machine, not {value!r}; use kind 'vertex' in the cloud")
-        return value
-
-    @pydantic.model_validator(mode="after")
-    def _vertex_needs_project(self):
-        if self.kind == "vertex" and not (self.project and self.region):
-            raise ValueError("registry kind 'vertex' needs 'project' and 'region'")
-        return self
-
-
 # Vertex AI custom-job machines for the Trainer; "replicas" is what the trainer's strategy will find.
 # A preset with "tpu": True needs vertex.trainer.image: the Dockerfile's tpu target (libtpu, TPU-VM TensorFlow).
 TRAINER_MACHINES: Dict[str, Dict[str, Any]] = {
     # TPU v5e, one host with 4 chips (TPUStrategy, 4 replicas).
     "tpu": {"machine_spec": {"machine_type": "ct5lp-hightpu-4t", "tpu_topology": "2x2"}, "replicas": 4, "tpu": True},
+    # TPU v5e, one host with 8 chips: 128 GB of HBM, room for batch 1024 of two 224 px views.
+    "tpu-v5e-8": {"machine_spec": {"machine_type": "ct5lp-hightpu-8t", "tpu_topology": "2x4"}, "replicas": 8,
+                  "tpu": True},
     # TPU v3-8 through the legacy cloud-tpu machine (TPUStrategy, 8 replicas).
     "tpu-v3": {"machine_spec": {"machine_type": "cloud-tpu", "accelerator_type": "TPU_V3", "accelerator_count": 8},
                "replicas": 8, "tpu": True},
@@ -138,7 +107,7 @@ TRAINER_MACHINES: Dict[str, Dict[str, Any]] = {
 }
 
 
-class DataflowConfig(_Section):
+class DataflowConfig(Section):
     """Beam on Dataflow for ingestion, statistics and Transform (Vertex runs only)."""
 
     region: Optional[str] = Field(None, description="Dataflow region (default: vertex.region).")
@@ -157,10 +126,10 @@ class DataflowConfig(_Section):
         return _require_gcs(value, "temp_location")
 
 
-class TrainerMachineConfig(_Section):
+class TrainerMachineConfig(Section):
     """The Vertex AI custom job that runs the Trainer."""
 
-    preset: Literal["tpu", "tpu-v3", "gpu", "cpu"] = "tpu"
+    preset: Literal["tpu", "tpu-v5e-8", "tpu-v3", "gpu", "cpu"] = "tpu"
     image: Optional[str] = Field(
         None, description="Container for the training job (default: vertex.image). TPU presets need the TPU image "
         "(the Dockerfile's tpu target, `make image`), which has libtpu and TPU-VM TensorFlow.",
@@ -179,7 +148,7 @@ class TrainerMachineConfig(_Section):
         return dict(TRAINER_MACHINES[self.preset]["machine_spec"])
 
 
-class ScheduleConfig(_Section):
+class ScheduleConfig(Section):
     """Scheduled retraining with a Vertex AI PipelineJobSchedule."""
 
     cron: str = Field("0 3 * * 1", description="Unix cron, optionally prefixed with TZ=<zone>.")
@@ -187,7 +156,7 @@ class ScheduleConfig(_Section):
     display_name: Optional[str] = Field(None, description="Default: <pipeline_name>-retrain.")
 
 
-class VertexConfig(_Section):
+class VertexConfig(Section):
     """Where and how the pipeline runs on Vertex AI Pipelines."""
 
     project: str = Field(..., min_length=1)
@@ -253,7 +222,7 @@ def _require_gcs(value: str, setting: str) -> str:
     return value
 
 
-class PipelineConfig(_Section):
+class PipelineConfig(Section):
     """Everything one pipeline run needs; stages read only their own section."""
 
     pipeline_name: str = Field("simclr-tfx", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -308,13 +277,13 @@ class PipelineConfig(_Section):
         return self
 
     @property
-    def beam_pipeline_args(self) -> List[str]:
-        """Beam options for every Beam step: DirectRunner locally, Dataflow on Vertex AI."""
+    def steps_beam_args(self) -> List[str]:
+        """Beam options for every Beam step: ``beam_args`` (DirectRunner) locally, Dataflow's on Vertex AI."""
         return self.vertex.dataflow_beam_args() if self.vertex else list(self.beam_args)
 
     @property
-    def ingest_beam_args(self) -> List[str]:
-        """ImageExampleGen's own options on top of the pipeline's (DirectRunner threading only)."""
+    def ingest_steps_beam_args(self) -> List[str]:
+        """ImageExampleGen's own options on top of ``steps_beam_args`` (``ingest.beam_args``: DirectRunner threading only)."""
         return [] if self.vertex else list(self.ingest.beam_args)
 
     @pydantic.model_validator(mode="after")

@@ -68,15 +68,18 @@ class LocalRun:
         return outputs
 
 
-def run_pipeline(config: PipelineConfig, until: str, extra_beam_args: Optional[List[str]] = None) -> LocalRun:
-    """Runs the pipeline up to a stage; raises the component's own error when one fails."""
+def run_pipeline(config: PipelineConfig, until: str, beam_args: Optional[List[str]] = None) -> LocalRun:
+    """Runs the pipeline up to a stage; raises the component's own error when one fails.
+
+    ``beam_args`` are added to every Beam step's options (the command line's ``--beam-arg``).
+    """
     run = LocalRun(os.path.abspath(config.output), config.pipeline_name, config.pipeline_root)
     os.makedirs(run.output, exist_ok=True)
     pipeline = create_pipeline(
         config,
         pipeline_root=run.pipeline_root,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(run.metadata_path),
-        beam_pipeline_args=config.beam_pipeline_args + list(extra_beam_args or []),
+        beam_args=config.steps_beam_args + list(beam_args or []),
         # Parameters of DataFingerprint, so a changed folder is never served from the cache.
         data_survey=image_folder.survey(config.data),
         until=until,

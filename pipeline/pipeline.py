@@ -25,7 +25,7 @@ from components import image_folder, resumable_trainer
 from components.registry_pusher import Blesser, RegistryPusher
 from components.supervised_baseline import SupervisedBaseline
 from pipeline.config import PipelineConfig
-from trainer import uri_io
+from trainer import contract, uri_io
 from trainer.task import CHECKPOINT_ROOT_KEY, INPUT_SETTINGS_KEY, TRAIN_SPLIT, TRAINING_CONFIG_KEY
 
 STAGES = ("examples", "ingest", "transform", "pretrain", "push")  # each stage adds components to the one before
@@ -38,7 +38,7 @@ def create_pipeline(
     config: PipelineConfig,
     pipeline_root: str,
     metadata_connection_config=None,
-    beam_pipeline_args: Optional[List[str]] = None,
+    beam_args: Optional[List[str]] = None,
     data_survey: Optional[image_folder.Survey] = None,
     until: str = STAGES[-1],
 ) -> tfx.dsl.Pipeline:
@@ -59,7 +59,7 @@ def create_pipeline(
         skip_unchanged=int(config.skip_unchanged_data and until == STAGES[-1]),
         known_fingerprint=data_survey.fingerprint if data_survey else "",
         known_folder_bytes=json.dumps(data_survey.folder_bytes, sort_keys=True) if data_survey else "",
-    )
+    ).with_id(contract.DATA_FINGERPRINT)
     with tfx.dsl.Cond(snapshot.outputs["snapshot"].future()[0].custom_property("retrain") == 1):
         components = [snapshot] + _stages(config, snapshot, until, pipeline_root)
     return tfx.dsl.Pipeline(
@@ -68,7 +68,7 @@ def create_pipeline(
         components=components,
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=beam_pipeline_args if beam_pipeline_args is not None else config.beam_pipeline_args,
+        beam_pipeline_args=beam_args if beam_args is not None else config.steps_beam_args,
     )
 
 
@@ -86,26 +86,28 @@ def _stages(config: PipelineConfig, snapshot, until: str, pipeline_root: str) ->
         num_shards=config.ingest.num_shards,
         eval_split=config.eval_split,
         labels_file=config.ingest.labels_file or "",
-    ).with_beam_pipeline_args(config.ingest_beam_args)
+    ).with_beam_pipeline_args(config.ingest_steps_beam_args).with_id(contract.IMAGE_EXAMPLE_GEN)
     components = [example_gen]
     if not included("ingest"):
         return components
 
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id(
+        contract.STATISTICS_GEN)
     if config.validation.schema_path:
         schema_gen = tfx.components.ImportSchemaGen(schema_file=config.validation.schema_path)
     else:
-        schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+        schema_gen = tfx.components.SchemaGen(
+            statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True).with_id(contract.SCHEMA_GEN)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
-    )
+    ).with_id(contract.EXAMPLE_VALIDATOR)
     anomaly_gate = AnomalyGate(
         examples=example_gen.outputs["examples"],
         anomalies=example_validator.outputs["anomalies"],
         # Training and evaluation read the eval split too: missing, it is a one-line error here.
         required_splits=json.dumps(sorted(set(config.validation.required_splits)
                                           | ({config.eval_split} if included("pretrain") else set()))),
-    )
+    ).with_id(contract.ANOMALY_GATE)
     components += [statistics_gen, schema_gen, example_validator, anomaly_gate]
     if not included("transform"):
         return components
@@ -116,7 +118,7 @@ def _stages(config: PipelineConfig, snapshot, until: str, pipeline_root: str) ->
         preprocessing_fn=PREPROCESSING_FN,
         custom_config={"stored_size": config.transform.stored_size},
         disable_statistics=True,
-    )
+    ).with_id(contract.TRANSFORM)
     transform.add_upstream_node(anomaly_gate)
     components.append(transform)
     if not included("pretrain"):
@@ -163,7 +165,7 @@ def _trainer(config: PipelineConfig, snapshot, example_gen, transform, pipeline_
         train_args=tfx.proto.TrainArgs(splits=[TRAIN_SPLIT]),
         eval_args=tfx.proto.EvalArgs(splits=[config.eval_split]),
         custom_config=custom_config,
-    ).with_id(resumable_trainer.COMPONENT_ID)
+    ).with_id(contract.TRAINER)
 
 
 def vertex_training_job(config: PipelineConfig) -> dict:
@@ -206,9 +208,10 @@ def _evaluate_and_push(config: PipelineConfig, example_gen, transform, trainer) 
             transform_graph=transform.outputs["transform_graph"],
             settings=json.dumps(
                 {**labelled, "supervised_baseline": config.supervised_baseline.model_dump(mode="json")}, sort_keys=True),
-        )
+        ).with_id(contract.SUPERVISED_BASELINE)
     # Beam steps run on Dataflow on Vertex AI: the embeddings never pass through one process.
-    embedder = Embedder(examples=example_gen.outputs["examples"], model=trainer.outputs["model"])
+    embedder = Embedder(examples=example_gen.outputs["examples"], model=trainer.outputs["model"]).with_id(
+        contract.EMBEDDER)
     linear_eval = LinearEval(
         examples=example_gen.outputs["examples"],
         embeddings=embedder.outputs["embeddings"],
@@ -218,13 +221,13 @@ def _evaluate_and_push(config: PipelineConfig, example_gen, transform, trainer) 
             **labelled, "seeds": evaluation.seeds, "knn_k": evaluation.knn_k, "tsne": evaluation.tsne,
             "blessing_fraction": config.blessing.label_fraction,
         }, sort_keys=True),
-    )
+    ).with_id(contract.LINEAR_EVAL)
     blesser = Blesser(
         evaluation=linear_eval.outputs["evaluation"],
         min_top1=config.blessing.min_top1,
         champion_tolerance=config.blessing.champion_tolerance,
         registry=config.registry.model_dump_json(),
-    )
+    ).with_id(contract.BLESSER)
     pusher = RegistryPusher(
         model=trainer.outputs["model"],
         model_run=trainer.outputs["model_run"],
@@ -233,5 +236,5 @@ def _evaluate_and_push(config: PipelineConfig, example_gen, transform, trainer) 
         examples=example_gen.outputs["examples"],
         registry=config.registry.model_dump_json(),
         pipeline_config=config.model_dump_json(),
-    )
+    ).with_id(contract.REGISTRY_PUSHER)
     return ([baseline] if baseline else []) + [embedder, linear_eval, blesser, pusher]

@@ -34,6 +34,7 @@ import uuid
 from typing import Any, Callable, Dict, List, Optional
 
 from pipeline.config import PipelineConfig
+from trainer import contract
 
 SUCCEEDED, SKIPPED, FAILED, CACHED, NOT_TRIGGERED = "SUCCEEDED", "SKIPPED", "FAILED", "CACHED", "NOT_TRIGGERED"
 PLACEHOLDER = "{{$}}"
@@ -254,7 +255,7 @@ class Rehearsal:
 
 
 def pushed_version(results: Dict[str, TaskResult]) -> Optional[str]:
-    pusher = results.get("RegistryPusher")
+    pusher = results.get(contract.REGISTRY_PUSHER)
     if pusher is None or pusher.state not in (SUCCEEDED, CACHED):
         return None
     metadata = pusher.outputs["artifacts"]["pushed_model"]["artifacts"][0].get("metadata", {})
@@ -290,12 +291,12 @@ def starts_vertex_jobs(args: List[str]) -> bool:
     """Whether a task's executor (``--executor_class_path``) is, or extends, the Vertex AI Trainer's executor."""
     import importlib
 
-    from tfx.extensions.google_cloud_ai_platform.trainer import executor as vertex_executor
+    from components.private_apis import VertexTrainerExecutor
 
     if "--executor_class_path" not in args:
         return False
     module, _, name = args[args.index("--executor_class_path") + 1].rpartition(".")
-    return issubclass(getattr(importlib.import_module(module), name), vertex_executor.GenericExecutor)
+    return issubclass(getattr(importlib.import_module(module), name), VertexTrainerExecutor)
 
 
 class RecordingJobServiceClient:

@@ -12,9 +12,9 @@ from typing import Sequence
 
 import tensorflow_data_validation as tfdv
 
-from components.image_decoding import HASH_KEY, LABEL_KEY, PATH_KEY
+from trainer import contract
 
-IDENTITY_FEATURES = (PATH_KEY, HASH_KEY)
+IDENTITY_FEATURES = (contract.RELATIVE_PATH, contract.SHA256)
 
 
 def curate(schema, classes: Sequence[str]):
@@ -25,14 +25,14 @@ def curate(schema, classes: Sequence[str]):
     for feature in curated.feature:
         if feature.name in IDENTITY_FEATURES:
             feature.ClearField("domain_info")
-        if feature.name == LABEL_KEY:
+        if feature.name == contract.LABEL:
             feature.ClearField("domain_info")
-            feature.domain = LABEL_KEY
+            feature.domain = contract.LABEL
     referenced = {feature.domain for feature in curated.feature if feature.WhichOneof("domain_info") == "domain"}
     kept = [domain for domain in curated.string_domain if domain.name in referenced]
     del curated.string_domain[:]
-    curated.string_domain.extend(domain for domain in kept if domain.name != LABEL_KEY)
-    curated.string_domain.add(name=LABEL_KEY, value=list(classes))
+    curated.string_domain.extend(domain for domain in kept if domain.name != contract.LABEL)
+    curated.string_domain.add(name=contract.LABEL, value=list(classes))
     return curated
 
 

@@ -8,17 +8,17 @@ run can print exactly what a real call sends, without credentials or network.
 
 from __future__ import annotations
 
-import copy
 import json
-import logging
 import os
 import tempfile
 from typing import Any, Dict, List, Optional
 
 from pipeline.config import ConfigError, PipelineConfig
+from components.private_apis import recording_schedule_requests
+from trainer import contract
 
 # The only step whose result depends on something outside its inputs (the bucket's contents).
-UNCACHED_STEPS = ("DataFingerprint",)
+UNCACHED_STEPS = (contract.DATA_FINGERPRINT,)
 
 
 def require_vertex(config: PipelineConfig) -> None:
@@ -133,21 +133,6 @@ def submit(config: PipelineConfig, job) -> str:
     return job.resource_name
 
 
-class _RecordingScheduleClient:
-    """Stands in for the Vertex AI schedule service in a dry run: keeps the request, sends nothing."""
-
-    def __init__(self):
-        self.requests: List[Any] = []
-
-    def create_schedule(self, parent, schedule, timeout=None):
-        from google.cloud import aiplatform_v1
-
-        self.requests.append(aiplatform_v1.CreateScheduleRequest(parent=parent, schedule=copy.deepcopy(schedule)))
-        created = copy.deepcopy(schedule)
-        created.name = f"{parent}/schedules/dry-run"  # what the service would answer with, so the SDK can log it
-        return created
-
-
 def schedule_display_name(config: PipelineConfig) -> str:
     return config.vertex.schedule.display_name or f"{config.pipeline_name}-retrain"
 
@@ -160,21 +145,15 @@ def create_schedule(config: PipelineConfig, job, cron: Optional[str] = None, dry
         pipeline_job=job, display_name=schedule_display_name(config),
         project=config.vertex.project, location=config.vertex.region, credentials=_credentials(dry_run),
     )
-    recorder = _RecordingScheduleClient() if dry_run else None
-    if recorder:
-        schedule.api_client = recorder
-    if dry_run:
-        logging.disable(logging.INFO)  # the SDK would announce a schedule that was never created
-    try:
-        schedule.create(
-            cron=cron or config.vertex.schedule.cron,
-            max_concurrent_run_count=config.vertex.schedule.max_concurrent_runs,
-            service_account=config.vertex.service_account,
-            network=config.vertex.network,
-        )
-    finally:
-        logging.disable(logging.NOTSET)
-    return recorder.requests[-1] if recorder else schedule.resource_name
+    settings = dict(cron=cron or config.vertex.schedule.cron,
+                    max_concurrent_run_count=config.vertex.schedule.max_concurrent_runs,
+                    service_account=config.vertex.service_account, network=config.vertex.network)
+    if not dry_run:
+        schedule.create(**settings)
+        return schedule.resource_name
+    with recording_schedule_requests(schedule) as requests:
+        schedule.create(**settings)
+    return requests[-1]
 
 
 def schedule_name(config: PipelineConfig, schedule_id: str) -> str:

@@ -8,8 +8,9 @@ from tfx.types import standard_artifacts
 
 from components.data_fingerprint import training_digest
 from components.registry import LocalRegistry
-from components.registry_pusher import BLESSING_FILE, PUSH_FILE, Blesser, RegistryPusherExecutor, decide
-from pipeline.config import RegistryConfig
+from components.registry_pusher import Blesser, RegistryPusherExecutor, decide
+from trainer.contract import BLESSING_FILE, PUSH_FILE
+from components.registry import RegistryConfig
 
 
 def test_decide_blesses_above_threshold_without_champion():

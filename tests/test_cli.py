@@ -28,7 +28,7 @@ def test_missing_dataset_is_one_line_and_exit_2(tmp_path):
 def test_unknown_config_names_the_choices(tmp_path):
     result = _cli("ingest", "--config", "nonsense", "--data", str(tmp_path))
     assert result.returncode == 2
-    assert result.stderr.strip().startswith("simclr-tfx: error: unknown config 'nonsense': use one of benchmark, local, long, scale, seed, smoke")
+    assert result.stderr.strip().startswith("simclr-tfx: error: unknown config 'nonsense': use one of benchmark, imagenet, local, long, scale, seed, smoke")
 
 
 @pytest.mark.parametrize(
@@ -74,7 +74,7 @@ def test_named_configs_load():
     from pipeline.config import ConfigError, available_configs, load_config
 
     for name in available_configs():
-        if name == "vertex":  # a template until its placeholders are filled in (tests/test_vertex.py)
+        if name in ("vertex", "imagenet"):  # templates until their placeholders are filled in (tests/test_vertex.py)
             with pytest.raises(ConfigError, match="replace the placeholder"):
                 load_config(name)
         else:

@@ -58,7 +58,8 @@ def test_the_embedder_writes_float16_shards_that_the_served_encoder_reproduces(s
     import pandas as pd
     import tensorflow as tf
 
-    from components import embedder, image_decoding, labelled_examples
+    from components import embedder, labelled_examples
+    from trainer import contract
 
     embeddings = smoke_pipeline.run.latest_outputs("Embedder")["embeddings"][0]
     examples = smoke_pipeline.run.latest_outputs("ImageExampleGen")["examples"][0]
@@ -67,12 +68,12 @@ def test_the_embedder_writes_float16_shards_that_the_served_encoder_reproduces(s
     features = np.frombuffer(b"".join(frame.embedding), "<f2").reshape(len(frame), -1)
     (ingested,) = labelled_examples.read_examples(labelled_examples.split_files(examples.uri, "test")).batch(100)
     ingested = {name: tensor.numpy() for name, tensor in ingested.items()}
-    assert sorted(frame.sha256) == sorted(h.decode() for h in ingested[image_decoding.HASH_KEY])
+    assert sorted(frame.sha256) == sorted(h.decode() for h in ingested[contract.SHA256])
     served = tf.saved_model.load(embedder.serving_model_dir(model.uri)).signatures["serving_default"]
-    expected = served(image_bytes=tf.constant(ingested[image_decoding.IMAGE_KEY]))["embedding"].numpy()
-    order = [list(frame.sha256).index(h.decode()) for h in ingested[image_decoding.HASH_KEY]]
+    expected = served(image_bytes=tf.constant(ingested[contract.IMAGE_BYTES]))["embedding"].numpy()
+    order = [list(frame.sha256).index(h.decode()) for h in ingested[contract.SHA256]]
     np.testing.assert_allclose(features[order], expected, rtol=2e-3, atol=2e-3)  # float16
-    assert frame.label_id.tolist() == [int(label) for label in ingested[image_decoding.LABEL_ID_KEY][np.argsort(order)]]
+    assert frame.label_id.tolist() == [int(label) for label in ingested[contract.LABEL_ID][np.argsort(order)]]
 
 
 def test_embed_writes_the_champion_embedding_of_every_image_and_the_reason_for_every_other_file(

@@ -10,7 +10,7 @@ import pytest
 
 from components.registry import LocalRegistry, RegistryError
 from pipeline import cli
-from pipeline.config import RegistryConfig
+from components.registry import RegistryConfig
 
 
 def make_saved_model_dir(path, payload: bytes = b"weights"):

@@ -219,22 +219,22 @@ def test_multi_crop_feeds_small_views_into_every_step(tmp_path):
 
 def _stored_images(tmp_path, count=4, seed=0):
     """A TFRecord of random PNGs with channel statistics, as the Transform stores them, and its feature spec."""
-    from trainer import preprocessing
+    from trainer import contract
 
     images = tf.image.convert_image_dtype(tf.random.stateless_uniform([count, 20, 24, 3], seed=(5, seed)), tf.uint8)
     feature_spec = {
-        preprocessing.IMAGE: tf.io.FixedLenFeature([1], tf.string),
-        preprocessing.CHANNEL_MEAN: tf.io.FixedLenFeature([3], tf.float32),
-        preprocessing.CHANNEL_STD: tf.io.FixedLenFeature([3], tf.float32),
+        contract.IMAGE: tf.io.FixedLenFeature([1], tf.string),
+        contract.CHANNEL_MEAN: tf.io.FixedLenFeature([3], tf.float32),
+        contract.CHANNEL_STD: tf.io.FixedLenFeature([3], tf.float32),
     }
     records = str(tmp_path / f"stored-{seed}.tfrecord.gz")
     with tf.io.TFRecordWriter(records, options="GZIP") as writer:
         for image in images:
             writer.write(tf.train.Example(features=tf.train.Features(feature={
-                preprocessing.IMAGE: tf.train.Feature(bytes_list=tf.train.BytesList(
+                contract.IMAGE: tf.train.Feature(bytes_list=tf.train.BytesList(
                     value=[tf.io.encode_png(image).numpy()])),
-                preprocessing.CHANNEL_MEAN: tf.train.Feature(float_list=tf.train.FloatList(value=[0.5] * 3)),
-                preprocessing.CHANNEL_STD: tf.train.Feature(float_list=tf.train.FloatList(value=[0.25] * 3)),
+                contract.CHANNEL_MEAN: tf.train.Feature(float_list=tf.train.FloatList(value=[0.5] * 3)),
+                contract.CHANNEL_STD: tf.train.Feature(float_list=tf.train.FloatList(value=[0.25] * 3)),
             })).SerializeToString())
     return records, feature_spec
 

@@ -1,6 +1,7 @@
-"""The tensorflow-transform graph: stored-size images, label vocabulary, channel statistics, serving reuse."""
+"""The tensorflow-transform graph: stored-size images, class ids passed through, channel statistics, serving reuse."""
 
 import glob
+import json
 import os
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer import preprocessing
+from trainer import contract
 
 STORED_SIZE = 24
 
@@ -30,7 +31,7 @@ def test_images_are_stored_with_the_shorter_side_at_stored_size(transformed):
         records = _records(examples_uri, split)
         assert len(records) == count
         for record in records:
-            image = tf.io.decode_png(record.features.feature[preprocessing.IMAGE].bytes_list.value[0])
+            image = tf.io.decode_png(record.features.feature[contract.IMAGE].bytes_list.value[0])
             assert min(image.shape[:2]) == STORED_SIZE and image.shape[2] == 3
 
 
@@ -38,34 +39,37 @@ def test_channel_statistics_match_the_training_images(transformed):
     _, _, examples_uri = transformed
     records = _records(examples_uri, "train")
     pixels = [
-        tf.io.decode_png(r.features.feature[preprocessing.IMAGE].bytes_list.value[0]).numpy() / 255.0 for r in records
+        tf.io.decode_png(r.features.feature[contract.IMAGE].bytes_list.value[0]).numpy() / 255.0 for r in records
     ]
     expected_mean = np.mean([p.mean(axis=(0, 1)) for p in pixels], axis=0)
     expected_std = np.sqrt(np.mean([(p**2).mean(axis=(0, 1)) for p in pixels], axis=0) - expected_mean**2)
     for record in records:
-        np.testing.assert_allclose(record.features.feature[preprocessing.CHANNEL_MEAN].float_list.value, expected_mean, rtol=1e-4)
-        np.testing.assert_allclose(record.features.feature[preprocessing.CHANNEL_STD].float_list.value, expected_std, rtol=1e-3)
+        np.testing.assert_allclose(record.features.feature[contract.CHANNEL_MEAN].float_list.value, expected_mean, rtol=1e-4)
+        np.testing.assert_allclose(record.features.feature[contract.CHANNEL_STD].float_list.value, expected_std, rtol=1e-3)
 
 
-def test_label_vocabulary_is_in_the_transform_graph(transformed):
-    _, graph_uri, examples_uri = transformed
-    vocabulary = tft.TFTransformOutput(graph_uri).vocabulary_by_name(preprocessing.LABEL_VOCABULARY)
-    assert sorted(v.decode() for v in vocabulary) == ["cat", "dog"]
-    for record in _records(examples_uri, "test"):
-        label = record.features.feature[preprocessing.LABEL].bytes_list.value[0]
-        assert vocabulary[record.features.feature[preprocessing.LABEL_ID].int64_list.value[0]] == label
+def test_class_ids_are_ingestions_sorted_class_indices_passed_through(smoke_pipeline, transformed):
+    _, _, examples_uri = transformed
+    ingested = smoke_pipeline.run.latest_outputs("ImageExampleGen")["examples"][0]
+    classes = json.loads(ingested.custom_properties["classes"].string_value)
+    assert classes == sorted(classes) and len(classes) >= 2
+    records = _records(examples_uri, "train") + _records(examples_uri, "test")
+    for record in records:
+        label = record.features.feature[contract.LABEL].bytes_list.value[0].decode()
+        assert classes[record.features.feature[contract.LABEL_ID].int64_list.value[0]] == label
+    assert {r.features.feature[contract.LABEL_ID].int64_list.value[0] for r in records} == set(range(len(classes)))
 
 
 def test_serving_reuses_the_graph_on_raw_image_bytes_alone(transformed):
     root, graph_uri, examples_uri = transformed
     layer = tft.TFTransformOutput(graph_uri).transform_features_layer()
     raw = (root / "test" / "dog_1.png").read_bytes()
-    served = layer({"image_bytes": tf.constant([[raw]])})
-    assert preprocessing.LABEL_ID not in served
-    served_image = tf.io.decode_png(served[preprocessing.IMAGE][0]).numpy()
+    served = layer({contract.IMAGE_BYTES: tf.constant([[raw]])})
+    assert contract.LABEL_ID not in served
+    served_image = tf.io.decode_png(served[contract.IMAGE][0]).numpy()
     assert min(served_image.shape[:2]) == STORED_SIZE
     matches = [
         r for r in _records(examples_uri, "test")
-        if np.array_equal(tf.io.decode_png(r.features.feature[preprocessing.IMAGE].bytes_list.value[0]).numpy(), served_image)
+        if np.array_equal(tf.io.decode_png(r.features.feature[contract.IMAGE].bytes_list.value[0]).numpy(), served_image)
     ]
     assert len(matches) == 1

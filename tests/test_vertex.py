@@ -24,6 +24,7 @@ NETWORK = "projects/123456/global/networks/simclr-vpc"
 BEAM_STEPS = ("ImageExampleGen", "StatisticsGen", "Transform", "Embedder")
 TRAINER_MACHINES = {
     "tpu": {"machineType": "ct5lp-hightpu-4t", "tpuTopology": "2x2"},
+    "tpu-v5e-8": {"machineType": "ct5lp-hightpu-8t", "tpuTopology": "2x4"},
     "gpu": {"machineType": "a2-highgpu-1g", "acceleratorType": "NVIDIA_TESLA_A100", "acceleratorCount": 1},
 }
 
@@ -309,13 +310,22 @@ def test_bad_vertex_settings_are_one_line_errors(tmp_path, change, message):
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
-def test_the_shipped_template_names_its_placeholders_and_compiles_once_filled(tmp_path):
-    template = pathlib.Path(cli.__file__).parent / "configs" / "vertex.yaml"
+@pytest.mark.parametrize("name, preset", [("vertex", "tpu"), ("imagenet", "tpu-v5e-8")])
+def test_the_shipped_templates_name_their_placeholders_and_compile_once_filled(tmp_path, name, preset):
+    configs = pathlib.Path(cli.__file__).parent / "configs"
     with pytest.raises(ConfigError, match="replace the placeholder in 'data'"):
-        load_config(str(template))
-    filled = template.read_text().replace("<project>", PROJECT).replace("<id>", "42")
-    config = load_config(write_yaml(tmp_path / "filled.yaml", yaml.safe_load(filled)))
-    assert config.vertex.trainer.preset == "tpu" and config.training.batch_size % config.vertex.trainer.replicas == 0
+        load_config(name)
+    for template in ("vertex", name):  # imagenet.yaml extends vertex.yaml beside it
+        filled = (configs / f"{template}.yaml").read_text().replace("<project>", PROJECT).replace("<id>", "42")
+        (tmp_path / f"{template}.yaml").write_text(filled)
+    config = load_config(str(tmp_path / f"{name}.yaml"))
+    assert config.vertex.trainer.preset == preset and config.training.batch_size % config.vertex.trainer.replicas == 0
+    spec_path = tmp_path / "spec.json"
+    assert run_cli("compile", "--config", str(tmp_path / f"{name}.yaml"), "--output", str(spec_path))[0] == 0
+    job = json.loads(task_parameter(json.loads(spec_path.read_text()), "Trainer", "custom_config"))
+    pool = job["ai_platform_training_args"]["job_spec"]["worker_pool_specs"][0]
+    assert pool["machine_spec"] == {"tpu": {"machine_type": "ct5lp-hightpu-4t", "tpu_topology": "2x2"},
+                                    "tpu-v5e-8": {"machine_type": "ct5lp-hightpu-8t", "tpu_topology": "2x4"}}[preset]
 
 
 def test_compile_needs_a_vertex_section(tmp_path, capsys):

@@ -9,11 +9,13 @@ from typing import Literal, Optional, Tuple
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 
-class _Section(BaseModel):
+class Section(BaseModel):
+    """A config section: unknown settings are errors, and values never change after loading."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class EncoderConfig(_Section):
+class EncoderConfig(Section):
     depth: Literal[18, 34, 50] = 18
     width_multiplier: float = Field(1.0, gt=0)
     stem: Literal["auto", "imagenet", "small"] = "auto"  # auto: small for inputs of 64 px or less
@@ -28,12 +30,12 @@ class EncoderConfig(_Section):
         return self.eval_image_size or self.image_size
 
 
-class HeadConfig(_Section):
+class HeadConfig(Section):
     widths: Tuple[PositiveInt, ...] = (512, 128)  # hidden layers..., output
     batch_norm: bool = True  # SimCLR v2: BN after every dense layer, no bias
 
 
-class AugmentConfig(_Section):
+class AugmentConfig(Section):
     crop: bool = True
     crop_area: Tuple[float, float] = (0.08, 1.0)
     crop_aspect: Tuple[float, float] = (3 / 4, 4 / 3)
@@ -53,7 +55,7 @@ class AugmentConfig(_Section):
     local_crop_area: Tuple[float, float] = (0.05, 0.2)
 
 
-class OptimizerConfig(_Section):
+class OptimizerConfig(Section):
     name: Literal["lars", "sgd", "adam"] = "lars"
     # SimCLR appendix B.1: 0.075 x sqrt(batch) suits small batches and short runs (0.3 x batch/256 for linear).
     base_learning_rate: float = Field(0.075, gt=0)
@@ -65,15 +67,14 @@ class OptimizerConfig(_Section):
     cosine_decay_steps: Optional[PositiveInt] = None  # seed recipe: CosineDecay over a fixed step count
 
 
-class TrainingConfig(_Section):
+class TrainingConfig(Section):
     encoder: EncoderConfig = Field(default_factory=EncoderConfig)
     head: HeadConfig = Field(default_factory=HeadConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     temperature: float = Field(0.2, gt=0)
     # nt_xent: SimCLR's loss. decoupled: NT-Xent without the positive in the denominator (DCL,
-    # Yeh et al. 2022, who report that it needs smaller batches; trainer/objective.py). It gave no
-    # gain for the `local` config here (pipeline/configs/local.yaml).
+    # Yeh et al. 2022, who report that it needs smaller batches; trainer/objective.py).
     loss: Literal["nt_xent", "decoupled"] = "nt_xent"
     batch_size: PositiveInt = 256  # global batch, over all replicas
     epochs: int = Field(100, ge=0, description="0 exports the untrained encoder: the random-init baseline.")
@@ -110,7 +111,7 @@ class TrainingConfig(_Section):
         return self
 
 
-class SupervisedBaselineConfig(_Section):
+class SupervisedBaselineConfig(Section):
     """The encoder trained from scratch on each labelled subset, with the pretraining augmentations.
 
     Architecture, augmentations and serving size are the pretraining's (``TrainingConfig``);

@@ -16,7 +16,7 @@ from typing import List, Optional
 import numpy as np
 import tensorflow as tf
 
-from trainer import augment, preprocessing
+from trainer import augment, contract
 from trainer.config import TrainingConfig
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -33,8 +33,8 @@ def expand_patterns(file_patterns: List[str]) -> List[str]:
 def _parse(feature_spec):
     def parse(serialized):
         features = tf.io.parse_single_example(serialized, feature_spec)
-        image = tf.io.decode_png(tf.reshape(features[preprocessing.IMAGE], []), channels=3)
-        label = tf.reshape(features.get(preprocessing.LABEL_ID, tf.constant([-1], tf.int64)), [])
+        image = tf.io.decode_png(tf.reshape(features[contract.IMAGE], []), channels=3)
+        label = tf.reshape(features.get(contract.LABEL_ID, tf.constant([-1], tf.int64)), [])
         return image, label
 
     return parse
@@ -56,8 +56,8 @@ def channel_statistics(files: List[str], feature_spec):
     record = next(iter(tf.data.TFRecordDataset(files[:1], compression_type="GZIP")))
     features = tf.io.parse_single_example(record, feature_spec)
     return (
-        np.reshape(features[preprocessing.CHANNEL_MEAN].numpy(), [3]),
-        np.reshape(features[preprocessing.CHANNEL_STD].numpy(), [3]),
+        np.reshape(features[contract.CHANNEL_MEAN].numpy(), [3]),
+        np.reshape(features[contract.CHANNEL_STD].numpy(), [3]),
     )
 
 

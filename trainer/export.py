@@ -12,10 +12,9 @@ so serving preprocesses exactly as training did.
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer import augment, preprocessing
+from trainer import augment, contract
 from trainer.model import SimCLR
 
-IMAGE_BYTES = "image_bytes"
 
 
 class EncoderModule(tf.Module):
@@ -27,18 +26,18 @@ class EncoderModule(tf.Module):
         self.serving_size = model.config.encoder.serving_size
 
     def _images(self, image_bytes):
-        transformed = self.transform_layer({IMAGE_BYTES: tf.reshape(image_bytes, [-1, 1])})
+        transformed = self.transform_layer({contract.SERVING_INPUT: tf.reshape(image_bytes, [-1, 1])})
         return tf.map_fn(
             lambda png: augment.served_view(png, self.serving_size),
-            tf.reshape(transformed[preprocessing.IMAGE], [-1]),
+            tf.reshape(transformed[contract.IMAGE], [-1]),
             fn_output_signature=tf.TensorSpec([self.serving_size, self.serving_size, 3], tf.float32),
         )
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=IMAGE_BYTES)])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=contract.SERVING_INPUT)])
     def serve_embedding(self, image_bytes):
-        return {"embedding": tf.cast(self.encoder(self._images(image_bytes), training=False), tf.float32)}
+        return {contract.EMBEDDING_OUTPUT: tf.cast(self.encoder(self._images(image_bytes), training=False), tf.float32)}
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=IMAGE_BYTES)])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=contract.SERVING_INPUT)])
     def serve_projection(self, image_bytes):
         features = self.encoder(self._images(image_bytes), training=False)
         return {"projection": tf.cast(self.head(features, training=False), tf.float32)}

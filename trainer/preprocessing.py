@@ -1,9 +1,10 @@
 """The tensorflow-transform preprocessing graph shared by training and serving.
 
 It decodes each image, resizes it so that its shorter side is ``stored_size``
-pixels (stored re-encoded as PNG, cheap to decode during training), builds the
-label vocabulary, and computes the per-channel mean and std of the pixels.
-The same graph runs inside the exported serving signature.
+pixels (stored re-encoded as PNG, cheap to decode during training), computes the
+per-channel mean and std of the pixels, and passes the label and ingestion's class id
+through (one numbering of classes everywhere: the sorted class names).
+The same graph runs inside the exported serving signature, where there is no label.
 """
 
 from __future__ import annotations
@@ -11,14 +12,8 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components.image_decoding import IMAGE_KEY, LABEL_KEY
+from trainer import contract
 
-IMAGE = "image"  # PNG bytes, shorter side = stored_size
-LABEL = "label"
-LABEL_ID = "label_id"  # index in the 'label' vocabulary of the transform output
-CHANNEL_MEAN = "channel_mean"  # [3], pixel values scaled to [0, 1]
-CHANNEL_STD = "channel_std"
-LABEL_VOCABULARY = "label"
 DEFAULT_STORED_SIZE = 128
 
 
@@ -46,9 +41,15 @@ def resize_shorter_side(encoded: tf.Tensor, stored_size: int):
 
 
 def preprocessing_fn(inputs, custom_config=None):
-    """tf.Transform entry point (Transform's ``preprocessing_fn``)."""
+    """tf.Transform entry point (Transform's ``preprocessing_fn``).
+
+    inputs: ImageExampleGen's features, each [batch, 1] (contract.IMAGE_BYTES, and when
+    labelled contract.LABEL, contract.LABEL_ID). Returns [batch] contract.IMAGE (PNG bytes),
+    [batch, 3] float32 contract.CHANNEL_MEAN and contract.CHANNEL_STD, and [batch]
+    contract.LABEL and contract.LABEL_ID when the inputs have them.
+    """
     stored_size = int((custom_config or {}).get("stored_size", DEFAULT_STORED_SIZE))
-    encoded = _dense(inputs[IMAGE_KEY])
+    encoded = _dense(inputs[contract.IMAGE_BYTES])
     images, means, squares = tf.map_fn(
         lambda image: resize_shorter_side(image, stored_size),
         encoded,
@@ -62,12 +63,11 @@ def preprocessing_fn(inputs, custom_config=None):
     channel_std = tf.sqrt(tf.maximum(tft.mean(squares, reduce_instance_dims=False) - tf.square(channel_mean), 1e-12))
     batch = tf.shape(encoded)[:1]
     outputs = {
-        IMAGE: images,
-        CHANNEL_MEAN: tf.broadcast_to(channel_mean, tf.concat([batch, [3]], 0)),
-        CHANNEL_STD: tf.broadcast_to(channel_std, tf.concat([batch, [3]], 0)),
+        contract.IMAGE: images,
+        contract.CHANNEL_MEAN: tf.broadcast_to(channel_mean, tf.concat([batch, [3]], 0)),
+        contract.CHANNEL_STD: tf.broadcast_to(channel_std, tf.concat([batch, [3]], 0)),
     }
-    if LABEL_KEY in inputs:
-        label = _dense(inputs[LABEL_KEY])
-        outputs[LABEL] = label
-        outputs[LABEL_ID] = tft.compute_and_apply_vocabulary(label, vocab_filename=LABEL_VOCABULARY)
+    for key in (contract.LABEL, contract.LABEL_ID):
+        if key in inputs:
+            outputs[key] = _dense(inputs[key])
     return outputs

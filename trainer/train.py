@@ -16,13 +16,11 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from trainer import data, distribute, knn, plots, uri_io
+from trainer import contract, data, distribute, knn, plots, uri_io
 from trainer.config import TrainingConfig
 from trainer.model import SimCLR
 
-HISTORY_FILE = "history.json"
 FINAL_CHECKPOINT = "final_checkpoint/ckpt"  # in log_dir: the whole training state at its last step
-LOSS_CURVE_FILE = "loss_curve.png"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +73,7 @@ def pretrain(config: TrainingConfig, inputs: TrainingData, checkpoint_dir: str, 
 
     checkpoint = model.checkpoint()
     manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=2)
-    history_path = os.path.join(checkpoint_dir, HISTORY_FILE)
+    history_path = os.path.join(checkpoint_dir, contract.HISTORY_FILE)
     history: List[Dict] = []
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
@@ -86,7 +84,7 @@ def pretrain(config: TrainingConfig, inputs: TrainingData, checkpoint_dir: str, 
     elif finished_run:
         final = os.path.join(finished_run, FINAL_CHECKPOINT)
         checkpoint.read(final).assert_existing_objects_matched()
-        history = uri_io.read_json(os.path.join(finished_run, HISTORY_FILE))
+        history = uri_io.read_json(os.path.join(finished_run, contract.HISTORY_FILE))
         _log(f"resumed from {final} at step {int(model.optimizer.iterations)}")
     step = int(model.optimizer.iterations)
 
@@ -149,8 +147,8 @@ def pretrain(config: TrainingConfig, inputs: TrainingData, checkpoint_dir: str, 
     checkpoint.sync()  # the last checkpoint is on storage before the run goes on
     writer.flush()
     if history:
-        plots.loss_curve(history, os.path.join(log_dir, LOSS_CURVE_FILE))
-        uri_io.write_json(os.path.join(log_dir, HISTORY_FILE), history, indent=1)
+        plots.loss_curve(history, os.path.join(log_dir, contract.LOSS_CURVE_FILE))
+        uri_io.write_json(os.path.join(log_dir, contract.HISTORY_FILE), history, indent=1)
     return model
 
 

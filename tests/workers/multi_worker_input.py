@@ -28,14 +28,14 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
-from trainer import augment, data, preprocessing  # noqa: E402
+from trainer import augment, contract, data  # noqa: E402
 from trainer.config import TrainingConfig  # noqa: E402
 from trainer.model import SimCLR  # noqa: E402
 
 FEATURE_SPEC = {
-    preprocessing.IMAGE: tf.io.FixedLenFeature([1], tf.string),
-    preprocessing.CHANNEL_MEAN: tf.io.FixedLenFeature([3], tf.float32),
-    preprocessing.CHANNEL_STD: tf.io.FixedLenFeature([3], tf.float32),
+    contract.IMAGE: tf.io.FixedLenFeature([1], tf.string),
+    contract.CHANNEL_MEAN: tf.io.FixedLenFeature([3], tf.float32),
+    contract.CHANNEL_STD: tf.io.FixedLenFeature([3], tf.float32),
 }
 CONFIG = TrainingConfig.model_validate({
     "encoder": {"depth": 18, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
@@ -53,9 +53,9 @@ def write(folder: str) -> None:
             for _ in range(IMAGES // 4):
                 png = tf.io.encode_png(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).numpy()
                 writer.write(tf.train.Example(features=tf.train.Features(feature={
-                    preprocessing.IMAGE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[png])),
-                    preprocessing.CHANNEL_MEAN: tf.train.Feature(float_list=tf.train.FloatList(value=[0.5] * 3)),
-                    preprocessing.CHANNEL_STD: tf.train.Feature(float_list=tf.train.FloatList(value=[0.25] * 3)),
+                    contract.IMAGE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[png])),
+                    contract.CHANNEL_MEAN: tf.train.Feature(float_list=tf.train.FloatList(value=[0.5] * 3)),
+                    contract.CHANNEL_STD: tf.train.Feature(float_list=tf.train.FloatList(value=[0.25] * 3)),
                 })).SerializeToString())
 
 

@@ -1,0 +1,78 @@
+"""Imports flow one way (pipeline -> components -> trainer, the contract below all), and the
+quick CLI commands stay quick because they never import the heavy libraries."""
+
+import ast
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+LAYERS = ("pipeline", "components", "trainer")  # each may import only the ones after it
+HEAVY = ("tensorflow", "tfx", "apache_beam", "tensorflow_transform", "tensorflow_data_validation", "sklearn")
+
+# Run in a fresh interpreter: makes the named packages unimportable, then imports every module of one.
+_IMPORT_WITH_BLOCKED = r"""
+import importlib, json, pkgutil, sys
+package, blocked = sys.argv[1], sys.argv[2].split(",") if sys.argv[2] else []
+
+class Blocker:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in blocked:
+            raise ImportError(f"{name} is above {package}: imports run one way")
+        return None
+
+sys.meta_path.insert(0, Blocker())
+failures = {}
+for module in pkgutil.iter_modules([package], package + "."):
+    try:
+        importlib.import_module(module.name)
+    except ImportError as error:
+        failures[module.name] = str(error)
+print(json.dumps(failures))
+"""
+
+
+def _modules_of(package: str):
+    return sorted(p.stem for p in (ROOT / package).glob("*.py") if p.stem != "__init__")
+
+
+@pytest.mark.parametrize("layer", LAYERS[1:])
+def test_a_layer_imports_without_the_layers_above_it(layer):
+    above = LAYERS[:LAYERS.index(layer)]
+    result = subprocess.run([sys.executable, "-c", _IMPORT_WITH_BLOCKED, layer, ",".join(above)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {}
+    assert _modules_of(layer)  # the check imported something
+
+
+@pytest.mark.parametrize("layer", LAYERS[1:])
+def test_no_module_of_a_layer_names_a_layer_above_it_even_inside_a_function(layer):
+    above = set(LAYERS[:LAYERS.index(layer)])
+    uphill = []
+    for path in sorted((ROOT / layer).glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            uphill += [f"{path.name}:{node.lineno} {name}" for name in names if name.split(".")[0] in above]
+    assert uphill == []
+
+
+def test_the_contract_imports_nothing():
+    tree = ast.parse((ROOT / "trainer" / "contract.py").read_text())
+    assert not [node for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))]
+    assert [node for node in tree.body if isinstance(node, ast.Assign)]  # it does define names
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["registry", "list", "--registry", "{tmp}"]])
+def test_quick_commands_load_no_heavy_library(argv, tmp_path):
+    argv = [arg.format(tmp=tmp_path) for arg in argv]
+    probe = ("import sys; from pipeline import cli\n"
+             "try:\n    code = cli.main(sys.argv[1:])\nexcept SystemExit as end:\n    code = end.code\n"
+             f"print('LOADED', [m for m in {HEAVY!r} if m in sys.modules]); sys.exit(code or 0)")
+    result = subprocess.run([sys.executable, "-c", probe, *argv], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "LOADED []"

@@ -1,0 +1,53 @@
+"""The names every stage shares, each defined once: feature keys, the serving signature,
+artifact file names and component ids.
+
+Like ``features.py`` in the TFX templates, this module imports nothing of the project, so
+every package (pipeline -> components -> trainer) can import it without pulling in another.
+"""
+
+# --- tf.train.Example features that ImageExampleGen writes (one per image) ---
+IMAGE_BYTES = "image_bytes"  # the image file's bytes: JPEG or PNG as read, other formats re-encoded as PNG
+IMAGE_FORMAT = "image_format"  # "jpeg" or "png"
+LABEL = "label"  # the class name
+LABEL_ID = "label_id"  # the class's index in the sorted class names (the Examples artifact's "classes")
+RELATIVE_PATH = "relative_path"  # below the dataset folder, '/'-separated
+HEIGHT = "height"
+WIDTH = "width"
+SHA256 = "sha256"  # of IMAGE_BYTES as read: the image's identity for splits, duplicates and subsets
+
+# --- features that Transform adds (trainer/preprocessing.py); LABEL and LABEL_ID pass through ---
+IMAGE = "image"  # PNG bytes, shorter side = transform.stored_size
+CHANNEL_MEAN = "channel_mean"  # [3] float32, pixel values scaled to [0, 1], over the whole train split
+CHANNEL_STD = "channel_std"  # [3] float32
+
+# --- the exported encoder (SavedModel) ---
+SERVING_DIR = "Format-Serving"  # inside the Trainer's Model artifact
+SERVING_SIGNATURE = "serving_default"  # [batch] string IMAGE_BYTES -> {"embedding": [batch, features] float32}
+SERVING_INPUT = IMAGE_BYTES
+EMBEDDING_OUTPUT = "embedding"
+
+# --- files inside artifacts ---
+SNAPSHOT_FILE = "snapshot.json"  # DataFingerprint: fingerprints and the retrain decision
+INGEST_REPORT_FILE = "ingest_report.json"  # ImageExampleGen: counts, rejected, ignored, duplicates
+HISTORY_FILE = "history.json"  # Trainer's model_run: per-epoch loss, learning rate, kNN monitor
+LOSS_CURVE_FILE = "loss_curve.png"  # Trainer's model_run
+EVALUATION_METRICS_FILE = "metrics.json"  # LinearEval: the probes' and kNN's figures
+EVALUATION_REPORT_FILE = "report.md"  # LinearEval: the same, for people
+BASELINE_METRICS_FILE = "metrics.json"  # SupervisedBaseline: its probes' figures
+BLESSING_FILE = "blessing.json"  # Blesser: blessed or not, and why
+PUSH_FILE = "push.json"  # RegistryPusher: the version pushed, or why none
+
+# --- component ids (TFX node ids: MLMD contexts, Vertex AI task names) ---
+DATA_FINGERPRINT = "DataFingerprint"
+IMAGE_EXAMPLE_GEN = "ImageExampleGen"
+STATISTICS_GEN = "StatisticsGen"
+SCHEMA_GEN = "SchemaGen"
+EXAMPLE_VALIDATOR = "ExampleValidator"
+ANOMALY_GATE = "AnomalyGate"
+TRANSFORM = "Transform"
+TRAINER = "Trainer"
+EMBEDDER = "Embedder"
+SUPERVISED_BASELINE = "SupervisedBaseline"
+LINEAR_EVAL = "LinearEval"
+BLESSER = "Blesser"
+REGISTRY_PUSHER = "RegistryPusher"
