@@ -62,6 +62,8 @@ def main() -> None:
     parser.add_argument("--usd-per-chip-hour", type=float, default=1.2,
                         help="TPU price per chip-hour (default: a v5e on-demand list price; check yours)")
     parser.add_argument("--images", type=int, default=IMAGENET_TRAIN_IMAGES)
+    parser.add_argument("--tiny", action="store_true",
+                        help="count FLOPs at 32 px instead of each network's size (a quick check, not an estimate)")
     args = parser.parse_args()
 
     config = load_template(args.config)
@@ -70,13 +72,14 @@ def main() -> None:
     replicas = config.vertex.trainer.replicas
     chips = replicas // 2 if chip == "v3" else replicas
 
-    paper_per_image = flops_per_image(50, 1.0, PAPER["image_size"], "imagenet", PAPER["head"])
+    paper_size = 32 if args.tiny else PAPER["image_size"]
+    paper_per_image = flops_per_image(50, 1.0, paper_size, "imagenet", PAPER["head"])
     paper_flops = paper_per_image * IMAGENET_TRAIN_IMAGES * PAPER["epochs"]
     paper_peak = PAPER["chips"] * PEAK_TFLOPS_PER_CHIP[PAPER["chip"]] * 1e12
     fraction = paper_flops / (PAPER["hours"] * 3600) / paper_peak
 
     encoder, augment = training.encoder, training.augment
-    per_image = flops_per_image(encoder.depth, encoder.width_multiplier, encoder.image_size, encoder.stem,
+    per_image = flops_per_image(encoder.depth, encoder.width_multiplier, 32 if args.tiny else encoder.image_size, encoder.stem,
                                 training.head.widths, augment.local_views, augment.local_view_size)
     total = per_image * args.images * training.epochs
     hours = total / (chips * PEAK_TFLOPS_PER_CHIP[chip] * 1e12 * fraction) / 3600

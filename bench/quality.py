@@ -21,6 +21,7 @@ import json
 import pathlib
 import shutil
 import subprocess
+import tempfile
 import sys
 import time
 
@@ -34,6 +35,7 @@ CONFIGS = {
     "seed": ("seed", {}),
     "long": ("long", {}),
     "benchmark": ("benchmark", {}),
+    "smoke": ("smoke", {}),  # --tiny: a check that the benchmark runs, not a figure
 }
 
 
@@ -48,8 +50,8 @@ def config_file(name: str, scratch: pathlib.Path) -> pathlib.Path:
     return path
 
 
-def run_config(name: str, data: str) -> dict:
-    workdir = RESULTS / "quality" / name
+def run_config(name: str, data: str, results: pathlib.Path = RESULTS) -> dict:
+    workdir = results / "quality" / name
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     command = [sys.executable, "-m", "pipeline.cli", "run", "--config", str(config_file(name, workdir)),
@@ -81,18 +83,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", default="random,local,seed,long")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "imagenet-5-categories"))
+    parser.add_argument("--tiny", action="store_true", help="the smoke config only, in a scratch folder")
     args = parser.parse_args()
+    if args.tiny:
+        args.configs = "smoke"
     names = [name.strip() for name in args.configs.split(",") if name.strip()]
     unknown = [name for name in names if name not in CONFIGS]
     if unknown:
         raise SystemExit(f"unknown config(s) {unknown}: choose from {', '.join(CONFIGS)}")
 
-    RESULTS.mkdir(exist_ok=True)
-    previous = RESULTS / "quality.json"
+    results_dir = pathlib.Path(tempfile.mkdtemp(prefix="quality-tiny-")) if args.tiny else RESULTS
+    results_dir.mkdir(exist_ok=True)
+    previous = results_dir / "quality.json"
     results = json.loads(previous.read_text()) if previous.exists() else {}
     for name in names:
         print(f"== {name}", file=sys.stderr, flush=True)
-        results[name] = run_config(name, args.data)
+        results[name] = run_config(name, args.data, results_dir)
         previous.write_text(json.dumps(results, indent=2))
         row = results[name]
         print(f"{name:<8} top-1 @10% labels {100 * row['top1_10pct_mean']:.1f} ± {100 * row['top1_10pct_sd']:.1f} %, "

@@ -35,12 +35,12 @@ SIDE = 40
 SAMPLE_SECONDS = 0.2
 
 
-def write_dataset(root: pathlib.Path, size: int) -> None:
-    """``size`` JPEGs, a fifth of them under test/; class c has hue c/CLASSES plus per-image noise."""
+def write_dataset(root: pathlib.Path, size: int, classes: int = CLASSES) -> None:
+    """``size`` JPEGs, a fifth of them under test/; class c has hue c/classes plus per-image noise."""
     rng = np.random.default_rng(size)
-    hues = np.linspace(0, 255, CLASSES, endpoint=False).astype(np.uint8)
+    hues = np.linspace(0, 255, classes, endpoint=False).astype(np.uint8)
     for index in range(size):
-        label = index % CLASSES
+        label = index % classes
         split = "test" if index % 5 == 4 else "train"
         folder = root / split / f"c{label:03d}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -49,9 +49,9 @@ def write_dataset(root: pathlib.Path, size: int) -> None:
         Image.fromarray(hsv, "HSV").convert("RGB").save(folder / f"{index:07d}.jpg", quality=85)
 
 
-def run_pipeline(data: pathlib.Path, output: pathlib.Path):
+def run_pipeline(data: pathlib.Path, output: pathlib.Path, config: str = "scale"):
     """Runs `simclr-tfx run` as a child; returns its RSS samples [(time, MB)] and the run's JSON summary."""
-    command = [sys.executable, "-m", "pipeline.cli", "run", "--config", "scale", "--data", str(data),
+    command = [sys.executable, "-m", "pipeline.cli", "run", "--config", config, "--data", str(data),
                "--output", str(output), "--registry", str(output / "registry"), "--json"]
     child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     samples, done = [], threading.Event()
@@ -100,16 +100,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="2000,20000,200000")
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
+    parser.add_argument("--tiny", action="store_true",
+                        help="the smoke config on 4-class sets of 60 and 120 images; writes no results")
     args = parser.parse_args()
+    config, pipeline_name, classes = ("smoke", "simclr-smoke", 4) if args.tiny else ("scale", "simclr-scale", CLASSES)
+    if args.tiny:
+        args.sizes = "60,120"
     sizes = [int(size) for size in args.sizes.split(",")]
     stages = {}
     for size in sizes:
         scratch = pathlib.Path(tempfile.mkdtemp(prefix=f"scale-{size}-"))
         try:
             started = time.monotonic()
-            write_dataset(scratch / "data", size)
-            samples, summary = run_pipeline(scratch / "data", scratch / "run")
-            windows = stage_windows(scratch / "run", "simclr-scale")
+            write_dataset(scratch / "data", size, classes)
+            samples, summary = run_pipeline(scratch / "data", scratch / "run", config)
+            windows = stage_windows(scratch / "run", pipeline_name)
             for name, (start, end) in sorted(windows.items(), key=lambda item: item[1]):
                 # A stage shorter than the sampling interval still gets the samples around it.
                 inside = [mb for t, mb in samples if start - SAMPLE_SECONDS <= t <= end + SAMPLE_SECONDS]
@@ -126,8 +131,9 @@ def main() -> None:
             stage["time_exponent"] = round(exponent(sizes, stage["seconds"]), 3)
             stage["memory_exponent"] = round(exponent(sizes, stage["peak_rss_mb"]), 3)
     result = {"sizes": sizes, "stages": stages}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "scale.json").write_text(json.dumps(result, indent=2))
+    if not args.tiny:
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "scale.json").write_text(json.dumps(result, indent=2))
     if not args.json:
         for name, stage in stages.items():
             print(f"{name:<20} s {stage['seconds']}  MB {stage['peak_rss_mb']}  "

@@ -139,6 +139,9 @@ def test_shards_hold_about_150_mb_of_images_unless_num_shards_is_set(folders, bu
     layout = image_folder.Layout("gs://b/d", split_folders, renamed=(("val", "test"),) if "val" in folders else ())
     names = image_folder.split_names(layout, buckets)
     assert image_example_gen.shard_counts(layout, names, buckets, num_shards, folders) == expected
+    # On the DirectRunner the runner chooses (0) unless num_shards is set: a fixed count is a shuffle in memory.
+    assert image_example_gen.shard_counts(layout, names, buckets, num_shards, folders, sized=False) == \
+        {name: num_shards for name in names}
 
 
 def test_duplicates_and_train_test_leakage_are_reported(messy_ingest):
