@@ -10,7 +10,7 @@ SHARED_DATA := ../shared/data/imagenet-5-categories
 DATA_REPO   := https://github.com/thunderInfy/imagenet-5-categories
 BIN         := $(VENV)/bin
 
-.PHONY: install run test data clean image
+.PHONY: install run test test-fast lint data clean image
 
 # A Python 3.10 interpreter: on PATH, or one that pyenv installed.
 PYTHON310 ?= $(shell for p in python3.10 $$(pyenv root 2>/dev/null)/versions/3.10*/bin/python3.10 /usr/bin/python3.10 /usr/local/bin/python3.10; do \
@@ -38,8 +38,19 @@ run: install data
 
 # Test modules run on TEST_WORKERS processes (pytest-xdist), each module whole on one of them.
 TEST_WORKERS ?= 2
-test: install
+test: install lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile tests $(PYTEST_ARGS)
+
+# ruff (pyproject.toml [tool.ruff]): lint rules and formatting; a new violation fails `make test`.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# The unit tests alone, for the edit-run loop (under 2 minutes); `make test` stays the full suite.
+FAST_TESTS := test_image_folder test_data_fingerprint test_registry test_knn test_linear_probe test_schema \
+	test_image_decoding test_uri_io test_imports
+test-fast: install lint
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(FAST_TESTS:%=tests/%.py) $(PYTEST_ARGS)
 
 clean:
 	rm -rf runs .pytest_cache

@@ -14,7 +14,8 @@ def forward_flops(model, input_shape) -> int:
     matmuls as 2 x multiply-adds, plus the element-wise ops it has costs for.
     """
     traced = tf.function(lambda x: model(x, training=False)).get_concrete_function(
-        tf.TensorSpec(input_shape, tf.float32))
+        tf.TensorSpec(input_shape, tf.float32)
+    )
     options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     options["output"] = "none"
     return tf.compat.v1.profiler.profile(graph=traced.graph, options=options).total_float_ops

@@ -45,8 +45,9 @@ def load_template(name: str):
     return pipeline_config.load_config(str(folder / f"{name}.yaml"))
 
 
-def flops_per_image(depth: int, width: float, image_size: int, stem: str, head_widths,
-                    local_views: int = 0, local_size: int = 32) -> float:
+def flops_per_image(
+    depth: int, width: float, image_size: int, stem: str, head_widths, local_views: int = 0, local_size: int = 32
+) -> float:
     """Training FLOPs of one image: two views at image_size and ``local_views`` at local_size."""
     encoder = build_resnet(depth, width, image_size, stem=stem)
     head = build_projection_head(encoder.output_shape[-1], list(head_widths), True, False)
@@ -59,11 +60,18 @@ def flops_per_image(depth: int, width: float, image_size: int, stem: str, head_w
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="imagenet")
-    parser.add_argument("--usd-per-chip-hour", type=float, default=1.2,
-                        help="TPU price per chip-hour (default: a v5e on-demand list price; check yours)")
+    parser.add_argument(
+        "--usd-per-chip-hour",
+        type=float,
+        default=1.2,
+        help="TPU price per chip-hour (default: a v5e on-demand list price; check yours)",
+    )
     parser.add_argument("--images", type=int, default=IMAGENET_TRAIN_IMAGES)
-    parser.add_argument("--tiny", action="store_true",
-                        help="count FLOPs at 32 px instead of each network's size (a quick check, not an estimate)")
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="count FLOPs at 32 px instead of each network's size (a quick check, not an estimate)",
+    )
     args = parser.parse_args()
 
     config = load_template(args.config)
@@ -79,22 +87,39 @@ def main() -> None:
     fraction = paper_flops / (PAPER["hours"] * 3600) / paper_peak
 
     encoder, augment = training.encoder, training.augment
-    per_image = flops_per_image(encoder.depth, encoder.width_multiplier, 32 if args.tiny else encoder.image_size, encoder.stem,
-                                training.head.widths, augment.local_views, augment.local_view_size)
+    per_image = flops_per_image(
+        encoder.depth,
+        encoder.width_multiplier,
+        32 if args.tiny else encoder.image_size,
+        encoder.stem,
+        training.head.widths,
+        augment.local_views,
+        augment.local_view_size,
+    )
     total = per_image * args.images * training.epochs
     hours = total / (chips * PEAK_TFLOPS_PER_CHIP[chip] * 1e12 * fraction) / 3600
     result = {
-        "config": args.config, "machine": machine, "chips": chips, "chip": chip,
-        "batch_size": training.batch_size, "epochs": training.epochs, "images": args.images,
-        "training_gflop_per_image": round(per_image / 1e9, 2), "paper_gflop_per_image": round(paper_per_image / 1e9, 2),
-        "paper_peak_fraction": round(fraction, 3), "hours": round(hours, 1),
-        "chip_hours": round(hours * chips, 1), "usd_per_chip_hour": args.usd_per_chip_hour,
+        "config": args.config,
+        "machine": machine,
+        "chips": chips,
+        "chip": chip,
+        "batch_size": training.batch_size,
+        "epochs": training.epochs,
+        "images": args.images,
+        "training_gflop_per_image": round(per_image / 1e9, 2),
+        "paper_gflop_per_image": round(paper_per_image / 1e9, 2),
+        "paper_peak_fraction": round(fraction, 3),
+        "hours": round(hours, 1),
+        "chip_hours": round(hours * chips, 1),
+        "usd_per_chip_hour": args.usd_per_chip_hour,
         "usd": round(hours * chips * args.usd_per_chip_hour),
     }
-    print(f"{args.config}: {training.epochs} epochs of {args.images:,} images at {per_image / 1e9:.1f} GFLOP each "
-          f"on {chips} TPU {chip} chips at the paper's {fraction:.1%} of peak: {hours:.1f} h, "
-          f"{hours * chips:.0f} chip-hours, ${hours * chips * args.usd_per_chip_hour:,.0f} at "
-          f"${args.usd_per_chip_hour}/chip-hour")
+    print(
+        f"{args.config}: {training.epochs} epochs of {args.images:,} images at {per_image / 1e9:.1f} GFLOP each "
+        f"on {chips} TPU {chip} chips at the paper's {fraction:.1%} of peak: {hours:.1f} h, "
+        f"{hours * chips:.0f} chip-hours, ${hours * chips * args.usd_per_chip_hour:,.0f} at "
+        f"${args.usd_per_chip_hour}/chip-hour"
+    )
     print(json.dumps(result))
 
 

@@ -74,12 +74,17 @@ def time_component(data: str, output: pathlib.Path, config) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--data", default=str(pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "imagenet-5-categories")
+        "--data",
+        default=str(
+            pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "imagenet-5-categories"
+        ),
     )
     parser.add_argument("--sizes", default="1500,15000")
     parser.add_argument("--config", default="local")
     parser.add_argument("--beam-arg", action="append", default=None, help="replace the config's Beam args")
-    parser.add_argument("--tiny", action="store_true", help="the smoke config at sizes of --data and twice it; writes no results")
+    parser.add_argument(
+        "--tiny", action="store_true", help="the smoke config at sizes of --data and twice it; writes no results"
+    )
     args = parser.parse_args()
     if args.tiny:
         args.config = "smoke"
@@ -115,7 +120,11 @@ def main() -> None:
                 "ours_s": round(ours_s, 2),
                 "plain_s": round(plain_s, 2),
             }
-            print(f"{size:>6} images: component {ours_s:7.1f} s, plain loop {plain_s:7.1f} s, ratio {ours_s / plain_s:.2f}x", flush=True)
+            print(
+                f"{size:>6} images: component {ours_s:7.1f} s, plain loop {plain_s:7.1f} s, "
+                f"ratio {ours_s / plain_s:.2f}x",
+                flush=True,
+            )
             shutil.rmtree(scratch / f"plain-{size}")
 
     if not args.tiny:

@@ -12,9 +12,12 @@ import json
 import pathlib
 import tempfile
 
-from trainer_inputs import DEFAULT_DATA, FEATURE_SPEC, images_per_s, source_images, write_stored_examples
+from trainer import runtime
+
+runtime.configure()  # tf-keras and the CPU backend, before TensorFlow is imported
 
 import tensorflow as tf  # noqa: E402
+from trainer_inputs import DEFAULT_DATA, FEATURE_SPEC, images_per_s, source_images, write_stored_examples  # noqa: E402
 
 from trainer import data  # noqa: E402
 from trainer.config import TrainingConfig  # noqa: E402
@@ -34,10 +37,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.tiny:
         args.data, args.size, args.batch, args.steps, args.images = "", 32, 8, 1, 32
-    config = TrainingConfig.model_validate({
-        "encoder": {"depth": 18, "image_size": args.size, "stem": "imagenet"},
-        "batch_size": args.batch, "sync_batch_norm": False, "shuffle_buffer": 1024,
-    })
+    config = TrainingConfig.model_validate(
+        {
+            "encoder": {"depth": 18, "image_size": args.size, "stem": "imagenet"},
+            "batch_size": args.batch,
+            "sync_batch_norm": False,
+            "shuffle_buffer": 1024,
+        }
+    )
     with tempfile.TemporaryDirectory() as scratch:
         files = write_stored_examples(source_images(args.data, args.images), scratch)
         dataset = data.pretraining_dataset(files, FEATURE_SPEC, config, num_images=args.images)
@@ -55,7 +62,8 @@ def main() -> None:
         print(f"training step: {train_rate:.0f} images/s", flush=True)
 
     result = {
-        "input_images_per_s": round(input_rate, 1), "train_images_per_s": round(train_rate, 1),
+        "input_images_per_s": round(input_rate, 1),
+        "train_images_per_s": round(train_rate, 1),
         "ratio": round(input_rate / train_rate, 2),
         "setup": {"encoder": "resnet18-imagenet-stem", "size": args.size, "batch": args.batch},
     }

@@ -21,8 +21,8 @@ import json
 import pathlib
 import shutil
 import subprocess
-import tempfile
 import sys
+import tempfile
 import time
 
 import yaml
@@ -54,8 +54,21 @@ def run_config(name: str, data: str, results: pathlib.Path = RESULTS) -> dict:
     workdir = results / "quality" / name
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
-    command = [sys.executable, "-m", "pipeline.cli", "run", "--config", str(config_file(name, workdir)),
-               "--data", data, "--output", str(workdir / "run"), "--registry", str(workdir / "registry"), "--json"]
+    command = [
+        sys.executable,
+        "-m",
+        "pipeline.cli",
+        "run",
+        "--config",
+        str(config_file(name, workdir)),
+        "--data",
+        data,
+        "--output",
+        str(workdir / "run"),
+        "--registry",
+        str(workdir / "registry"),
+        "--json",
+    ]
     started = time.monotonic()
     result = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)  # progress goes to stderr
     wall = time.monotonic() - started
@@ -72,10 +85,15 @@ def run_config(name: str, data: str, results: pathlib.Path = RESULTS) -> dict:
         for fraction, result in summary["metrics"].get("supervised_baseline", {}).items()
     }
     return {
-        "top1_10pct_mean": round(linear["0.1"]["top1_mean"], 4), "top1_10pct_sd": round(linear["0.1"]["top1_sd"], 4),
-        "top1_1pct_mean": round(linear["0.01"]["top1_mean"], 4), "top1_100pct_mean": round(linear["1"]["top1_mean"], 4),
-        "knn_top1": round(summary["metrics"]["knn_top1"], 4), "wall_s": round(wall, 1),
-        "blessed": summary["blessed"], "report": str(workdir / "report.md"), **supervised,
+        "top1_10pct_mean": round(linear["0.1"]["top1_mean"], 4),
+        "top1_10pct_sd": round(linear["0.1"]["top1_sd"], 4),
+        "top1_1pct_mean": round(linear["0.01"]["top1_mean"], 4),
+        "top1_100pct_mean": round(linear["1"]["top1_mean"], 4),
+        "knn_top1": round(summary["metrics"]["knn_top1"], 4),
+        "wall_s": round(wall, 1),
+        "blessed": summary["blessed"],
+        "report": str(workdir / "report.md"),
+        **supervised,
     }
 
 
@@ -101,13 +119,22 @@ def main() -> None:
         results[name] = run_config(name, args.data, results_dir)
         previous.write_text(json.dumps(results, indent=2))
         row = results[name]
-        print(f"{name:<8} top-1 @10% labels {100 * row['top1_10pct_mean']:.1f} ± {100 * row['top1_10pct_sd']:.1f} %, "
-              f"@100% {100 * row['top1_100pct_mean']:.1f} %, kNN {100 * row['knn_top1']:.1f} %, {row['wall_s'] / 60:.1f} min",
-              flush=True)
+        print(
+            f"{name:<8} top-1 @10% labels {100 * row['top1_10pct_mean']:.1f} ± {100 * row['top1_10pct_sd']:.1f} %, "
+            f"@100% {100 * row['top1_100pct_mean']:.1f} %, kNN {100 * row['knn_top1']:.1f} %, "
+            f"{row['wall_s'] / 60:.1f} min",
+            flush=True,
+        )
         if "supervised_top1_10pct_mean" in row:
-            print(f"{'':<8} supervised from scratch @1/10/100% labels: " + ", ".join(
-                f"{100 * row[f'supervised_top1_{percent}pct_mean']:.1f} %" for percent in ("1", "10", "100")
-                if f"supervised_top1_{percent}pct_mean" in row), flush=True)
+            print(
+                f"{'':<8} supervised from scratch @1/10/100% labels: "
+                + ", ".join(
+                    f"{100 * row[f'supervised_top1_{percent}pct_mean']:.1f} %"
+                    for percent in ("1", "10", "100")
+                    if f"supervised_top1_{percent}pct_mean" in row
+                ),
+                flush=True,
+            )
     print(json.dumps({name: results[name] for name in names}))
 
 

@@ -44,15 +44,34 @@ def write_dataset(root: pathlib.Path, size: int, classes: int = CLASSES) -> None
         split = "test" if index % 5 == 4 else "train"
         folder = root / split / f"c{label:03d}"
         folder.mkdir(parents=True, exist_ok=True)
-        hsv = np.stack([np.full((SIDE, SIDE), hues[label]), rng.integers(120, 256, (SIDE, SIDE)),
-                        rng.integers(60, 256, (SIDE, SIDE))], axis=-1).astype(np.uint8)
+        hsv = np.stack(
+            [
+                np.full((SIDE, SIDE), hues[label]),
+                rng.integers(120, 256, (SIDE, SIDE)),
+                rng.integers(60, 256, (SIDE, SIDE)),
+            ],
+            axis=-1,
+        ).astype(np.uint8)
         Image.fromarray(hsv, "HSV").convert("RGB").save(folder / f"{index:07d}.jpg", quality=85)
 
 
 def run_pipeline(data: pathlib.Path, output: pathlib.Path, config: str = "scale"):
     """Runs `simclr-tfx run` as a child; returns its RSS samples [(time, MB)] and the run's JSON summary."""
-    command = [sys.executable, "-m", "pipeline.cli", "run", "--config", config, "--data", str(data),
-               "--output", str(output), "--registry", str(output / "registry"), "--json"]
+    command = [
+        sys.executable,
+        "-m",
+        "pipeline.cli",
+        "run",
+        "--config",
+        config,
+        "--data",
+        str(data),
+        "--output",
+        str(output),
+        "--registry",
+        str(output / "registry"),
+        "--json",
+    ]
     child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     samples, done = [], threading.Event()
 
@@ -61,7 +80,7 @@ def run_pipeline(data: pathlib.Path, output: pathlib.Path, config: str = "scale"
         while not done.is_set():
             try:
                 tree = [process] + process.children(recursive=True)
-                samples.append((time.time(), sum(p.memory_info().rss for p in tree) / 2 ** 20))
+                samples.append((time.time(), sum(p.memory_info().rss for p in tree) / 2**20))
             except psutil.Error:
                 pass
             time.sleep(SAMPLE_SECONDS)
@@ -87,8 +106,10 @@ def stage_windows(output: pathlib.Path, pipeline_name: str):
         executions = store.get_executions_by_context(context.id)
         if executions:
             last = max(executions, key=lambda e: e.create_time_since_epoch)
-            windows[context.name.split(".", 1)[1]] = (last.create_time_since_epoch / 1000,
-                                                      last.last_update_time_since_epoch / 1000)
+            windows[context.name.split(".", 1)[1]] = (
+                last.create_time_since_epoch / 1000,
+                last.last_update_time_since_epoch / 1000,
+            )
     return windows
 
 
@@ -100,8 +121,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="2000,20000,200000")
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
-    parser.add_argument("--tiny", action="store_true",
-                        help="the smoke config on 4-class sets of 60 and 120 images; writes no results")
+    parser.add_argument(
+        "--tiny", action="store_true", help="the smoke config on 4-class sets of 60 and 120 images; writes no results"
+    )
     args = parser.parse_args()
     config, pipeline_name, classes = ("smoke", "simclr-smoke", 4) if args.tiny else ("scale", "simclr-scale", CLASSES)
     if args.tiny:
@@ -122,8 +144,11 @@ def main() -> None:
                 stage["seconds"].append(round(end - start, 2))
                 stage["peak_rss_mb"].append(round(max(inside)))
             if not args.json:
-                print(f"{size} images: {time.monotonic() - started:.0f} s, "
-                      f"peak {max(mb for _, mb in samples):.0f} MB, pushed {summary.get('version')}", flush=True)
+                print(
+                    f"{size} images: {time.monotonic() - started:.0f} s, "
+                    f"peak {max(mb for _, mb in samples):.0f} MB, pushed {summary.get('version')}",
+                    flush=True,
+                )
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     for stage in stages.values():
@@ -136,8 +161,10 @@ def main() -> None:
         (RESULTS / "scale.json").write_text(json.dumps(result, indent=2))
     if not args.json:
         for name, stage in stages.items():
-            print(f"{name:<20} s {stage['seconds']}  MB {stage['peak_rss_mb']}  "
-                  f"time^{stage.get('time_exponent')}  memory^{stage.get('memory_exponent')}")
+            print(
+                f"{name:<20} s {stage['seconds']}  MB {stage['peak_rss_mb']}  "
+                f"time^{stage.get('time_exponent')}  memory^{stage.get('memory_exponent')}"
+            )
     print(json.dumps(result))
 
 

@@ -85,7 +85,8 @@ def main() -> None:
     model_dir = embedder.serving_model_dir(str(artifact(root, "Trainer/model", args.model)))
     examples = str(artifact(root, "ImageExampleGen/examples", args.examples))
     transform_layer = tft.TFTransformOutput(
-        str(artifact(root, "Transform/transform_graph", args.transform))).transform_features_layer()
+        str(artifact(root, "Transform/transform_graph", args.transform))
+    ).transform_features_layer()
     encoder = tf.saved_model.load(model_dir).encoder
     train_images, train_y, train_keys = stored_split(transform_layer, examples, "train")
     test_images, test_y, _ = stored_split(transform_layer, examples, "test")
@@ -94,19 +95,26 @@ def main() -> None:
     for size in [int(size) for size in args.sizes.split(",")]:
         train_x, test_x = features(encoder, train_images, size), features(encoder, test_images, size)
         heldout = heldout_top1(train_x, train_y, train_keys)
-        test = linear_probe.evaluate_features(knn.array_blocks(train_x, train_y), train_y, test_x, test_y,
-                                              [0.01, 0.1, 1.0], SEEDS, train_keys=train_keys)
+        test = linear_probe.evaluate_features(
+            knn.array_blocks(train_x, train_y), train_y, test_x, test_y, [0.01, 0.1, 1.0], SEEDS, train_keys=train_keys
+        )
         results["sizes"][str(size)] = {
             "heldout_top1_10pct_mean": round(float(np.mean(heldout)), 4),
             "heldout_top1_10pct_sd": round(float(np.std(heldout)), 4),
-            **{f"top1_{100 * float(fraction):g}pct_{stat}": round(probe[f"top1_{stat}"], 4)
-               for fraction, probe in test["linear"].items() for stat in ("mean", "sd")},
+            **{
+                f"top1_{100 * float(fraction):g}pct_{stat}": round(probe[f"top1_{stat}"], 4)
+                for fraction, probe in test["linear"].items()
+                for stat in ("mean", "sd")
+            },
             "knn_top1": round(test["knn_top1"], 4),
         }
         row = results["sizes"][str(size)]
-        print(f"{size:>4} px: held-out train @10% {100 * row['heldout_top1_10pct_mean']:.1f} %, "
-              f"test @10% {100 * row['top1_10pct_mean']:.1f} ± {100 * row['top1_10pct_sd']:.1f} %, "
-              f"kNN {100 * row['knn_top1']:.1f} %", flush=True)
+        print(
+            f"{size:>4} px: held-out train @10% {100 * row['heldout_top1_10pct_mean']:.1f} %, "
+            f"test @10% {100 * row['top1_10pct_mean']:.1f} ± {100 * row['top1_10pct_sd']:.1f} %, "
+            f"kNN {100 * row['knn_top1']:.1f} %",
+            flush=True,
+        )
     if not args.tiny:
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "serving_size.json").write_text(json.dumps(results, indent=2))

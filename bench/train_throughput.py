@@ -24,12 +24,18 @@ import subprocess
 import sys
 import tempfile
 
-from trainer_inputs import DEFAULT_DATA, FEATURE_SPEC, images_per_s, matmul_peak_gflops, source_images, write_stored_examples
-from flops import training_flops_per_image  # noqa: E402 (after trainer_inputs, which configures TensorFlow)
-
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
+from flops import training_flops_per_image  # noqa: E402 (after trainer_inputs, which configures TensorFlow)
+from trainer_inputs import (
+    DEFAULT_DATA,
+    FEATURE_SPEC,
+    images_per_s,
+    matmul_peak_gflops,
+    source_images,
+    write_stored_examples,
+)
 
 from trainer import data  # noqa: E402
 from trainer.config import TrainingConfig  # noqa: E402
@@ -40,10 +46,14 @@ RESULTS = pathlib.Path(__file__).parent / "results"
 
 
 def ours(files, size: int, batch: int, warmup: int, steps: int):
-    config = TrainingConfig.model_validate({
-        "encoder": {"depth": 18, "image_size": size, "stem": "imagenet"},
-        "batch_size": batch, "sync_batch_norm": False, "shuffle_buffer": 1024,
-    })
+    config = TrainingConfig.model_validate(
+        {
+            "encoder": {"depth": 18, "image_size": size, "stem": "imagenet"},
+            "batch_size": batch,
+            "sync_batch_norm": False,
+            "shuffle_buffer": 1024,
+        }
+    )
     model = SimCLR.create(config, tf.distribute.get_strategy(), [0.45] * 3, [0.25] * 3, 10, 1000)
     iterator = iter(data.pretraining_dataset(files, FEATURE_SPEC, config, num_images=data.count_records(files)))
     rate = images_per_s(lambda: float(model.train_step(iterator)[0]), warmup, steps, 2 * batch)
@@ -52,12 +62,19 @@ def ours(files, size: int, batch: int, warmup: int, steps: int):
 
 def seed(paths, size: int, batch: int, warmup: int, steps: int) -> float:
     """The notebook's loop, at the benchmark's encoder, size and batch."""
+
     def parse(path):
         image = tf.image.convert_image_dtype(tf.image.decode_jpeg(tf.io.read_file(path), channels=3), tf.float32)
         return tf.image.resize(image, [size, size])
 
-    dataset = (tf.data.Dataset.from_tensor_slices(paths).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
-               .shuffle(1024).repeat().batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
+    dataset = (
+        tf.data.Dataset.from_tensor_slices(paths)
+        .map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+        .shuffle(1024)
+        .repeat()
+        .batch(batch, drop_remainder=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
     def random_apply(func, x, p):
         return tf.cond(tf.random.uniform([]) < p, lambda: func(x), lambda: x)
@@ -95,7 +112,9 @@ def seed(paths, size: int, batch: int, warmup: int, steps: int) -> float:
             negatives = tf.concat([zjs, zis], axis=0)
             loss = 0.0
             for positives in (zis, zjs):
-                l_neg = tf.reshape(tf.boolean_mask(tf.matmul(positives, negatives, transpose_b=True), negative_mask), (batch, -1))
+                l_neg = tf.reshape(
+                    tf.boolean_mask(tf.matmul(positives, negatives, transpose_b=True), negative_mask), (batch, -1)
+                )
                 loss += criterion(y_pred=tf.concat([l_pos, l_neg / temperature], 1), y_true=tf.zeros(batch, tf.int32))
             loss = loss / (2 * batch)
         gradients = tape.gradient(loss, model.trainable_variables)
@@ -118,21 +137,41 @@ def measure(args) -> dict:
     if args.measure == "seed":
         return {"images_per_s": seed(paths, args.size, args.batch, args.warmup, args.steps), "matmul_peak_gflops": peak}
     with tempfile.TemporaryDirectory() as scratch:
-        rate, flops_per_image = ours(write_stored_examples(paths, scratch), args.size, args.batch, args.warmup, args.steps)
+        rate, flops_per_image = ours(
+            write_stored_examples(paths, scratch), args.size, args.batch, args.warmup, args.steps
+        )
     return {"images_per_s": rate, "matmul_peak_gflops": peak, "training_flops_per_image": flops_per_image}
 
 
 def run_worker(args, loop: str, onednn: str) -> dict:
     """Each measurement runs in its own process: TensorFlow reads TF_ENABLE_ONEDNN_OPTS only at start-up."""
     env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS=onednn)
-    command = [sys.executable, __file__, "--measure", loop, "--data", args.data, "--size", str(args.size),
-               "--batch", str(args.batch), "--warmup", str(args.warmup), "--steps", str(args.steps),
-               "--images", str(args.images)]
+    command = [
+        sys.executable,
+        __file__,
+        "--measure",
+        loop,
+        "--data",
+        args.data,
+        "--size",
+        str(args.size),
+        "--batch",
+        str(args.batch),
+        "--warmup",
+        str(args.warmup),
+        "--steps",
+        str(args.steps),
+        "--images",
+        str(args.images),
+    ]
     output = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
     result = json.loads(output.strip().splitlines()[-1])
     backend = "oneDNN" if onednn == "1" else "Eigen (TensorFlow's default on this CPU)"
-    print(f"{loop:>4} with {backend}: {result['images_per_s']:.1f} images/s "
-          f"(matmul peak {result['matmul_peak_gflops']:.0f} GFLOP/s)", flush=True)
+    print(
+        f"{loop:>4} with {backend}: {result['images_per_s']:.1f} images/s "
+        f"(matmul peak {result['matmul_peak_gflops']:.0f} GFLOP/s)",
+        flush=True,
+    )
     return result
 
 
@@ -160,11 +199,13 @@ def main() -> None:
     peak = max(r["matmul_peak_gflops"] for r in (ours_result, seed_default, seed_onednn))
     achieved = ours_rate * ours_result["training_flops_per_image"] / 1e9
     result = {
-        "ours_images_per_s": round(ours_rate, 2), "seed_images_per_s": round(seed_default["images_per_s"], 2),
+        "ours_images_per_s": round(ours_rate, 2),
+        "seed_images_per_s": round(seed_default["images_per_s"], 2),
         "ratio": round(ours_rate / seed_default["images_per_s"], 3),
         "seed_same_backend_images_per_s": round(seed_onednn["images_per_s"], 2),
         "ratio_same_backend": round(ours_rate / seed_onednn["images_per_s"], 3),
-        "matmul_peak_gflops": round(peak, 1), "achieved_gflops": round(achieved, 1),
+        "matmul_peak_gflops": round(peak, 1),
+        "achieved_gflops": round(achieved, 1),
         "peak_fraction": round(achieved / peak, 3),
         "training_gflop_per_image": round(ours_result["training_flops_per_image"] / 1e9, 3),
         "setup": {"encoder": "resnet18-imagenet-stem", "size": args.size, "batch": args.batch, "steps": args.steps},
@@ -172,9 +213,11 @@ def main() -> None:
     if not args.tiny:
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "train_throughput.json").write_text(json.dumps(result, indent=2))
-    print(f"ours {ours_rate:.1f} img/s vs seed {seed_default['images_per_s']:.1f} img/s: {result['ratio']:.2f}x "
-          f"({result['ratio_same_backend']:.2f}x against the seed loop on oneDNN too); "
-          f"{achieved:.0f} of {peak:.0f} GFLOP/s ({achieved / peak:.0%} of the matmul peak)")
+    print(
+        f"ours {ours_rate:.1f} img/s vs seed {seed_default['images_per_s']:.1f} img/s: {result['ratio']:.2f}x "
+        f"({result['ratio_same_backend']:.2f}x against the seed loop on oneDNN too); "
+        f"{achieved:.0f} of {peak:.0f} GFLOP/s ({achieved / peak:.0%} of the matmul peak)"
+    )
     print(json.dumps(result))
 
 

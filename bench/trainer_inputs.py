@@ -48,12 +48,16 @@ def write_stored_examples(paths, output_dir: str, stored_size: int = 128):
     with tf.io.TFRecordWriter(target, options="GZIP") as writer:
         for index, path in enumerate(paths):
             png, _, _ = preprocessing.resize_shorter_side(tf.io.read_file(path), stored_size)
-            example = tf.train.Example(features=tf.train.Features(feature={
-                contract.IMAGE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[png.numpy()])),
-                contract.LABEL_ID: tf.train.Feature(int64_list=tf.train.Int64List(value=[index % 5])),
-                contract.CHANNEL_MEAN: tf.train.Feature(float_list=tf.train.FloatList(value=[0.45, 0.45, 0.4])),
-                contract.CHANNEL_STD: tf.train.Feature(float_list=tf.train.FloatList(value=[0.25, 0.25, 0.25])),
-            }))
+            example = tf.train.Example(
+                features=tf.train.Features(
+                    feature={
+                        contract.IMAGE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[png.numpy()])),
+                        contract.LABEL_ID: tf.train.Feature(int64_list=tf.train.Int64List(value=[index % 5])),
+                        contract.CHANNEL_MEAN: tf.train.Feature(float_list=tf.train.FloatList(value=[0.45, 0.45, 0.4])),
+                        contract.CHANNEL_STD: tf.train.Feature(float_list=tf.train.FloatList(value=[0.25, 0.25, 0.25])),
+                    }
+                )
+            )
             writer.write(example.SerializeToString())
     return [target]
 

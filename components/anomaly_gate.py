@@ -5,19 +5,17 @@ retrain with an unexpected class or a missing split fails the run with the
 anomaly named, instead of training on bad data.
 """
 
-
 import json
 import os
 from typing import List
 
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import anomalies_pb2
-from tfx.v1.dsl.components import component, InputArtifact, Parameter
+from tfx.v1.dsl.components import InputArtifact, Parameter, component
 from tfx.v1.types import standard_artifacts
 
-from components.private_apis import artifact_utils
-
 from components.errors import DataError
+from components.private_apis import artifact_utils
 
 _SCHEMA_DIFF_FILE = "SchemaDiff.pb"
 
@@ -41,8 +39,11 @@ def describe_anomalies(anomalies_uri: str, split_names: List[str]) -> List[str]:
 
 def check_examples(anomalies_uri: str, split_names: List[str], required_splits: List[str]) -> None:
     missing = [split for split in required_splits if split not in split_names]
-    problems = [f"required split '{split}' is missing (found {split_names}): add a {split}/ folder, "
-                "or use no split folders to split by content hash" for split in missing]
+    problems = [
+        f"required split '{split}' is missing (found {split_names}): add a {split}/ folder, "
+        "or use no split folders to split by content hash"
+        for split in missing
+    ]
     problems += describe_anomalies(anomalies_uri, split_names)
     if problems:
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""

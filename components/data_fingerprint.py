@@ -20,7 +20,7 @@ from typing import Dict, Optional
 
 from absl import logging
 from tfx import v1 as tfx
-from tfx.v1.dsl.components import component, OutputArtifact, Parameter
+from tfx.v1.dsl.components import OutputArtifact, Parameter, component
 
 from components import image_folder
 from components.registry import FINGERPRINT_DIGITS, RegistryConfig, registry_from_config
@@ -85,8 +85,13 @@ def DataFingerprint(
     digest = training_digest(json.loads(training))
     champion = registry_from_config(RegistryConfig.model_validate_json(registry)).champion()
     decision = retrain_decision(fingerprint, digest, champion, bool(skip_unchanged))
-    record = {"data": data, "data_fingerprint": fingerprint, "training_digest": digest,
-              "champion_version": (champion or {}).get("version"), **decision}
+    record = {
+        "data": data,
+        "data_fingerprint": fingerprint,
+        "training_digest": digest,
+        "champion_version": (champion or {}).get("version"),
+        **decision,
+    }
     uri_io.write_json(os.path.join(snapshot.uri, contract.SNAPSHOT_FILE), record)
     snapshot.set_string_custom_property("data_fingerprint", fingerprint)
     snapshot.set_string_custom_property(FOLDER_BYTES_PROPERTY, json.dumps(folder_bytes, sort_keys=True))
@@ -94,4 +99,6 @@ def DataFingerprint(
     snapshot.set_int_custom_property("retrain", int(decision["retrain"]))
     snapshot.set_string_custom_property("reason", decision["reason"])
     # On Vertex AI this line is what the run's log says when it ends here.
-    logging.info("DataFingerprint: %s: %s", "retraining" if decision["retrain"] else "ending the run", decision["reason"])
+    logging.info(
+        "DataFingerprint: %s: %s", "retraining" if decision["retrain"] else "ending the run", decision["reason"]
+    )

@@ -16,7 +16,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import apache_beam as beam
 import tensorflow as tf
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
-from tfx.v1.dsl.components import BeamComponentParameter, component, InputArtifact, OutputArtifact
+from tfx.v1.dsl.components import BeamComponentParameter, InputArtifact, OutputArtifact, component
 from tfx.v1.types import standard_artifacts
 
 from components import embeddings, image_decoding, image_folder
@@ -43,9 +43,12 @@ class EncoderHandler(ModelHandler[bytes, PredictionResult, Any]):
     def load_model(self):
         return tf.saved_model.load(self._saved_model_dir)
 
-    def run_inference(self, batch: Sequence[bytes], model, inference_args: Optional[Dict[str, Any]] = None
-                      ) -> Iterable[PredictionResult]:
-        features = model.signatures[contract.SERVING_SIGNATURE](**{contract.SERVING_INPUT: tf.constant(list(batch))})[contract.EMBEDDING_OUTPUT].numpy()
+    def run_inference(
+        self, batch: Sequence[bytes], model, inference_args: Optional[Dict[str, Any]] = None
+    ) -> Iterable[PredictionResult]:
+        features = model.signatures[contract.SERVING_SIGNATURE](**{contract.SERVING_INPUT: tf.constant(list(batch))})[
+            contract.EMBEDDING_OUTPUT
+        ].numpy()
         return [PredictionResult(image, feature) for image, feature in zip(batch, features)]
 
     def batch_elements_kwargs(self) -> Dict[str, int]:
@@ -54,10 +57,14 @@ class EncoderHandler(ModelHandler[bytes, PredictionResult, Any]):
 
 def _keyed_example(serialized: bytes) -> Tuple[Key, bytes]:
     features = tf.train.Example.FromString(serialized).features.feature
-    return ((features[contract.RELATIVE_PATH].bytes_list.value[0].decode(),
-             features[contract.SHA256].bytes_list.value[0].decode(),
-             features[contract.LABEL_ID].int64_list.value[0]),
-            features[contract.IMAGE_BYTES].bytes_list.value[0])
+    return (
+        (
+            features[contract.RELATIVE_PATH].bytes_list.value[0].decode(),
+            features[contract.SHA256].bytes_list.value[0].decode(),
+            features[contract.LABEL_ID].int64_list.value[0],
+        ),
+        features[contract.IMAGE_BYTES].bytes_list.value[0],
+    )
 
 
 def _row(keyed: Tuple[Key, PredictionResult]) -> dict:
@@ -65,21 +72,27 @@ def _row(keyed: Tuple[Key, PredictionResult]) -> dict:
     return embeddings.row(relative_path, sha256, label_id, result.inference)
 
 
-def write_embeddings(images, saved_model_dir: str, output_folder: str, label: str,
-                     num_shards: int = 0, batch_size: int = BATCH_SIZE):
+def write_embeddings(
+    images, saved_model_dir: str, output_folder: str, label: str, num_shards: int = 0, batch_size: int = BATCH_SIZE
+):
     """images: a PCollection of ((relative path, sha256, label id), encoded bytes) -> shards in output_folder."""
     return (
         images
         | f"Embed[{label}]" >> RunInference(KeyedModelHandler(EncoderHandler(saved_model_dir, batch_size)))
         | f"Row[{label}]" >> beam.Map(_row)
-        | f"Write[{label}]" >> beam.io.WriteToParquet(
-            os.path.join(output_folder, embeddings.FILE_PREFIX), embeddings.SCHEMA,
-            file_name_suffix=embeddings.FILE_SUFFIX, num_shards=num_shards)
+        | f"Write[{label}]"
+        >> beam.io.WriteToParquet(
+            os.path.join(output_folder, embeddings.FILE_PREFIX),
+            embeddings.SCHEMA,
+            file_name_suffix=embeddings.FILE_SUFFIX,
+            num_shards=num_shards,
+        )
     )
 
 
-def embed_examples(pipeline: beam.Pipeline, examples_uri: str, splits: List[str], saved_model_dir: str,
-                   output_uri: str) -> None:
+def embed_examples(
+    pipeline: beam.Pipeline, examples_uri: str, splits: List[str], saved_model_dir: str, output_uri: str
+) -> None:
     """Each split of ingested examples (``Split-<name>/*.gz``) -> ``<output_uri>/Split-<name>/`` shards."""
     for split in splits:
         images = (
@@ -92,6 +105,7 @@ def embed_examples(pipeline: beam.Pipeline, examples_uri: str, splits: List[str]
 
 class _ReadImage(beam.DoFn):
     """A listed file -> ((relative path, sha256, -1), image bytes), or a {"path", "reason"} rejection."""
+
     REJECTED = "rejected"
 
     def __init__(self, root: str, max_pixels: int):
@@ -100,16 +114,20 @@ class _ReadImage(beam.DoFn):
 
     def process(self, relative_path: str):
         data = image_decoding.read_bytes(image_folder.join(self._root, relative_path))
-        converted = data if isinstance(data, image_decoding.Rejection) else image_decoding.convert_image(
-            data, relative_path, self._max_pixels)
+        converted = (
+            data
+            if isinstance(data, image_decoding.Rejection)
+            else image_decoding.convert_image(data, relative_path, self._max_pixels)
+        )
         if isinstance(converted, image_decoding.Rejection):
             yield beam.pvalue.TaggedOutput(self.REJECTED, {"path": relative_path, "reason": converted.reason})
         else:
             yield (relative_path, image_decoding.content_hash(data), -1), converted.encoded
 
 
-def embed_folder(root: str, saved_model_dir: str, output: str, beam_args: Sequence[str] = (),
-                 max_pixels: int = 50_000_000) -> None:
+def embed_folder(
+    root: str, saved_model_dir: str, output: str, beam_args: Sequence[str] = (), max_pixels: int = 50_000_000
+) -> None:
     """Every image below ``root`` (a folder or gs:// prefix) -> shards in ``output``; files that are not
     images are listed with their reason in ``<output>/_rejected.jsonl`` (created even when empty)."""
     options = beam.options.pipeline_options.PipelineOptions(list(beam_args))

@@ -29,8 +29,14 @@ HASH_COLUMN = "sha256"
 LABEL_COLUMN = "label_id"
 EMBEDDING_COLUMN = "embedding"
 EMBEDDING_DTYPE = np.dtype("<f2")
-SCHEMA = pa.schema([(PATH_COLUMN, pa.string()), (HASH_COLUMN, pa.string()), (LABEL_COLUMN, pa.int64()),
-                    (EMBEDDING_COLUMN, pa.binary())])
+SCHEMA = pa.schema(
+    [
+        (PATH_COLUMN, pa.string()),
+        (HASH_COLUMN, pa.string()),
+        (LABEL_COLUMN, pa.int64()),
+        (EMBEDDING_COLUMN, pa.binary()),
+    ]
+)
 FILE_PREFIX = "embeddings"
 FILE_SUFFIX = ".parquet"
 BLOCK_ROWS = 8192
@@ -38,8 +44,12 @@ BLOCK_ROWS = 8192
 
 def row(relative_path: str, sha256: str, label_id: int, embedding: np.ndarray) -> dict:
     """One Parquet row (a dict keyed by SCHEMA's names) from an embedding [d]."""
-    return {PATH_COLUMN: relative_path, HASH_COLUMN: sha256, LABEL_COLUMN: int(label_id),
-            EMBEDDING_COLUMN: np.asarray(embedding, EMBEDDING_DTYPE).tobytes()}
+    return {
+        PATH_COLUMN: relative_path,
+        HASH_COLUMN: sha256,
+        LABEL_COLUMN: int(label_id),
+        EMBEDDING_COLUMN: np.asarray(embedding, EMBEDDING_DTYPE).tobytes(),
+    }
 
 
 def split_files(folder: str) -> List[str]:
@@ -58,6 +68,7 @@ def _open(path: str):
 @dataclasses.dataclass(frozen=True)
 class Block:
     """Consecutive rows of a split: features [n, d] float16, label ids [n], content hashes [n] (bytes)."""
+
     features: np.ndarray
     labels: np.ndarray
     hashes: np.ndarray
@@ -74,9 +85,11 @@ def read_blocks(folder: str, rows: int = BLOCK_ROWS) -> Iterator[Block]:
         with _open(path) as handle:
             for batch in pq.ParquetFile(handle).iter_batches(batch_size=rows):
                 columns = dict(zip(batch.schema.names, batch.columns))
-                yield Block(_features(columns[EMBEDDING_COLUMN]),
-                            columns[LABEL_COLUMN].to_numpy(zero_copy_only=False),
-                            np.array([h.encode() for h in columns[HASH_COLUMN].to_pylist()]))
+                yield Block(
+                    _features(columns[EMBEDDING_COLUMN]),
+                    columns[LABEL_COLUMN].to_numpy(zero_copy_only=False),
+                    np.array([h.encode() for h in columns[HASH_COLUMN].to_pylist()]),
+                )
 
 
 def read_columns(folder: str, names: Sequence[str]) -> dict:
@@ -104,5 +117,8 @@ def count_rows(folder: str) -> int:
 def read_all(folder: str) -> Block:
     """The whole split in memory: for small splits (the evaluation split, tests), never the train split at scale."""
     blocks = list(read_blocks(folder))
-    return Block(np.concatenate([b.features for b in blocks]), np.concatenate([b.labels for b in blocks]),
-                 np.concatenate([b.hashes for b in blocks]))
+    return Block(
+        np.concatenate([b.features for b in blocks]),
+        np.concatenate([b.labels for b in blocks]),
+        np.concatenate([b.hashes for b in blocks]),
+    )

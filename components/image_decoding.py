@@ -82,7 +82,9 @@ def convert_image(data: bytes, file_name: str, max_pixels: int) -> Union[Convert
         warning = f"extension '{extension}' but {image_format} content: read as {image_format}"
     width, height = image.size
     if width * height > max_pixels:
-        return Rejection(f"too large: {width}x{height} = {width * height / 1e6:.1f} MP exceeds the {max_pixels / 1e6:g} MP limit")
+        return Rejection(
+            f"too large: {width}x{height} = {width * height / 1e6:.1f} MP exceeds the {max_pixels / 1e6:g} MP limit"
+        )
     try:
         image.seek(0)
         image.load()
@@ -104,9 +106,7 @@ def _int_feature(value: int) -> tf.train.Feature:
     return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
 
 
-def make_example(
-    image: ConvertedImage, label: str, label_id: int, relative_path: str, sha256: str
-) -> tf.train.Example:
+def make_example(image: ConvertedImage, label: str, label_id: int, relative_path: str, sha256: str) -> tf.train.Example:
     return tf.train.Example(
         features=tf.train.Features(
             feature={

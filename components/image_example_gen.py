@@ -18,16 +18,24 @@ import os
 from typing import Any, Dict, Iterable, List
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import StandardOptions
 import tensorflow as tf
+from apache_beam.options.pipeline_options import StandardOptions
 from tfx import v1 as tfx
 from tfx.v1.types import standard_artifacts
 
 from components import image_decoding, image_folder
 from components.data_fingerprint import FOLDER_BYTES_PROPERTY, DataSnapshot
 from components.errors import DataError
-from components.private_apis import (EXAMPLES_FILE_PREFIX, BaseBeamComponent, BaseBeamExecutor, BeamExecutorSpec,
-                                       ChannelParameter, ComponentSpec, ExecutionParameter, artifact_utils)
+from components.private_apis import (
+    EXAMPLES_FILE_PREFIX,
+    BaseBeamComponent,
+    BaseBeamExecutor,
+    BeamExecutorSpec,
+    ChannelParameter,
+    ComponentSpec,
+    ExecutionParameter,
+    artifact_utils,
+)
 from trainer import contract, uri_io
 
 EXAMPLES_KEY = "examples"
@@ -68,8 +76,9 @@ class _LocateFile(beam.DoFn):
     def process(self, relative_path: str):
         located = image_folder.locate(relative_path, self._layout, self._labels)
         if isinstance(located, image_folder.IgnoredFile):
-            yield beam.pvalue.TaggedOutput(_IGNORED, {"kind": _IGNORED, "path": located.relative_path,
-                                                      "reason": located.reason})
+            yield beam.pvalue.TaggedOutput(
+                _IGNORED, {"kind": _IGNORED, "path": located.relative_path, "reason": located.reason}
+            )
         else:
             yield located
 
@@ -101,7 +110,8 @@ class _IngestFile(beam.DoFn):
             return
         if warning:
             yield beam.pvalue.TaggedOutput(
-                _WARNING, {"kind": _WARNING, "path": source.relative_path, "split": split, "reason": warning})
+                _WARNING, {"kind": _WARNING, "path": source.relative_path, "split": split, "reason": warning}
+            )
         yield split, sha256, source.relative_path, result.SerializeToString()
 
 
@@ -115,8 +125,14 @@ def _duplicate_groups(item) -> Iterable[Dict[str, Any]]:
 TARGET_SHARD_BYTES = 150 * 2**20  # TPU input pipelines read best from files of about 100-200 MB
 
 
-def shard_counts(layout: image_folder.Layout, split_names: List[str], split_buckets: Dict[str, int],
-                 num_shards: int, folder_bytes: Dict[str, int], sized: bool = True) -> Dict[str, int]:
+def shard_counts(
+    layout: image_folder.Layout,
+    split_names: List[str],
+    split_buckets: Dict[str, int],
+    num_shards: int,
+    folder_bytes: Dict[str, int],
+    sized: bool = True,
+) -> Dict[str, int]:
     """TFRecord files per split: ``num_shards`` when set, else one per TARGET_SHARD_BYTES of input.
 
     ``sized`` False (the DirectRunner): 0, the runner's choice. A fixed count makes Beam shuffle
@@ -210,8 +226,9 @@ class Executor(BaseBeamExecutor):
         labels_file = exec_properties.get("labels_file") or None
         if labels_file and not uri_io.is_remote(labels_file):
             labels_file = os.path.abspath(labels_file)
-        layout = image_folder.plan_layout(root, exec_properties["class_separator"],
-                                          eval_split=exec_properties["eval_split"], labels_file=labels_file)
+        layout = image_folder.plan_layout(
+            root, exec_properties["class_separator"], eval_split=exec_properties["eval_split"], labels_file=labels_file
+        )
         split_names = image_folder.split_names(layout, split_buckets)
         snapshot = artifact_utils.get_single_instance(input_dict[SNAPSHOT_KEY])
         folder_bytes = json.loads(snapshot.get_string_custom_property(FOLDER_BYTES_PROPERTY) or "{}")
@@ -221,8 +238,14 @@ class Executor(BaseBeamExecutor):
 
         with self._make_beam_pipeline() as pipeline:
             runner = pipeline.options.view_as(StandardOptions).runner or "DirectRunner"
-            shards = shard_counts(layout, split_names, split_buckets, exec_properties["num_shards"], folder_bytes,
-                                  sized="Direct" not in str(runner))
+            shards = shard_counts(
+                layout,
+                split_names,
+                split_buckets,
+                exec_properties["num_shards"],
+                folder_bytes,
+                sized="Direct" not in str(runner),
+            )
             listed = (
                 pipeline
                 | "Root" >> beam.Create([layout.root])
@@ -244,7 +267,8 @@ class Executor(BaseBeamExecutor):
             results = (
                 listed.files
                 | "Spread" >> beam.Reshuffle()
-                | "Ingest" >> beam.ParDo(
+                | "Ingest"
+                >> beam.ParDo(
                     _IngestFile(exec_properties["max_pixels"], split_buckets), beam.pvalue.AsSingleton(classes)
                 ).with_outputs(_REJECTED, _WARNING, main="written")
             )
@@ -257,7 +281,8 @@ class Executor(BaseBeamExecutor):
                 _ = (
                     split
                     | f"Serialized[{name}]" >> beam.Map(lambda item: item[3])
-                    | f"Write[{name}]" >> beam.io.WriteToTFRecord(
+                    | f"Write[{name}]"
+                    >> beam.io.WriteToTFRecord(
                         os.path.join(artifact_utils.get_split_uri([examples], name), EXAMPLES_FILE_PREFIX),
                         file_name_suffix=".gz",
                         num_shards=shards[name],
@@ -297,7 +322,9 @@ class Executor(BaseBeamExecutor):
         examples.set_string_custom_property("classes", json.dumps(report["classes"]))
         examples.set_int_custom_property("written", report["written"])
         examples.set_int_custom_property("rejected", report["rejected_total"])
-        examples.set_string_custom_property("input_fingerprint", snapshot.get_string_custom_property("data_fingerprint"))
+        examples.set_string_custom_property(
+            "input_fingerprint", snapshot.get_string_custom_property("data_fingerprint")
+        )
 
         fraction = report["rejected_total"] / max(report["found"], 1)
         if fraction > exec_properties["max_reject_fraction"]:

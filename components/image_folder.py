@@ -79,7 +79,7 @@ def iter_files(root: str) -> Iterator[str]:
         prefix = root.rstrip("/") + "/"
         for metadata in FileSystems.match([match_pattern(root)])[0].metadata_list:
             if not metadata.path.endswith("/"):  # a folder placeholder object, not a file
-                yield metadata.path[len(prefix):]
+                yield metadata.path[len(prefix) :]
         return
     for directory, _, names in os.walk(root):
         for name in names:
@@ -130,8 +130,7 @@ def _locate(parts: Sequence[str], separator: str, by_labels_file: bool) -> Tuple
     label = _prefix_label(parts[0], separator)
     if label is None:
         return None, (
-            f"cannot tell the class: put the file in a class folder or name it "
-            f"<class>{separator}<anything>.<ext>"
+            f"cannot tell the class: put the file in a class folder or name it <class>{separator}<anything>.<ext>"
         )
     return label, None
 
@@ -154,8 +153,9 @@ def _hidden(relative_path: str) -> bool:
     return any(part.startswith(".") for part in relative_path.split("/"))
 
 
-def locate(relative_path: str, layout: Layout, labels: Optional[Dict[str, str]] = None
-           ) -> Union[SourceFile, IgnoredFile]:
+def locate(
+    relative_path: str, layout: Layout, labels: Optional[Dict[str, str]] = None
+) -> Union[SourceFile, IgnoredFile]:
     """The split and class of one file below layout.root, or why it is not part of the dataset.
 
     ``labels``: the layout's labels file, read (required when the layout has one).
@@ -184,12 +184,16 @@ def match_pattern(root: str) -> str:
     return root.rstrip("/") + "/**"
 
 
-def _layout(root: str, top_folders: Iterable[str], class_separator: str, eval_split: str,
-            labels_file: Optional[str]) -> Layout:
+def _layout(
+    root: str, top_folders: Iterable[str], class_separator: str, eval_split: str, labels_file: Optional[str]
+) -> Layout:
     """The layout given the names of the folders directly below root."""
     split_folders = {folder for folder in top_folders if folder.lower() in SPLIT_FOLDER_NAMES}
-    eval_folder = eval_split if eval_split in split_folders else next(
-        (folder for folder in EVAL_FOLDER_FALLBACKS if folder in split_folders and folder != "train"), None)
+    eval_folder = (
+        eval_split
+        if eval_split in split_folders
+        else next((folder for folder in EVAL_FOLDER_FALLBACKS if folder in split_folders and folder != "train"), None)
+    )
     renamed = ((eval_folder, eval_split),) if eval_folder not in (None, eval_split) else ()
     return Layout(root, tuple(sorted(split_folders)), class_separator, renamed, labels_file or None)
 
@@ -210,8 +214,9 @@ def _split_folders_below(root: str) -> List[str]:
     return [name for name, match in zip(candidates, matches) if match.metadata_list]
 
 
-def plan_layout(root: str, class_separator: str = "_", eval_split: str = "test",
-                labels_file: Optional[str] = None) -> Layout:
+def plan_layout(
+    root: str, class_separator: str = "_", eval_split: str = "test", labels_file: Optional[str] = None
+) -> Layout:
     """The split folders and labelling rules of root, from the folder names below it (never the file list)."""
     return _layout(root, _split_folders_below(root), class_separator, eval_split, labels_file)
 
@@ -232,8 +237,13 @@ def check_classes(root: str, classes: Sequence[str], class_separator: str) -> No
         )
 
 
-def plan_dataset(root: str, class_separator: str = "_", relative_paths: Optional[List[str]] = None,
-                 eval_split: str = "test", labels_file: Optional[str] = None) -> DatasetPlan:
+def plan_dataset(
+    root: str,
+    class_separator: str = "_",
+    relative_paths: Optional[List[str]] = None,
+    eval_split: str = "test",
+    labels_file: Optional[str] = None,
+) -> DatasetPlan:
     """Works out the split and class of every file below root, listing it in this process.
 
     For tools and tests on small folders; ingestion plans only the layout (``plan_layout``)
@@ -244,8 +254,9 @@ def plan_dataset(root: str, class_separator: str = "_", relative_paths: Optional
     visible = [rel for rel in relative_paths if not _hidden(rel)]
     if not visible:
         raise DataError(f"dataset {root} has no files: point --data at a folder of images")
-    layout = _layout(root, {rel.split("/")[0] for rel in visible if "/" in rel}, class_separator, eval_split,
-                     labels_file)
+    layout = _layout(
+        root, {rel.split("/")[0] for rel in visible if "/" in rel}, class_separator, eval_split, labels_file
+    )
     labels = read_labels_file(labels_file) if labels_file else None
     files, ignored = [], []
     for rel in relative_paths:
@@ -290,7 +301,7 @@ def survey(root: str) -> Survey:
     if root.startswith("gs://"):
         prefix = root.rstrip("/") + "/"
         for m in sorted(FileSystems.match([match_pattern(root)])[0].metadata_list, key=lambda m: m.path):
-            add(m.path[len(prefix):], m.size_in_bytes, m.last_updated_in_seconds)
+            add(m.path[len(prefix) :], m.size_in_bytes, m.last_updated_in_seconds)
     else:
         for rel in list_files(root):
             try:

@@ -29,4 +29,5 @@ def split_files(examples_uri: str, split: str) -> List[str]:
 def read_examples(files: List[str]) -> tf.data.Dataset:
     """{image_bytes: string [], label_id: int64 [], sha256: string []} per example, in file order."""
     return tf.data.TFRecordDataset(files, compression_type="GZIP").map(
-        lambda record: tf.io.parse_single_example(record, FEATURES), num_parallel_calls=tf.data.AUTOTUNE)
+        lambda record: tf.io.parse_single_example(record, FEATURES), num_parallel_calls=tf.data.AUTOTUNE
+    )

@@ -10,7 +10,6 @@ curve and a one-page report.md that links them. Given SupervisedBaseline's outpu
 it adds the encoder trained from scratch on the same label fractions beside the probes.
 """
 
-
 import json
 import os
 from typing import Dict, List
@@ -20,7 +19,7 @@ import tensorflow as tf
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from sklearn.metrics import confusion_matrix
-from tfx.v1.dsl.components import component, InputArtifact, OutputArtifact, Parameter
+from tfx.v1.dsl.components import InputArtifact, OutputArtifact, Parameter, component
 from tfx.v1.types import standard_artifacts
 
 from components import embeddings, linear_probe, supervised_baseline
@@ -62,39 +61,43 @@ def write_report(path: str, metrics: Dict, settings: Dict) -> None:
         for fraction, probe in metrics["linear"].items()
     )
     header = "| labels | images labelled | test top-1 % (mean ± sd) |" + (
-        " supervised from scratch, same labels: top-1 % |" if baseline else "")
+        " supervised from scratch, same labels: top-1 % |" if baseline else ""
+    )
     rule = "|---|---|---|" + ("---|" if baseline else "")
     baseline_note = (
         f"\nThe last column trains the same encoder from scratch with the same augmentations on subsets drawn the "
         f"same way ({next(iter(baseline.values()))['steps']} steps each; see SupervisedBaseline's metrics.json).\n"
-        if baseline else "")
+        if baseline
+        else ""
+    )
     text = f"""# Linear evaluation of the SimCLR encoder
 
-Frozen {metrics['feature_dim']}-d embeddings from the exported SavedModel (`serving_default`),
-{metrics['train_images']} train and {metrics['test_images']} test images ({', '.join(metrics['classes'])}).
+Frozen {metrics["feature_dim"]}-d embeddings from the exported SavedModel (`serving_default`),
+{metrics["train_images"]} train and {metrics["test_images"]} test images ({", ".join(metrics["classes"])}).
 Each probe is a multinomial logistic regression on L2-normalised features, its C chosen by
-cross-validation inside the labelled subset; {settings['seeds']} stratified subsets per fraction.
+cross-validation inside the labelled subset; {settings["seeds"]} stratified subsets per fraction.
 
 {header}
 {rule}
 {rows}
 {baseline_note}
-kNN (k={settings['knn_k']}, cosine, all train labels): **{100 * metrics['knn_top1']:.1f} %**
+kNN (k={settings["knn_k"]}, cosine, all train labels): **{100 * metrics["knn_top1"]:.1f} %**
 
-- Data fingerprint: `{metrics.get('data_fingerprint') or 'unknown'}`
-- Training config: `{json.dumps(settings.get('training', {}))}`
+- Data fingerprint: `{metrics.get("data_fingerprint") or "unknown"}`
+- Training config: `{json.dumps(settings.get("training", {}))}`
 
-{'![pretraining loss](loss_curve.png)' if metrics['plots'].get('loss_curve') else '(no pretraining: untrained encoder)'}
+{"![pretraining loss](loss_curve.png)" if metrics["plots"].get("loss_curve") else "(no pretraining: untrained encoder)"}
 
-![confusion matrix]({os.path.basename(metrics['plots']['confusion_matrix'])})
+![confusion matrix]({os.path.basename(metrics["plots"]["confusion_matrix"])})
 
-{'![t-SNE of the test features](tsne.png)' if metrics['plots'].get('tsne') else ''}
+{"![t-SNE of the test features](tsne.png)" if metrics["plots"].get("tsne") else ""}
 """
     uri_io.write_text(path, text)
 
 
-def evaluate_encoder(embeddings_uri: str, model_run_uri: str, output_uri: str, classes: List[str],
-                     settings: Dict) -> Dict:
+def evaluate_encoder(
+    embeddings_uri: str, model_run_uri: str, output_uri: str, classes: List[str], settings: Dict
+) -> Dict:
     """Runs the whole evaluation into output_uri and returns the metrics.
 
     Reads ``<embeddings_uri>/Split-<split>/`` shards: the evaluation split whole, the train split in blocks.
@@ -107,17 +110,28 @@ def evaluate_encoder(embeddings_uri: str, model_run_uri: str, output_uri: str, c
     test_x, test_y = test.features.astype(np.float32), test.labels
     results = linear_probe.evaluate_features(
         lambda: ((block.features, block.labels) for block in embeddings.read_blocks(train_folder)),
-        train_y, test_x, test_y, settings["label_fractions"], list(range(settings["seeds"])),
-        knn_k=settings["knn_k"], train_keys=train_keys,
+        train_y,
+        test_x,
+        test_y,
+        settings["label_fractions"],
+        list(range(settings["seeds"])),
+        knn_k=settings["knn_k"],
+        train_keys=train_keys,
     )
     blessing_key = f"{settings['blessing_fraction']:g}"
     metrics = {
-        "linear": results["linear"], "knn_top1": results["knn_top1"],
-        "blessing_metric": {"label_fraction": settings["blessing_fraction"],
-                            "top1_mean": results["linear"][blessing_key]["top1_mean"]},
-        "classes": classes, "feature_dim": int(test_x.shape[1]),
-        "train_images": int(len(train_y)), "test_images": int(len(test_y)),
-        "data_fingerprint": settings.get("data_fingerprint"), "plots": {},
+        "linear": results["linear"],
+        "knn_top1": results["knn_top1"],
+        "blessing_metric": {
+            "label_fraction": settings["blessing_fraction"],
+            "top1_mean": results["linear"][blessing_key]["top1_mean"],
+        },
+        "classes": classes,
+        "feature_dim": int(test_x.shape[1]),
+        "train_images": int(len(train_y)),
+        "test_images": int(len(test_y)),
+        "data_fingerprint": settings.get("data_fingerprint"),
+        "plots": {},
     }
     if settings.get("supervised_baseline"):
         metrics["supervised_baseline"] = settings["supervised_baseline"]
@@ -125,13 +139,18 @@ def evaluate_encoder(embeddings_uri: str, model_run_uri: str, output_uri: str, c
     matrix = confusion_matrix(test_y, results["predictions"][blessing_key], labels=range(len(classes)))
     write_confusion_csv(os.path.join(output_uri, CONFUSION_CSV), matrix, classes)
     metrics["plots"]["confusion_matrix"] = os.path.join(output_uri, CONFUSION_PNG)
-    plots.confusion_matrix(matrix, classes, metrics["plots"]["confusion_matrix"],
-                           f"linear probe, {settings['blessing_fraction']:.0%} labels (seed 0)")
+    plots.confusion_matrix(
+        matrix,
+        classes,
+        metrics["plots"]["confusion_matrix"],
+        f"linear probe, {settings['blessing_fraction']:.0%} labels (seed 0)",
+    )
     if settings.get("tsne", True) and len(test_y) > 3:  # t-SNE needs perplexity < samples
         points, point_labels = tsne_points(test_x, test_y)
         metrics["plots"]["tsne"] = os.path.join(output_uri, "tsne.png")
-        plots.embedding_scatter(points, point_labels, classes, metrics["plots"]["tsne"],
-                                f"t-SNE of {len(point_labels)} test embeddings")
+        plots.embedding_scatter(
+            points, point_labels, classes, metrics["plots"]["tsne"], f"t-SNE of {len(point_labels)} test embeddings"
+        )
     loss_curve = os.path.join(model_run_uri, contract.LOSS_CURVE_FILE)
     if tf.io.gfile.exists(loss_curve):
         tf.io.gfile.copy(loss_curve, os.path.join(output_uri, contract.LOSS_CURVE_FILE), overwrite=True)
@@ -163,8 +182,9 @@ def LinearEval(
     config = json.loads(settings)
     config["data_fingerprint"] = examples.get_string_custom_property("input_fingerprint") or None
     if baseline is not None:
-        config["supervised_baseline"] = uri_io.read_json(
-            os.path.join(baseline.uri, contract.BASELINE_METRICS_FILE))["supervised"]
+        config["supervised_baseline"] = uri_io.read_json(os.path.join(baseline.uri, contract.BASELINE_METRICS_FILE))[
+            "supervised"
+        ]
     classes = json.loads(examples.get_string_custom_property("classes"))
     metrics = evaluate_encoder(embeddings.uri, model_run.uri, evaluation.uri, classes, config)
     for fraction, probe in metrics["linear"].items():

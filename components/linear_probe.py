@@ -71,7 +71,7 @@ def _selected(blocks: BlocksFn, size: int, indices: np.ndarray) -> Iterator[Tupl
     """The blocks' rows at ``indices`` (in reading order), as L2-normalised float32 blocks."""
     mask, offset = _mask(size, indices), 0
     for features, labels in blocks():
-        chosen = mask[offset:offset + len(labels)]
+        chosen = mask[offset : offset + len(labels)]
         offset += len(labels)
         if chosen.any():
             yield l2_normalise(features[chosen]), np.asarray(labels[chosen], np.int64)
@@ -88,8 +88,10 @@ def fit_probe(features: np.ndarray, labels: np.ndarray, seed: int) -> LogisticRe
     folds = min(MAX_FOLDS, int(np.bincount(labels)[np.unique(labels)].min()))
     probe = LogisticRegression(max_iter=2000)
     search = GridSearchCV(
-        probe, {"C": list(REGULARISATION_GRID)},
-        cv=StratifiedKFold(folds, shuffle=True, random_state=seed), scoring="accuracy",
+        probe,
+        {"C": list(REGULARISATION_GRID)},
+        cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
+        scoring="accuracy",
     )
     return search.fit(features, labels).best_estimator_
 
@@ -107,10 +109,16 @@ class SoftmaxProbe:
 
     def fit(self, blocks: BlocksFn, count: int, dim: int):
         dataset = tf.data.Dataset.from_generator(
-            blocks, output_signature=(tf.TensorSpec([None, dim], tf.float32), tf.TensorSpec([None], tf.int64)))
+            blocks, output_signature=(tf.TensorSpec([None, dim], tf.float32), tf.TensorSpec([None], tf.int64))
+        )
         epochs = max(SOFTMAX_EPOCHS, -(-SOFTMAX_MIN_STEPS * SOFTMAX_BATCH // count))
-        dataset = (dataset.unbatch().shuffle(min(SHUFFLE_BUFFER, count), seed=self.seed).repeat(epochs)
-                   .batch(SOFTMAX_BATCH).prefetch(tf.data.AUTOTUNE))
+        dataset = (
+            dataset.unbatch()
+            .shuffle(min(SHUFFLE_BUFFER, count), seed=self.seed)
+            .repeat(epochs)
+            .batch(SOFTMAX_BATCH)
+            .prefetch(tf.data.AUTOTUNE)
+        )
         tf.random.set_seed(self.seed)
         kernel = tf.Variable(tf.zeros([dim, self.classes]))
         bias = tf.Variable(tf.zeros([self.classes]))
@@ -123,7 +131,7 @@ class SoftmaxProbe:
             with tf.GradientTape() as tape:
                 logits = features @ kernel + bias
                 loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
-                loss += penalty * tf.reduce_sum(kernel ** 2)
+                loss += penalty * tf.reduce_sum(kernel**2)
             optimizer.apply_gradients(zip(tape.gradient(loss, [kernel, bias]), [kernel, bias]))
 
         for features, labels in dataset:
@@ -135,11 +143,13 @@ class SoftmaxProbe:
         return np.argmax(features @ self.kernel + self.bias, axis=1)
 
 
-def fit_streamed_probe(blocks: BlocksFn, size: int, labels: np.ndarray, subset: np.ndarray, classes: int,
-                       dim: int, seed: int) -> SoftmaxProbe:
+def fit_streamed_probe(
+    blocks: BlocksFn, size: int, labels: np.ndarray, subset: np.ndarray, classes: int, dim: int, seed: int
+) -> SoftmaxProbe:
     """SoftmaxProbe on the rows at ``subset``; C chosen on one stratified fold held out of the subset."""
-    fit_rows, held_rows = next(StratifiedKFold(MAX_FOLDS, shuffle=True, random_state=seed).split(
-        subset, labels[subset]))
+    fit_rows, held_rows = next(
+        StratifiedKFold(MAX_FOLDS, shuffle=True, random_state=seed).split(subset, labels[subset])
+    )
     held_x, held_y = gather(blocks, size, np.sort(subset[held_rows]))
     fit_subset = np.sort(subset[fit_rows])
 
@@ -162,16 +172,26 @@ class ProbeResult:
 
     def summary(self) -> Dict:
         return {
-            "label_fraction": self.fraction, "labels_used": self.labels_used,
-            "top1_mean": float(np.mean(self.accuracies)), "top1_sd": float(np.std(self.accuracies)),
-            "top1_per_seed": [float(a) for a in self.accuracies], "chosen_c": self.chosen_c,
+            "label_fraction": self.fraction,
+            "labels_used": self.labels_used,
+            "top1_mean": float(np.mean(self.accuracies)),
+            "top1_sd": float(np.std(self.accuracies)),
+            "top1_per_seed": [float(a) for a in self.accuracies],
+            "chosen_c": self.chosen_c,
             "subset_digests": self.subset_digests,
         }
 
 
-def linear_probe(train: BlocksFn, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, fraction: float,
-                 seeds: Sequence[int], train_keys: Optional[np.ndarray] = None,
-                 sklearn_max: int = SKLEARN_MAX_LABELS) -> ProbeResult:
+def linear_probe(
+    train: BlocksFn,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    test_y: np.ndarray,
+    fraction: float,
+    seeds: Sequence[int],
+    train_keys: Optional[np.ndarray] = None,
+    sklearn_max: int = SKLEARN_MAX_LABELS,
+) -> ProbeResult:
     """Probes on ``fraction`` of the train labels, one per seed; train features [n, d] come as blocks."""
     test_x = l2_normalise(test_x)
     classes = int(max(train_y.max(), test_y.max())) + 1
@@ -196,15 +216,25 @@ def linear_probe(train: BlocksFn, train_y: np.ndarray, test_x: np.ndarray, test_
     return ProbeResult(fraction, accuracies, chosen, used, predictions, digests)
 
 
-def evaluate_features(train: BlocksFn, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
-                      fractions: Sequence[float], seeds: Sequence[int], knn_k: int = 20,
-                      train_keys: Optional[np.ndarray] = None, sklearn_max: int = SKLEARN_MAX_LABELS) -> Dict:
+def evaluate_features(
+    train: BlocksFn,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    test_y: np.ndarray,
+    fractions: Sequence[float],
+    seeds: Sequence[int],
+    knn_k: int = 20,
+    train_keys: Optional[np.ndarray] = None,
+    sklearn_max: int = SKLEARN_MAX_LABELS,
+) -> Dict:
     """All probes plus kNN; returns the metrics and each fraction's first-seed test predictions.
 
     train: the train split's (features [b, d], labels [b]) blocks, in the order of train_y [n] and train_keys [n].
     """
-    results = {fraction: linear_probe(train, train_y, test_x, test_y, fraction, seeds, train_keys, sklearn_max)
-               for fraction in fractions}
+    results = {
+        fraction: linear_probe(train, train_y, test_x, test_y, fraction, seeds, train_keys, sklearn_max)
+        for fraction in fractions
+    }
     knn_predicted = knn.knn_predictions(train(), test_x, k=knn_k)
     return {
         "linear": {f"{fraction:g}": result.summary() for fraction, result in results.items()},

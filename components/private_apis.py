@@ -39,9 +39,23 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 from tfx.types.standard_component_specs import CUSTOM_CONFIG_KEY, TrainerSpec
 
 __all__ = [
-    "EXAMPLES_FILE_PREFIX", "TrainerExecutor", "BaseBeamComponent", "BaseBeamExecutor", "BaseComponent", "BaseExecutor",
-    "BeamExecutorSpec", "ExecutorClassSpec", "EvalArgs", "TrainArgs", "artifact_utils",
-    "ChannelParameter", "ComponentSpec", "ExecutionParameter", "CUSTOM_CONFIG_KEY", "TrainerSpec", "pipeline_run",
+    "EXAMPLES_FILE_PREFIX",
+    "TrainerExecutor",
+    "BaseBeamComponent",
+    "BaseBeamExecutor",
+    "BaseComponent",
+    "BaseExecutor",
+    "BeamExecutorSpec",
+    "ExecutorClassSpec",
+    "EvalArgs",
+    "TrainArgs",
+    "artifact_utils",
+    "ChannelParameter",
+    "ComponentSpec",
+    "ExecutionParameter",
+    "CUSTOM_CONFIG_KEY",
+    "TrainerSpec",
+    "pipeline_run",
 ]
 
 
@@ -87,8 +101,11 @@ def recording_schedule_requests(schedule) -> Iterator[List[Any]]:
     recorder = _ScheduleRecorder()
     schedule.api_client = recorder
     sdk_logger = logging.getLogger("google.cloud.aiplatform")
-    loggers = [sdk_logger] + [logger for name, logger in logging.Logger.manager.loggerDict.items()
-                              if name.startswith("google.cloud.aiplatform.") and isinstance(logger, logging.Logger)]
+    loggers = [sdk_logger] + [
+        logger
+        for name, logger in logging.Logger.manager.loggerDict.items()
+        if name.startswith("google.cloud.aiplatform.") and isinstance(logger, logging.Logger)
+    ]
     was_disabled = [logger.disabled for logger in loggers]
     for logger in loggers:
         logger.disabled = True

@@ -114,7 +114,9 @@ class LocalRegistry:
             existing = self.versions()
             version = str(int(existing[-1]) + 1 if existing else 1)
             with open(os.path.join(staging, METADATA_FILE), "w") as handle:
-                json.dump({**metadata, "model": self.model_name, "version": version, "pushed_at": utc_now()}, handle, indent=2)
+                json.dump(
+                    {**metadata, "model": self.model_name, "version": version, "pushed_at": utc_now()}, handle, indent=2
+                )
             try:
                 os.rename(staging, os.path.join(self.model_dir, version))
             except OSError as error:  # another push took this number first
@@ -143,7 +145,11 @@ class LocalRegistry:
             self._write_pointer(version, reason, self.pointer())
 
     def _write_pointer(self, version: str, reason: str, pointer: Dict, drop_last: bool = False) -> None:
-        history = pointer["history"][:-1] if drop_last else pointer["history"] + [{"version": version, "reason": reason, "at": utc_now()}]
+        history = (
+            pointer["history"][:-1]
+            if drop_last
+            else pointer["history"] + [{"version": version, "reason": reason, "at": utc_now()}]
+        )
         if drop_last:
             history[-1] = {**history[-1], "restored_at": utc_now()}
         path = os.path.join(self.model_dir, CHAMPION_FILE)
@@ -176,8 +182,15 @@ def _make_read_only(root: str) -> None:
 class VertexModelRegistry:
     """Vertex AI Model Registry: each push is a new version of one parent model."""
 
-    def __init__(self, project: str, region: str, model_name: str, serving_image: str,
-                 endpoint: Optional[str] = None, endpoint_machine_type: str = "n1-standard-4"):
+    def __init__(
+        self,
+        project: str,
+        region: str,
+        model_name: str,
+        serving_image: str,
+        endpoint: Optional[str] = None,
+        endpoint_machine_type: str = "n1-standard-4",
+    ):
         self.project, self.region, self.model_name, self.serving_image = project, region, model_name, serving_image
         self.endpoint, self.endpoint_machine_type = endpoint, endpoint_machine_type
 
@@ -190,7 +203,10 @@ class VertexModelRegistry:
         from google.cloud import aiplatform_v1
 
         metrics = metadata.get("metrics", {})
-        labels = {"pipeline": _label(metadata.get("pipeline_name", "")), "git": _label(metadata.get("git_revision", ""))[:12]}
+        labels = {
+            "pipeline": _label(metadata.get("pipeline_name", "")),
+            "git": _label(metadata.get("git_revision", ""))[:12],
+        }
         if "top1" in metadata.get("blessing", {}):
             labels["top1-permille"] = str(round(1000 * metadata["blessing"]["top1"]))
         # What DataFingerprint compares on a scheduled retrain (a 128-bit prefix fits a label).
@@ -203,7 +219,9 @@ class VertexModelRegistry:
             model_id=self.model_name if first_version else "",
             model=aiplatform_v1.Model(
                 display_name=self.model_name,
-                description=json.dumps({"metrics": metrics, "data_fingerprint": metadata.get("data_fingerprint")})[:2000],
+                description=json.dumps({"metrics": metrics, "data_fingerprint": metadata.get("data_fingerprint")})[
+                    :2000
+                ],
                 artifact_uri=artifact_uri,
                 version_aliases=list(aliases),
                 version_description=f"pipeline run {metadata.get('pipeline_run_id')}",
@@ -216,7 +234,9 @@ class VertexModelRegistry:
         from google.api_core import exceptions
 
         if not saved_model_dir.startswith("gs://"):
-            raise RegistryError(f"Vertex AI needs the model on gs://, not {saved_model_dir}: run the pipeline on Vertex")
+            raise RegistryError(
+                f"Vertex AI needs the model on gs://, not {saved_model_dir}: run the pipeline on Vertex"
+            )
         client = self._client()
         try:
             client.get_model(name=self.parent_model)
@@ -254,7 +274,8 @@ class VertexModelRegistry:
         from google.cloud import aiplatform_v1
 
         return aiplatform_v1.MergeVersionAliasesRequest(
-            name=f"{self.parent_model}@{CHAMPION_ALIAS}", version_aliases=[PREVIOUS_CHAMPION_ALIAS])
+            name=f"{self.parent_model}@{CHAMPION_ALIAS}", version_aliases=[PREVIOUS_CHAMPION_ALIAS]
+        )
 
     def requests(self, action: str, version: Optional[str] = None) -> list:
         """The requests of a registry command, in the order they are sent: list, show, promote or rollback."""
@@ -265,12 +286,19 @@ class VertexModelRegistry:
         if action == "show":
             return [aiplatform_v1.GetModelRequest(name=f"{self.parent_model}@{version or CHAMPION_ALIAS}")]
         if action == "promote":
-            return [self.keep_previous_champion_request(), aiplatform_v1.MergeVersionAliasesRequest(
-                name=f"{self.parent_model}@{version}", version_aliases=version_aliases(True))]
+            return [
+                self.keep_previous_champion_request(),
+                aiplatform_v1.MergeVersionAliasesRequest(
+                    name=f"{self.parent_model}@{version}", version_aliases=version_aliases(True)
+                ),
+            ]
         if action == "rollback":  # the previous champion becomes the champion; history is one step deep
-            return [aiplatform_v1.MergeVersionAliasesRequest(
-                name=f"{self.parent_model}@{PREVIOUS_CHAMPION_ALIAS}",
-                version_aliases=version_aliases(True) + [f"-{PREVIOUS_CHAMPION_ALIAS}"])]
+            return [
+                aiplatform_v1.MergeVersionAliasesRequest(
+                    name=f"{self.parent_model}@{PREVIOUS_CHAMPION_ALIAS}",
+                    version_aliases=version_aliases(True) + [f"-{PREVIOUS_CHAMPION_ALIAS}"],
+                )
+            ]
         raise ValueError(f"unknown registry action {action!r}")
 
     def run(self, action: str, version: Optional[str] = None) -> list:
@@ -291,8 +319,10 @@ class VertexModelRegistry:
         from google.api_core import exceptions
         from google.cloud import aiplatform_v1
 
-        method = {aiplatform_v1.GetModelRequest: client.get_model,
-                  aiplatform_v1.MergeVersionAliasesRequest: client.merge_version_aliases}[type(request)]
+        method = {
+            aiplatform_v1.GetModelRequest: client.get_model,
+            aiplatform_v1.MergeVersionAliasesRequest: client.merge_version_aliases,
+        }[type(request)]
         try:
             return method(request=request)
         except exceptions.NotFound:
@@ -313,7 +343,8 @@ class VertexModelRegistry:
                 display_name=f"{self.model_name}-v{version}",
                 dedicated_resources=aiplatform_v1.DedicatedResources(
                     machine_spec=aiplatform_v1.MachineSpec(machine_type=self.endpoint_machine_type),
-                    min_replica_count=1, max_replica_count=1,
+                    min_replica_count=1,
+                    max_replica_count=1,
                 ),
             ),
             traffic_split={"0": 100},  # "0" is the model being deployed
@@ -336,8 +367,10 @@ class VertexModelRegistry:
             return None
         permille = model.labels.get("top1-permille")
         return {
-            "version": model.version_id, "blessing": {"top1": int(permille) / 1000 if permille else None},
-            "data_fingerprint": model.labels.get("data-fingerprint"), "training_digest": model.labels.get("training-digest"),
+            "version": model.version_id,
+            "blessing": {"top1": int(permille) / 1000 if permille else None},
+            "data_fingerprint": model.labels.get("data-fingerprint"),
+            "training_digest": model.labels.get("training-digest"),
         }
 
     def describe(self) -> str:
@@ -368,7 +401,8 @@ class RegistryConfig(Section):
         description="TF Serving container that Vertex AI serves the SavedModel with (kind: vertex).",
     )
     deploy_to_endpoint: Optional[str] = Field(
-        None, description="kind vertex: an Endpoint resource name that each new champion is deployed to; off by default."
+        None,
+        description="kind vertex: an Endpoint resource name that each new champion is deployed to; off by default.",
     )
     endpoint_machine_type: str = "n1-standard-4"
 
@@ -376,7 +410,9 @@ class RegistryConfig(Section):
     @classmethod
     def _local_root(cls, value: str) -> str:
         if "://" in value:
-            raise ValueError(f"a local registry is a folder on this machine, not {value!r}; use kind 'vertex' in the cloud")
+            raise ValueError(
+                f"a local registry is a folder on this machine, not {value!r}; use kind 'vertex' in the cloud"
+            )
         return value
 
     @pydantic.model_validator(mode="after")
@@ -389,7 +425,11 @@ class RegistryConfig(Section):
 def registry_from_config(registry_config: RegistryConfig) -> "LocalRegistry | VertexModelRegistry":
     if registry_config.kind == "vertex":
         return VertexModelRegistry(
-            registry_config.project, registry_config.region, registry_config.model_name, registry_config.serving_image,
-            endpoint=registry_config.deploy_to_endpoint, endpoint_machine_type=registry_config.endpoint_machine_type,
+            registry_config.project,
+            registry_config.region,
+            registry_config.model_name,
+            registry_config.serving_image,
+            endpoint=registry_config.deploy_to_endpoint,
+            endpoint_machine_type=registry_config.endpoint_machine_type,
         )
     return LocalRegistry(registry_config.root, registry_config.model_name)

@@ -13,7 +13,6 @@ PushedModel artifact says why. Either way the model is decided, so it deletes
 the Trainer's resumable checkpoints (components/resumable_trainer.py).
 """
 
-
 import json
 import os
 import subprocess
@@ -22,17 +21,24 @@ from typing import Dict, Optional
 import tensorflow as tf
 from absl import logging
 from tfx import v1 as tfx
-from tfx.v1.dsl.components import component, InputArtifact, OutputArtifact, Parameter
+from tfx.v1.dsl.components import InputArtifact, OutputArtifact, Parameter, component
 from tfx.v1.types import standard_artifacts
 
 from components.data_fingerprint import training_digest
 from components.embedder import serving_model_dir
+from components.private_apis import (
+    BaseComponent,
+    BaseExecutor,
+    ChannelParameter,
+    ComponentSpec,
+    ExecutionParameter,
+    ExecutorClassSpec,
+    artifact_utils,
+    pipeline_run,
+)
 from components.registry import RegistryConfig, registry_from_config
-from components.private_apis import (BaseComponent, BaseExecutor, ChannelParameter, ComponentSpec,
-                                       ExecutionParameter, ExecutorClassSpec, artifact_utils, pipeline_run)
 from trainer import contract, uri_io
 from trainer.task import FINISHED_FILE, RESUME_FILE
-
 
 
 def git_revision() -> str:
@@ -41,8 +47,12 @@ def git_revision() -> str:
         return os.environ["SIMCLR_GIT_REVISION"]
     try:
         return subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=os.path.dirname(os.path.abspath(__file__)),
-            capture_output=True, text=True, timeout=10, check=True,
+            ["git", "rev-parse", "HEAD"],
+            cwd=os.path.dirname(os.path.abspath(__file__)),
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -59,14 +69,26 @@ def decide(top1: float, min_top1: float, tolerance: float, champion: Optional[Di
     if top1 < min_top1:
         reasons.append(f"top-1 {top1:.3f} is below the threshold {min_top1:.3f}")
     if champion_top1 is not None and top1 < champion_top1 - tolerance:
-        reasons.append(f"top-1 {top1:.3f} is worse than champion version {champion['version']}'s "
-                       f"{champion_top1:.3f} by more than {tolerance:.3f}")
+        reasons.append(
+            f"top-1 {top1:.3f} is worse than champion version {champion['version']}'s "
+            f"{champion_top1:.3f} by more than {tolerance:.3f}"
+        )
     return {
-        "blessed": not reasons, "top1": top1, "min_top1": min_top1, "champion_tolerance": tolerance,
-        "champion_version": (champion or {}).get("version"), "champion_top1": champion_top1,
-        "reasons": reasons or [f"top-1 {top1:.3f} meets the threshold {min_top1:.3f}"
-                               + (f" and champion version {champion['version']}'s {champion_top1:.3f} - {tolerance:.3f}"
-                                  if champion_top1 is not None else " (no champion yet)")],
+        "blessed": not reasons,
+        "top1": top1,
+        "min_top1": min_top1,
+        "champion_tolerance": tolerance,
+        "champion_version": (champion or {}).get("version"),
+        "champion_top1": champion_top1,
+        "reasons": reasons
+        or [
+            f"top-1 {top1:.3f} meets the threshold {min_top1:.3f}"
+            + (
+                f" and champion version {champion['version']}'s {champion_top1:.3f} - {tolerance:.3f}"
+                if champion_top1 is not None
+                else " (no champion yet)"
+            )
+        ],
     }
 
 
@@ -160,11 +182,25 @@ class RegistryPusher(BaseComponent):
     SPEC_CLASS = RegistryPusherSpec
     EXECUTOR_SPEC = ExecutorClassSpec(RegistryPusherExecutor)
 
-    def __init__(self, model: tfx.types.BaseChannel, model_blessing: tfx.types.BaseChannel, evaluation: tfx.types.BaseChannel,
-                 examples: tfx.types.BaseChannel, registry: str, pipeline_config: str,
-                 model_run: Optional[tfx.types.BaseChannel] = None):
-        super().__init__(spec=RegistryPusherSpec(
-            model=model, model_run=model_run, model_blessing=model_blessing, evaluation=evaluation, examples=examples,
-            registry=registry, pipeline_config=pipeline_config,
-            pushed_model=tfx.dsl.Channel(type=standard_artifacts.PushedModel),
-        ))
+    def __init__(
+        self,
+        model: tfx.types.BaseChannel,
+        model_blessing: tfx.types.BaseChannel,
+        evaluation: tfx.types.BaseChannel,
+        examples: tfx.types.BaseChannel,
+        registry: str,
+        pipeline_config: str,
+        model_run: Optional[tfx.types.BaseChannel] = None,
+    ):
+        super().__init__(
+            spec=RegistryPusherSpec(
+                model=model,
+                model_run=model_run,
+                model_blessing=model_blessing,
+                evaluation=evaluation,
+                examples=examples,
+                registry=registry,
+                pipeline_config=pipeline_config,
+                pushed_model=tfx.dsl.Channel(type=standard_artifacts.PushedModel),
+            )
+        )

@@ -33,8 +33,17 @@ from tfx.v1.types import standard_artifacts
 
 from components import private_apis
 from components.data_fingerprint import DataSnapshot
-from components.private_apis import (CUSTOM_CONFIG_KEY, BaseComponent, ChannelParameter, EvalArgs, ExecutorClassSpec,
-                                       TrainArgs, TrainerExecutor, TrainerSpec, artifact_utils)
+from components.private_apis import (
+    CUSTOM_CONFIG_KEY,
+    BaseComponent,
+    ChannelParameter,
+    EvalArgs,
+    ExecutorClassSpec,
+    TrainArgs,
+    TrainerExecutor,
+    TrainerSpec,
+    artifact_utils,
+)
 from trainer import contract, uri_io
 from trainer.task import INPUT_DIGEST_KEY, INPUT_SETTINGS_KEY, TRAIN_IMAGES_KEY, TRAIN_SPLIT
 
@@ -43,8 +52,11 @@ INGESTED_KEY = "ingested"
 
 
 class ResumableTrainerSpec(TrainerSpec):
-    INPUTS = {**TrainerSpec.INPUTS, SNAPSHOT_KEY: ChannelParameter(type=DataSnapshot),
-              INGESTED_KEY: ChannelParameter(type=standard_artifacts.Examples)}
+    INPUTS = {
+        **TrainerSpec.INPUTS,
+        SNAPSHOT_KEY: ChannelParameter(type=DataSnapshot),
+        INGESTED_KEY: ChannelParameter(type=standard_artifacts.Examples),
+    }
 
 
 def input_digest(data_fingerprint: str, input_settings: str) -> str:
@@ -91,16 +103,31 @@ class Trainer(BaseComponent):
     SPEC_CLASS = ResumableTrainerSpec
     EXECUTOR_SPEC = ExecutorClassSpec(Executor)
 
-    def __init__(self, snapshot: tfx.types.BaseChannel, ingested: tfx.types.BaseChannel, examples: tfx.types.BaseChannel,
-                 transform_graph: tfx.types.BaseChannel, run_fn: str, train_args: TrainArgs,
-                 eval_args: EvalArgs, custom_config: Dict[str, Any]):
-        super().__init__(spec=ResumableTrainerSpec(
-            snapshot=snapshot, ingested=ingested, examples=examples, transform_graph=transform_graph,
-            run_fn=run_fn, train_args=train_args, eval_args=eval_args,
-            custom_config=json.dumps(custom_config, sort_keys=True),
-            model=tfx.dsl.Channel(type=standard_artifacts.Model),
-            model_run=tfx.dsl.Channel(type=standard_artifacts.ModelRun),
-        ))
+    def __init__(
+        self,
+        snapshot: tfx.types.BaseChannel,
+        ingested: tfx.types.BaseChannel,
+        examples: tfx.types.BaseChannel,
+        transform_graph: tfx.types.BaseChannel,
+        run_fn: str,
+        train_args: TrainArgs,
+        eval_args: EvalArgs,
+        custom_config: Dict[str, Any],
+    ):
+        super().__init__(
+            spec=ResumableTrainerSpec(
+                snapshot=snapshot,
+                ingested=ingested,
+                examples=examples,
+                transform_graph=transform_graph,
+                run_fn=run_fn,
+                train_args=train_args,
+                eval_args=eval_args,
+                custom_config=json.dumps(custom_config, sort_keys=True),
+                model=tfx.dsl.Channel(type=standard_artifacts.Model),
+                model_run=tfx.dsl.Channel(type=standard_artifacts.ModelRun),
+            )
+        )
 
 
 class VertexTrainer(Trainer):

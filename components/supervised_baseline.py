@@ -18,7 +18,7 @@ from typing import Dict, List, Optional
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
-from tfx.v1.dsl.components import component, InputArtifact, OutputArtifact, Parameter
+from tfx.v1.dsl.components import InputArtifact, OutputArtifact, Parameter, component
 from tfx.v1.types import standard_artifacts
 
 from components import labelled_examples
@@ -48,7 +48,8 @@ def stored_images(files: List[str], transform_layer, chosen_keys: Optional[np.nd
     examples = labelled_examples.read_examples(files)
     if chosen_keys is not None:
         chosen = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(tf.constant(chosen_keys), tf.ones(len(chosen_keys), tf.int64)), 0)
+            tf.lookup.KeyValueTensorInitializer(tf.constant(chosen_keys), tf.ones(len(chosen_keys), tf.int64)), 0
+        )
         examples = examples.filter(lambda example: chosen.lookup(example[contract.SHA256]) == 1)
 
     def store(batch):
@@ -84,20 +85,34 @@ def evaluate_baseline(examples_uri: str, transform_graph_uri: str, num_classes: 
         for seed in range(baseline.seeds):
             subset = stratified_subset(train_labels, fraction, seed, train_hashes)
             classifier = supervised.train_from_scratch(
-                training, baseline, channel_stats, stored_images(train_files, transform_layer, train_hashes[subset]),
-                len(subset), num_classes, seed)
+                training,
+                baseline,
+                channel_stats,
+                stored_images(train_files, transform_layer, train_hashes[subset]),
+                len(subset),
+                num_classes,
+                seed,
+            )
             accuracies.append(supervised.accuracy(classifier, test_images, training.encoder.serving_size))
             digests.append(subset_digest(train_hashes[subset]))
             used = len(subset)
             # Whole progress epochs: baseline.steps rounded up to a multiple of its tenth.
             steps = int(classifier.optimizer.iterations)
         results[f"{fraction:g}"] = {
-            "label_fraction": fraction, "labels_used": used, "steps": steps,
-            "top1_mean": float(np.mean(accuracies)), "top1_sd": float(np.std(accuracies)),
-            "top1_per_seed": accuracies, "subset_digests": digests,
+            "label_fraction": fraction,
+            "labels_used": used,
+            "steps": steps,
+            "top1_mean": float(np.mean(accuracies)),
+            "top1_sd": float(np.std(accuracies)),
+            "top1_per_seed": accuracies,
+            "subset_digests": digests,
         }
-    return {"supervised": results, "train_images": int(len(train_labels)), "test_images": int(test_count),
-            "settings": baseline.model_dump(mode="json")}
+    return {
+        "supervised": results,
+        "train_images": int(len(train_labels)),
+        "test_images": int(test_count),
+        "settings": baseline.model_dump(mode="json"),
+    }
 
 
 @component

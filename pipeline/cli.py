@@ -46,7 +46,8 @@ def _configure_logging(verbose: bool) -> None:
 
 # TFX and TFT warnings that say nothing a user can act on.
 _NOISE = (
-    "ArtifactQuery.property_predicate is not supported", "Tables initialized inside a tf.function",
+    "ArtifactQuery.property_predicate is not supported",
+    "Tables initialized inside a tf.function",
     "Importing a function (",  # loading a SavedModel whose gradients are never asked for
 )
 
@@ -82,8 +83,13 @@ def _load_config(args: argparse.Namespace):
     pipeline_root = getattr(args, "pipeline_root", None)
     if pipeline_root and "://" not in pipeline_root:
         pipeline_root = os.path.abspath(pipeline_root)
-    config = load_config(args.config, data=data, output=args.output, pipeline_root=pipeline_root,
-                         registry={"root": os.path.abspath(registry)} if registry else None)
+    config = load_config(
+        args.config,
+        data=data,
+        output=args.output,
+        pipeline_root=pipeline_root,
+        registry={"root": os.path.abspath(registry)} if registry else None,
+    )
     if config.registry.kind == "local" and not os.path.isabs(config.registry.root):
         # Components run with their own working directory in mind: pin the registry to this one.
         registry_config = config.registry.model_copy(update={"root": os.path.abspath(config.registry.root)})
@@ -112,7 +118,10 @@ def _print_ingest_table(summary: Dict[str, Any]) -> None:
     print(f"{'split':<12}{'written':>10}{'rejected':>10}")
     for split, counts in sorted(summary["splits"].items()):
         folder = summary["split_folders"].get(split)
-        print(f"{split:<12}{counts['written']:>10}{counts['rejected']:>10}" + (f"  (from folder {folder}/)" if folder else ""))
+        print(
+            f"{split:<12}{counts['written']:>10}{counts['rejected']:>10}"
+            + (f"  (from folder {folder}/)" if folder else "")
+        )
     for rejected in summary["rejected"]:
         print(f"rejected {rejected['path']}: {rejected['reason']}")
     for warning in summary["warnings"]:
@@ -147,9 +156,15 @@ def _skipped_summary(run, snapshot) -> Dict[str, Any]:
 
     record = uri_io.read_json(os.path.join(snapshot.uri, contract.SNAPSHOT_FILE))
     return {
-        "skipped": True, "reason": record["reason"], "data_fingerprint": record["data_fingerprint"],
-        "champion_version": record["champion_version"], "metrics": None, "blessed": None, "version": None,
-        "pushed_this_run": False, "metadata": run.metadata_path,
+        "skipped": True,
+        "reason": record["reason"],
+        "data_fingerprint": record["data_fingerprint"],
+        "champion_version": record["champion_version"],
+        "metrics": None,
+        "blessed": None,
+        "version": None,
+        "pushed_this_run": False,
+        "metadata": run.metadata_path,
     }
 
 
@@ -197,12 +212,15 @@ def _evaluation_summary(run) -> Dict[str, Any]:
     }
     if "supervised_baseline" in metrics:
         summary_metrics["supervised_baseline"] = {
-            fraction: {k: result[k] for k in headline} for fraction, result in metrics["supervised_baseline"].items()}
+            fraction: {k: result[k] for k in headline} for fraction, result in metrics["supervised_baseline"].items()
+        }
     return {
         "metrics": summary_metrics,
         "report": os.path.join(evaluation_dir, contract.EVALUATION_REPORT_FILE),
-        "blessed": blessing["blessed"], "blessing": blessing,
-        "version": push["version"], "registry": push["registry"],
+        "blessed": blessing["blessed"],
+        "blessing": blessing,
+        "version": push["version"],
+        "registry": push["registry"],
         # A run whose pusher was cached pushed nothing new: `version` is the earlier push of this same model.
         "pushed_this_run": push["pushed"] and run.latest_state(contract.REGISTRY_PUSHER) == "COMPLETE",
     }
@@ -223,16 +241,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     last = pretraining["final_epoch"]
     if last:
         knn = f", kNN top-1 {last['knn_top1']:.3f}" if "knn_top1" in last else ""
-        print(f"pretraining: epoch {last['epoch']}, loss {last['loss']:.4f}, contrastive top-1 "
-              f"{last['contrastive_accuracy']:.3f}{knn}")
+        print(
+            f"pretraining: epoch {last['epoch']}, loss {last['loss']:.4f}, contrastive top-1 "
+            f"{last['contrastive_accuracy']:.3f}{knn}"
+        )
     else:
         print("pretraining: none (epochs: 0), the encoder is untrained")
     print(f"encoder (SavedModel): {pretraining['model']}")
     for fraction, probe in summary["metrics"]["linear"].items():
         supervised = summary["metrics"].get("supervised_baseline", {}).get(fraction)
         beside = f" (supervised from scratch: {100 * supervised['top1_mean']:.1f} %)" if supervised else ""
-        print(f"linear eval, {float(fraction):.0%} labels: top-1 {100 * probe['top1_mean']:.1f} "
-              f"± {100 * probe['top1_sd']:.1f} %{beside}")
+        print(
+            f"linear eval, {float(fraction):.0%} labels: top-1 {100 * probe['top1_mean']:.1f} "
+            f"± {100 * probe['top1_sd']:.1f} %{beside}"
+        )
     print(f"kNN (k=20) top-1: {100 * summary['metrics']['knn_top1']:.1f} %")
     print(f"report: {summary['report']}")
     reasons = "; ".join(summary["blessing"]["reasons"])
@@ -264,13 +286,21 @@ def _vertex_registry_command(registry, args: argparse.Namespace) -> int:
     version = getattr(args, "version", None)
     if args.dry_run:
         for request in registry.requests(args.registry_command, version):
-            print(json.dumps({"method": type(request).__name__.removesuffix("Request"), "request": request_json(request)}))
+            print(
+                json.dumps({"method": type(request).__name__.removesuffix("Request"), "request": request_json(request)})
+            )
         return 0
     answers = registry.run(args.registry_command, version)
     if args.registry_command == "list":
-        rows = [{"version": m.version_id, "aliases": list(m.version_aliases),
-                 "top1": int(m.labels["top1-permille"]) / 1000 if "top1-permille" in m.labels else None,
-                 "created": m.version_create_time.isoformat() if m.version_create_time else None} for m in answers]
+        rows = [
+            {
+                "version": m.version_id,
+                "aliases": list(m.version_aliases),
+                "top1": int(m.labels["top1-permille"]) / 1000 if "top1-permille" in m.labels else None,
+                "created": m.version_create_time.isoformat() if m.version_create_time else None,
+            }
+            for m in answers
+        ]
         if args.json:
             print(json.dumps({"model": registry.parent_model, "versions": rows}))
         for row in [] if args.json else rows:
@@ -292,8 +322,9 @@ def cmd_registry(args: argparse.Namespace) -> int:
     if args.dry_run:
         from pipeline.config import ConfigError
 
-        raise ConfigError(f"--dry-run prints Vertex AI requests; the registry in {args.config} is the local folder "
-                          f"{registry.root}")
+        raise ConfigError(
+            f"--dry-run prints Vertex AI requests; the registry in {args.config} is the local folder {registry.root}"
+        )
     if args.registry_command == "promote":
         registry.promote(args.version)
         print(f"champion of {registry.model_name} is now version {args.version}")
@@ -335,8 +366,11 @@ def _saved_model_of(args: argparse.Namespace) -> str:
     registry = LocalRegistry(args.model, args.model_name or load_config(args.config).registry.model_name)
     version = args.version or registry.pointer()["version"]
     if version not in registry.versions():
-        raise RegistryError(f"{args.model} is neither a SavedModel nor a registry with "
-                            + (f"version {version}" if version else "a champion") + f" of {registry.model_name}")
+        raise RegistryError(
+            f"{args.model} is neither a SavedModel nor a registry with "
+            + (f"version {version}" if version else "a champion")
+            + f" of {registry.model_name}"
+        )
     return registry.saved_model_path(version)
 
 
@@ -350,17 +384,28 @@ def cmd_embed(args: argparse.Namespace) -> int:
     if not uri_io.exists(args.data):
         raise DataError(f"--data {args.data} does not exist")
     config = load_config(args.config)
-    embedder.embed_folder(args.data, saved_model, args.output, [*config.steps_beam_args, *args.beam_arg],
-                          max_pixels=config.ingest.max_pixels)
+    embedder.embed_folder(
+        args.data,
+        saved_model,
+        args.output,
+        [*config.steps_beam_args, *args.beam_arg],
+        max_pixels=config.ingest.max_pixels,
+    )
     rejected = uri_io.read_text(uri_io.join(args.output, embedder.REJECTED_FILE)).splitlines()
-    summary = {"model": saved_model, "embedded": embeddings.count_rows(args.output), "rejected": len(rejected),
-               "output": args.output}
+    summary = {
+        "model": saved_model,
+        "embedded": embeddings.count_rows(args.output),
+        "rejected": len(rejected),
+        "output": args.output,
+    }
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"embedded {summary['embedded']} images with {saved_model} into {args.output} "
-              f"({embeddings.FILE_PREFIX}-*{embeddings.FILE_SUFFIX}); {len(rejected)} files were not images "
-              f"(reasons in {embedder.REJECTED_FILE})")
+        print(
+            f"embedded {summary['embedded']} images with {saved_model} into {args.output} "
+            f"({embeddings.FILE_PREFIX}-*{embeddings.FILE_SUFFIX}); {len(rejected)} files were not images "
+            f"(reasons in {embedder.REJECTED_FILE})"
+        )
     return 0
 
 
@@ -375,7 +420,9 @@ def cmd_schema_export(args: argparse.Namespace) -> int:
     run = LocalRun(os.path.abspath(config.output), config.pipeline_name)
     schemas = run.latest_outputs(contract.SCHEMA_GEN).get("schema") if os.path.exists(run.metadata_path) else None
     if not schemas:
-        raise DataError(f"no inferred schema in {run.output}: run 'simclr-tfx ingest' with this --config and --output first")
+        raise DataError(
+            f"no inferred schema in {run.output}: run 'simclr-tfx ingest' with this --config and --output first"
+        )
     examples = run.latest_outputs(contract.IMAGE_EXAMPLE_GEN)["examples"][0]
     classes = json.loads(examples.custom_properties["classes"].string_value)
     export_curated(os.path.join(schemas[0].uri, "schema.pbtxt"), classes, args.to)
@@ -404,8 +451,10 @@ def _compiled(args: argparse.Namespace):
 def cmd_compile(args: argparse.Namespace) -> int:
     config, spec = _compiled(args)
     vertex = config.vertex
-    print(f"wrote {spec}: pipeline {config.pipeline_name} for Vertex AI Pipelines in {vertex.project}/{vertex.region}, "
-          f"image {vertex.image}, trainer preset '{vertex.trainer.preset}' on {vertex.trainer.image or vertex.image}")
+    print(
+        f"wrote {spec}: pipeline {config.pipeline_name} for Vertex AI Pipelines in {vertex.project}/{vertex.region}, "
+        f"image {vertex.image}, trainer preset '{vertex.trainer.preset}' on {vertex.trainer.image or vertex.image}"
+    )
     return 0
 
 
@@ -419,7 +468,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from pipeline import vertex_runner
 
     config, spec = _compiled(args)
-    job = vertex_runner.pipeline_job(config, spec, enable_caching=False if args.no_cache else None, dry_run=args.dry_run)
+    job = vertex_runner.pipeline_job(
+        config, spec, enable_caching=False if args.no_cache else None, dry_run=args.dry_run
+    )
     if args.dry_run:
         _print_request(vertex_runner.create_job_request(config, job))
         return 0
@@ -489,10 +540,22 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
         spec = vertex_runner.compile_pipeline(config, spec_path)
         print(f"compiled {spec_path}; running it as Vertex AI would, against the fake bucket", file=sys.stderr)
         # Tasks inherit this process's environment, which points at the fake bucket.
-        env = {name: text for name, text in ((rehearsal.PREEMPT_ENV, args.preempt_trainer_after),
-                                             (rehearsal.FAIL_ENV, args.fail_trainer_after)) if text}
-        run = rehearsal.Rehearsal(config, spec, workdir, env, progress=lambda line: print(line, file=sys.stderr, flush=True),
-                                  enable_caching=not args.no_cache)
+        env = {
+            name: text
+            for name, text in (
+                (rehearsal.PREEMPT_ENV, args.preempt_trainer_after),
+                (rehearsal.FAIL_ENV, args.fail_trainer_after),
+            )
+            if text
+        }
+        run = rehearsal.Rehearsal(
+            config,
+            spec,
+            workdir,
+            env,
+            progress=lambda line: print(line, file=sys.stderr, flush=True),
+            enable_caching=not args.no_cache,
+        )
         results = run.run()
     finally:
         if fake:
@@ -529,24 +592,34 @@ def build_parser() -> argparse.ArgumentParser:
     def add_common(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--config", default="local", help="a named config (pipeline/configs/NAME.yaml) or a YAML file")
         sub.add_argument("--data", help="image folder, local or gs:// (default: the config's 'data')")
-        sub.add_argument("--output", help="run directory: artifacts and the MLMD SQLite store (default: the config's 'output')")
-        sub.add_argument("--pipeline-root", help="where artifacts go, a folder or gs:// URI "
-                         "(default: <output>/pipeline_root; the metadata store stays in --output)")
+        sub.add_argument(
+            "--output", help="run directory: artifacts and the MLMD SQLite store (default: the config's 'output')"
+        )
+        sub.add_argument(
+            "--pipeline-root",
+            help="where artifacts go, a folder or gs:// URI "
+            "(default: <output>/pipeline_root; the metadata store stays in --output)",
+        )
         sub.add_argument("--json", action="store_true", help="print one JSON object on stdout")
         sub.add_argument(
-            "--beam-arg", action="append", default=[], metavar="ARG",
+            "--beam-arg",
+            action="append",
+            default=[],
+            metavar="ARG",
             help="extra Beam pipeline option, repeatable (e.g. --beam-arg=--runner=DataflowRunner)",
         )
 
     ingest = commands.add_parser(
-        "ingest", help="turn an image folder into validated TFRecords",
+        "ingest",
+        help="turn an image folder into validated TFRecords",
         description="Runs ingestion and data validation: ImageExampleGen, StatisticsGen, SchemaGen, ExampleValidator.",
     )
     add_common(ingest)
     ingest.set_defaults(func=cmd_ingest)
 
     run = commands.add_parser(
-        "run", help="run the whole local pipeline",
+        "run",
+        help="run the whole local pipeline",
         description="Runs the pipeline with LocalDagRunner: ingest, validate, transform, pretrain, "
         "linear evaluation, blessing, push to the model registry.",
     )
@@ -556,43 +629,61 @@ def build_parser() -> argparse.ArgumentParser:
 
     registry = commands.add_parser("registry", help="list, inspect, promote or roll back registry versions")
     registry_commands = registry.add_subparsers(dest="registry_command", required=True, metavar="ACTION")
-    for action, text in (("list", "versions, their top-1 and the champion"), ("show", "one version's metadata"),
-                         ("promote", "make a version the champion"), ("rollback", "restore the previous champion")):
+    for action, text in (
+        ("list", "versions, their top-1 and the champion"),
+        ("show", "one version's metadata"),
+        ("promote", "make a version the champion"),
+        ("rollback", "restore the previous champion"),
+    ):
         sub = registry_commands.add_parser(action, help=text, description=text[0].upper() + text[1:] + ".")
         sub.add_argument("--registry", help="registry folder (default: the config's registry.root)")
         sub.add_argument("--model", help="model name (default: the config's registry.model_name)")
         sub.add_argument("--config", default="local", help="config whose registry settings are the defaults")
-        sub.add_argument("--dry-run", action="store_true",
-                         help="registry kind vertex: print the Vertex AI requests as JSON lines, send nothing")
+        sub.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="registry kind vertex: print the Vertex AI requests as JSON lines, send nothing",
+        )
         if action in ("show", "promote"):
-            sub.add_argument("version", nargs="?" if action == "show" else None,
-                             help="version number" + (" (default: the champion)" if action == "show" else ""))
+            sub.add_argument(
+                "version",
+                nargs="?" if action == "show" else None,
+                help="version number" + (" (default: the champion)" if action == "show" else ""),
+            )
         if action == "list":
             sub.add_argument("--json", action="store_true", help="print one JSON object on stdout")
         sub.set_defaults(func=cmd_registry)
 
     embed = commands.add_parser(
-        "embed", help="embed a folder of images with a trained encoder",
+        "embed",
+        help="embed a folder of images with a trained encoder",
         description="Runs the pipeline's embedding step (Beam RunInference over the SavedModel) on every image "
         "below --data and writes Parquet shards: relative_path, sha256, label_id (-1) and the float16 "
         "embedding (see components/embeddings.py for reading them with pandas or numpy).",
     )
-    embed.add_argument("--model", required=True,
-                       help="a SavedModel folder (local or gs://), or a local registry folder (its champion)")
+    embed.add_argument(
+        "--model", required=True, help="a SavedModel folder (local or gs://), or a local registry folder (its champion)"
+    )
     embed.add_argument("--version", help="with a registry: this version instead of the champion")
     embed.add_argument("--model-name", help="with a registry: the model (default: the config's registry.model_name)")
     embed.add_argument("--data", required=True, help="an image folder, local or gs://")
     embed.add_argument("--output", required=True, help="folder for the shards, local or gs://")
     embed.add_argument("--config", default="local", help="config for the Beam options and the pixel limit")
     embed.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    embed.add_argument("--beam-arg", action="append", default=[], metavar="ARG",
-                       help="extra Beam pipeline option, repeatable (e.g. --beam-arg=--runner=DataflowRunner)")
+    embed.add_argument(
+        "--beam-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra Beam pipeline option, repeatable (e.g. --beam-arg=--runner=DataflowRunner)",
+    )
     embed.set_defaults(func=cmd_embed)
 
     schema = commands.add_parser("schema", help="manage the curated data schema")
     schema_commands = schema.add_subparsers(dest="schema_command", required=True, metavar="ACTION")
     export = schema_commands.add_parser(
-        "export", help="write the latest inferred schema, curated, for checking in",
+        "export",
+        help="write the latest inferred schema, curated, for checking in",
         description="Copies the schema that SchemaGen inferred in a run, without value domains on per-image "
         "identity features, so that it can be set as validation.schema_path.",
     )
@@ -603,7 +694,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     vertex_help = "a config with a 'vertex' section (see pipeline/configs/vertex.yaml)"
     compile_ = commands.add_parser(
-        "compile", help="compile the pipeline for Vertex AI Pipelines",
+        "compile",
+        help="compile the pipeline for Vertex AI Pipelines",
         description="Builds the same pipeline as 'run' and compiles it with KubeflowV2DagRunner to a job spec.",
     )
     compile_.add_argument("--config", required=True, help=vertex_help)
@@ -611,7 +703,8 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.set_defaults(func=cmd_compile)
 
     submit = commands.add_parser(
-        "submit", help="submit the pipeline to Vertex AI Pipelines",
+        "submit",
+        help="submit the pipeline to Vertex AI Pipelines",
         description="Compiles (or takes --spec) and submits an aiplatform.PipelineJob.",
     )
     submit.add_argument("--config", required=True, help=vertex_help)
@@ -621,7 +714,8 @@ def build_parser() -> argparse.ArgumentParser:
     submit.set_defaults(func=cmd_submit)
 
     rehearse = commands.add_parser(
-        "rehearse", help="run the compiled Vertex AI pipeline offline, task by task, on a fake GCS bucket",
+        "rehearse",
+        help="run the compiled Vertex AI pipeline offline, task by task, on a fake GCS bucket",
         description="Compiles the pipeline as 'compile' does, then runs the spec as Vertex AI Pipelines would: "
         "each task's container command with its executor input, trigger conditions, caching, DirectRunner for "
         "Dataflow, and the Trainer's custom job recorded and run as a local process.",
@@ -631,14 +725,21 @@ def build_parser() -> argparse.ArgumentParser:
     rehearse.add_argument("--output", help="where the rehearsal's spec, logs and cache go (default: the config's)")
     rehearse.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     rehearse.add_argument("--no-cache", action="store_true", help="run every task even if a cached result exists")
-    rehearse.add_argument("--preempt-trainer-after", metavar="TEXT",
-                          help="kill the training worker once TEXT is in its log, as a preemption would")
-    rehearse.add_argument("--fail-trainer-after", metavar="TEXT",
-                          help="fail the training job once TEXT is in its log; submit again to see it resume")
+    rehearse.add_argument(
+        "--preempt-trainer-after",
+        metavar="TEXT",
+        help="kill the training worker once TEXT is in its log, as a preemption would",
+    )
+    rehearse.add_argument(
+        "--fail-trainer-after",
+        metavar="TEXT",
+        help="fail the training job once TEXT is in its log; submit again to see it resume",
+    )
     rehearse.set_defaults(func=cmd_rehearse)
 
     fake_gcs = commands.add_parser(
-        "fake-gcs", help="serve a fake GCS bucket on loopback for TensorFlow, Beam and google-cloud-storage",
+        "fake-gcs",
+        help="serve a fake GCS bucket on loopback for TensorFlow, Beam and google-cloud-storage",
         description="Starts fake-gcs-server behind a TLS proxy and prints the environment to export.",
     )
     fake_gcs.add_argument("--bucket", action="append", default=[], help="a bucket to create (repeatable)")
@@ -647,9 +748,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     schedule = commands.add_parser("schedule", help="scheduled retraining on Vertex AI (PipelineJobSchedule)")
     schedule_commands = schedule.add_subparsers(dest="schedule_command", required=True, metavar="ACTION")
-    for action, text in (("create", "create the retraining schedule (one run at a time)"),
-                         ("list", "list this pipeline's schedules"), ("pause", "pause a schedule"),
-                         ("resume", "resume a paused schedule"), ("delete", "delete a schedule")):
+    for action, text in (
+        ("create", "create the retraining schedule (one run at a time)"),
+        ("list", "list this pipeline's schedules"),
+        ("pause", "pause a schedule"),
+        ("resume", "resume a paused schedule"),
+        ("delete", "delete a schedule"),
+    ):
         sub = schedule_commands.add_parser(action, help=text, description=text[0].upper() + text[1:] + ".")
         sub.add_argument("--config", required=True, help=vertex_help)
         sub.add_argument("--dry-run", action="store_true", help="print the exact request; send nothing")

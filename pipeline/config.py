@@ -37,15 +37,20 @@ class IngestConfig(Section):
     max_pixels: PositiveInt = Field(50_000_000, description="Images above this many pixels are rejected undecoded.")
     max_reject_fraction: float = Field(0.05, ge=0.0, le=1.0)
     class_separator: str = Field("_", min_length=1, description="For <class><sep><anything>.ext file names.")
-    num_shards: int = Field(0, ge=0, description="TFRecord shards per split; 0: about 150 MB each, sized from the data.")
+    num_shards: int = Field(
+        0, ge=0, description="TFRecord shards per split; 0: about 150 MB each, sized from the data."
+    )
     labels_file: Optional[str] = Field(
-        None, description="CSV of '<relative path>,<class>' rows for images in no class folder (ImageNet's "
+        None,
+        description="CSV of '<relative path>,<class>' rows for images in no class folder (ImageNet's "
         "flat val/); with it, file-name prefixes are not classes. Keep it inside the data folder so that "
-        "a change to it changes the data's fingerprint.")
+        "a change to it changes the data's fingerprint.",
+    )
     # Empty by default: the pipeline's in_memory DirectRunner streams; multi_threading held every
     # record in memory at 200,000 images (README, "Configs").
     beam_args: List[str] = Field(
-        default_factory=list, description="Beam options for ImageExampleGen only, over the pipeline's beam_args.")
+        default_factory=list, description="Beam options for ImageExampleGen only, over the pipeline's beam_args."
+    )
 
 
 class ValidationConfig(Section):
@@ -95,14 +100,26 @@ TRAINER_MACHINES: Dict[str, Dict[str, Any]] = {
     # TPU v5e, one host with 4 chips (TPUStrategy, 4 replicas).
     "tpu": {"machine_spec": {"machine_type": "ct5lp-hightpu-4t", "tpu_topology": "2x2"}, "replicas": 4, "tpu": True},
     # TPU v5e, one host with 8 chips: 128 GB of HBM, room for batch 1024 of two 224 px views.
-    "tpu-v5e-8": {"machine_spec": {"machine_type": "ct5lp-hightpu-8t", "tpu_topology": "2x4"}, "replicas": 8,
-                  "tpu": True},
+    "tpu-v5e-8": {
+        "machine_spec": {"machine_type": "ct5lp-hightpu-8t", "tpu_topology": "2x4"},
+        "replicas": 8,
+        "tpu": True,
+    },
     # TPU v3-8 through the legacy cloud-tpu machine (TPUStrategy, 8 replicas).
-    "tpu-v3": {"machine_spec": {"machine_type": "cloud-tpu", "accelerator_type": "TPU_V3", "accelerator_count": 8},
-               "replicas": 8, "tpu": True},
+    "tpu-v3": {
+        "machine_spec": {"machine_type": "cloud-tpu", "accelerator_type": "TPU_V3", "accelerator_count": 8},
+        "replicas": 8,
+        "tpu": True,
+    },
     # One A100 (the default strategy); a2-highgpu-2g/4g/8g would use MirroredStrategy.
-    "gpu": {"machine_spec": {"machine_type": "a2-highgpu-1g", "accelerator_type": "NVIDIA_TESLA_A100",
-                             "accelerator_count": 1}, "replicas": 1},
+    "gpu": {
+        "machine_spec": {
+            "machine_type": "a2-highgpu-1g",
+            "accelerator_type": "NVIDIA_TESLA_A100",
+            "accelerator_count": 1,
+        },
+        "replicas": 1,
+    },
     "cpu": {"machine_spec": {"machine_type": "n2-standard-16"}, "replicas": 1},
 }
 
@@ -116,7 +133,8 @@ class DataflowConfig(Section):
     max_workers: PositiveInt = 10
     disk_size_gb: PositiveInt = 50
     subnetwork: Optional[str] = Field(
-        None, description="Workers' subnetwork, needed on a custom-mode VPC: regions/<region>/subnetworks/<name> "
+        None,
+        description="Workers' subnetwork, needed on a custom-mode VPC: regions/<region>/subnetworks/<name> "
         "or a full URL (Dataflow's --subnetwork).",
     )
 
@@ -131,7 +149,8 @@ class TrainerMachineConfig(Section):
 
     preset: Literal["tpu", "tpu-v5e-8", "tpu-v3", "gpu", "cpu"] = "tpu"
     image: Optional[str] = Field(
-        None, description="Container for the training job (default: vertex.image). TPU presets need the TPU image "
+        None,
+        description="Container for the training job (default: vertex.image). TPU presets need the TPU image "
         "(the Dockerfile's tpu target, `make image`), which has libtpu and TPU-VM TensorFlow.",
     )
 
@@ -164,7 +183,9 @@ class VertexConfig(Section):
     pipeline_root: str = Field(..., description="gs:// folder for every artifact of every run.")
     image: str = Field(..., description="The project's container image (make image), run by every step.")
     service_account: str = Field(..., description="The pipeline service account (infra/ outputs it).")
-    network: Optional[str] = Field(None, description="VPC network for peering: projects/<number>/global/networks/<name>.")
+    network: Optional[str] = Field(
+        None, description="VPC network for peering: projects/<number>/global/networks/<name>."
+    )
     tensorboard: Optional[str] = Field(None, description="Vertex AI TensorBoard resource for the training job.")
     dataflow: DataflowConfig
     trainer: TrainerMachineConfig = Field(default_factory=TrainerMachineConfig)
@@ -244,7 +265,8 @@ class PipelineConfig(Section):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     blessing: BlessingConfig = Field(default_factory=BlessingConfig)
     supervised_baseline: Optional[SupervisedBaselineConfig] = Field(
-        None, description="Set to also train the encoder from scratch on the probes' labelled subsets (benchmark config).",
+        None,
+        description="Set to also train the encoder from scratch on the probes' labelled subsets (benchmark config).",
     )
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     skip_unchanged_data: bool = Field(
@@ -258,7 +280,9 @@ class PipelineConfig(Section):
             return self
         placeholder = _first_placeholder(self.model_dump(include={"data", "registry", "vertex"}))
         if placeholder:
-            raise ValueError(f"replace the placeholder in '{placeholder[0]}': {placeholder[1]!r} (terraform output vertex_yaml)")
+            raise ValueError(
+                f"replace the placeholder in '{placeholder[0]}': {placeholder[1]!r} (terraform output vertex_yaml)"
+            )
         if not self.data.startswith("gs://"):
             raise ValueError(f"data must be a gs:// path on Vertex AI, not {self.data!r}")
         trainer = self.vertex.trainer
@@ -283,7 +307,7 @@ class PipelineConfig(Section):
 
     @property
     def ingest_steps_beam_args(self) -> List[str]:
-        """ImageExampleGen's own options on top of ``steps_beam_args`` (``ingest.beam_args``: DirectRunner threading only)."""
+        """ImageExampleGen's own options on top of ``steps_beam_args`` (``ingest.beam_args``; local runs only)."""
         return [] if self.vertex else list(self.ingest.beam_args)
 
     @pydantic.model_validator(mode="after")
@@ -327,7 +351,9 @@ def _format_error(source: str, error: pydantic.ValidationError) -> str:
 def _merge(base: Dict[str, Any], override: Dict[str, Any]) -> Dict[str, Any]:
     merged = dict(base)
     for key, value in override.items():
-        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        merged[key] = (
+            _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        )
     return merged
 
 

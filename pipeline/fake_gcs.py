@@ -57,11 +57,24 @@ from typing import Dict, List, Optional, Tuple
 
 LOOPBACK = "127.0.0.1"
 # The names TensorFlow's GCS filesystem connects to (hard-coded in TensorFlow).
-TLS_NAMES = ("www.googleapis.com", "storage.googleapis.com", "*.storage.googleapis.com",
-             "oauth2.googleapis.com")  # the last one answers Application Default Credentials' token refresh
+TLS_NAMES = (
+    "www.googleapis.com",
+    "storage.googleapis.com",
+    "*.storage.googleapis.com",
+    "oauth2.googleapis.com",
+)  # the last one answers Application Default Credentials' token refresh
 TOKEN = "offline-test-token"  # GOOGLE_AUTH_TOKEN_FOR_TESTING: TensorFlow sends it as the bearer token
-_HOP_BY_HOP = {"connection", "proxy-connection", "keep-alive", "transfer-encoding", "te", "upgrade",
-               "content-length", "proxy-authorization", "trailer"}
+_HOP_BY_HOP = {
+    "connection",
+    "proxy-connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "upgrade",
+    "content-length",
+    "proxy-authorization",
+    "trailer",
+}
 
 
 @dataclasses.dataclass
@@ -99,11 +112,19 @@ def write_certificate(folder: str) -> Tuple[str, str]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "simclr-tfx offline GCS")])
     now = datetime.datetime.now(datetime.timezone.utc)
     certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=7))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName(n) for n in TLS_NAMES] + [x509.IPAddress(ipaddress.ip_address(LOOPBACK))]), critical=False)
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=7))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName(n) for n in TLS_NAMES] + [x509.IPAddress(ipaddress.ip_address(LOOPBACK))]
+            ),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
@@ -111,8 +132,11 @@ def write_certificate(folder: str) -> Tuple[str, str]:
     with open(cert_path, "wb") as handle:
         handle.write(certificate.public_bytes(serialization.Encoding.PEM))
     with open(key_path, "wb") as handle:
-        handle.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+        handle.write(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
     return cert_path, key_path
 
 
@@ -131,8 +155,14 @@ class _ProxyServer(http.server.ThreadingHTTPServer):
             self.faults = faults
             self.random = random.Random(faults.seed)
             self.received_uploads = set()  # upload sessions whose data reached the fake
-            self.stats = {"requests": 0, "errors_injected": 0, "uploads_dropped": 0, "stalls": 0,
-                          "batches_split": 0, "faulted": []}
+            self.stats = {
+                "requests": 0,
+                "errors_injected": 0,
+                "uploads_dropped": 0,
+                "stalls": 0,
+                "batches_split": 0,
+                "faulted": [],
+            }
 
     def draw(self, rate: float) -> bool:
         with self.lock:
@@ -217,8 +247,10 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
         target = urllib.parse.urlunsplit(("", "", path.path, path.query, "")) if path.scheme else self.path
         # Which client met the fault: TensorFlow says "TSL", Beam's GcsIO "apache-beam", google-cloud-storage
         # alone "gcloud-python".
-        what = {"request": f"{self.command} {urllib.parse.unquote(target.split('?')[0])}",
-                "client": self.headers.get("User-Agent", "?").split(" ")[0]}
+        what = {
+            "request": f"{self.command} {urllib.parse.unquote(target.split('?')[0])}",
+            "client": self.headers.get("User-Agent", "?").split(" ")[0],
+        }
         self.server.count("requests")
         is_upload = target.startswith("/upload/") and self.command in ("POST", "PUT")
         faults = not (self.server.faults.exempt and self.server.faults.exempt in target)
@@ -257,8 +289,9 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
                 with self.server.lock:
                     self.server.received_uploads.add(session)
         if self.tunnel:  # the fake names the host it was asked for, over http: come back through the tunnel
-            reply_headers = [(k, v.replace("http://", "https://", 1) if k.lower() == "location" else v)
-                             for k, v in reply_headers]
+            reply_headers = [
+                (k, v.replace("http://", "https://", 1) if k.lower() == "location" else v) for k, v in reply_headers
+            ]
         self._reply(status, reply_headers, reply)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
@@ -281,7 +314,8 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
         """Each part of a JSON batch request forwarded on its own; the replies as one multipart/mixed body."""
         self.server.count("batches_split")
         message = email.parser.BytesParser().parsebytes(
-            b"Content-Type: " + self.headers["Content-Type"].encode() + b"\r\nMIME-Version: 1.0\r\n\r\n" + body)
+            b"Content-Type: " + self.headers["Content-Type"].encode() + b"\r\nMIME-Version: 1.0\r\n\r\n" + body
+        )
         boundary = f"batch_{random.getrandbits(64):016x}"
         parts = []
         for index, part in enumerate(message.get_payload(), start=1):
@@ -293,13 +327,17 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
             headers = [tuple(s.strip() for s in line.split(":", 1)) for line in header_lines if ":" in line]
             headers.append(("Host", split.netloc or self.headers.get("Host", LOOPBACK)))
             status, reply_headers, reply = self._upstream(
-                method, urllib.parse.urlunsplit(("", "", split.path, split.query, "")), headers, part_body)
+                method, urllib.parse.urlunsplit(("", "", split.path, split.query, "")), headers, part_body
+            )
             content_type = dict((k.lower(), v) for k, v in reply_headers).get("content-type", "application/json")
             content_id = part.get("Content-ID", f"<{index}>").strip("<>")
             parts.append(
                 f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <response-{content_id}>\r\n\r\n"
                 f"HTTP/1.1 {status} {http.client.responses.get(status, '')}\r\nContent-Type: {content_type}\r\n"
-                f"Content-Length: {len(reply)}\r\n\r\n".encode() + reply + b"\r\n")
+                f"Content-Length: {len(reply)}\r\n\r\n".encode()
+                + reply
+                + b"\r\n"
+            )
         reply = b"".join(parts) + f"--{boundary}--\r\n".encode()
         return 200, [("Content-Type", f"multipart/mixed; boundary={boundary}")], reply
 
@@ -319,15 +357,31 @@ class _Server:
 
         upstream_port = _free_port()
         self.process = subprocess.Popen(
-            [str(_get_binary_path()), "-scheme", "http", "-backend", "memory", "-host", LOOPBACK,
-             "-port", str(upstream_port), "-log-level", "error"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_end_with_parent,
+            [
+                str(_get_binary_path()),
+                "-scheme",
+                "http",
+                "-backend",
+                "memory",
+                "-host",
+                LOOPBACK,
+                "-port",
+                str(upstream_port),
+                "-log-level",
+                "error",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_end_with_parent,
         )
         self._wait_for(f"http://{LOOPBACK}:{upstream_port}/storage/v1/b")
         for bucket in buckets:
             request = urllib.request.Request(
-                f"http://{LOOPBACK}:{upstream_port}/storage/v1/b?project=offline", method="POST",
-                data=json.dumps({"name": bucket}).encode(), headers={"Content-Type": "application/json"})
+                f"http://{LOOPBACK}:{upstream_port}/storage/v1/b?project=offline",
+                method="POST",
+                data=json.dumps({"name": bucket}).encode(),
+                headers={"Content-Type": "application/json"},
+            )
             urllib.request.urlopen(request, timeout=10).close()
         self.certificate, key = write_certificate(folder)
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -356,8 +410,10 @@ def write_credentials(folder: str) -> str:
     """Application Default Credentials of the authorized-user kind; their token comes from the proxy."""
     path = os.path.join(folder, "application_default_credentials.json")
     with open(path, "w") as handle:
-        json.dump({"type": "authorized_user", "client_id": "offline", "client_secret": "offline",
-                   "refresh_token": "offline"}, handle)
+        json.dump(
+            {"type": "authorized_user", "client_id": "offline", "client_secret": "offline", "refresh_token": "offline"},
+            handle,
+        )
     return path
 
 
@@ -369,12 +425,16 @@ def environment(port: int, certificate: str, credentials: str) -> Dict[str, str]
     """
     proxy = f"http://{LOOPBACK}:{port}"
     return {
-        "GOOGLE_APPLICATION_CREDENTIALS": credentials, "REQUESTS_CA_BUNDLE": certificate,
+        "GOOGLE_APPLICATION_CREDENTIALS": credentials,
+        "REQUESTS_CA_BUNDLE": certificate,
         "STORAGE_EMULATOR_HOST": proxy,  # google-cloud-storage, Beam's GcsIO
-        "https_proxy": proxy, "HTTPS_PROXY": proxy,  # TensorFlow's GCS filesystem (libcurl)
-        "no_proxy": f"{LOOPBACK},localhost", "NO_PROXY": f"{LOOPBACK},localhost",
+        "https_proxy": proxy,
+        "HTTPS_PROXY": proxy,  # TensorFlow's GCS filesystem (libcurl)
+        "no_proxy": f"{LOOPBACK},localhost",
+        "NO_PROXY": f"{LOOPBACK},localhost",
         "CURL_CA_BUNDLE": certificate,
-        "GOOGLE_AUTH_TOKEN_FOR_TESTING": TOKEN, "NO_GCE_CHECK": "true",
+        "GOOGLE_AUTH_TOKEN_FOR_TESTING": TOKEN,
+        "NO_GCE_CHECK": "true",
         "GOOGLE_CLOUD_PROJECT": "offline",
     }
 
@@ -424,8 +484,10 @@ class FakeGcs:
 
     def _control(self, path: str, body: Optional[Dict] = None) -> Dict:
         request = urllib.request.Request(
-            f"http://{LOOPBACK}:{self.port}/_fake/{path}", data=None if body is None else json.dumps(body).encode(),
-            method="GET" if body is None else "POST")
+            f"http://{LOOPBACK}:{self.port}/_fake/{path}",
+            data=None if body is None else json.dumps(body).encode(),
+            method="GET" if body is None else "POST",
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.load(response)
 

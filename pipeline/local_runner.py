@@ -58,7 +58,8 @@ class LocalRun:
         latest = max(executions, key=lambda e: (e.create_time_since_epoch, e.id))
         outputs: Dict[str, List[metadata_store_pb2.Artifact]] = {}
         events = [
-            e for e in store.get_events_by_execution_ids([latest.id])
+            e
+            for e in store.get_events_by_execution_ids([latest.id])
             if e.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
         ]
         artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}

@@ -16,12 +16,12 @@ from typing import List, Optional
 
 from tfx import v1 as tfx
 
+from components import image_folder, resumable_trainer
 from components.anomaly_gate import AnomalyGate
 from components.data_fingerprint import DataFingerprint
 from components.embedder import Embedder
 from components.image_example_gen import ImageExampleGen
 from components.linear_eval import LinearEval
-from components import image_folder, resumable_trainer
 from components.registry_pusher import Blesser, RegistryPusher
 from components.supervised_baseline import SupervisedBaseline
 from pipeline.config import PipelineConfig
@@ -76,28 +76,34 @@ def _stages(config: PipelineConfig, snapshot, until: str, pipeline_root: str) ->
     def included(stage: str) -> bool:
         return STAGES.index(until) >= STAGES.index(stage)
 
-    example_gen = ImageExampleGen(
-        snapshot=snapshot.outputs["snapshot"],
-        input_base=config.data,
-        split_buckets=dict(config.ingest.split_buckets),
-        max_pixels=config.ingest.max_pixels,
-        max_reject_fraction=config.ingest.max_reject_fraction,
-        class_separator=config.ingest.class_separator,
-        num_shards=config.ingest.num_shards,
-        eval_split=config.eval_split,
-        labels_file=config.ingest.labels_file or "",
-    ).with_beam_pipeline_args(config.ingest_steps_beam_args).with_id(contract.IMAGE_EXAMPLE_GEN)
+    example_gen = (
+        ImageExampleGen(
+            snapshot=snapshot.outputs["snapshot"],
+            input_base=config.data,
+            split_buckets=dict(config.ingest.split_buckets),
+            max_pixels=config.ingest.max_pixels,
+            max_reject_fraction=config.ingest.max_reject_fraction,
+            class_separator=config.ingest.class_separator,
+            num_shards=config.ingest.num_shards,
+            eval_split=config.eval_split,
+            labels_file=config.ingest.labels_file or "",
+        )
+        .with_beam_pipeline_args(config.ingest_steps_beam_args)
+        .with_id(contract.IMAGE_EXAMPLE_GEN)
+    )
     components = [example_gen]
     if not included("ingest"):
         return components
 
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id(
-        contract.STATISTICS_GEN)
+        contract.STATISTICS_GEN
+    )
     if config.validation.schema_path:
         schema_gen = tfx.components.ImportSchemaGen(schema_file=config.validation.schema_path)
     else:
         schema_gen = tfx.components.SchemaGen(
-            statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True).with_id(contract.SCHEMA_GEN)
+            statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
+        ).with_id(contract.SCHEMA_GEN)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     ).with_id(contract.EXAMPLE_VALIDATOR)
@@ -105,8 +111,9 @@ def _stages(config: PipelineConfig, snapshot, until: str, pipeline_root: str) ->
         examples=example_gen.outputs["examples"],
         anomalies=example_validator.outputs["anomalies"],
         # Training and evaluation read the eval split too: missing, it is a one-line error here.
-        required_splits=json.dumps(sorted(set(config.validation.required_splits)
-                                          | ({config.eval_split} if included("pretrain") else set()))),
+        required_splits=json.dumps(
+            sorted(set(config.validation.required_splits) | ({config.eval_split} if included("pretrain") else set()))
+        ),
     ).with_id(contract.ANOMALY_GATE)
     components += [statistics_gen, schema_gen, example_validator, anomaly_gate]
     if not included("transform"):
@@ -134,8 +141,11 @@ def _stages(config: PipelineConfig, snapshot, until: str, pipeline_root: str) ->
 def _input_settings_digest(config: PipelineConfig) -> str:
     """The settings that turn the data into the Trainer's examples; with the data's fingerprint (known
     to the Trainer at run time), they key its checkpoints instead of its input URIs, new in every run."""
-    settings = [config.ingest.model_dump(mode="json", exclude={"beam_args"}),
-                config.validation.model_dump(mode="json"), config.transform.model_dump(mode="json")]
+    settings = [
+        config.ingest.model_dump(mode="json", exclude={"beam_args"}),
+        config.validation.model_dump(mode="json"),
+        config.transform.model_dump(mode="json"),
+    ]
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
@@ -151,11 +161,13 @@ def _trainer(config: PipelineConfig, snapshot, example_gen, transform, pipeline_
     if config.vertex is not None:
         vertex = tfx.extensions.google_cloud_ai_platform
         component = resumable_trainer.VertexTrainer
-        custom_config.update({
-            vertex.ENABLE_VERTEX_KEY: True,
-            vertex.VERTEX_REGION_KEY: config.vertex.region,
-            vertex.TRAINING_ARGS_KEY: vertex_training_job(config),
-        })
+        custom_config.update(
+            {
+                vertex.ENABLE_VERTEX_KEY: True,
+                vertex.VERTEX_REGION_KEY: config.vertex.region,
+                vertex.TRAINING_ARGS_KEY: vertex_training_job(config),
+            }
+        )
     return component(
         snapshot=snapshot.outputs["snapshot"],
         ingested=example_gen.outputs["examples"],
@@ -172,11 +184,13 @@ def vertex_training_job(config: PipelineConfig) -> dict:
     """The Vertex AI CustomJob fields the Trainer's job is created with (TFX adds the command)."""
     vertex = config.vertex
     job_spec = {
-        "worker_pool_specs": [{
-            "machine_spec": vertex.trainer.machine_spec,
-            "replica_count": 1,
-            "container_spec": {"image_uri": vertex.trainer.image or vertex.image},
-        }],
+        "worker_pool_specs": [
+            {
+                "machine_spec": vertex.trainer.machine_spec,
+                "replica_count": 1,
+                "container_spec": {"image_uri": vertex.trainer.image or vertex.image},
+            }
+        ],
         "service_account": vertex.service_account,
         # A preempted or failed worker is started again in the same job, so it resumes from its checkpoint.
         "scheduling": {"restart_job_on_worker_restart": True},
@@ -197,7 +211,8 @@ def _evaluate_and_push(config: PipelineConfig, example_gen, transform, trainer) 
     evaluation = config.evaluation
     # What the probes and the supervised baseline share: splits, label fractions, encoder settings.
     labelled = {
-        "train_split": "train", "eval_split": config.eval_split,
+        "train_split": "train",
+        "eval_split": config.eval_split,
         "label_fractions": list(evaluation.label_fractions),
         "training": config.training.model_dump(mode="json"),
     }
@@ -207,20 +222,28 @@ def _evaluate_and_push(config: PipelineConfig, example_gen, transform, trainer) 
             examples=example_gen.outputs["examples"],
             transform_graph=transform.outputs["transform_graph"],
             settings=json.dumps(
-                {**labelled, "supervised_baseline": config.supervised_baseline.model_dump(mode="json")}, sort_keys=True),
+                {**labelled, "supervised_baseline": config.supervised_baseline.model_dump(mode="json")}, sort_keys=True
+            ),
         ).with_id(contract.SUPERVISED_BASELINE)
     # Beam steps run on Dataflow on Vertex AI: the embeddings never pass through one process.
     embedder = Embedder(examples=example_gen.outputs["examples"], model=trainer.outputs["model"]).with_id(
-        contract.EMBEDDER)
+        contract.EMBEDDER
+    )
     linear_eval = LinearEval(
         examples=example_gen.outputs["examples"],
         embeddings=embedder.outputs["embeddings"],
         model_run=trainer.outputs["model_run"],
         baseline=baseline.outputs["baseline"] if baseline else None,
-        settings=json.dumps({
-            **labelled, "seeds": evaluation.seeds, "knn_k": evaluation.knn_k, "tsne": evaluation.tsne,
-            "blessing_fraction": config.blessing.label_fraction,
-        }, sort_keys=True),
+        settings=json.dumps(
+            {
+                **labelled,
+                "seeds": evaluation.seeds,
+                "knn_k": evaluation.knn_k,
+                "tsne": evaluation.tsne,
+                "blessing_fraction": config.blessing.label_fraction,
+            },
+            sort_keys=True,
+        ),
     ).with_id(contract.LINEAR_EVAL)
     blesser = Blesser(
         evaluation=linear_eval.outputs["evaluation"],

@@ -39,9 +39,21 @@ from trainer import contract
 SUCCEEDED, SKIPPED, FAILED, CACHED, NOT_TRIGGERED = "SUCCEEDED", "SKIPPED", "FAILED", "CACHED", "NOT_TRIGGERED"
 PLACEHOLDER = "{{$}}"
 # Options that only mean something to Dataflow, dropped with --runner=DataflowRunner.
-_DATAFLOW_ONLY = ("--runner", "--project", "--region", "--service_account_email", "--machine_type",
-                  "--max_num_workers", "--disk_size_gb", "--experiments", "--sdk_container_image", "--network",
-                  "--subnetwork", "--temp_location", "--staging_location")
+_DATAFLOW_ONLY = (
+    "--runner",
+    "--project",
+    "--region",
+    "--service_account_email",
+    "--machine_type",
+    "--max_num_workers",
+    "--disk_size_gb",
+    "--experiments",
+    "--sdk_container_image",
+    "--network",
+    "--subnetwork",
+    "--temp_location",
+    "--staging_location",
+)
 DIRECT_RUNNER_ARGS = ["--runner=DirectRunner", "--direct_num_workers=1", "--direct_running_mode=in_memory"]
 VERTEX_JOBS_ENV = "SIMCLR_REHEARSAL_JOBS"  # where the recording job service keeps CustomJob requests
 PREEMPT_ENV = "SIMCLR_REHEARSAL_PREEMPT_AFTER"  # kill the training worker once this text is in its log, once
@@ -52,8 +64,9 @@ def topological_order(tasks: Dict[str, Dict]) -> List[str]:
     """Task names with every task after the tasks it depends on (ties by name, so the order is stable)."""
     order, done = [], set()
     while len(order) < len(tasks):
-        ready = sorted(name for name, task in tasks.items()
-                       if name not in done and set(task.get("dependentTasks", [])) <= done)
+        ready = sorted(
+            name for name, task in tasks.items() if name not in done and set(task.get("dependentTasks", [])) <= done
+        )
         if not ready:
             raise ValueError(f"the spec's tasks depend on each other in a cycle: {sorted(set(tasks) - done)}")
         order += ready
@@ -71,8 +84,23 @@ def direct_runner_args(args: List[str]) -> List[str]:
 
 _ARTIFACT_METADATA = re.compile(r"inputs\.artifacts\['([^']+)'\]\.artifacts\[0\]\.metadata\['([^']+)'\]")
 _PARAMETER = re.compile(r"inputs\.parameter_values\['([^']+)'\]")
-_ALLOWED_NODES = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.Compare, ast.Eq, ast.NotEq,
-                  ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Constant, ast.Load)
+_ALLOWED_NODES = (
+    ast.Expression,
+    ast.BoolOp,
+    ast.And,
+    ast.Or,
+    ast.UnaryOp,
+    ast.Not,
+    ast.Compare,
+    ast.Eq,
+    ast.NotEq,
+    ast.Lt,
+    ast.LtE,
+    ast.Gt,
+    ast.GtE,
+    ast.Constant,
+    ast.Load,
+)
 
 
 def condition_holds(condition: str, artifacts: Dict[str, Dict], parameters: Dict[str, Any]) -> bool:
@@ -81,6 +109,7 @@ def condition_holds(condition: str, artifacts: Dict[str, Dict], parameters: Dict
 
     Metadata numbers are doubles, as Vertex stores them: ``metadata['retrain'] == 1.0``.
     """
+
     def metadata(match) -> str:
         value = artifacts[match.group(1)]["artifacts"][0].get("metadata", {}).get(match.group(2))
         return repr(value)
@@ -105,7 +134,9 @@ def cache_key(task: Dict, component: Dict, executor: Dict, input_artifacts: Dict
     ``cachingOptions.enableCache`` are never served from the cache.
     """
     key = {
-        "inputArtifactNames": {name: [a["name"] for a in value["artifacts"]] for name, value in input_artifacts.items()},
+        "inputArtifactNames": {
+            name: [a["name"] for a in value["artifacts"]] for name, value in input_artifacts.items()
+        },
         "inputParameters": task.get("inputs", {}).get("parameters", {}),
         "outputArtifactsSpec": component.get("outputDefinitions", {}).get("artifacts", {}),
         "outputParametersSpec": component.get("outputDefinitions", {}).get("parameters", {}),
@@ -116,12 +147,15 @@ def cache_key(task: Dict, component: Dict, executor: Dict, input_artifacts: Dict
 
 def _artifact_name(project: str, region: str, uri: str) -> str:
     """The resource name Vertex ML Metadata gives an artifact; here derived from its URI."""
-    return (f"projects/{project}/locations/{region}/metadataStores/default/artifacts/"
-            f"{hashlib.sha256(uri.encode()).hexdigest()[:20]}")
+    return (
+        f"projects/{project}/locations/{region}/metadataStores/default/artifacts/"
+        f"{hashlib.sha256(uri.encode()).hexdigest()[:20]}"
+    )
 
 
-def executor_input(task: Dict, component: Dict, upstream: Dict[str, Dict], task_root: str,
-                   artifact_name: Callable[[str], str]) -> Dict:
+def executor_input(
+    task: Dict, component: Dict, upstream: Dict[str, Dict], task_root: str, artifact_name: Callable[[str], str]
+) -> Dict:
     """The ExecutorInput (kfp's ``pipeline_spec_pb2.ExecutorInput`` as JSON) for one task.
 
     ``upstream``: task name -> its ExecutorOutput JSON. Parameters go in ``parameters`` (typed
@@ -132,17 +166,29 @@ def executor_input(task: Dict, component: Dict, upstream: Dict[str, Dict], task_
     for name, source in task.get("inputs", {}).get("artifacts", {}).items():
         producer = source["taskOutputArtifact"]
         produced = upstream[producer["producerTask"]]["artifacts"][producer["outputArtifactKey"]]["artifacts"]
-        artifacts[name] = {"artifacts": [
-            {"name": artifact_name(a["uri"]), "type": definitions[name]["artifactType"], "uri": a["uri"],
-             "metadata": a.get("metadata", {})} for a in produced]}
-    parameters = {name: value["runtimeValue"]["constantValue"]
-                  for name, value in task.get("inputs", {}).get("parameters", {}).items()}
+        artifacts[name] = {
+            "artifacts": [
+                {
+                    "name": artifact_name(a["uri"]),
+                    "type": definitions[name]["artifactType"],
+                    "uri": a["uri"],
+                    "metadata": a.get("metadata", {}),
+                }
+                for a in produced
+            ]
+        }
+    parameters = {
+        name: value["runtimeValue"]["constantValue"]
+        for name, value in task.get("inputs", {}).get("parameters", {}).items()
+    }
     outputs = {}
     for name, definition in component.get("outputDefinitions", {}).get("artifacts", {}).items():
         uri = f"{task_root}/{name}"
         outputs[name] = {"artifacts": [{"name": artifact_name(uri), "type": definition["artifactType"], "uri": uri}]}
-    return {"inputs": {"artifacts": artifacts, "parameters": parameters},
-            "outputs": {"artifacts": outputs, "outputFile": f"{task_root}/executor_output.json"}}
+    return {
+        "inputs": {"artifacts": artifacts, "parameters": parameters},
+        "outputs": {"artifacts": outputs, "outputFile": f"{task_root}/executor_output.json"},
+    }
 
 
 def _python(command: List[str]) -> List[str]:
@@ -176,8 +222,15 @@ class Rehearsal:
     the recorded training jobs and the cache (Vertex keeps it in ML Metadata) go in ``workdir``.
     """
 
-    def __init__(self, config: PipelineConfig, spec: Dict, workdir: str, env: Dict[str, str],
-                 progress: Callable[[str], None] = lambda line: None, enable_caching: bool = True):
+    def __init__(
+        self,
+        config: PipelineConfig,
+        spec: Dict,
+        workdir: str,
+        env: Dict[str, str],
+        progress: Callable[[str], None] = lambda line: None,
+        enable_caching: bool = True,
+    ):
         self.config, self.spec, self.workdir, self.env, self.progress = config, spec, workdir, env, progress
         self.enable_caching = enable_caching
         self.run_id = f"{config.pipeline_name}-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
@@ -207,19 +260,20 @@ class Rehearsal:
                 results[name] = self._run_task(name, task, pipeline_spec, results, cache)
             result = results[name]
             outputs = ", ".join(a["uri"] for v in result.outputs.get("artifacts", {}).values() for a in v["artifacts"])
-            self.progress(f"{name:<18} {result.state:<13} {result.seconds:7.1f}s  "
-                          + (result.error or outputs or ""))
+            self.progress(f"{name:<18} {result.state:<13} {result.seconds:7.1f}s  " + (result.error or outputs or ""))
         with open(self.cache_file, "w") as handle:
             json.dump(cache, handle, indent=1)
         return results
 
-    def _run_task(self, name: str, task: Dict, pipeline_spec: Dict, results: Dict[str, TaskResult],
-                  cache: Dict) -> TaskResult:
+    def _run_task(
+        self, name: str, task: Dict, pipeline_spec: Dict, results: Dict[str, TaskResult], cache: Dict
+    ) -> TaskResult:
         component = pipeline_spec["components"][task["componentRef"]["name"]]
         executor = pipeline_spec["deploymentSpec"]["executors"][component["executorLabel"]]["container"]
         task_root = f"{self.job_root}/{name}_{uuid.uuid4().hex[:8]}"
-        invocation = executor_input(task, component, {n: r.outputs for n, r in results.items()}, task_root,
-                                    self._artifact_name)
+        invocation = executor_input(
+            task, component, {n: r.outputs for n, r in results.items()}, task_root, self._artifact_name
+        )
         condition = task.get("triggerPolicy", {}).get("condition")
         if condition and not condition_holds(condition, invocation["inputs"]["artifacts"], {}):
             return TaskResult(SKIPPED)
@@ -236,8 +290,9 @@ class Rehearsal:
         log_path = os.path.join(self.workdir, "logs", self.run_id, f"{name}.log")
         started = time.monotonic()
         with open(log_path, "w") as log:
-            code = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                  cwd=self.workdir, stdin=subprocess.DEVNULL).returncode
+            code = subprocess.run(
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, stdin=subprocess.DEVNULL
+            ).returncode
         seconds = time.monotonic() - started
         if code != 0:
             return TaskResult(FAILED, seconds, error=_last_error(log_path), log=log_path)
@@ -245,8 +300,9 @@ class Rehearsal:
 
         outputs = uri_io.read_json(invocation["outputs"]["outputFile"])
         for output_name, listed in invocation["outputs"]["artifacts"].items():  # Vertex keeps the names it gave
-            for produced, given in zip(outputs.get("artifacts", {}).get(output_name, {}).get("artifacts", []),
-                                       listed["artifacts"]):
+            for produced, given in zip(
+                outputs.get("artifacts", {}).get(output_name, {}).get("artifacts", []), listed["artifacts"]
+            ):
                 produced.setdefault("name", given["name"])
                 produced.setdefault("uri", given["uri"])
         if cacheable:
@@ -266,7 +322,7 @@ def upload_folder(folder: str, destination: str) -> int:
     """Copies a local image folder into ``gs://bucket/prefix`` (the rehearsal's data); returns the file count."""
     from google.cloud import storage
 
-    bucket_name, _, prefix = destination[len("gs://"):].partition("/")
+    bucket_name, _, prefix = destination[len("gs://") :].partition("/")
     bucket = storage.Client(project="offline").bucket(bucket_name)
     count = 0
     for directory, _, names in sorted(os.walk(folder)):
@@ -281,7 +337,7 @@ def upload_folder(folder: str, destination: str) -> int:
 def buckets_of(config: PipelineConfig) -> List[str]:
     """Every bucket the config names (data, pipeline root, Dataflow's temp location)."""
     uris = [config.data, config.vertex.pipeline_root, config.vertex.dataflow.temp_location]
-    return sorted({uri[len("gs://"):].split("/")[0] for uri in uris if uri.startswith("gs://")})
+    return sorted({uri[len("gs://") :].split("/")[0] for uri in uris if uri.startswith("gs://")})
 
 
 # --- the Vertex AI training job, in the Trainer task's own process -------------------------------
@@ -322,8 +378,14 @@ class RecordingJobServiceClient:
         os.makedirs(folder, exist_ok=True)
         number = len(os.listdir(folder)) + 1
         with open(os.path.join(folder, f"custom_job_{number}.json"), "w") as handle:
-            json.dump({"api_endpoint": self.api_endpoint,
-                       "request": json.loads(aiplatform_v1.CreateCustomJobRequest.to_json(request))}, handle, indent=2)
+            json.dump(
+                {
+                    "api_endpoint": self.api_endpoint,
+                    "request": json.loads(aiplatform_v1.CreateCustomJobRequest.to_json(request)),
+                },
+                handle,
+                indent=2,
+            )
         job = aiplatform_v1.CustomJob(request.custom_job)
         job.name = f"{parent}/customJobs/{number}"
         job.state = self._run(request.custom_job)
@@ -342,8 +404,11 @@ class RecordingJobServiceClient:
         env = {**os.environ, "CLOUD_ML_JOB_ID": job.display_name}
         base = job.job_spec.base_output_directory.output_uri_prefix
         if base:  # what Vertex sets when the job has a base output directory
-            env.update(AIP_MODEL_DIR=f"{base}/model", AIP_CHECKPOINT_DIR=f"{base}/checkpoints",
-                       AIP_TENSORBOARD_LOG_DIR=f"{base}/logs")
+            env.update(
+                AIP_MODEL_DIR=f"{base}/model",
+                AIP_CHECKPOINT_DIR=f"{base}/checkpoints",
+                AIP_TENSORBOARD_LOG_DIR=f"{base}/logs",
+            )
         preempt_after, fail_after = os.environ.get(PREEMPT_ENV), os.environ.get(FAIL_ENV)
         restarts = 0
         while True:
@@ -352,21 +417,27 @@ class RecordingJobServiceClient:
                 sys.stdout.write(line)
                 sys.stdout.flush()
                 if preempt_after and preempt_after in line:
-                    print(f"rehearsal: preempting the training worker (pid {worker.pid}) after {preempt_after!r}",
-                          flush=True)
+                    print(
+                        f"rehearsal: preempting the training worker (pid {worker.pid}) after {preempt_after!r}",
+                        flush=True,
+                    )
                     worker.send_signal(signal.SIGKILL)
                     preempt_after = None  # once
                 elif fail_after and fail_after in line:
-                    print(f"rehearsal: the training job fails (worker pid {worker.pid} killed) after {fail_after!r}",
-                          flush=True)
+                    print(
+                        f"rehearsal: the training job fails (worker pid {worker.pid} killed) after {fail_after!r}",
+                        flush=True,
+                    )
                     worker.send_signal(signal.SIGKILL)
                     worker.wait()
                     return aiplatform_v1.JobState.JOB_STATE_FAILED
             code = worker.wait()
             if code < 0 and job.job_spec.scheduling.restart_job_on_worker_restart and restarts < 3:
                 restarts += 1
-                print(f"rehearsal: worker ended by signal {-code}; restarting it (restart_job_on_worker_restart)",
-                      flush=True)
+                print(
+                    f"rehearsal: worker ended by signal {-code}; restarting it (restart_job_on_worker_restart)",
+                    flush=True,
+                )
                 continue
             return aiplatform_v1.JobState.JOB_STATE_SUCCEEDED if code == 0 else aiplatform_v1.JobState.JOB_STATE_FAILED
 

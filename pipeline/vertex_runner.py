@@ -13,8 +13,8 @@ import os
 import tempfile
 from typing import Any, Dict, List, Optional
 
-from pipeline.config import ConfigError, PipelineConfig
 from components.private_apis import recording_schedule_requests
+from pipeline.config import ConfigError, PipelineConfig
 from trainer import contract
 
 # The only step whose result depends on something outside its inputs (the bucket's contents).
@@ -50,8 +50,10 @@ def compile_pipeline(config: PipelineConfig, output_path: str) -> Dict[str, Any]
         _name_condition_inputs_as_declared(task)
     from trainer import uri_io
 
-    uri_io.write_text(output_path if uri_io.is_remote(output_path) else os.path.abspath(output_path),
-                      json.dumps(spec, indent=2, sort_keys=True))
+    uri_io.write_text(
+        output_path if uri_io.is_remote(output_path) else os.path.abspath(output_path),
+        json.dumps(spec, indent=2, sort_keys=True),
+    )
     return spec
 
 
@@ -84,8 +86,9 @@ def _credentials(dry_run: bool):
     return AnonymousCredentials()
 
 
-def pipeline_job(config: PipelineConfig, template_path: str, enable_caching: Optional[bool] = None,
-                 dry_run: bool = False):
+def pipeline_job(
+    config: PipelineConfig, template_path: str, enable_caching: Optional[bool] = None, dry_run: bool = False
+):
     """The SDK's PipelineJob for a compiled spec.
 
     ``enable_caching=None`` keeps the compiled per-step settings (``config.enable_cache``,
@@ -142,12 +145,18 @@ def create_schedule(config: PipelineConfig, job, cron: Optional[str] = None, dry
     from google.cloud import aiplatform
 
     schedule = aiplatform.PipelineJobSchedule(
-        pipeline_job=job, display_name=schedule_display_name(config),
-        project=config.vertex.project, location=config.vertex.region, credentials=_credentials(dry_run),
+        pipeline_job=job,
+        display_name=schedule_display_name(config),
+        project=config.vertex.project,
+        location=config.vertex.region,
+        credentials=_credentials(dry_run),
     )
-    settings = dict(cron=cron or config.vertex.schedule.cron,
-                    max_concurrent_run_count=config.vertex.schedule.max_concurrent_runs,
-                    service_account=config.vertex.service_account, network=config.vertex.network)
+    settings = dict(
+        cron=cron or config.vertex.schedule.cron,
+        max_concurrent_run_count=config.vertex.schedule.max_concurrent_runs,
+        service_account=config.vertex.service_account,
+        network=config.vertex.network,
+    )
     if not dry_run:
         schedule.create(**settings)
         return schedule.resource_name

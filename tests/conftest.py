@@ -19,8 +19,14 @@ CLASSES = ("cat", "dog", "elephant")
 
 # The modules that take minutes, longest first. `make test` runs modules on two workers
 # (pytest-xdist, --dist loadfile); starting these first lets both workers finish together.
-LONGEST_MODULES = ("test_rehearsal.py", "test_gcs_pipeline.py", "test_pipeline_end_to_end.py",
-                   "test_trainer_pipeline.py", "test_gcs_ingest.py", "test_ingest_pipeline.py")
+LONGEST_MODULES = (
+    "test_rehearsal.py",
+    "test_gcs_pipeline.py",
+    "test_pipeline_end_to_end.py",
+    "test_trainer_pipeline.py",
+    "test_gcs_ingest.py",
+    "test_ingest_pipeline.py",
+)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -107,8 +113,12 @@ def smoke_pipeline(tmp_path_factory):
     from pipeline.local_runner import LocalRun
 
     root = tmp_path_factory.mktemp("smoke-data")
-    images = [(split, label, n) for split, count in (("train", 4), ("test", 2)) for label in ("cat", "dog")
-              for n in range(count)]
+    images = [
+        (split, label, n)
+        for split, count in (("train", 4), ("test", 2))
+        for label in ("cat", "dog")
+        for n in range(count)
+    ]
     for seed, (split, label, n) in enumerate(images):
         write_image(root / split / f"{label}_{n}.png", seed=seed, size=(60 + 10 * n, 36))
     output = tmp_path_factory.mktemp("smoke-run")
@@ -118,8 +128,20 @@ def smoke_pipeline(tmp_path_factory):
     def run_once(into: pathlib.Path = output) -> dict:
         stdout = io.StringIO()
         with contextlib.redirect_stdout(stdout):
-            code = cli.main(["run", "--config", str(output / "config.yaml"), "--data", str(root), "--output", str(into),
-                             "--registry", str(registry), "--json"])
+            code = cli.main(
+                [
+                    "run",
+                    "--config",
+                    str(output / "config.yaml"),
+                    "--data",
+                    str(root),
+                    "--output",
+                    str(into),
+                    "--registry",
+                    str(registry),
+                    "--json",
+                ]
+            )
         assert code == 0
         return json.loads(stdout.getvalue().strip().splitlines()[-1])
 

@@ -28,8 +28,9 @@ def documented_keys() -> dict:
 
 
 def run_tiny(script: str, *args: str) -> dict:
-    result = subprocess.run([sys.executable, str(BENCH / script), "--tiny", *args], cwd=ROOT,
-                            capture_output=True, text=True, timeout=1200)
+    result = subprocess.run(
+        [sys.executable, str(BENCH / script), "--tiny", *args], cwd=ROOT, capture_output=True, text=True, timeout=1200
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -46,7 +47,9 @@ def check(script: str, line: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory, ):
+def tiny_dataset(
+    tmp_path_factory,
+):
     from conftest import write_image
 
     root = tmp_path_factory.mktemp("bench-data")

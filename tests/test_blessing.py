@@ -7,10 +7,9 @@ import pytest
 from tfx.types import standard_artifacts
 
 from components.data_fingerprint import training_digest
-from components.registry import LocalRegistry
+from components.registry import LocalRegistry, RegistryConfig
 from components.registry_pusher import Blesser, RegistryPusherExecutor, decide
 from trainer.contract import BLESSING_FILE, PUSH_FILE
-from components.registry import RegistryConfig
 
 
 def test_decide_blesses_above_threshold_without_champion():
@@ -42,7 +41,11 @@ def _artifact(kind, uri):
 def _bless_and_push(tmp_path, top1, registry_root, min_top1=0.5):
     """Runs the real Blesser and RegistryPusher executors on a LinearEval-shaped artifact."""
     evaluation = _artifact(standard_artifacts.ModelEvaluation, tmp_path / "evaluation")
-    metrics = {"linear": {"0.1": {"top1_mean": top1}}, "knn_top1": top1, "blessing_metric": {"label_fraction": 0.1, "top1_mean": top1}}
+    metrics = {
+        "linear": {"0.1": {"top1_mean": top1}},
+        "knn_top1": top1,
+        "blessing_metric": {"label_fraction": 0.1, "top1_mean": top1},
+    }
     (tmp_path / "evaluation" / "metrics.json").write_text(json.dumps(metrics))
     model = _artifact(standard_artifacts.Model, tmp_path / "model")
     os.makedirs(os.path.join(model.uri, "Format-Serving", "variables"), exist_ok=True)
@@ -54,12 +57,14 @@ def _bless_and_push(tmp_path, top1, registry_root, min_top1=0.5):
     registry = RegistryConfig(root=str(registry_root), model_name="encoder").model_dump_json()
 
     Blesser.EXECUTOR_SPEC.executor_class().Do(
-        {"evaluation": [evaluation]}, {"blessing": [blessing]},
+        {"evaluation": [evaluation]},
+        {"blessing": [blessing]},
         {"min_top1": min_top1, "champion_tolerance": 0.02, "registry": registry},
     )
     RegistryPusherExecutor().Do(
         {"model": [model], "model_blessing": [blessing], "evaluation": [evaluation], "examples": [examples]},
-        {"pushed_model": [pushed]}, {"registry": registry, "pipeline_config": json.dumps({"name": "test", "training": {"epochs": 1}})},
+        {"pushed_model": [pushed]},
+        {"registry": registry, "pipeline_config": json.dumps({"name": "test", "training": {"epochs": 1}})},
     )
     return blessing, pushed, json.loads((tmp_path / "pushed" / PUSH_FILE).read_text())
 

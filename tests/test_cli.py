@@ -10,10 +10,21 @@ def _cli(*argv):
     return subprocess.run([sys.executable, "-m", "pipeline.cli", *argv], capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("command", [
-    [], ["ingest"], ["run"], ["schema"], ["schema", "export"],
-    ["registry"], ["registry", "list"], ["registry", "show"], ["registry", "promote"], ["registry", "rollback"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["ingest"],
+        ["run"],
+        ["schema"],
+        ["schema", "export"],
+        ["registry"],
+        ["registry", "list"],
+        ["registry", "show"],
+        ["registry", "promote"],
+        ["registry", "rollback"],
+    ],
+)
 def test_every_command_has_help(command):
     result = _cli(*command, "--help")
     assert result.returncode == 0 and result.stdout.startswith("usage: simclr-tfx")
@@ -22,13 +33,18 @@ def test_every_command_has_help(command):
 def test_missing_dataset_is_one_line_and_exit_2(tmp_path):
     result = _cli("ingest", "--data", str(tmp_path / "nope"), "--output", str(tmp_path / "out"))
     assert result.returncode == 2
-    assert result.stderr.strip() == f"simclr-tfx: error: dataset path {tmp_path / 'nope'} does not exist: pass --data with an image folder"
+    assert (
+        result.stderr.strip()
+        == f"simclr-tfx: error: dataset path {tmp_path / 'nope'} does not exist: pass --data with an image folder"
+    )
 
 
 def test_unknown_config_names_the_choices(tmp_path):
     result = _cli("ingest", "--config", "nonsense", "--data", str(tmp_path))
     assert result.returncode == 2
-    assert result.stderr.strip().startswith("simclr-tfx: error: unknown config 'nonsense': use one of benchmark, imagenet, local, long, scale, seed, smoke")
+    assert result.stderr.strip().startswith(
+        "simclr-tfx: error: unknown config 'nonsense': use one of benchmark, imagenet, local, long, scale, seed, smoke"
+    )
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 import json
 
 from conftest import GCS_BUCKET as BUCKET
+
 from pipeline import cli
 
 
@@ -12,10 +13,19 @@ def test_ingest_from_gs_through_beam(gcs, prefix_dataset, tmp_path, capsys, writ
     gcs.blob("datasets/pets/train/broken.jpg").upload_from_string(b"\xff\xd8 not really")
 
     config = write_config(ingest={"max_reject_fraction": 0.1})
-    code = cli.main([
-        "ingest", "--config", config, "--data", f"gs://{BUCKET}/datasets/pets", "--output", str(tmp_path / "run"),
-        "--json", "--beam-arg=--direct_running_mode=in_memory",
-    ])
+    code = cli.main(
+        [
+            "ingest",
+            "--config",
+            config,
+            "--data",
+            f"gs://{BUCKET}/datasets/pets",
+            "--output",
+            str(tmp_path / "run"),
+            "--json",
+            "--beam-arg=--direct_running_mode=in_memory",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     summary = json.loads(captured.out.strip().splitlines()[-1])
@@ -26,20 +36,32 @@ def test_ingest_from_gs_through_beam(gcs, prefix_dataset, tmp_path, capsys, writ
 
 
 def test_missing_bucket_prefix_is_a_one_line_error(gcs, tmp_path, capsys, write_config):
-    code = cli.main(["ingest", "--config", write_config(), "--data", f"gs://{BUCKET}/nothing-here", "--output", str(tmp_path / "r")])
+    code = cli.main(
+        ["ingest", "--config", write_config(), "--data", f"gs://{BUCKET}/nothing-here", "--output", str(tmp_path / "r")]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "gs://simclr-test-bucket/nothing-here does not exist or is empty" in err
 
 
-def test_a_storage_error_that_outlasts_the_retries_is_one_line_naming_the_object(gcs, fake_gcs, tmp_path, capsys,
-                                                                                  write_config):
+def test_a_storage_error_that_outlasts_the_retries_is_one_line_naming_the_object(
+    gcs, fake_gcs, tmp_path, capsys, write_config
+):
     from pipeline.fake_gcs import Faults
 
     gcs.blob("datasets/locked/train/cat_1.jpg").upload_from_string(b"not read")
     fake_gcs.set_faults(Faults(forbid="datasets/locked"))  # 403: no client retries it
     try:
-        code = cli.main(["ingest", "--config", write_config(), "--data", f"gs://{BUCKET}/datasets/locked",
-                         "--output", str(tmp_path / "r")])
+        code = cli.main(
+            [
+                "ingest",
+                "--config",
+                write_config(),
+                "--data",
+                f"gs://{BUCKET}/datasets/locked",
+                "--output",
+                str(tmp_path / "r"),
+            ]
+        )
     finally:
         fake_gcs.set_faults(Faults())
     err = capsys.readouterr().err.strip()
@@ -47,16 +69,28 @@ def test_a_storage_error_that_outlasts_the_retries_is_one_line_naming_the_object
     assert err.startswith("simclr-tfx: error: storage: ") and f"gs://{BUCKET}/datasets/locked" in err
 
 
-def test_a_failed_beam_rename_batch_ends_the_run_in_one_line(gcs, fake_gcs, prefix_dataset, tmp_path, capsys,
-                                                              write_config):
+def test_a_failed_beam_rename_batch_ends_the_run_in_one_line(
+    gcs, fake_gcs, prefix_dataset, tmp_path, capsys, write_config
+):
     from pipeline.fake_gcs import Faults
 
     for path in sorted(prefix_dataset.rglob("*.jpg")):
         gcs.blob(f"datasets/batch/{path.relative_to(prefix_dataset)}").upload_from_filename(str(path))
     fake_gcs.set_faults(Faults(forbid="/batch/"))  # Beam finalises its shards with copy and delete batches
     try:
-        code = cli.main(["ingest", "--config", write_config(), "--data", f"gs://{BUCKET}/datasets/batch",
-                         "--output", str(tmp_path / "r"), "--pipeline-root", f"gs://{BUCKET}/batch-root"])
+        code = cli.main(
+            [
+                "ingest",
+                "--config",
+                write_config(),
+                "--data",
+                f"gs://{BUCKET}/datasets/batch",
+                "--output",
+                str(tmp_path / "r"),
+                "--pipeline-root",
+                f"gs://{BUCKET}/batch-root",
+            ]
+        )
     finally:
         fake_gcs.set_faults(Faults())
     err = capsys.readouterr().err.strip().splitlines()

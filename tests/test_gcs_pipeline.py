@@ -12,8 +12,8 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import GCS_BUCKET, SMOKE_CONFIG, write_image
+
 from pipeline import cli
 from pipeline.fake_gcs import Faults
 from pipeline.local_runner import LocalRun
@@ -22,8 +22,20 @@ from pipeline.local_runner import LocalRun
 # batch request itself (Dataflow retries the bundle; the DirectRunner cannot). test_gcs_ingest.py shows
 # that such a failure ends the run in one line.
 FAULTS = Faults(error_rate=0.03, drop_upload_rate=0.05, stall_rate=0.01, stall_seconds=1.0, seed=3, exempt="/batch/")
-COMPONENTS = ("DataFingerprint", "ImageExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomalyGate",
-              "Transform", "Trainer", "Embedder", "LinearEval", "Blesser", "RegistryPusher")
+COMPONENTS = (
+    "DataFingerprint",
+    "ImageExampleGen",
+    "StatisticsGen",
+    "SchemaGen",
+    "ExampleValidator",
+    "AnomalyGate",
+    "Transform",
+    "Trainer",
+    "Embedder",
+    "LinearEval",
+    "Blesser",
+    "RegistryPusher",
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +47,9 @@ def gcs_run(tmp_path_factory, fake_gcs):
         patch.setenv(name, value)
     bucket = storage.Client(project="offline").bucket(GCS_BUCKET)
     local = tmp_path_factory.mktemp("gcs-images")
-    for seed, (split, label, n) in enumerate((s, c, n) for s, k in (("train", 4), ("test", 2))
-                                             for c in ("cat", "dog") for n in range(k)):
+    for seed, (split, label, n) in enumerate(
+        (s, c, n) for s, k in (("train", 4), ("test", 2)) for c in ("cat", "dog") for n in range(k)
+    ):
         path = write_image(local / split / f"{label}_{n}.png", seed=200 + seed, size=(60 + 10 * n, 36))
         bucket.blob(f"smoke-data/{split}/{label}_{n}.png").upload_from_filename(str(path))
     output = tmp_path_factory.mktemp("gcs-run")
@@ -46,14 +59,31 @@ def gcs_run(tmp_path_factory, fake_gcs):
     stdout = io.StringIO()
     try:
         with contextlib.redirect_stdout(stdout):
-            code = cli.main(["run", "--config", str(config), "--data", f"gs://{GCS_BUCKET}/smoke-data",
-                             "--output", str(output), "--pipeline-root", f"gs://{GCS_BUCKET}/smoke-root",
-                             "--registry", str(output / "registry"), "--json"])
+            code = cli.main(
+                [
+                    "run",
+                    "--config",
+                    str(config),
+                    "--data",
+                    f"gs://{GCS_BUCKET}/smoke-data",
+                    "--output",
+                    str(output),
+                    "--pipeline-root",
+                    f"gs://{GCS_BUCKET}/smoke-root",
+                    "--registry",
+                    str(output / "registry"),
+                    "--json",
+                ]
+            )
         stats = fake_gcs.stats()
     finally:
         fake_gcs.set_faults(Faults())
-    yield {"code": code, "summary": json.loads(stdout.getvalue().strip().splitlines()[-1]) if code == 0 else None,
-           "stats": stats, "run": LocalRun(str(output), "smoke-test", f"gs://{GCS_BUCKET}/smoke-root")}
+    yield {
+        "code": code,
+        "summary": json.loads(stdout.getvalue().strip().splitlines()[-1]) if code == 0 else None,
+        "stats": stats,
+        "run": LocalRun(str(output), "smoke-test", f"gs://{GCS_BUCKET}/smoke-root"),
+    }
     patch.undo()
 
 

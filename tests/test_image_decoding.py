@@ -106,7 +106,9 @@ def test_example_carries_every_feature(tmp_path):
     data = _encode(image_format="JPEG")
     path = tmp_path / "cat_1.jpg"
     path.write_bytes(data)
-    sha256, example, warning = image_decoding.ingest_file(str(path), "train/cat_1.jpg", "cat", {"cat": 0, "dog": 1}, LIMIT)
+    sha256, example, warning = image_decoding.ingest_file(
+        str(path), "train/cat_1.jpg", "cat", {"cat": 0, "dog": 1}, LIMIT
+    )
     assert warning is None
     features = example.features.feature
     assert features["image_bytes"].bytes_list.value == [data]
@@ -117,7 +119,9 @@ def test_example_carries_every_feature(tmp_path):
     assert features["sha256"].bytes_list.value == [sha256.encode()] and sha256 == image_decoding.content_hash(data)
 
 
-@pytest.mark.parametrize("image_format, name", [("JPEG", "mislabelled.png"), ("PNG", "n01440764_1.JPEG"), ("PNG", "noext")])
+@pytest.mark.parametrize(
+    "image_format, name", [("JPEG", "mislabelled.png"), ("PNG", "n01440764_1.JPEG"), ("PNG", "noext")]
+)
 def test_a_valid_image_under_another_extension_is_kept_with_a_warning(image_format, name):
     data = _encode(image_format=image_format)
     result = convert_image(data, name, LIMIT)

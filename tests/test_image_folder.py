@@ -97,13 +97,16 @@ def test_fingerprint_changes_with_the_files(tmp_path):
     assert image_folder.fingerprint(str(tmp_path)) != before
 
 
-@pytest.mark.parametrize("folders, eval_split, expected", [
-    (("train", "val"), "test", {"train": "train", "val": "test"}),  # ImageNet's layout
-    (("train", "validation"), "test", {"train": "train", "validation": "test"}),
-    (("train", "test", "val"), "test", {"train": "train", "test": "test", "val": "val"}),  # test/ is test
-    (("train", "test"), "val", {"train": "train", "test": "val"}),  # eval_split: val, found as test/
-    (("train",), "test", {"train": "train"}),
-])
+@pytest.mark.parametrize(
+    "folders, eval_split, expected",
+    [
+        (("train", "val"), "test", {"train": "train", "val": "test"}),  # ImageNet's layout
+        (("train", "validation"), "test", {"train": "train", "validation": "test"}),
+        (("train", "test", "val"), "test", {"train": "train", "test": "test", "val": "val"}),  # test/ is test
+        (("train", "test"), "val", {"train": "train", "test": "val"}),  # eval_split: val, found as test/
+        (("train",), "test", {"train": "train"}),
+    ],
+)
 def test_a_val_folder_stands_in_for_a_missing_eval_split(folders, eval_split, expected):
     paths = [f"{folder}/{label}/{n}.jpg" for folder in folders for label in ("cat", "dog") for n in range(2)]
     plan = image_folder.plan_dataset("gs://b/data", relative_paths=paths, eval_split=eval_split)
@@ -114,10 +117,16 @@ def test_a_val_folder_stands_in_for_a_missing_eval_split(folders, eval_split, ex
 def test_a_labels_file_names_the_classes_of_a_flat_folder(tmp_path):
     """ImageNet's val/ is flat (ILSVRC2012_val_00000001.JPEG): its classes come from a CSV, never the prefix."""
     labels = tmp_path / "val_labels.csv"
-    labels.write_text("relative_path,class\nval/ILSVRC2012_val_00000001.JPEG,n01751748\n"
-                      "val/ILSVRC2012_val_00000002.JPEG, n09193705\n")
-    paths = ["train/n01751748/a.JPEG", "train/n09193705/b.JPEG", "val/ILSVRC2012_val_00000001.JPEG",
-             "val/ILSVRC2012_val_00000002.JPEG", "val/ILSVRC2012_val_00000003.JPEG"]
+    labels.write_text(
+        "relative_path,class\nval/ILSVRC2012_val_00000001.JPEG,n01751748\nval/ILSVRC2012_val_00000002.JPEG, n09193705\n"
+    )
+    paths = [
+        "train/n01751748/a.JPEG",
+        "train/n09193705/b.JPEG",
+        "val/ILSVRC2012_val_00000001.JPEG",
+        "val/ILSVRC2012_val_00000002.JPEG",
+        "val/ILSVRC2012_val_00000003.JPEG",
+    ]
     plan = image_folder.plan_dataset("/data", relative_paths=paths, labels_file=str(labels))
     located = {f.relative_path: (f.split, f.label, f.problem) for f in plan.files}
     assert plan.classes == ("n01751748", "n09193705")
@@ -129,11 +138,16 @@ def test_a_labels_file_names_the_classes_of_a_flat_folder(tmp_path):
 
 def test_a_labels_file_inside_the_data_is_ignored_as_an_image_and_a_bad_row_is_a_one_line_error(tmp_path):
     (tmp_path / "labels.csv").write_text("cat_1.jpg,cat\ndog_1.jpg,dog\n")
-    plan = image_folder.plan_dataset(str(tmp_path), relative_paths=["cat_1.jpg", "dog_1.jpg", "labels.csv"],
-                                     labels_file=str(tmp_path / "labels.csv"))
-    assert [(i.relative_path, i.reason) for i in plan.ignored] == [("labels.csv", "the labels file (ingest.labels_file)")]
+    plan = image_folder.plan_dataset(
+        str(tmp_path), relative_paths=["cat_1.jpg", "dog_1.jpg", "labels.csv"], labels_file=str(tmp_path / "labels.csv")
+    )
+    assert [(i.relative_path, i.reason) for i in plan.ignored] == [
+        ("labels.csv", "the labels file (ingest.labels_file)")
+    ]
     (tmp_path / "bad.csv").write_text("cat_1.jpg,cat\ndog_1.jpg\n")
     with pytest.raises(DataError, match=r"^\S*bad.csv:2: expected '<relative path>,<class>', got 'dog_1.jpg'$"):
         image_folder.plan_dataset(str(tmp_path), relative_paths=["cat_1.jpg"], labels_file=str(tmp_path / "bad.csv"))
     with pytest.raises(DataError, match="ingest.labels_file .*missing.csv does not exist"):
-        image_folder.plan_dataset(str(tmp_path), relative_paths=["cat_1.jpg"], labels_file=str(tmp_path / "missing.csv"))
+        image_folder.plan_dataset(
+            str(tmp_path), relative_paths=["cat_1.jpg"], labels_file=str(tmp_path / "missing.csv")
+        )

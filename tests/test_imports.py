@@ -41,9 +41,14 @@ def _modules_of(package: str):
 
 @pytest.mark.parametrize("layer", LAYERS[1:])
 def test_a_layer_imports_without_the_layers_above_it(layer):
-    above = LAYERS[:LAYERS.index(layer)]
-    result = subprocess.run([sys.executable, "-c", _IMPORT_WITH_BLOCKED, layer, ",".join(above)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=600)
+    above = LAYERS[: LAYERS.index(layer)]
+    result = subprocess.run(
+        [sys.executable, "-c", _IMPORT_WITH_BLOCKED, layer, ",".join(above)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {}
     assert _modules_of(layer)  # the check imported something
@@ -51,12 +56,17 @@ def test_a_layer_imports_without_the_layers_above_it(layer):
 
 @pytest.mark.parametrize("layer", LAYERS[1:])
 def test_no_module_of_a_layer_names_a_layer_above_it_even_inside_a_function(layer):
-    above = set(LAYERS[:LAYERS.index(layer)])
+    above = set(LAYERS[: LAYERS.index(layer)])
     uphill = []
     for path in sorted((ROOT / layer).glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
             uphill += [f"{path.name}:{node.lineno} {name}" for name in names if name.split(".")[0] in above]
     assert uphill == []
 
@@ -70,9 +80,11 @@ def test_the_contract_imports_nothing():
 @pytest.mark.parametrize("argv", [["--help"], ["registry", "list", "--registry", "{tmp}"]])
 def test_quick_commands_load_no_heavy_library(argv, tmp_path):
     argv = [arg.format(tmp=tmp_path) for arg in argv]
-    probe = ("import sys; from pipeline import cli\n"
-             "try:\n    code = cli.main(sys.argv[1:])\nexcept SystemExit as end:\n    code = end.code\n"
-             f"print('LOADED', [m for m in {HEAVY!r} if m in sys.modules]); sys.exit(code or 0)")
+    probe = (
+        "import sys; from pipeline import cli\n"
+        "try:\n    code = cli.main(sys.argv[1:])\nexcept SystemExit as end:\n    code = end.code\n"
+        f"print('LOADED', [m for m in {HEAVY!r} if m in sys.modules]); sys.exit(code or 0)"
+    )
     result = subprocess.run([sys.executable, "-c", probe, *argv], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "LOADED []"

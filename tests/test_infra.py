@@ -37,15 +37,24 @@ def terraform():
 
 
 def resources(terraform, resource_type):
-    return {name: body for block in terraform.get("resource", []) for kind, named in block.items()
-            if kind == resource_type for name, body in named.items()}
+    return {
+        name: body
+        for block in terraform.get("resource", [])
+        for kind, named in block.items()
+        if kind == resource_type
+        for name, body in named.items()
+    }
 
 
 def test_nothing_is_granted_to_the_public(terraform):
     for member in PUBLIC_MEMBERS:
         assert member not in terraform["_text"]
-    for resource_type in ("google_storage_bucket_iam_member", "google_project_iam_member",
-                          "google_artifact_registry_repository_iam_member", "google_service_account_iam_member"):
+    for resource_type in (
+        "google_storage_bucket_iam_member",
+        "google_project_iam_member",
+        "google_artifact_registry_repository_iam_member",
+        "google_service_account_iam_member",
+    ):
         for name, body in resources(terraform, resource_type).items():
             if name == "submitters_act_as_pipeline":  # people, from the validated submitters variable
                 assert body["member"] == "${each.value}" and "var.submitters" in json.dumps(body["for_each"])
@@ -54,7 +63,7 @@ def test_nothing_is_granted_to_the_public(terraform):
 
 
 def test_no_primitive_roles(terraform):
-    roles = set(re.findall(r'roles/[A-Za-z.]+', terraform["_text"]))
+    roles = set(re.findall(r"roles/[A-Za-z.]+", terraform["_text"]))
     assert roles and not roles & PRIMITIVE_ROLES
 
 
@@ -73,8 +82,12 @@ def test_the_bucket_is_private_versioned_and_expires_old_runs(terraform):
 def test_the_service_account_has_exactly_the_roles_the_pipeline_needs(terraform):
     project_roles = set(terraform["locals"][0]["pipeline_project_roles"])
     # dataflow.admin: the IAM documentation's minimal role for creating Dataflow jobs.
-    assert project_roles == {"roles/aiplatform.user", "roles/dataflow.admin", "roles/dataflow.worker",
-                             "roles/logging.logWriter"}
+    assert project_roles == {
+        "roles/aiplatform.user",
+        "roles/dataflow.admin",
+        "roles/dataflow.worker",
+        "roles/logging.logWriter",
+    }
     for body in resources(terraform, "google_project_iam_member").values():
         assert "pipeline_project_roles" in json.dumps(body["for_each"])
     bucket_roles = set(terraform["locals"][0]["pipeline_bucket_roles"])
@@ -82,7 +95,9 @@ def test_the_service_account_has_exactly_the_roles_the_pipeline_needs(terraform)
     for body in resources(terraform, "google_storage_bucket_iam_member").values():
         assert "pipeline_bucket_roles" in json.dumps(body["for_each"])
         assert "google_storage_bucket.pipeline.name" in body["bucket"]  # this bucket only, not the project
-    registry_roles = {b["role"] for b in resources(terraform, "google_artifact_registry_repository_iam_member").values()}
+    registry_roles = {
+        b["role"] for b in resources(terraform, "google_artifact_registry_repository_iam_member").values()
+    }
     assert registry_roles == {"roles/artifactregistry.reader"}
     assert "roles/storage.objectAdmin" not in terraform["_text"] and "roles/storage.admin" not in terraform["_text"]
     for role in project_roles | bucket_roles:  # each role says why it stays
@@ -104,8 +119,12 @@ def test_submitters_may_run_pipelines_as_the_pipeline_account(terraform):
 
 def test_required_apis_repository_and_tensorboard_exist(terraform):
     apis = set(terraform["locals"][0]["apis"])
-    assert {"aiplatform.googleapis.com", "dataflow.googleapis.com", "artifactregistry.googleapis.com",
-            "storage.googleapis.com"} <= apis
+    assert {
+        "aiplatform.googleapis.com",
+        "dataflow.googleapis.com",
+        "artifactregistry.googleapis.com",
+        "storage.googleapis.com",
+    } <= apis
     assert resources(terraform, "google_artifact_registry_repository")["images"]["format"] == "DOCKER"
     assert "pretraining" in resources(terraform, "google_vertex_ai_tensorboard")
 
@@ -145,8 +164,15 @@ def dockerfile_stages() -> dict:
 
 
 # Cloud TPU's supported configurations: the libtpu release for each TensorFlow release.
-LIBTPU_FOR_TENSORFLOW = {"2.15.0": "1.9.0", "2.15.1": "1.9.0", "2.16.1": "1.10.1", "2.16.2": "1.10.1",
-                         "2.17.0": "1.11.0", "2.17.1": "1.11.1", "2.18.0": "1.12.0"}
+LIBTPU_FOR_TENSORFLOW = {
+    "2.15.0": "1.9.0",
+    "2.15.1": "1.9.0",
+    "2.16.1": "1.10.1",
+    "2.16.2": "1.10.1",
+    "2.17.0": "1.11.0",
+    "2.17.1": "1.11.1",
+    "2.18.0": "1.12.0",
+}
 
 
 def test_the_images_pin_what_requirements_lock_pins():
@@ -174,7 +200,9 @@ def test_the_tpu_image_adds_the_tpu_runtime_to_the_pipeline_image():
     tpu = dockerfile_stages()["tpu"]
     assert tpu["from"] == "pipeline"  # TFX and the project, for TFX's run_executor
     text = " ".join(tpu["lines"])
-    assert "cloud-tpu-tpuvm-artifacts/tensorflow/tf-${TENSORFLOW_VERSION}/tensorflow-${TENSORFLOW_VERSION}-cp310" in text
+    assert (
+        "cloud-tpu-tpuvm-artifacts/tensorflow/tf-${TENSORFLOW_VERSION}/tensorflow-${TENSORFLOW_VERSION}-cp310" in text
+    )
     assert "libtpu/${LIBTPU_VERSION}/libtpu.so" in text and "/lib/libtpu.so" in text
     assert "TF_PLUGGABLE_DEVICE_LIBRARY_PATH=/lib/libtpu.so" in text and "NEXT_PLUGGABLE_DEVICE_USE_C_API=true" in text
 

@@ -35,8 +35,12 @@ def messy_dataset(tmp_path_factory):
     from conftest import write_image
 
     root = tmp_path_factory.mktemp("messy") / "data"
-    good = [(split, label, n) for split, count in (("train", 4), ("test", 2)) for label in ("cat", "dog")
-            for n in range(count)]
+    good = [
+        (split, label, n)
+        for split, count in (("train", 4), ("test", 2))
+        for label in ("cat", "dog")
+        for n in range(count)
+    ]
     for index, (split, label, n) in enumerate(good):  # distinct seeds: only the copies below are duplicates
         write_image(root / split / label / f"{n}.jpg", seed=100 + index)
     write_image(root / "train" / "cat" / "gray.png", seed=1, mode="L")
@@ -100,7 +104,9 @@ def test_every_file_is_written_or_rejected_with_its_reason(messy_dataset, messy_
     root, bad = messy_dataset
     code = messy_ingest[0]
     assert code == 0
-    report = json.load(open(glob.glob(str(messy_ingest[1] / "pipeline_root/ImageExampleGen/examples/*/ingest_report.json"))[0]))
+    report = json.load(
+        open(glob.glob(str(messy_ingest[1] / "pipeline_root/ImageExampleGen/examples/*/ingest_report.json"))[0])
+    )
     found = [p for p in image_folder.list_files(str(root)) if p != "README.md"]
     assert report["found"] == len(found) == report["written"] + report["rejected_total"]
     rejected = {r["path"]: r["reason"] for r in report["rejected"]}
@@ -111,8 +117,13 @@ def test_every_file_is_written_or_rejected_with_its_reason(messy_dataset, messy_
     assert report["splits"]["test"] == {"written": 2 * 2 + 1, "rejected": 1}
     assert report["ignored"] == [{"path": "README.md", "reason": "beside the split folders ['test', 'train']"}]
     # A JPEG named .png is a valid image: written as JPEG, listed with a warning.
-    assert report["warnings"] == [{"path": "train/dog/mislabelled.png", "split": "train",
-                                   "reason": "extension '.png' but JPEG content: read as JPEG"}]
+    assert report["warnings"] == [
+        {
+            "path": "train/dog/mislabelled.png",
+            "split": "train",
+            "reason": "extension '.png' but JPEG content: read as JPEG",
+        }
+    ]
 
 
 def test_the_ingestion_job_graph_carries_no_file_names(messy_dataset, messy_ingest):
@@ -128,24 +139,30 @@ def test_the_folder_is_listed_once_for_its_fingerprint_and_once_by_the_beam_job(
     assert messy_ingest[3] == [str(root), str(root)]
 
 
-@pytest.mark.parametrize("folders, buckets, num_shards, expected", [
-    ({"train": 600 * 2**20, "val": 40 * 2**20, "": 10}, {"train": 1}, 0, {"train": 4, "test": 1}),
-    ({"": 1500 * 2**20}, {"train": 4, "test": 1}, 0, {"train": 8, "test": 2}),
-    ({"": 1500 * 2**20}, {"train": 4, "test": 1}, 3, {"train": 3, "test": 3}),
-    ({}, {"train": 4, "test": 1}, 0, {"train": 1, "test": 1}),
-])
+@pytest.mark.parametrize(
+    "folders, buckets, num_shards, expected",
+    [
+        ({"train": 600 * 2**20, "val": 40 * 2**20, "": 10}, {"train": 1}, 0, {"train": 4, "test": 1}),
+        ({"": 1500 * 2**20}, {"train": 4, "test": 1}, 0, {"train": 8, "test": 2}),
+        ({"": 1500 * 2**20}, {"train": 4, "test": 1}, 3, {"train": 3, "test": 3}),
+        ({}, {"train": 4, "test": 1}, 0, {"train": 1, "test": 1}),
+    ],
+)
 def test_shards_hold_about_150_mb_of_images_unless_num_shards_is_set(folders, buckets, num_shards, expected):
     split_folders = tuple(sorted(name for name in folders if name))
     layout = image_folder.Layout("gs://b/d", split_folders, renamed=(("val", "test"),) if "val" in folders else ())
     names = image_folder.split_names(layout, buckets)
     assert image_example_gen.shard_counts(layout, names, buckets, num_shards, folders) == expected
     # On the DirectRunner the runner chooses (0) unless num_shards is set: a fixed count is a shuffle in memory.
-    assert image_example_gen.shard_counts(layout, names, buckets, num_shards, folders, sized=False) == \
-        {name: num_shards for name in names}
+    assert image_example_gen.shard_counts(layout, names, buckets, num_shards, folders, sized=False) == {
+        name: num_shards for name in names
+    }
 
 
 def test_duplicates_and_train_test_leakage_are_reported(messy_ingest):
-    report = json.load(open(glob.glob(str(messy_ingest[1] / "pipeline_root/ImageExampleGen/examples/*/ingest_report.json"))[0]))
+    report = json.load(
+        open(glob.glob(str(messy_ingest[1] / "pipeline_root/ImageExampleGen/examples/*/ingest_report.json"))[0])
+    )
     groups = sorted(sorted(c["path"] for c in d["copies"]) for d in report["duplicates"])
     assert groups == [["test/dog/leaked.jpg", "train/dog/0.jpg"], ["train/cat/0.jpg", "train/cat/copy.jpg"]]
     assert [sorted(c["split"] for c in d["copies"]) for d in report["cross_split_duplicates"]] == [["test", "train"]]
@@ -161,7 +178,10 @@ def test_examples_are_gzipped_tfrecords_with_stable_class_ids(messy_ingest):
     assert {(_feature(e, "label"), _feature(e, "label_id")) for e in train} == {("cat", 0), ("dog", 1)}
     by_path = {_feature(e, "relative_path"): e for e in train}
     assert _feature(by_path["train/dog/icon.gif"], "image_format") == "png"
-    assert tf.io.decode_image(by_path["train/cat/gray.png"].features.feature["image_bytes"].bytes_list.value[0]).shape[-1] == 3
+    assert (
+        tf.io.decode_image(by_path["train/cat/gray.png"].features.feature["image_bytes"].bytes_list.value[0]).shape[-1]
+        == 3
+    )
 
 
 def test_validation_artifacts_exist(messy_ingest):
@@ -177,7 +197,9 @@ def test_validation_artifacts_exist(messy_ingest):
 def test_too_many_rejects_fail_with_one_line_naming_the_report(messy_dataset, tmp_path, capsys, write_config):
     root, _ = messy_dataset
     config = write_config(ingest={"max_pixels": 1_000_000})
-    code, out, err = _run_cli(capsys, "ingest", "--config", config, "--data", str(root), "--output", str(tmp_path / "run"))
+    code, out, err = _run_cli(
+        capsys, "ingest", "--config", config, "--data", str(root), "--output", str(tmp_path / "run")
+    )
     assert code == 2
     message = err.strip().splitlines()[-1]
     # 6 of the 7 bad files: the JPEG named .png is a valid image, written with a warning.
@@ -186,12 +208,15 @@ def test_too_many_rejects_fail_with_one_line_naming_the_report(messy_dataset, tm
 
 
 def test_hash_split_without_split_folders_is_deterministic_and_sharded_as_configured(
-        tmp_path, capsys, write_config, image_factory):
+    tmp_path, capsys, write_config, image_factory
+):
     root = tmp_path / "flat"
     for n in range(12):
         image_factory(root / f"{('cat', 'dog')[n % 2]}_{n}.png", seed=100 + n)
     config = write_config(ingest={"split_buckets": {"train": 3, "test": 1}, "num_shards": 2})
-    code, out, _ = _run_cli(capsys, "ingest", "--config", config, "--data", str(root), "--output", str(tmp_path / "r"), "--json")
+    code, out, _ = _run_cli(
+        capsys, "ingest", "--config", config, "--data", str(root), "--output", str(tmp_path / "r"), "--json"
+    )
     assert code == 0
     summary = json.loads(out.strip().splitlines()[-1])
     assert sum(s["written"] for s in summary["splits"].values()) == 12
@@ -204,15 +229,26 @@ def test_hash_split_without_split_folders_is_deterministic_and_sharded_as_config
 def test_a_single_class_fails_cleanly(tmp_path, capsys, write_config, image_factory):
     for n in range(3):
         image_factory(tmp_path / "one" / "train" / f"cat_{n}.jpg", seed=n)
-    code, _, err = _run_cli(capsys, "ingest", "--config", write_config(), "--data", str(tmp_path / "one"), "--output", str(tmp_path / "r"))
+    code, _, err = _run_cli(
+        capsys, "ingest", "--config", write_config(), "--data", str(tmp_path / "one"), "--output", str(tmp_path / "r")
+    )
     assert code == 2 and "1 class(es) ['cat']" in err and "Traceback" not in err
 
 
-def test_curated_schema_catches_a_new_class_and_a_missing_split(messy_ingest, tmp_path, capsys, write_config, image_factory):
+def test_curated_schema_catches_a_new_class_and_a_missing_split(
+    messy_ingest, tmp_path, capsys, write_config, image_factory
+):
     curated = tmp_path / "schema.pbtxt"
     code, _, err = _run_cli(
-        capsys, "schema", "export", "--config", str(messy_ingest[1] / "config.yaml"),
-        "--output", str(messy_ingest[1]), "--to", str(curated),
+        capsys,
+        "schema",
+        "export",
+        "--config",
+        str(messy_ingest[1] / "config.yaml"),
+        "--output",
+        str(messy_ingest[1]),
+        "--to",
+        str(curated),
     )
     assert code == 0, err
     assert 'name: "label"' in curated.read_text() and "train/cat/0.jpg" not in curated.read_text()
@@ -238,8 +274,9 @@ def test_a_train_and_val_layout_ingests_with_val_as_the_test_split(tmp_path, cap
     root = tmp_path / "imagenet-like"
     for n, (folder, label) in enumerate((f, c) for f in ("train", "train", "val") for c in ("n01440764", "n01443537")):
         image_factory(root / folder / label / f"{label}_{n}.JPEG", seed=300 + n, image_format="JPEG")
-    code, out, err = _run_cli(capsys, "ingest", "--config", write_config(), "--data", str(root),
-                              "--output", str(tmp_path / "r"), "--json")
+    code, out, err = _run_cli(
+        capsys, "ingest", "--config", write_config(), "--data", str(root), "--output", str(tmp_path / "r"), "--json"
+    )
     assert code == 0, err
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["split_folders"] == {"test": "val"}
@@ -262,18 +299,25 @@ def test_a_flat_val_folder_ingests_with_the_classes_of_its_labels_file(tmp_path,
     image_factory(root / "val" / "ILSVRC2012_val_00000004.JPEG", seed=504, image_format="JPEG")  # not listed
     (root / "val_labels.csv").write_text("\n".join(rows) + "\n")
     config = write_config(ingest={"labels_file": str(root / "val_labels.csv"), "max_reject_fraction": 0.5})
-    code, out, err = _run_cli(capsys, "ingest", "--config", config, "--data", str(root),
-                              "--output", str(tmp_path / "r"), "--json")
+    code, out, err = _run_cli(
+        capsys, "ingest", "--config", config, "--data", str(root), "--output", str(tmp_path / "r"), "--json"
+    )
     assert code == 0, err
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["classes"] == ["n01440764", "n01443537"]
     labels = {_feature(e, "relative_path"): _feature(e, "label") for e in _read_examples(summary["output"], "test")}
-    assert labels == {"val/ILSVRC2012_val_00000001.JPEG": "n01443537", "val/ILSVRC2012_val_00000002.JPEG": "n01440764",
-                      "val/ILSVRC2012_val_00000003.JPEG": "n01443537"}
+    assert labels == {
+        "val/ILSVRC2012_val_00000001.JPEG": "n01443537",
+        "val/ILSVRC2012_val_00000002.JPEG": "n01440764",
+        "val/ILSVRC2012_val_00000003.JPEG": "n01443537",
+    }
     report = json.load(open(os.path.join(summary["output"], "ingest_report.json")))
     assert [(r["path"], r["reason"]) for r in report["rejected"]] == [
-        ("val/ILSVRC2012_val_00000004.JPEG", "in no class folder and not in ingest.labels_file")]
-    assert [(r["path"], r["reason"]) for r in report["ignored"]] == [("val_labels.csv", "the labels file (ingest.labels_file)")]
+        ("val/ILSVRC2012_val_00000004.JPEG", "in no class folder and not in ingest.labels_file")
+    ]
+    assert [(r["path"], r["reason"]) for r in report["ignored"]] == [
+        ("val_labels.csv", "the labels file (ingest.labels_file)")
+    ]
 
 
 def test_a_run_requires_the_eval_split_at_the_anomaly_gate_and_ingestion_alone_does_not(tmp_path):

@@ -11,8 +11,11 @@ def _dense_predictions(bank, bank_labels, queries, k, temperature=knn.TEMPERATUR
     similarity = knn.l2_normalise(queries) @ knn.l2_normalise(bank).T
     nearest = np.argsort(-similarity, axis=1)[:, :k]
     votes = np.zeros((len(queries), bank_labels.max() + 1))
-    np.add.at(votes, (np.arange(len(queries))[:, None], bank_labels[nearest]),
-              np.exp(np.take_along_axis(similarity, nearest, axis=1) / temperature))
+    np.add.at(
+        votes,
+        (np.arange(len(queries))[:, None], bank_labels[nearest]),
+        np.exp(np.take_along_axis(similarity, nearest, axis=1) / temperature),
+    )
     return votes.argmax(axis=1)
 
 
@@ -25,8 +28,10 @@ def test_the_blocked_knn_predicts_what_the_dense_one_does(bank_block, monkeypatc
     query_labels = rng.integers(0, classes, 90)
     queries = rng.normal(size=(90, 16)) + 3 * np.eye(classes, 16)[query_labels]
     monkeypatch.setattr(knn, "QUERY_BLOCK", 32)  # several query blocks, the last one partial
-    blocks = [(bank[start:start + bank_block].astype(np.float16), bank_labels[start:start + bank_block])
-              for start in range(0, len(bank), bank_block)]
+    blocks = [
+        (bank[start : start + bank_block].astype(np.float16), bank_labels[start : start + bank_block])
+        for start in range(0, len(bank), bank_block)
+    ]
 
     blocked = knn.knn_predictions(blocks, queries, k=20)
 

@@ -47,9 +47,15 @@ def test_probe_scores_are_independent_of_the_reading_order():
     shuffled = rng.permutation(len(labels))
 
     def scores(order):
-        return linear_probe.linear_probe(knn.array_blocks(features[order], labels[order], rows=7),
-                                         labels[order], test_features, test_labels, 0.1, [0, 1],
-                                         train_keys=keys[order])
+        return linear_probe.linear_probe(
+            knn.array_blocks(features[order], labels[order], rows=7),
+            labels[order],
+            test_features,
+            test_labels,
+            0.1,
+            [0, 1],
+            train_keys=keys[order],
+        )
 
     first, again = scores(np.arange(len(labels))), scores(shuffled)
     assert again.accuracies == first.accuracies and again.subset_digests == first.subset_digests
@@ -72,8 +78,9 @@ def test_the_streamed_softmax_probe_scores_as_the_sklearn_probe():
     blocks = knn.array_blocks(features, labels, rows=100)
 
     def probe(sklearn_max):
-        return linear_probe.linear_probe(blocks, labels, test_features, test_labels, 0.5, [0],
-                                         train_keys=keys, sklearn_max=sklearn_max)
+        return linear_probe.linear_probe(
+            blocks, labels, test_features, test_labels, 0.5, [0], train_keys=keys, sklearn_max=sklearn_max
+        )
 
     in_memory, streamed = probe(sklearn_max=10_000), probe(sklearn_max=0)
     assert in_memory.subset_digests == streamed.subset_digests  # the same labelled images

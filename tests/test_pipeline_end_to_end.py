@@ -6,8 +6,19 @@ import os
 from components.registry import LocalRegistry
 
 COMPONENTS = (
-    "DataFingerprint", "ImageExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomalyGate", "Transform",
-    "SupervisedBaseline", "Trainer", "Embedder", "LinearEval", "Blesser", "RegistryPusher",
+    "DataFingerprint",
+    "ImageExampleGen",
+    "StatisticsGen",
+    "SchemaGen",
+    "ExampleValidator",
+    "AnomalyGate",
+    "Transform",
+    "SupervisedBaseline",
+    "Trainer",
+    "Embedder",
+    "LinearEval",
+    "Blesser",
+    "RegistryPusher",
 )
 
 
@@ -29,8 +40,14 @@ def test_run_json_names_metrics_blessing_and_version(smoke_pipeline):
 def test_linear_eval_writes_metrics_plots_and_a_report(smoke_pipeline):
     evaluation = smoke_pipeline.run.latest_outputs("LinearEval")["evaluation"][0]
     names = set(os.listdir(evaluation.uri))
-    assert {"metrics.json", "report.md", "tsne.png", "confusion_matrix.png", "confusion_matrix.csv",
-            "loss_curve.png"} <= names
+    assert {
+        "metrics.json",
+        "report.md",
+        "tsne.png",
+        "confusion_matrix.png",
+        "confusion_matrix.csv",
+        "loss_curve.png",
+    } <= names
     for png in ("tsne.png", "confusion_matrix.png", "loss_curve.png"):
         assert open(os.path.join(evaluation.uri, png), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     metrics = json.load(open(os.path.join(evaluation.uri, "metrics.json")))
@@ -48,7 +65,9 @@ def test_linear_eval_writes_metrics_plots_and_a_report(smoke_pipeline):
     assert supervised["steps"] == 2 and supervised["labels_used"] == metrics["linear"]["0.1"]["labels_used"]
     # ... trained on the very images the probes labelled: seed for seed, the same content hashes.
     probe_digests = metrics["linear"]["0.1"]["subset_digests"]
-    assert len(probe_digests) == 2 and supervised["subset_digests"] == probe_digests[:len(supervised["subset_digests"])]
+    assert (
+        len(probe_digests) == 2 and supervised["subset_digests"] == probe_digests[: len(supervised["subset_digests"])]
+    )
     assert evaluation.custom_properties["supervised_top1_10pct_mean"].double_value == supervised["top1_mean"]
     assert "supervised from scratch" in report and f"{100 * supervised['top1_mean']:.1f} ±" in report
 
@@ -77,12 +96,13 @@ def test_the_embedder_writes_float16_shards_that_the_served_encoder_reproduces(s
 
 
 def test_embed_writes_the_champion_embedding_of_every_image_and_the_reason_for_every_other_file(
-        smoke_pipeline, tmp_path, capsys):
+    smoke_pipeline, tmp_path, capsys
+):
     import numpy as np
     import pandas as pd
     import tensorflow as tf
-
     from conftest import write_image
+
     from pipeline import cli
 
     folder = tmp_path / "photos"
@@ -90,8 +110,20 @@ def test_embed_writes_the_champion_embedding_of_every_image_and_the_reason_for_e
     write_image(folder / "nested" / "b.jpg", seed=2, image_format="PNG")  # PNG content, .jpg name: still embedded
     (folder / "notes.txt").write_text("not an image")
     output = tmp_path / "embedded"
-    code = cli.main(["embed", "--model", str(smoke_pipeline.registry), "--model-name", "simclr-encoder",
-                     "--data", str(folder), "--output", str(output), "--json"])
+    code = cli.main(
+        [
+            "embed",
+            "--model",
+            str(smoke_pipeline.registry),
+            "--model-name",
+            "simclr-encoder",
+            "--data",
+            str(folder),
+            "--output",
+            str(output),
+            "--json",
+        ]
+    )
     assert code == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["embedded"] == 2
 
@@ -100,13 +132,28 @@ def test_embed_writes_the_champion_embedding_of_every_image_and_the_reason_for_e
     features = np.frombuffer(b"".join(frame.embedding), "<f2").reshape(2, -1)
     champion = LocalRegistry(str(smoke_pipeline.registry), "simclr-encoder").saved_model_path("1")
     served = tf.saved_model.load(champion).signatures["serving_default"]
-    expected = served(image_bytes=tf.constant([(folder / "a.jpg").read_bytes(), (folder / "nested" / "b.jpg").read_bytes()]))
+    expected = served(
+        image_bytes=tf.constant([(folder / "a.jpg").read_bytes(), (folder / "nested" / "b.jpg").read_bytes()])
+    )
     np.testing.assert_allclose(features, expected["embedding"].numpy(), rtol=2e-3, atol=2e-3)
     (rejected,) = [json.loads(line) for line in (output / "_rejected.jsonl").read_text().splitlines()]
     assert rejected["path"] == "notes.txt" and rejected["reason"].startswith("not an image")
 
-    code = cli.main(["embed", "--model", str(smoke_pipeline.registry), "--model-name", "simclr-encoder",
-                     "--version", "7", "--data", str(folder), "--output", str(tmp_path / "none")])
+    code = cli.main(
+        [
+            "embed",
+            "--model",
+            str(smoke_pipeline.registry),
+            "--model-name",
+            "simclr-encoder",
+            "--version",
+            "7",
+            "--data",
+            str(folder),
+            "--output",
+            str(tmp_path / "none"),
+        ]
+    )
     error = capsys.readouterr().err.strip().splitlines()
     assert code != 0 and error[-1].startswith("simclr-tfx: error: ") and "version 7" in error[-1]
 
@@ -142,7 +189,6 @@ def test_a_run_on_the_champions_data_and_settings_ends_early(smoke_pipeline, tmp
     assert LocalRegistry(str(smoke_pipeline.registry), "simclr-encoder").versions() == ["1"]
 
 
-
 def test_the_champion_records_what_data_fingerprint_compares(smoke_pipeline):
     from components.data_fingerprint import training_digest
     from components.image_folder import fingerprint
@@ -157,6 +203,7 @@ def test_a_new_serving_size_re_exports_the_trained_weights(smoke_pipeline, tmp_p
     import shutil
 
     from conftest import SMOKE_CONFIG
+
     from pipeline import cli
     from pipeline.local_runner import LocalRun
 
@@ -164,14 +211,27 @@ def test_a_new_serving_size_re_exports_the_trained_weights(smoke_pipeline, tmp_p
     shutil.copytree(smoke_pipeline.run.output, output)
     (output / "config.yaml").write_text(SMOKE_CONFIG.replace("eval_image_size: 20", "eval_image_size: 28"))
     capfd.readouterr()
-    code = cli.main(["run", "--config", str(output / "config.yaml"), "--data", str(smoke_pipeline.data),
-                     "--output", str(output), "--registry", str(tmp_path / "registry"), "--json"])
+    code = cli.main(
+        [
+            "run",
+            "--config",
+            str(output / "config.yaml"),
+            "--data",
+            str(smoke_pipeline.data),
+            "--output",
+            str(output),
+            "--registry",
+            str(tmp_path / "registry"),
+            "--json",
+        ]
+    )
     log = capfd.readouterr().err
     assert code == 0
     run = LocalRun(str(output), "smoke-test")
     assert run.latest_state("ImageExampleGen") == run.latest_state("Trainer") == "COMPLETE"
-    total_steps = json.loads(open(os.path.join(run.latest_outputs("Trainer")["model_run"][0].uri, "history.json")
-                                  ).read())[-1]["step"]
+    total_steps = json.loads(
+        open(os.path.join(run.latest_outputs("Trainer")["model_run"][0].uri, "history.json")).read()
+    )[-1]["step"]
     assert f"at step {total_steps}\n" in log
     assert not [line for line in log.splitlines() if line.startswith("epoch ")]
     model = run.latest_outputs("Trainer")["model"][0].uri

@@ -8,9 +8,8 @@ import os
 
 import pytest
 
-from components.registry import LocalRegistry, RegistryError
+from components.registry import LocalRegistry, RegistryConfig, RegistryError
 from pipeline import cli
-from components.registry import RegistryConfig
 
 
 def make_saved_model_dir(path, payload: bytes = b"weights"):
@@ -83,10 +82,15 @@ def _push_after_barrier(root, source, barrier, index, results):
 def test_concurrent_pushes_get_distinct_complete_versions(tmp_path):
     root = str(tmp_path / "registry")
     writers = 4
-    sources = [make_saved_model_dir(tmp_path / f"model-{i}", payload=f"weights-{i}".encode() * 50_000) for i in range(writers)]
+    sources = [
+        make_saved_model_dir(tmp_path / f"model-{i}", payload=f"weights-{i}".encode() * 50_000) for i in range(writers)
+    ]
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(writers), context.Queue()
-    processes = [context.Process(target=_push_after_barrier, args=(root, sources[i], barrier, i, results)) for i in range(writers)]
+    processes = [
+        context.Process(target=_push_after_barrier, args=(root, sources[i], barrier, i, results))
+        for i in range(writers)
+    ]
     for process in processes:
         process.start()
     for process in processes:
@@ -112,8 +116,13 @@ def test_vertex_push_is_a_new_version_of_the_parent_model_with_aliases():
 
     registry = VertexModelRegistry("my-project", "europe-west4", "simclr-encoder", "serving:latest")
     metadata = {
-        "metrics": {"knn_top1": 0.7}, "blessing": {"top1": 0.7351}, "data_fingerprint": "abc", "training_digest": "f" * 64,
-        "pipeline_name": "simclr-Vertex", "git_revision": "0123456789abcdef", "pipeline_run_id": "run-42",
+        "metrics": {"knn_top1": 0.7},
+        "blessing": {"top1": 0.7351},
+        "data_fingerprint": "abc",
+        "training_digest": "f" * 64,
+        "pipeline_name": "simclr-Vertex",
+        "git_revision": "0123456789abcdef",
+        "pipeline_run_id": "run-42",
     }
     request = registry.upload_request("gs://bucket/root/Trainer/model/7/Format-Serving", metadata, ["champion"])
 
@@ -124,8 +133,13 @@ def test_vertex_push_is_a_new_version_of_the_parent_model_with_aliases():
     assert model.artifact_uri == "gs://bucket/root/Trainer/model/7/Format-Serving"
     assert list(model.version_aliases) == ["champion"]
     assert model.container_spec.image_uri == "serving:latest"
-    assert dict(model.labels) == {"pipeline": "simclr-vertex", "git": "0123456789ab", "top1-permille": "735",
-                                  "data-fingerprint": "abc", "training-digest": "f" * 32}
+    assert dict(model.labels) == {
+        "pipeline": "simclr-vertex",
+        "git": "0123456789ab",
+        "top1-permille": "735",
+        "data-fingerprint": "abc",
+        "training-digest": "f" * 32,
+    }
     assert model.version_description == "pipeline run run-42"
     assert json.loads(model.description) == {"metrics": {"knn_top1": 0.7}, "data_fingerprint": "abc"}
     assert request.model_id == ""
@@ -141,8 +155,9 @@ def test_vertex_endpoint_deployment_is_off_by_default_and_sends_all_traffic_when
 
     assert registry_from_config(RegistryConfig(kind="vertex", project="p", region="r")).endpoint is None
     endpoint = "projects/my-project/locations/europe-west4/endpoints/99"
-    registry = registry_from_config(RegistryConfig(kind="vertex", project="my-project", region="europe-west4",
-                                                   deploy_to_endpoint=endpoint))
+    registry = registry_from_config(
+        RegistryConfig(kind="vertex", project="my-project", region="europe-west4", deploy_to_endpoint=endpoint)
+    )
     assert isinstance(registry, VertexModelRegistry)
     request = registry.deploy_request("7")
     assert isinstance(request, aiplatform_v1.DeployModelRequest)
@@ -195,7 +210,9 @@ class FakeVertex:
 
         self._record(request or aiplatform_v1.GetModelRequest(name=name))
         version = self._resolve((request or aiplatform_v1.GetModelRequest(name=name)).name)
-        return aiplatform_v1.Model(version_id=version, version_aliases=[a for a, v in self.aliases.items() if v == version])
+        return aiplatform_v1.Model(
+            version_id=version, version_aliases=[a for a, v in self.aliases.items() if v == version]
+        )
 
     def merge_version_aliases(self, request):
         from google.cloud import aiplatform_v1
@@ -255,14 +272,23 @@ def test_a_new_vertex_champion_keeps_the_old_as_previous_and_undeploys_it_once_t
 
     endpoint = "projects/p/locations/europe-west4/endpoints/9"
     parent = "projects/p/locations/europe-west4/models/encoder"
-    fake_vertex.deployed = [aiplatform_v1.DeployedModel(id="111", model=f"{parent}", model_version_id="6"),
-                            aiplatform_v1.DeployedModel(id="222", model="projects/p/locations/europe-west4/models/other",
-                                                        model_version_id="1")]
+    fake_vertex.deployed = [
+        aiplatform_v1.DeployedModel(id="111", model=f"{parent}", model_version_id="6"),
+        aiplatform_v1.DeployedModel(
+            id="222", model="projects/p/locations/europe-west4/models/other", model_version_id="1"
+        ),
+    ]
     registry = VertexModelRegistry("p", "europe-west4", "encoder", "image", endpoint=endpoint)
     assert registry.push("gs://b/m", {}, make_champion=True) == "7"
     kinds = [type(request).__name__ for request in fake_vertex.sent]
-    assert kinds == ["GetModelRequest", "MergeVersionAliasesRequest", "UploadModelRequest", "DeployModelRequest",
-                     "GetEndpointRequest", "UndeployModelRequest"]
+    assert kinds == [
+        "GetModelRequest",
+        "MergeVersionAliasesRequest",
+        "UploadModelRequest",
+        "DeployModelRequest",
+        "GetEndpointRequest",
+        "UndeployModelRequest",
+    ]
     keep = fake_vertex.sent[1]
     assert keep.name == f"{parent}@champion" and list(keep.version_aliases) == ["previous-champion"]
     undeploy = fake_vertex.sent[-1]
@@ -284,15 +310,33 @@ def vertex_registry_config(tmp_path):
     return config
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["list"], [("ListModelVersions", {"name": "models/encoder"})]),
-    (["show", "3"], [("GetModel", {"name": "models/encoder@3"})]),
-    (["show"], [("GetModel", {"name": "models/encoder@champion"})]),
-    (["promote", "3"], [("MergeVersionAliases", {"name": "models/encoder@champion", "versionAliases": ["previous-champion"]}),
-                        ("MergeVersionAliases", {"name": "models/encoder@3", "versionAliases": ["champion", "default"]})]),
-    (["rollback"], [("MergeVersionAliases", {"name": "models/encoder@previous-champion",
-                                             "versionAliases": ["champion", "default", "-previous-champion"]})]),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["list"], [("ListModelVersions", {"name": "models/encoder"})]),
+        (["show", "3"], [("GetModel", {"name": "models/encoder@3"})]),
+        (["show"], [("GetModel", {"name": "models/encoder@champion"})]),
+        (
+            ["promote", "3"],
+            [
+                ("MergeVersionAliases", {"name": "models/encoder@champion", "versionAliases": ["previous-champion"]}),
+                ("MergeVersionAliases", {"name": "models/encoder@3", "versionAliases": ["champion", "default"]}),
+            ],
+        ),
+        (
+            ["rollback"],
+            [
+                (
+                    "MergeVersionAliases",
+                    {
+                        "name": "models/encoder@previous-champion",
+                        "versionAliases": ["champion", "default", "-previous-champion"],
+                    },
+                )
+            ],
+        ),
+    ],
+)
 def test_registry_commands_on_a_vertex_config_print_their_requests_in_a_dry_run(vertex_registry_config, argv, expected):
     from google.cloud import aiplatform_v1
 
@@ -308,8 +352,10 @@ def test_registry_commands_on_a_vertex_config_print_their_requests_in_a_dry_run(
 
 
 def test_vertex_promote_and_rollback_move_the_champion_one_step_back(vertex_registry_config, fake_vertex):
-    assert run_registry_cli(vertex_registry_config, "promote", "5") == (0, "champion of projects/p/locations/"
-                                                                          "europe-west4/models/encoder is now version 5\n")
+    assert run_registry_cli(vertex_registry_config, "promote", "5") == (
+        0,
+        "champion of projects/p/locations/europe-west4/models/encoder is now version 5\n",
+    )
     assert fake_vertex.aliases == {"champion": "5", "default": "5", "previous-champion": "6"}
     code, out = run_registry_cli(vertex_registry_config, "rollback")
     assert code == 0 and out.endswith("is now version 6\n")

@@ -25,9 +25,19 @@ def test_tasks_run_after_the_tasks_they_depend_on():
 
 
 def test_dataflow_options_are_swapped_for_the_direct_runner_and_nothing_else():
-    args = ["--executor_class_path", "x.Executor", "--json_serialized_invocation_args", "{{$}}",
-            "--runner=DataflowRunner", "--project=p", "--region=r", "--temp_location=gs://b/t",
-            "--sdk_container_image=img", "--experiments=use_runner_v2", "--direct_num_workers=1"]
+    args = [
+        "--executor_class_path",
+        "x.Executor",
+        "--json_serialized_invocation_args",
+        "{{$}}",
+        "--runner=DataflowRunner",
+        "--project=p",
+        "--region=r",
+        "--temp_location=gs://b/t",
+        "--sdk_container_image=img",
+        "--experiments=use_runner_v2",
+        "--direct_num_workers=1",
+    ]
     swapped = rehearsal.direct_runner_args(args)
     assert swapped[:4] == args[:4] and "--direct_num_workers=1" in swapped
     assert "--runner=DirectRunner" in swapped and not any("Dataflow" in a or "sdk_container" in a for a in swapped)
@@ -70,12 +80,16 @@ def rehearsed(tmp_path_factory, fake_gcs):
 
     folder = tmp_path_factory.mktemp("rehearsal")
     data = folder / "images"
-    for seed, (split, label, n) in enumerate((s, c, n) for s, k in (("train", 4), ("test", 2))
-                                             for c in ("cat", "dog") for n in range(k)):
+    for seed, (split, label, n) in enumerate(
+        (s, c, n) for s, k in (("train", 4), ("test", 2)) for c in ("cat", "dog") for n in range(k)
+    ):
         write_image(data / split / f"{label}_{n}.png", seed=100 + seed, size=(60 + 10 * n, 36))
     config = folder / "vertex-smoke.yaml"
-    config.write_text(yaml.safe_dump({"extends": "vertex-smoke", "output": str(folder / "out"),
-                                      "registry": {"root": str(folder / "registry")}}))
+    config.write_text(
+        yaml.safe_dump(
+            {"extends": "vertex-smoke", "output": str(folder / "out"), "registry": {"root": str(folder / "registry")}}
+        )
+    )
     patch = pytest.MonkeyPatch()
     for name, value in fake_gcs.env().items():
         patch.setenv(name, value)
@@ -87,27 +101,49 @@ def rehearsed(tmp_path_factory, fake_gcs):
         return code, json.loads(stdout.getvalue().strip().splitlines()[-1])
 
     try:
-        failed = rehearse("--data", str(data), "--preempt-trainer-after", "epoch 2/", "--fail-trainer-after", "epoch 3/")
+        failed = rehearse(
+            "--data", str(data), "--preempt-trainer-after", "epoch 2/", "--fail-trainer-after", "epoch 3/"
+        )
         first = rehearse()
         again = rehearse()
     finally:
         patch.undo()
-    yield {"failed": failed, "first": first, "again": again, "workdir": folder / "out" / "rehearsal",
-           "env": fake_gcs.env()}
+    yield {
+        "failed": failed,
+        "first": first,
+        "again": again,
+        "workdir": folder / "out" / "rehearsal",
+        "env": fake_gcs.env(),
+    }
 
 
 def trainer_logs(rehearsed) -> list:
     """The Trainer task's log of each rehearsal, in the order they ran."""
-    return [p.read_text() for p in sorted(rehearsed["workdir"].glob("logs/*/Trainer.log"), key=lambda p: p.stat().st_mtime)]
+    return [
+        p.read_text() for p in sorted(rehearsed["workdir"].glob("logs/*/Trainer.log"), key=lambda p: p.stat().st_mtime)
+    ]
 
 
 def test_the_vertex_smoke_rehearsal_runs_every_task_and_pushes(rehearsed):
     code, summary = rehearsed["first"]
     assert code == 0, summary.get("failed")
     assert {name: task["state"] for name, task in summary["tasks"].items()} == {
-        name: "SUCCEEDED" for name in ("DataFingerprint", "ImageExampleGen", "StatisticsGen", "SchemaGen",
-                                       "ExampleValidator", "AnomalyGate", "Transform", "Trainer", "Embedder", "LinearEval",
-                                       "Blesser", "RegistryPusher")}
+        name: "SUCCEEDED"
+        for name in (
+            "DataFingerprint",
+            "ImageExampleGen",
+            "StatisticsGen",
+            "SchemaGen",
+            "ExampleValidator",
+            "AnomalyGate",
+            "Transform",
+            "Trainer",
+            "Embedder",
+            "LinearEval",
+            "Blesser",
+            "RegistryPusher",
+        )
+    }
     assert summary["pushed"] == "1"
     assert summary["pipeline_root"].startswith("gs://simclr-rehearsal/pipeline-root/")
 
@@ -120,7 +156,9 @@ def test_the_rehearsal_leaves_every_artifact_in_the_bucket(rehearsed, monkeypatc
     def found(pattern: str) -> list:
         return tf.io.gfile.glob(f"{root}/{pattern}")
 
-    assert found("ImageExampleGen_*/examples/Split-train/*.gz") and found("ImageExampleGen_*/examples/ingest_report.json")
+    assert found("ImageExampleGen_*/examples/Split-train/*.gz") and found(
+        "ImageExampleGen_*/examples/ingest_report.json"
+    )
     assert found("Transform_*/transform_graph/transform_fn/saved_model.pb")
     assert found("Trainer_*/model/Format-Serving/saved_model.pb")
     assert found("Trainer_*/model_run/final_checkpoint/ckpt.index")
@@ -178,6 +216,7 @@ def test_a_second_rehearsal_on_unchanged_data_ends_after_data_fingerprint(rehear
 def test_the_trainer_task_is_recognised_as_the_one_that_starts_vertex_jobs():
     assert rehearsal.starts_vertex_jobs(["--executor_class_path", "components.resumable_trainer.VertexExecutor"])
     assert rehearsal.starts_vertex_jobs(
-        ["--executor_class_path", "tfx.extensions.google_cloud_ai_platform.trainer.executor.GenericExecutor"])
+        ["--executor_class_path", "tfx.extensions.google_cloud_ai_platform.trainer.executor.GenericExecutor"]
+    )
     assert not rehearsal.starts_vertex_jobs(["--executor_class_path", "components.resumable_trainer.Executor"])
     assert not rehearsal.starts_vertex_jobs(["--json_serialized_invocation_args", "{}"])

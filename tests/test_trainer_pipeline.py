@@ -24,7 +24,10 @@ def _worker_env():
 def test_two_replicas_equal_one_device_on_the_same_global_batch(mode):
     result = subprocess.run(
         [sys.executable, str(WORKERS / "replica_equivalence.py"), *mode.split()],
-        capture_output=True, text=True, env=_worker_env(), timeout=600,
+        capture_output=True,
+        text=True,
+        env=_worker_env(),
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
@@ -52,16 +55,28 @@ def test_two_hosts_read_disjoint_files_and_take_the_step_one_process_takes_on_th
     script = str(WORKERS / "multi_worker_input.py")
     subprocess.run([sys.executable, script, "write", str(tmp_path)], check=True, env=_worker_env(), timeout=300)
     ports = f"{_free_port()},{_free_port()}"
-    workers = [subprocess.Popen([sys.executable, script, "worker", str(index), ports, str(tmp_path)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_worker_env())
-               for index in range(2)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, script, "worker", str(index), ports, str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_worker_env(),
+        )
+        for index in range(2)
+    ]
     reports = []
     for worker in workers:
         out, err = worker.communicate(timeout=600)
         assert worker.returncode == 0, err[-3000:]
         reports.append(json.loads(out.strip().splitlines()[-1]))
-    single = subprocess.run([sys.executable, script, "single", str(tmp_path)], capture_output=True, text=True,
-                            env=_worker_env(), timeout=600)
+    single = subprocess.run(
+        [sys.executable, script, "single", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=_worker_env(),
+        timeout=600,
+    )
     assert single.returncode == 0, single.stderr[-3000:]
     alone = json.loads(single.stdout.strip().splitlines()[-1])
 
@@ -88,12 +103,24 @@ def _latest_checkpoint_step(checkpoints) -> int:
 def test_a_killed_run_resumes_from_its_last_checkpoint(smoke_pipeline, tmp_path):
     run = smoke_pipeline.run
     outputs = run.latest_outputs("Transform")
-    training = json.dumps({
-        "encoder": {"depth": 18, "width_multiplier": 0.25, "image_size": 32, "stem": "small"},
-        "head": {"widths": [16, 8]}, "batch_size": 4, "epochs": 100, "max_steps": 120, "checkpoint_every_steps": 3,
-    })
-    command = [sys.executable, str(WORKERS / "train_until_killed.py"), outputs["transform_graph"][0].uri,
-               outputs["transformed_examples"][0].uri, str(tmp_path), training]
+    training = json.dumps(
+        {
+            "encoder": {"depth": 18, "width_multiplier": 0.25, "image_size": 32, "stem": "small"},
+            "head": {"widths": [16, 8]},
+            "batch_size": 4,
+            "epochs": 100,
+            "max_steps": 120,
+            "checkpoint_every_steps": 3,
+        }
+    )
+    command = [
+        sys.executable,
+        str(WORKERS / "train_until_killed.py"),
+        outputs["transform_graph"][0].uri,
+        outputs["transformed_examples"][0].uri,
+        str(tmp_path),
+        training,
+    ]
     checkpoints = tmp_path / "Trainer" / "checkpoints"
     first = subprocess.Popen(command, env=_worker_env(), stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300

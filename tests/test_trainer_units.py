@@ -25,7 +25,9 @@ def _seed_style_nt_xent(zis, zjs, temperature):
     mask = 1 - np.tile(np.eye(n), (1, 2))  # drops self and positive from the negatives
     loss = 0.0
     for positives in (zis, zjs):
-        l_neg = tf.reshape(tf.boolean_mask(tf.matmul(positives, negatives, transpose_b=True), mask.astype(bool)), (n, -1))
+        l_neg = tf.reshape(
+            tf.boolean_mask(tf.matmul(positives, negatives, transpose_b=True), mask.astype(bool)), (n, -1)
+        )
         logits = tf.concat([l_pos, l_neg / temperature], 1)
         loss += tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(tf.zeros(n, tf.int32), logits))
     return loss / (2 * n)
@@ -140,7 +142,9 @@ def test_gaussian_blur_keeps_mean_and_smooths():
     assert float(tf.math.reduce_std(blurred)) < float(tf.math.reduce_std(image))
 
 
-@pytest.mark.parametrize("depth, stem, size, features", [(18, "small", 32, 64), (34, "imagenet", 96, 64), (50, "imagenet", 80, 256)])
+@pytest.mark.parametrize(
+    "depth, stem, size, features", [(18, "small", 32, 64), (34, "imagenet", 96, 64), (50, "imagenet", 80, 256)]
+)
 def test_resnets_with_width_multiplier(depth, stem, size, features):
     model = build_resnet(depth, width_multiplier=0.125, image_size=size, stem=stem)
     assert model(tf.zeros([2, size, size, 3])).shape == (2, features)
@@ -151,8 +155,9 @@ def test_resnets_with_width_multiplier(depth, stem, size, features):
 def test_the_encoder_serves_at_its_evaluation_size():
     from trainer.model import build_encoder
 
-    config = TrainingConfig.model_validate({"encoder": {"depth": 18, "width_multiplier": 0.125, "image_size": 16,
-                                                        "eval_image_size": 24, "stem": "small"}})
+    config = TrainingConfig.model_validate(
+        {"encoder": {"depth": 18, "width_multiplier": 0.125, "image_size": 16, "eval_image_size": 24, "stem": "small"}}
+    )
     assert config.encoder.serving_size == 24
     assert TrainingConfig.model_validate({"encoder": {"image_size": 16}}).encoder.serving_size == 16
     encoder = build_encoder(config, [0.5] * 3, [0.25] * 3)
@@ -185,7 +190,9 @@ def test_every_optimizer_and_recipe_builds_and_takes_a_step(recipe, optimizer):
 
     overrides = {
         "encoder": {"depth": 18, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
-        "batch_size": 4, "epochs": 2, "sync_batch_norm": False,
+        "batch_size": 4,
+        "epochs": 2,
+        "sync_batch_norm": False,
     }
     if optimizer:
         overrides["optimizer"] = {"name": optimizer, "warmup_epochs": 1}
@@ -201,11 +208,17 @@ def test_multi_crop_feeds_small_views_into_every_step(tmp_path):
     from trainer.model import SimCLR
 
     records, feature_spec = _stored_images(tmp_path)
-    config = load_config("local", training={
-        "encoder": {"depth": 18, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
-        "augment": {"local_views": 3, "local_view_size": 8}, "head": {"widths": [16, 8]},
-        "batch_size": 4, "epochs": 4, "sync_batch_norm": False,
-    }).training
+    config = load_config(
+        "local",
+        training={
+            "encoder": {"depth": 18, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
+            "augment": {"local_views": 3, "local_view_size": 8},
+            "head": {"widths": [16, 8]},
+            "batch_size": 4,
+            "epochs": 4,
+            "sync_batch_norm": False,
+        },
+    ).training
     view1, view2, small = next(iter(data.pretraining_dataset([records], feature_spec, config, num_images=4)))
     assert view1.shape == view2.shape == (4, 16, 16, 3) and small.shape == (4, 3, 8, 8, 3)
 
@@ -230,12 +243,19 @@ def _stored_images(tmp_path, count=4, seed=0):
     records = str(tmp_path / f"stored-{seed}.tfrecord.gz")
     with tf.io.TFRecordWriter(records, options="GZIP") as writer:
         for image in images:
-            writer.write(tf.train.Example(features=tf.train.Features(feature={
-                contract.IMAGE: tf.train.Feature(bytes_list=tf.train.BytesList(
-                    value=[tf.io.encode_png(image).numpy()])),
-                contract.CHANNEL_MEAN: tf.train.Feature(float_list=tf.train.FloatList(value=[0.5] * 3)),
-                contract.CHANNEL_STD: tf.train.Feature(float_list=tf.train.FloatList(value=[0.25] * 3)),
-            })).SerializeToString())
+            writer.write(
+                tf.train.Example(
+                    features=tf.train.Features(
+                        feature={
+                            contract.IMAGE: tf.train.Feature(
+                                bytes_list=tf.train.BytesList(value=[tf.io.encode_png(image).numpy()])
+                            ),
+                            contract.CHANNEL_MEAN: tf.train.Feature(float_list=tf.train.FloatList(value=[0.5] * 3)),
+                            contract.CHANNEL_STD: tf.train.Feature(float_list=tf.train.FloatList(value=[0.25] * 3)),
+                        }
+                    )
+                ).SerializeToString()
+            )
     return records, feature_spec
 
 
@@ -248,7 +268,10 @@ def test_the_seed_fixes_the_initial_weights(tmp_path):
     def initial_weights(seed):
         config = TrainingConfig(
             encoder={"depth": 18, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
-            batch_size=4, epochs=0, seed=seed, sync_batch_norm=False,
+            batch_size=4,
+            epochs=0,
+            seed=seed,
+            sync_batch_norm=False,
         )
         tf.random.uniform([7])  # whatever ran before must not matter
         runs.append(tmp_path / f"run{len(runs)}")  # a checkpoint directory of its own: nothing to resume
@@ -290,7 +313,10 @@ def test_checkpoints_are_keyed_by_what_shapes_the_weights(tmp_path):
     # The pipeline names a root outside every run's folder.
     rooted = fn_args(input_digest="abc")
     rooted.custom_config["checkpoint_root"] = "gs://bucket/root/trainer_checkpoints"
-    assert key(inputs=rooted) == "gs://bucket/root/trainer_checkpoints/" + key(inputs=fn_args(input_digest="abc")).rsplit("/", 1)[1]
+    assert (
+        key(inputs=rooted)
+        == "gs://bucket/root/trainer_checkpoints/" + key(inputs=fn_args(input_digest="abc")).rsplit("/", 1)[1]
+    )
 
 
 def test_the_supervised_baseline_learns_from_labels_alone():
@@ -306,17 +332,26 @@ def test_the_supervised_baseline_learns_from_labels_alone():
         images = np.array(pngs([0.7, 0.0, 0.0], seed) + pngs([0.0, 0.0, 0.7], seed + 1), dtype=object)
         return tf.data.Dataset.from_tensor_slices((images, np.array([0] * 12 + [1] * 12)))
 
-    config = TrainingConfig.model_validate({
-        "encoder": {"depth": 18, "width_multiplier": 0.125, "image_size": 16, "eval_image_size": 20, "stem": "small"},
-        "augment": {"jitter_probability": 0.0, "grayscale_probability": 0.0, "blur_probability": 0.0},
-        "sync_batch_norm": False,
-    })
+    config = TrainingConfig.model_validate(
+        {
+            "encoder": {
+                "depth": 18,
+                "width_multiplier": 0.125,
+                "image_size": 16,
+                "eval_image_size": 20,
+                "stem": "small",
+            },
+            "augment": {"jitter_probability": 0.0, "grayscale_probability": 0.0, "blur_probability": 0.0},
+            "sync_batch_norm": False,
+        }
+    )
     baseline = SupervisedBaselineConfig(steps=200, batch_size=8)
     batch_images, batch_labels = next(iter(supervised.augmented_batches(labelled(seed=1), 24, config, 8, seed=0)))
     assert batch_images.shape == (8, 16, 16, 3) and set(batch_labels.numpy()) <= {0, 1}
 
-    classifier = supervised.train_from_scratch(config, baseline, ([0.35] * 3, [0.3] * 3), labelled(seed=1), 24,
-                                               num_classes=2, seed=0)
+    classifier = supervised.train_from_scratch(
+        config, baseline, ([0.35] * 3, [0.3] * 3), labelled(seed=1), 24, num_classes=2, seed=0
+    )
     assert classifier.output_shape == (None, 2) and int(classifier.optimizer.iterations) == 200
     assert supervised.accuracy(classifier, labelled(seed=7), size=20) >= 0.9  # red vs blue: chance is 0.5
 
@@ -349,11 +384,14 @@ def test_the_trainer_names_its_inputs_by_the_snapshot_content_and_takes_its_coun
         examples.uri = str(tmp_path / run / "examples")
         ingested.uri = str(tmp_path / run / "ingested")
         (tmp_path / run / "ingested").mkdir(exist_ok=True)
-        (tmp_path / run / "ingested" / "ingest_report.json").write_text(json.dumps(
-            {"splits": {"train": {"written": 1250, "rejected": 0}, "test": {"written": 250, "rejected": 0}}}))
+        (tmp_path / run / "ingested" / "ingest_report.json").write_text(
+            json.dumps({"splits": {"train": {"written": 1250, "rejected": 0}, "test": {"written": 250, "rejected": 0}}})
+        )
         config = {"training": "{}", "input_settings": settings}
-        properties = with_input_digest({"snapshot": [snapshot], "examples": [examples], "ingested": [ingested]},
-                                       {"custom_config": encode(config), "run_fn": "f"})
+        properties = with_input_digest(
+            {"snapshot": [snapshot], "examples": [examples], "ingested": [ingested]},
+            {"custom_config": encode(config), "run_fn": "f"},
+        )
         assert properties["run_fn"] == "f"
         custom_config = properties["custom_config"]
         custom_config = json.loads(custom_config) if isinstance(custom_config, str) else custom_config
@@ -373,8 +411,11 @@ def test_the_knn_monitor_embeds_a_bounded_sample_in_reading_order(tmp_path):
     from trainer.train import embed_sample
 
     records, feature_spec = _stored_images(tmp_path, count=6)
-    config = TrainingConfig(encoder={"depth": 18, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
-                            batch_size=4, sync_batch_norm=False)
+    config = TrainingConfig(
+        encoder={"depth": 18, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
+        batch_size=4,
+        sync_batch_norm=False,
+    )
     model = SimCLR.create(config, tf.distribute.get_strategy(), [0.5] * 3, [0.25] * 3, 1, 1)
 
     features, labels = embed_sample(model, [records], feature_spec, size=16, limit=4)
@@ -392,15 +433,18 @@ def test_every_epoch_is_a_new_order_of_every_image_and_a_resume_continues_at_the
 
     stored = [_stored_images(tmp_path, count=5, seed=seed) for seed in range(3)]  # 15 images in 3 files
     files, feature_spec = [path for path, _ in stored], stored[0][1]
-    config = TrainingConfig(encoder={"depth": 18, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
-                            batch_size=4, shuffle_buffer=6)
+    config = TrainingConfig(
+        encoder={"depth": 18, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
+        batch_size=4,
+        shuffle_buffer=6,
+    )
 
     def image_ids(start_step: int, count: int) -> list:
         stream = data.image_stream(files, feature_spec, config, 15, cache, skip_images=start_step * config.batch_size)
         return [hashlib.sha256(image.numpy().tobytes()).hexdigest() for image in stream.take(count)]
 
     whole = image_ids(0, 45)
-    epochs = [whole[start:start + 15] for start in (0, 15, 30)]
+    epochs = [whole[start : start + 15] for start in (0, 15, 30)]
     assert len(set(epochs[0])) == 15 and all(sorted(epoch) == sorted(epochs[0]) for epoch in epochs)
     assert epochs[0] != epochs[1] != epochs[2]
     assert image_ids(5, 20) == whole[20:40]  # 5 steps of 4: epoch 2, 5 images in

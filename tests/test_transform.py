@@ -38,14 +38,16 @@ def test_images_are_stored_with_the_shorter_side_at_stored_size(transformed):
 def test_channel_statistics_match_the_training_images(transformed):
     _, _, examples_uri = transformed
     records = _records(examples_uri, "train")
-    pixels = [
-        tf.io.decode_png(r.features.feature[contract.IMAGE].bytes_list.value[0]).numpy() / 255.0 for r in records
-    ]
+    pixels = [tf.io.decode_png(r.features.feature[contract.IMAGE].bytes_list.value[0]).numpy() / 255.0 for r in records]
     expected_mean = np.mean([p.mean(axis=(0, 1)) for p in pixels], axis=0)
     expected_std = np.sqrt(np.mean([(p**2).mean(axis=(0, 1)) for p in pixels], axis=0) - expected_mean**2)
     for record in records:
-        np.testing.assert_allclose(record.features.feature[contract.CHANNEL_MEAN].float_list.value, expected_mean, rtol=1e-4)
-        np.testing.assert_allclose(record.features.feature[contract.CHANNEL_STD].float_list.value, expected_std, rtol=1e-3)
+        np.testing.assert_allclose(
+            record.features.feature[contract.CHANNEL_MEAN].float_list.value, expected_mean, rtol=1e-4
+        )
+        np.testing.assert_allclose(
+            record.features.feature[contract.CHANNEL_STD].float_list.value, expected_std, rtol=1e-3
+        )
 
 
 def test_class_ids_are_ingestions_sorted_class_indices_passed_through(smoke_pipeline, transformed):
@@ -69,7 +71,10 @@ def test_serving_reuses_the_graph_on_raw_image_bytes_alone(transformed):
     served_image = tf.io.decode_png(served[contract.IMAGE][0]).numpy()
     assert min(served_image.shape[:2]) == STORED_SIZE
     matches = [
-        r for r in _records(examples_uri, "test")
-        if np.array_equal(tf.io.decode_png(r.features.feature[contract.IMAGE].bytes_list.value[0]).numpy(), served_image)
+        r
+        for r in _records(examples_uri, "test")
+        if np.array_equal(
+            tf.io.decode_png(r.features.feature[contract.IMAGE].bytes_list.value[0]).numpy(), served_image
+        )
     ]
     assert len(matches) == 1

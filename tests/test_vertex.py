@@ -34,15 +34,27 @@ def vertex_settings(preset: str = "tpu", batch_size: int = 64) -> dict:
         "pipeline_name": "simclr-cloud",
         "data": "gs://demo-bucket/data/images",
         "validation": {"required_splits": ["train", "test"]},
-        "training": {"encoder": {"depth": 18, "image_size": 64}, "batch_size": batch_size, "epochs": 3,
-                     "optimizer": {"warmup_epochs": 1}},
+        "training": {
+            "encoder": {"depth": 18, "image_size": 64},
+            "batch_size": batch_size,
+            "epochs": 3,
+            "optimizer": {"warmup_epochs": 1},
+        },
         "registry": {"kind": "vertex", "project": PROJECT, "region": REGION},
         "vertex": {
-            "project": PROJECT, "region": REGION, "pipeline_root": "gs://demo-bucket/pipeline-root", "image": IMAGE,
-            "service_account": SERVICE_ACCOUNT, "network": NETWORK,
+            "project": PROJECT,
+            "region": REGION,
+            "pipeline_root": "gs://demo-bucket/pipeline-root",
+            "image": IMAGE,
+            "service_account": SERVICE_ACCOUNT,
+            "network": NETWORK,
             "tensorboard": f"projects/{PROJECT}/locations/{REGION}/tensorboards/42",
-            "dataflow": {"temp_location": "gs://demo-bucket/dataflow-tmp", "machine_type": "n2-standard-8", "max_workers": 7,
-                         "subnetwork": f"regions/{REGION}/subnetworks/simclr-workers"},
+            "dataflow": {
+                "temp_location": "gs://demo-bucket/dataflow-tmp",
+                "machine_type": "n2-standard-8",
+                "max_workers": 7,
+                "subnetwork": f"regions/{REGION}/subnetworks/simclr-workers",
+            },
             "trainer": {"preset": preset, **({"image": TPU_IMAGE} if preset.startswith("tpu") else {})},
             "schedule": {"cron": "TZ=Europe/Amsterdam 0 3 * * 1"},
             "labels": {"team": "vision"},
@@ -103,15 +115,21 @@ def test_the_trainer_is_a_vertex_custom_job_on_the_preset_machine(compiled, pres
     custom_config = json.loads(task_parameter(spec, "Trainer", "custom_config"))
     # Checkpoints live outside the run's folder, keyed at run time by the snapshot the Trainer takes.
     assert custom_config["checkpoint_root"] == "gs://demo-bucket/pipeline-root/trainer_checkpoints"
-    assert tasks(spec)["Trainer"]["inputs"]["artifacts"]["snapshot"]["taskOutputArtifact"]["producerTask"] == \
-        "DataFingerprint"
+    assert (
+        tasks(spec)["Trainer"]["inputs"]["artifacts"]["snapshot"]["taskOutputArtifact"]["producerTask"]
+        == "DataFingerprint"
+    )
     assert custom_config["ai_platform_enable_vertex"] is True
     assert custom_config["ai_platform_vertex_region"] == REGION
     job = custom_config["ai_platform_training_args"]
     assert job["project"] == PROJECT
     # The SDK's own message accepts the job spec: every field name and enum value is real.
     job_spec = aiplatform_v1.CustomJobSpec(job["job_spec"])
-    pool = json.loads(aiplatform_v1.CustomJobSpec.to_json(job_spec, use_integers_for_enums=False, including_default_value_fields=False))["workerPoolSpecs"]
+    pool = json.loads(
+        aiplatform_v1.CustomJobSpec.to_json(
+            job_spec, use_integers_for_enums=False, including_default_value_fields=False
+        )
+    )["workerPoolSpecs"]
     assert len(pool) == 1 and pool[0]["replicaCount"] == "1"  # int64 travels as a string
     assert pool[0]["machineSpec"] == TRAINER_MACHINES[preset]
     assert pool[0]["containerSpec"]["imageUri"] == (TPU_IMAGE if preset.startswith("tpu") else IMAGE)
@@ -128,11 +146,19 @@ def test_beam_steps_run_on_dataflow(compiled, preset):
     executors = compiled[preset][2]["pipelineSpec"]["deploymentSpec"]["executors"]
     for step in BEAM_STEPS:
         args = executors[f"{step}_executor"]["container"]["args"]
-        for expected in ("--runner=DataflowRunner", f"--project={PROJECT}", f"--region={REGION}",
-                         "--temp_location=gs://demo-bucket/dataflow-tmp", f"--service_account_email={SERVICE_ACCOUNT}",
-                         "--machine_type=n2-standard-8", "--max_num_workers=7", f"--sdk_container_image={IMAGE}",
-                         "--experiments=use_runner_v2", "--network=simclr-vpc",
-                         f"--subnetwork=regions/{REGION}/subnetworks/simclr-workers"):
+        for expected in (
+            "--runner=DataflowRunner",
+            f"--project={PROJECT}",
+            f"--region={REGION}",
+            "--temp_location=gs://demo-bucket/dataflow-tmp",
+            f"--service_account_email={SERVICE_ACCOUNT}",
+            "--machine_type=n2-standard-8",
+            "--max_num_workers=7",
+            f"--sdk_container_image={IMAGE}",
+            "--experiments=use_runner_v2",
+            "--network=simclr-vpc",
+            f"--subnetwork=regions/{REGION}/subnetworks/simclr-workers",
+        ):
             assert expected in args, (step, expected)
         assert not any(arg.startswith("--direct_") for arg in args), step
 
@@ -152,8 +178,11 @@ def test_only_data_fingerprint_escapes_the_cache_and_it_gates_every_other_step(c
         else:
             assert task["cachingOptions"] == {"enableCache": True}, name
             assert "DataFingerprint" in task["dependentTasks"], name
-            (gate,) = [input_name for input_name, source in task["inputs"]["artifacts"].items()
-                       if source["taskOutputArtifact"] == {"producerTask": "DataFingerprint", "outputArtifactKey": "snapshot"}]
+            (gate,) = [
+                input_name
+                for input_name, source in task["inputs"]["artifacts"].items()
+                if source["taskOutputArtifact"] == {"producerTask": "DataFingerprint", "outputArtifactKey": "snapshot"}
+            ]
             assert f"['{gate}']" in task["triggerPolicy"]["condition"], name
             assert "metadata['retrain'] == 1" in task["triggerPolicy"]["condition"], name
 
@@ -238,7 +267,9 @@ def test_submit_no_cache_turns_caching_off_everywhere(compiled):
 
 def test_schedule_create_dry_run_prints_the_create_schedule_request(compiled):
     config, spec_path, spec = compiled["gpu"]
-    code, out = run_cli("schedule", "create", "--config", config, "--spec", spec_path, "--cron", "0 3 * * 1", "--dry-run")
+    code, out = run_cli(
+        "schedule", "create", "--config", config, "--spec", spec_path, "--cron", "0 3 * * 1", "--dry-run"
+    )
     assert code == 0
     printed = json.loads(out)
     assert printed["request"] == "CreateScheduleRequest"
@@ -262,9 +293,14 @@ def test_schedule_default_cron_comes_from_the_config(compiled):
     assert code == 0 and json.loads(out)["body"]["schedule"]["cron"] == "TZ=Europe/Amsterdam 0 3 * * 1"
 
 
-@pytest.mark.parametrize("action, request_name", [
-    ("pause", "PauseScheduleRequest"), ("resume", "ResumeScheduleRequest"), ("delete", "DeleteScheduleRequest"),
-])
+@pytest.mark.parametrize(
+    "action, request_name",
+    [
+        ("pause", "PauseScheduleRequest"),
+        ("resume", "ResumeScheduleRequest"),
+        ("delete", "DeleteScheduleRequest"),
+    ],
+)
 def test_schedule_actions_dry_run(compiled, action, request_name):
     code, out = run_cli("schedule", action, "--config", compiled["tpu"][0], "777", "--dry-run")
     assert code == 0
@@ -292,16 +328,19 @@ def test_a_batch_that_cannot_be_split_across_the_replicas_is_refused(tmp_path, c
     assert not (tmp_path / "spec.json").exists()
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda s: s["vertex"].update(pipeline_root="/tmp/root"), "pipeline_root must be a gs:// path"),
-    (lambda s: s.update(data="/home/me/images"), "data must be a gs:// path"),
-    (lambda s: s["vertex"]["dataflow"].update(temp_location="tmp"), "temp_location must be a gs:// path"),
-    (lambda s: s["vertex"].update(service_account="me@example.com"), "service account e-mail"),
-    (lambda s: s["vertex"]["trainer"].update(preset="quantum"), "vertex.trainer.preset"),
-    # The TFX-based pipeline image has no libtpu: a TPU job on it would find no TPU.
-    (lambda s: s["vertex"]["trainer"].pop("image"), "'tpu' trainer preset needs the TPU image"),
-    (lambda s: s["vertex"]["trainer"].update(image=IMAGE), "'tpu' trainer preset needs the TPU image"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda s: s["vertex"].update(pipeline_root="/tmp/root"), "pipeline_root must be a gs:// path"),
+        (lambda s: s.update(data="/home/me/images"), "data must be a gs:// path"),
+        (lambda s: s["vertex"]["dataflow"].update(temp_location="tmp"), "temp_location must be a gs:// path"),
+        (lambda s: s["vertex"].update(service_account="me@example.com"), "service account e-mail"),
+        (lambda s: s["vertex"]["trainer"].update(preset="quantum"), "vertex.trainer.preset"),
+        # The TFX-based pipeline image has no libtpu: a TPU job on it would find no TPU.
+        (lambda s: s["vertex"]["trainer"].pop("image"), "'tpu' trainer preset needs the TPU image"),
+        (lambda s: s["vertex"]["trainer"].update(image=IMAGE), "'tpu' trainer preset needs the TPU image"),
+    ],
+)
 def test_bad_vertex_settings_are_one_line_errors(tmp_path, change, message):
     settings = vertex_settings()
     change(settings)
@@ -324,8 +363,13 @@ def test_the_shipped_templates_name_their_placeholders_and_compile_once_filled(t
     assert run_cli("compile", "--config", str(tmp_path / f"{name}.yaml"), "--output", str(spec_path))[0] == 0
     job = json.loads(task_parameter(json.loads(spec_path.read_text()), "Trainer", "custom_config"))
     pool = job["ai_platform_training_args"]["job_spec"]["worker_pool_specs"][0]
-    assert pool["machine_spec"] == {"tpu": {"machine_type": "ct5lp-hightpu-4t", "tpu_topology": "2x2"},
-                                    "tpu-v5e-8": {"machine_type": "ct5lp-hightpu-8t", "tpu_topology": "2x4"}}[preset]
+    assert (
+        pool["machine_spec"]
+        == {
+            "tpu": {"machine_type": "ct5lp-hightpu-4t", "tpu_topology": "2x2"},
+            "tpu-v5e-8": {"machine_type": "ct5lp-hightpu-8t", "tpu_topology": "2x4"},
+        }[preset]
+    )
 
 
 def test_compile_needs_a_vertex_section(tmp_path, capsys):

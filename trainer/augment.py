@@ -109,7 +109,8 @@ def augment_image(image, size: int, config: AugmentConfig, crop_area=None):
         if config.jitter_strength > 0:
             image = _random_apply(
                 lambda x: color_jitter(x, config.jitter_strength, config.jitter_random_order),
-                image, config.jitter_probability,
+                image,
+                config.jitter_probability,
             )
         image = _random_apply(to_grayscale, image, config.grayscale_probability)
     if config.blur_probability > 0:
@@ -120,10 +121,12 @@ def augment_image(image, size: int, config: AugmentConfig, crop_area=None):
 
 def local_views(image, config: AugmentConfig):
     """Multi-crop's small views of one image: [local_views, local_view_size, local_view_size, 3]."""
-    return tf.stack([
-        augment_image(image, config.local_view_size, config, crop_area=config.local_crop_area)
-        for _ in range(config.local_views)
-    ])
+    return tf.stack(
+        [
+            augment_image(image, config.local_view_size, config, crop_area=config.local_crop_area)
+            for _ in range(config.local_views)
+        ]
+    )
 
 
 def jitter_batch(images, config: AugmentConfig):
@@ -131,6 +134,7 @@ def jitter_batch(images, config: AugmentConfig):
     if config.jitter_strength > 0:
         images = _random_apply(
             lambda x: color_jitter(x, config.jitter_strength, config.jitter_random_order),
-            images, config.jitter_probability,
+            images,
+            config.jitter_probability,
         )
     return _random_apply(to_grayscale, images, config.grayscale_probability)

@@ -121,9 +121,15 @@ class SupervisedBaselineConfig(Section):
     steps: PositiveInt = 600  # per labelled subset, whatever its size
     batch_size: PositiveInt = 64
     seeds: PositiveInt = Field(1, description="Subsets trained per label fraction (seeds 0, 1, ...).")
-    optimizer: OptimizerConfig = Field(default_factory=lambda: OptimizerConfig(
-        name="sgd", base_learning_rate=0.1, lr_scaling="none", weight_decay=5e-4, warmup_epochs=0.5,
-    ))  # an "epoch" here is a tenth of the steps: one progress line each
+    optimizer: OptimizerConfig = Field(
+        default_factory=lambda: OptimizerConfig(
+            name="sgd",
+            base_learning_rate=0.1,
+            lr_scaling="none",
+            weight_decay=5e-4,
+            warmup_epochs=0.5,
+        )
+    )  # an "epoch" here is a tenth of the steps: one progress line each
 
 
 def recipe(name: str) -> dict:
@@ -136,12 +142,21 @@ def recipe(name: str) -> dict:
         "seed": {
             "head": {"widths": [256, 128, 50], "batch_norm": False},
             "augment": {
-                "crop": False, "jitter_strength": 1.0, "jitter_random_order": False,
-                "blur_probability": 0.0, "per_batch_jitter": True,
+                "crop": False,
+                "jitter_strength": 1.0,
+                "jitter_random_order": False,
+                "blur_probability": 0.0,
+                "per_batch_jitter": True,
             },
             "optimizer": {
-                "name": "sgd", "base_learning_rate": 0.1, "lr_scaling": "none", "momentum": 0.0,
-                "weight_decay": 0.0, "warmup_epochs": 0, "schedule": "cosine_steps", "cosine_decay_steps": 1000,
+                "name": "sgd",
+                "base_learning_rate": 0.1,
+                "lr_scaling": "none",
+                "momentum": 0.0,
+                "weight_decay": 0.0,
+                "warmup_epochs": 0,
+                "schedule": "cosine_steps",
+                "cosine_decay_steps": 1000,
             },
             "temperature": 0.1,
             "batch_size": 64,

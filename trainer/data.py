@@ -79,8 +79,9 @@ def _concatenated(datasets: List[tf.data.Dataset]) -> tf.data.Dataset:
     return _concatenated(datasets[:middle]).concatenate(_concatenated(datasets[middle:]))
 
 
-def image_stream(files: List[str], feature_spec, config: TrainingConfig, num_images: int, cache: bool,
-                 skip_images: int = 0) -> tf.data.Dataset:
+def image_stream(
+    files: List[str], feature_spec, config: TrainingConfig, num_images: int, cache: bool, skip_images: int = 0
+) -> tf.data.Dataset:
     """uint8 images [h, w, 3] of ``files`` (``num_images`` of them), epoch after epoch, ``skip_images`` in.
 
     Each epoch holds every image once, in an order fixed by ``config.seed`` and the epoch number, so a
@@ -94,10 +95,14 @@ def image_stream(files: List[str], feature_spec, config: TrainingConfig, num_ima
         per_epoch = [cached.shuffle(config.shuffle_buffer, seed=_epoch_seed(config, epoch)) for epoch in epochs]
     else:
         per_epoch = [
-            tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=_epoch_seed(config, epoch))
-            .interleave(lambda path: tf.data.TFRecordDataset(path, compression_type="GZIP"),
-                        cycle_length=min(len(files), INTERLEAVED_FILES), num_parallel_calls=AUTOTUNE,
-                        deterministic=True)
+            tf.data.Dataset.from_tensor_slices(files)
+            .shuffle(len(files), seed=_epoch_seed(config, epoch))
+            .interleave(
+                lambda path: tf.data.TFRecordDataset(path, compression_type="GZIP"),
+                cycle_length=min(len(files), INTERLEAVED_FILES),
+                num_parallel_calls=AUTOTUNE,
+                deterministic=True,
+            )
             .shuffle(config.shuffle_buffer, seed=_epoch_seed(config, epoch))
             for epoch in epochs
         ]
@@ -114,13 +119,22 @@ def host_files(files: List[str], input_context: Optional[tf.distribute.InputCont
         return files
     hosts = input_context.num_input_pipelines
     if len(files) < hosts:
-        raise ValueError(f"{len(files)} train files cannot be shared by {hosts} hosts: set ingest.num_shards "
-                         f"to a multiple of {hosts}")
-    return files[input_context.input_pipeline_id::hosts]
+        raise ValueError(
+            f"{len(files)} train files cannot be shared by {hosts} hosts: set ingest.num_shards "
+            f"to a multiple of {hosts}"
+        )
+    return files[input_context.input_pipeline_id :: hosts]
 
 
-def host_image_stream(files: List[str], feature_spec, config: TrainingConfig, num_images: int, cache: bool,
-                      start_step: int, input_context: Optional[tf.distribute.InputContext]):
+def host_image_stream(
+    files: List[str],
+    feature_spec,
+    config: TrainingConfig,
+    num_images: int,
+    cache: bool,
+    start_step: int,
+    input_context: Optional[tf.distribute.InputContext],
+):
     """(this host's image_stream from ``start_step`` on, per-replica batch size).
 
     One host reads all files; several each read their own files (``host_files``), and count their
@@ -133,9 +147,15 @@ def host_image_stream(files: List[str], feature_spec, config: TrainingConfig, nu
     return stream, input_context.get_per_replica_batch_size(config.batch_size) if input_context else config.batch_size
 
 
-def pretraining_dataset(files: List[str], feature_spec, config: TrainingConfig, num_images: int,
-                        start_step: int = 0, cache: bool = True,
-                        input_context: Optional[tf.distribute.InputContext] = None) -> tf.data.Dataset:
+def pretraining_dataset(
+    files: List[str],
+    feature_spec,
+    config: TrainingConfig,
+    num_images: int,
+    start_step: int = 0,
+    cache: bool = True,
+    input_context: Optional[tf.distribute.InputContext] = None,
+) -> tf.data.Dataset:
     """Batches of views in [0, 1] for ``config.epochs`` epochs: ([B, s, s, 3], [B, s, s, 3]), and with
     multi-crop a third element, the local views [B, local_views, l, l, 3].
 
@@ -153,9 +173,7 @@ def pretraining_dataset(files: List[str], feature_spec, config: TrainingConfig, 
             return pair
         return pair + (augment.local_views(image, config.augment),)
 
-    batches = images.map(views, num_parallel_calls=AUTOTUNE, deterministic=False).batch(
-        batch_size, drop_remainder=True
-    )
+    batches = images.map(views, num_parallel_calls=AUTOTUNE, deterministic=False).batch(batch_size, drop_remainder=True)
     if config.augment.per_batch_jitter:
         batches = batches.map(
             lambda *batch: tuple(augment.jitter_batch(view_batch, config.augment) for view_batch in batch),
@@ -164,14 +182,24 @@ def pretraining_dataset(files: List[str], feature_spec, config: TrainingConfig, 
     return batches.prefetch(AUTOTUNE)
 
 
-def evaluation_dataset(files: List[str], feature_spec, image_size: int, batch_size: int = 256,
-                       limit: Optional[int] = None, drop_remainder: bool = False) -> tf.data.Dataset:
+def evaluation_dataset(
+    files: List[str],
+    feature_spec,
+    image_size: int,
+    batch_size: int = 256,
+    limit: Optional[int] = None,
+    drop_remainder: bool = False,
+) -> tf.data.Dataset:
     """(center-cropped images in [0, 1], label ids), batched, in file order; the first ``limit`` when set."""
+
     def view(image, label):
         return augment.center_crop(tf.image.convert_image_dtype(image, tf.float32), image_size), label
 
     images = decoded_images(files, feature_spec)
     if limit is not None:
         images = images.take(limit)
-    return (images.map(view, num_parallel_calls=AUTOTUNE)
-            .batch(batch_size, drop_remainder=drop_remainder).prefetch(AUTOTUNE))
+    return (
+        images.map(view, num_parallel_calls=AUTOTUNE)
+        .batch(batch_size, drop_remainder=drop_remainder)
+        .prefetch(AUTOTUNE)
+    )

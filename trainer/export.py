@@ -16,7 +16,6 @@ from trainer import augment, contract
 from trainer.model import SimCLR
 
 
-
 class EncoderModule(tf.Module):
     def __init__(self, model: SimCLR, transform_output: tft.TFTransformOutput):
         super().__init__(name="simclr_encoder")
@@ -46,6 +45,7 @@ class EncoderModule(tf.Module):
 def export_encoder(model: SimCLR, transform_output_dir: str, export_dir: str) -> None:
     module = EncoderModule(model, tft.TFTransformOutput(transform_output_dir))
     tf.saved_model.save(
-        module, export_dir,
+        module,
+        export_dir,
         signatures={"serving_default": module.serve_embedding, "projection": module.serve_projection},
     )

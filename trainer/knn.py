@@ -37,8 +37,10 @@ class TopK:
         """bank: [b, d] features (any float dtype), bank_labels: [b] int."""
         bank = l2_normalise(bank)
         bank_labels = np.asarray(bank_labels, np.int64)
-        merged = [self._merged(slice(start, start + QUERY_BLOCK), bank, bank_labels)
-                  for start in range(0, len(self.queries), QUERY_BLOCK)]
+        merged = [
+            self._merged(slice(start, start + QUERY_BLOCK), bank, bank_labels)
+            for start in range(0, len(self.queries), QUERY_BLOCK)
+        ]
         if merged:
             self.similarity = np.concatenate([similarity for similarity, _ in merged])
             self.labels = np.concatenate([labels for _, labels in merged])
@@ -47,18 +49,18 @@ class TopK:
         """The top k of the ``rows`` queries' current neighbours and the bank block: ([r, k'], [r, k'])."""
         similarity = np.concatenate([self.similarity[rows], self.queries[rows] @ bank.T], axis=1)
         labels = np.concatenate(
-            [self.labels[rows], np.broadcast_to(bank_labels, (similarity.shape[0], len(bank_labels)))], axis=1)
+            [self.labels[rows], np.broadcast_to(bank_labels, (similarity.shape[0], len(bank_labels)))], axis=1
+        )
         if similarity.shape[1] <= self.k:
             return similarity, labels
-        best = np.argpartition(-similarity, self.k - 1, axis=1)[:, :self.k]
+        best = np.argpartition(-similarity, self.k - 1, axis=1)[:, : self.k]
         return np.take_along_axis(similarity, best, axis=1), np.take_along_axis(labels, best, axis=1)
 
     def predictions(self, temperature: float = TEMPERATURE) -> np.ndarray:
         """[q] the class with the largest similarity-weighted vote among each query's neighbours."""
         classes = int(self.labels.max()) + 1
         votes = np.zeros((len(self.queries), classes))
-        np.add.at(votes, (np.arange(len(self.queries))[:, None], self.labels),
-                  np.exp(self.similarity / temperature))
+        np.add.at(votes, (np.arange(len(self.queries))[:, None], self.labels), np.exp(self.similarity / temperature))
         return votes.argmax(axis=1)
 
 
@@ -68,11 +70,15 @@ BlocksFn = Callable[[], Iterator[Tuple[np.ndarray, np.ndarray]]]
 
 def array_blocks(features: np.ndarray, labels: np.ndarray, rows: int = BANK_BLOCK) -> BlocksFn:
     """In-memory features [n, d] and labels [n] as a BlocksFn."""
-    return lambda: ((features[i:i + rows], labels[i:i + rows]) for i in range(0, len(labels), rows))
+    return lambda: ((features[i : i + rows], labels[i : i + rows]) for i in range(0, len(labels), rows))
 
 
-def knn_predictions(bank_blocks: Iterable[Tuple[np.ndarray, np.ndarray]], queries: np.ndarray, k: int = 20,
-                    temperature: float = TEMPERATURE) -> np.ndarray:
+def knn_predictions(
+    bank_blocks: Iterable[Tuple[np.ndarray, np.ndarray]],
+    queries: np.ndarray,
+    k: int = 20,
+    temperature: float = TEMPERATURE,
+) -> np.ndarray:
     """[q] predicted classes of ``queries`` [q, d] from a bank given as (features [b, d], labels [b]) blocks."""
     top = TopK(queries, k)
     for features, labels in bank_blocks:

@@ -46,6 +46,8 @@ class LARS(keras.optimizers.Optimizer):
         config = super().get_config()
         config.update(
             learning_rate=self._serialize_hyperparameter(self._learning_rate),
-            momentum=self.momentum, weight_decay=self.lars_weight_decay, eeta=self.eeta,
+            momentum=self.momentum,
+            weight_decay=self.lars_weight_decay,
+            eeta=self.eeta,
         )
         return config

@@ -18,10 +18,15 @@ def build_encoder(config: TrainingConfig, channel_mean, channel_std) -> keras.Mo
     """Images in [0, 1] -> pooled features; the Transform's channel statistics normalise the input."""
     inputs = keras.Input((None, None, 3), name="image")  # trains at image_size, serves at serving_size
     normalized = layers.Normalization(
-        mean=np.asarray(channel_mean, np.float32), variance=np.square(np.asarray(channel_std, np.float32)), name="normalize"
+        mean=np.asarray(channel_mean, np.float32),
+        variance=np.square(np.asarray(channel_std, np.float32)),
+        name="normalize",
     )(inputs)
     backbone = build_resnet(
-        config.encoder.depth, config.encoder.width_multiplier, config.encoder.image_size, config.encoder.stem,
+        config.encoder.depth,
+        config.encoder.width_multiplier,
+        config.encoder.image_size,
+        config.encoder.stem,
         config.sync_batch_norm,
     )
     features = layers.Activation("linear", dtype="float32", name="features")(backbone(normalized))

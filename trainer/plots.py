@@ -19,7 +19,9 @@ def loss_curve(history, path: str, title: str = "SimCLR pretraining") -> None:
     loss_axis.set_xlabel("epoch")
     loss_axis.set_ylabel("loss", color="tab:blue")
     accuracy_axis = loss_axis.twinx()
-    accuracy_axis.plot(epochs, [h["contrastive_accuracy"] for h in history], color="tab:orange", label="contrastive top-1")
+    accuracy_axis.plot(
+        epochs, [h["contrastive_accuracy"] for h in history], color="tab:orange", label="contrastive top-1"
+    )
     accuracy_axis.set_ylabel("contrastive top-1", color="tab:orange")
     accuracy_axis.set_ylim(0, 1)
     loss_axis.set_title(title)

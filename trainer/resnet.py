@@ -15,7 +15,9 @@ SMALL_STEM_MAX_SIZE = 64
 
 def _batch_norm(synchronized: bool, zero_init: bool = False) -> layers.Layer:
     return layers.BatchNormalization(
-        momentum=0.9, epsilon=1e-5, synchronized=synchronized,
+        momentum=0.9,
+        epsilon=1e-5,
+        synchronized=synchronized,
         gamma_initializer="zeros" if zero_init else "ones",
     )
 

@@ -22,28 +22,45 @@ CACHED_IMAGES = 20_000
 PROGRESS_LINES = 10  # keras "epochs" per training run: one progress line each
 
 
-def augmented_batches(images: tf.data.Dataset, count: int, config: TrainingConfig, batch_size: int,
-                      seed: int) -> tf.data.Dataset:
+def augmented_batches(
+    images: tf.data.Dataset, count: int, config: TrainingConfig, batch_size: int, seed: int
+) -> tf.data.Dataset:
     """Endless batches of (augmented view at image_size, label id) from (PNG bytes, label id) pairs, ``count``
     of them, shuffled through a buffer of at most SHUFFLE_BUFFER; kept in memory after the first pass when
     there are at most CACHED_IMAGES (stored PNGs: about 30 KB each at 128 px)."""
+
     def view(png, label):
         return augment.augment_image(augment.decode_png(png), config.encoder.image_size, config.augment), label
 
     if count <= CACHED_IMAGES:
         images = images.cache()
-    return (images.shuffle(min(count, SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True).repeat()
-            .map(view, num_parallel_calls=AUTOTUNE).batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE))
+    return (
+        images.shuffle(min(count, SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True)
+        .repeat()
+        .map(view, num_parallel_calls=AUTOTUNE)
+        .batch(batch_size, drop_remainder=True)
+        .prefetch(AUTOTUNE)
+    )
 
 
 def served_views(images: tf.data.Dataset, size: int, batch_size: int = 128) -> tf.data.Dataset:
     """(centre crops at the serving size, as the exported encoder sees them, label ids), batched."""
-    return (images.map(lambda png, label: (augment.served_view(png, size), label), num_parallel_calls=AUTOTUNE)
-            .batch(batch_size).prefetch(AUTOTUNE))
+    return (
+        images.map(lambda png, label: (augment.served_view(png, size), label), num_parallel_calls=AUTOTUNE)
+        .batch(batch_size)
+        .prefetch(AUTOTUNE)
+    )
 
 
-def train_from_scratch(config: TrainingConfig, baseline: SupervisedBaselineConfig, channel_stats,
-                       images: tf.data.Dataset, count: int, num_classes: int, seed: int) -> keras.Model:
+def train_from_scratch(
+    config: TrainingConfig,
+    baseline: SupervisedBaselineConfig,
+    channel_stats,
+    images: tf.data.Dataset,
+    count: int,
+    num_classes: int,
+    seed: int,
+) -> keras.Model:
     """A freshly initialised encoder plus a linear classifier, trained on ``count`` (PNG bytes, label id) pairs."""
     config = config.model_copy(update={"optimizer": baseline.optimizer, "batch_size": baseline.batch_size})
     keras.utils.set_random_seed(seed)
@@ -57,8 +74,11 @@ def train_from_scratch(config: TrainingConfig, baseline: SupervisedBaselineConfi
         metrics=["accuracy"],
     )
     batches = augmented_batches(images, count, config, baseline.batch_size, seed)
-    print(f"supervised baseline: {count} labelled images, {steps_per_epoch * epochs} steps of "
-          f"{baseline.batch_size}", file=sys.stderr, flush=True)
+    print(
+        f"supervised baseline: {count} labelled images, {steps_per_epoch * epochs} steps of {baseline.batch_size}",
+        file=sys.stderr,
+        flush=True,
+    )
     classifier.fit(batches, steps_per_epoch=steps_per_epoch, epochs=epochs, verbose=2)
     return classifier
 

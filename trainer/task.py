@@ -43,7 +43,8 @@ def resumable_checkpoint_dir(config: TrainingConfig, fn_args) -> str:
         json.dumps([config.settings_that_shape_weights(), inputs], sort_keys=True).encode()
     ).hexdigest()[:16]
     root = fn_args.custom_config.get(CHECKPOINT_ROOT_KEY) or uri_io.join(
-        uri_io.parent(fn_args.model_run_dir, 2), "checkpoints")  # <Trainer>/model_run/<execution id>
+        uri_io.parent(fn_args.model_run_dir, 2), "checkpoints"
+    )  # <Trainer>/model_run/<execution id>
     return uri_io.join(root, key)
 
 
@@ -61,7 +62,8 @@ def run_fn(fn_args) -> None:
     uri_io.write_json(uri_io.join(fn_args.model_run_dir, RESUME_FILE), {"checkpoint_dir": checkpoint_dir})
     finished = uri_io.join(checkpoint_dir, FINISHED_FILE)
     model = train.pretrain(
-        config, inputs,
+        config,
+        inputs,
         checkpoint_dir=checkpoint_dir,
         # Its checkpoints were deleted after the push; its final checkpoint is with that run's artifacts.
         finished_run=uri_io.read_json(finished)["model_run"] if uri_io.exists(finished) else None,

@@ -54,9 +54,15 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def pretrain(config: TrainingConfig, inputs: TrainingData, checkpoint_dir: str, log_dir: str,
-             strategy: Optional[tf.distribute.Strategy] = None, tensorboard_dir: Optional[str] = None,
-             finished_run: Optional[str] = None) -> SimCLR:
+def pretrain(
+    config: TrainingConfig,
+    inputs: TrainingData,
+    checkpoint_dir: str,
+    log_dir: str,
+    strategy: Optional[tf.distribute.Strategy] = None,
+    tensorboard_dir: Optional[str] = None,
+    finished_run: Optional[str] = None,
+) -> SimCLR:
     """Trains (or resumes) to the configured step count; returns the trained model.
 
     TensorBoard scalars go to ``tensorboard_dir`` (default ``log_dir``); the history and loss curve to ``log_dir``.
@@ -95,21 +101,35 @@ def pretrain(config: TrainingConfig, inputs: TrainingData, checkpoint_dir: str, 
         history up to this step goes beside it, then the manager names it the latest checkpoint."""
         nonlocal last_save
         settled = list(history)
-        options = tf.train.CheckpointOptions(enable_async=True, experimental_write_callbacks=[
-            lambda: uri_io.write_json(history_path, settled, indent=None)])
+        options = tf.train.CheckpointOptions(
+            enable_async=True,
+            experimental_write_callbacks=[lambda: uri_io.write_json(history_path, settled, indent=None)],
+        )
         manager.save(checkpoint_number=step, options=options)
         last_save = time.monotonic()
 
-    decoded_mb = num_images * data.decoded_bytes_per_image(inputs.train_files, inputs.feature_spec) / 2 ** 20
+    decoded_mb = num_images * data.decoded_bytes_per_image(inputs.train_files, inputs.feature_spec) / 2**20
     cache = decoded_mb <= config.cache_budget_mb
-    _log(f"pretraining: {num_images} images, {strategy.num_replicas_in_sync} replica(s), global batch "
-         f"{config.batch_size}, {steps_per_epoch} steps/epoch, {total_steps} steps; decoded images "
-         f"{decoded_mb:.0f} MB: {'cached in memory' if cache else 'streamed from'} "
-         f"{len(inputs.train_files)} files (cache_budget_mb {config.cache_budget_mb})")
+    _log(
+        f"pretraining: {num_images} images, {strategy.num_replicas_in_sync} replica(s), global batch "
+        f"{config.batch_size}, {steps_per_epoch} steps/epoch, {total_steps} steps; decoded images "
+        f"{decoded_mb:.0f} MB: {'cached in memory' if cache else 'streamed from'} "
+        f"{len(inputs.train_files)} files (cache_budget_mb {config.cache_budget_mb})"
+    )
     # Each host builds its own input from its share of the files, batched per replica.
-    iterator = iter(strategy.distribute_datasets_from_function(
-        lambda context: data.pretraining_dataset(inputs.train_files, inputs.feature_spec, config, num_images,
-                                                 start_step=step, cache=cache, input_context=context)))
+    iterator = iter(
+        strategy.distribute_datasets_from_function(
+            lambda context: data.pretraining_dataset(
+                inputs.train_files,
+                inputs.feature_spec,
+                config,
+                num_images,
+                start_step=step,
+                cache=cache,
+                input_context=context,
+            )
+        )
+    )
     writer = tf.summary.create_file_writer(tensorboard_dir or log_dir)
     started, start_step = time.monotonic(), step
     while step < total_steps:
@@ -121,14 +141,19 @@ def pretrain(config: TrainingConfig, inputs: TrainingData, checkpoint_dir: str, 
             losses.append(float(loss))
             accuracies.append(float(accuracy))
             step += 1
-            due = (step % config.checkpoint_every_steps == 0
-                   or time.monotonic() - last_save >= config.checkpoint_every_seconds)
+            due = (
+                step % config.checkpoint_every_steps == 0
+                or time.monotonic() - last_save >= config.checkpoint_every_seconds
+            )
             if due and step < total_steps:
                 save()
         elapsed = time.monotonic() - epoch_started
         record = {
-            "epoch": epoch, "step": step, "loss": float(np.mean(losses)),
-            "contrastive_accuracy": float(np.mean(accuracies)), "learning_rate": model.learning_rate(),
+            "epoch": epoch,
+            "step": step,
+            "loss": float(np.mean(losses)),
+            "contrastive_accuracy": float(np.mean(accuracies)),
+            "learning_rate": model.learning_rate(),
             "images_per_s": 2 * config.batch_size * len(losses) / elapsed,
         }
         if config.knn_every_epochs and inputs.eval_files and epoch % config.knn_every_epochs == 0:
@@ -140,9 +165,11 @@ def pretrain(config: TrainingConfig, inputs: TrainingData, checkpoint_dir: str, 
                     tf.summary.scalar(name, value)
         rate = (step - start_step) / (time.monotonic() - started)
         knn_text = f" knn {record['knn_top1']:.3f}" if "knn_top1" in record else ""
-        _log(f"epoch {epoch}/{-(-total_steps // steps_per_epoch)} step {step}/{total_steps} loss {record['loss']:.4f} "
-             f"contrastive-acc {record['contrastive_accuracy']:.3f} lr {record['learning_rate']:.4g} "
-             f"{record['images_per_s']:.0f} img/s{knn_text} ETA {(total_steps - step) / max(rate, 1e-9):.0f}s")
+        _log(
+            f"epoch {epoch}/{-(-total_steps // steps_per_epoch)} step {step}/{total_steps} loss {record['loss']:.4f} "
+            f"contrastive-acc {record['contrastive_accuracy']:.3f} lr {record['learning_rate']:.4g} "
+            f"{record['images_per_s']:.0f} img/s{knn_text} ETA {(total_steps - step) / max(rate, 1e-9):.0f}s"
+        )
     save()
     checkpoint.sync()  # the last checkpoint is on storage before the run goes on
     writer.flush()
@@ -159,16 +186,16 @@ def knn_monitor(model: SimCLR, inputs: TrainingData, config: TrainingConfig) -> 
     """
     size = config.encoder.serving_size  # as the exported encoder will see them
     bank, bank_labels = embed_sample(model, inputs.train_files, inputs.feature_spec, size, config.knn_monitor_images)
-    queries, query_labels = embed_sample(model, inputs.eval_files, inputs.feature_spec, size,
-                                         config.knn_monitor_images)
+    queries, query_labels = embed_sample(model, inputs.eval_files, inputs.feature_spec, size, config.knn_monitor_images)
     return knn.knn_accuracy(bank, bank_labels, queries, query_labels, k=20)
 
 
 def embed_sample(model: SimCLR, files: List[str], feature_spec, size: int, limit: int):
     """(features [n, d] float32, label ids [n]) of the first ``limit`` images of ``files``, n <= limit."""
     strategy = model.strategy
-    dataset = data.evaluation_dataset(files, feature_spec, size, limit=limit,
-                                      drop_remainder=distribute.is_tpu(strategy))
+    dataset = data.evaluation_dataset(
+        files, feature_spec, size, limit=limit, drop_remainder=distribute.is_tpu(strategy)
+    )
 
     @tf.function
     def replica_features(images, labels):

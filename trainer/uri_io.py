@@ -79,7 +79,7 @@ def copy_tree(source: str, destination: str) -> None:
     if not tf.io.gfile.isdir(source):
         raise FileNotFoundError(f"{source} is not a folder")
     for directory, _, files in tf.io.gfile.walk(source):
-        target = join(destination, directory[len(source):]) if directory != source else destination
+        target = join(destination, directory[len(source) :]) if directory != source else destination
         tf.io.gfile.makedirs(target)
         for name in files:
             tf.io.gfile.copy(join(directory, name), join(target, name), overwrite=True)

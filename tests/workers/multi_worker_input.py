@@ -21,8 +21,9 @@ from trainer import runtime
 MODE = sys.argv[1]
 if MODE == "worker":
     INDEX, PORTS = int(sys.argv[2]), sys.argv[3].split(",")
-    os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"localhost:{port}" for port in PORTS]},
-                                          "task": {"type": "worker", "index": INDEX}})
+    os.environ["TF_CONFIG"] = json.dumps(
+        {"cluster": {"worker": [f"localhost:{port}" for port in PORTS]}, "task": {"type": "worker", "index": INDEX}}
+    )
 runtime.configure()
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -37,11 +38,16 @@ FEATURE_SPEC = {
     contract.CHANNEL_MEAN: tf.io.FixedLenFeature([3], tf.float32),
     contract.CHANNEL_STD: tf.io.FixedLenFeature([3], tf.float32),
 }
-CONFIG = TrainingConfig.model_validate({
-    "encoder": {"depth": 18, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
-    "head": {"widths": [16, 8]}, "batch_size": 4, "epochs": 2, "sync_batch_norm": True,
-    "optimizer": {"name": "lars", "warmup_epochs": 0},
-})
+CONFIG = TrainingConfig.model_validate(
+    {
+        "encoder": {"depth": 18, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
+        "head": {"widths": [16, 8]},
+        "batch_size": 4,
+        "epochs": 2,
+        "sync_batch_norm": True,
+        "optimizer": {"name": "lars", "warmup_epochs": 0},
+    }
+)
 IMAGES = 12
 keras.utils.set_random_seed(0)  # as the trainer does first: tf.data's shuffle orders depend on the global seed
 
@@ -52,11 +58,17 @@ def write(folder: str) -> None:
         with tf.io.TFRecordWriter(os.path.join(folder, f"part-{part}.gz"), options="GZIP") as writer:
             for _ in range(IMAGES // 4):
                 png = tf.io.encode_png(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).numpy()
-                writer.write(tf.train.Example(features=tf.train.Features(feature={
-                    contract.IMAGE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[png])),
-                    contract.CHANNEL_MEAN: tf.train.Feature(float_list=tf.train.FloatList(value=[0.5] * 3)),
-                    contract.CHANNEL_STD: tf.train.Feature(float_list=tf.train.FloatList(value=[0.25] * 3)),
-                })).SerializeToString())
+                writer.write(
+                    tf.train.Example(
+                        features=tf.train.Features(
+                            feature={
+                                contract.IMAGE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[png])),
+                                contract.CHANNEL_MEAN: tf.train.Feature(float_list=tf.train.FloatList(value=[0.5] * 3)),
+                                contract.CHANNEL_STD: tf.train.Feature(float_list=tf.train.FloatList(value=[0.25] * 3)),
+                            }
+                        )
+                    ).SerializeToString()
+                )
 
 
 def views(image):
@@ -91,11 +103,18 @@ def worker(folder: str) -> None:
     loss = step_loss(strategy, dataset_fn)
     (context,) = contexts
     _, hashes = first_batch(files, context)
-    print(json.dumps({
-        "pipeline": context.input_pipeline_id, "pipelines": context.num_input_pipelines,
-        "replicas": strategy.num_replicas_in_sync, "files": [os.path.basename(f) for f in data.host_files(files, context)],
-        "first_batch": hashes, "loss": loss,
-    }))
+    print(
+        json.dumps(
+            {
+                "pipeline": context.input_pipeline_id,
+                "pipelines": context.num_input_pipelines,
+                "replicas": strategy.num_replicas_in_sync,
+                "files": [os.path.basename(f) for f in data.host_files(files, context)],
+                "first_batch": hashes,
+                "loss": loss,
+            }
+        )
+    )
 
 
 def single(folder: str) -> None:

@@ -22,11 +22,17 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 
 sync_bn = sys.argv[1] == "sync"
 local_views = 2 if "multicrop" in sys.argv[2:] else 0  # and two small views of each image
-config = TrainingConfig.model_validate({
-    "encoder": {"depth": 18, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
-    "head": {"widths": [16, 8]}, "batch_size": 8, "sync_batch_norm": sync_bn, "temperature": 0.2,
-    "optimizer": {"name": "lars", "warmup_epochs": 0}, "augment": {"local_views": local_views, "local_view_size": 8},
-})
+config = TrainingConfig.model_validate(
+    {
+        "encoder": {"depth": 18, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
+        "head": {"widths": [16, 8]},
+        "batch_size": 8,
+        "sync_batch_norm": sync_bn,
+        "temperature": 0.2,
+        "optimizer": {"name": "lars", "warmup_epochs": 0},
+        "augment": {"local_views": local_views, "local_view_size": 8},
+    }
+)
 rng = np.random.default_rng(0)
 views = tuple(tf.constant(rng.uniform(size=(8, 16, 16, 3)), tf.float32) for _ in range(2))
 if local_views:
@@ -50,8 +56,11 @@ def dataset():
 def mirrored_gradients(batch):
     loss, accuracy, gradients = mirrored_strategy.run(mirrored.replica_loss_and_gradients, args=batch)
     reduce = mirrored_strategy.reduce
-    return (reduce("MEAN", loss, axis=None), reduce("MEAN", accuracy, axis=None),
-            [reduce("SUM", g, axis=None) for g in gradients])
+    return (
+        reduce("MEAN", loss, axis=None),
+        reduce("MEAN", accuracy, axis=None),
+        [reduce("SUM", g, axis=None) for g in gradients],
+    )
 
 
 loss_2, accuracy_2, gradients_2 = mirrored_gradients(next(iter(dataset())))
@@ -62,12 +71,22 @@ gradient_error = max(
 single.train_step(iter(tf.data.Dataset.from_tensors(views)))
 mirrored.train_step(iter(dataset()))
 weight_error = max(
-    float(np.max(np.abs(a - b))) for a, b in zip(single.encoder.get_weights() + single.head.get_weights(),
-                                                  mirrored.encoder.get_weights() + mirrored.head.get_weights())
+    float(np.max(np.abs(a - b)))
+    for a, b in zip(
+        single.encoder.get_weights() + single.head.get_weights(),
+        mirrored.encoder.get_weights() + mirrored.head.get_weights(),
+    )
 )
-print(json.dumps({
-    "replicas": mirrored_strategy.num_replicas_in_sync,
-    "loss_single": float(loss_1), "loss_mirrored": float(loss_2),
-    "accuracy_single": float(accuracy_1), "accuracy_mirrored": float(accuracy_2),
-    "max_relative_gradient_error": gradient_error, "max_weight_error_after_step": weight_error,
-}))
+print(
+    json.dumps(
+        {
+            "replicas": mirrored_strategy.num_replicas_in_sync,
+            "loss_single": float(loss_1),
+            "loss_mirrored": float(loss_2),
+            "accuracy_single": float(accuracy_1),
+            "accuracy_mirrored": float(accuracy_2),
+            "max_relative_gradient_error": gradient_error,
+            "max_weight_error_after_step": weight_error,
+        }
+    )
+)
