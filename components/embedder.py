@@ -29,6 +29,7 @@ Key = Tuple[str, str, int]  # (relative path, sha256, label id)
 
 
 def serving_model_dir(model_uri: str) -> str:
+    """The SavedModel inside a Trainer's Model artifact."""
     return os.path.join(model_uri, contract.SERVING_DIR)
 
 

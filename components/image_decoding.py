@@ -49,6 +49,7 @@ class ConvertedImage:
 
 
 def content_hash(data: bytes) -> str:
+    """The image's identity (contract.SHA256): hex SHA-256 of its bytes as read."""
     return hashlib.sha256(data).hexdigest()
 
 
@@ -107,6 +108,7 @@ def _int_feature(value: int) -> tf.train.Feature:
 
 
 def make_example(image: ConvertedImage, label: str, label_id: int, relative_path: str, sha256: str) -> tf.train.Example:
+    """One ingested image as a tf.train.Example with the features contract.py names (one value each)."""
     return tf.train.Example(
         features=tf.train.Features(
             feature={

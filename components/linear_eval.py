@@ -12,7 +12,7 @@ it adds the encoder trained from scratch on the same label fractions beside the 
 
 import json
 import os
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -23,6 +23,7 @@ from tfx.v1.dsl.components import InputArtifact, OutputArtifact, Parameter, comp
 from tfx.v1.types import standard_artifacts
 
 from components import embeddings, linear_probe, supervised_baseline
+from components.settings import LinearEvalSettings
 from trainer import contract, plots, uri_io
 
 CONFUSION_PNG = "confusion_matrix.png"
@@ -53,7 +54,7 @@ def _percent(result: Dict) -> str:
     return f"{100 * result['top1_mean']:.1f} ± {100 * result['top1_sd']:.1f}"
 
 
-def write_report(path: str, metrics: Dict, settings: Dict) -> None:
+def write_report(path: str, metrics: Dict, settings: LinearEvalSettings) -> None:
     baseline = metrics.get("supervised_baseline")
     rows = "\n".join(
         f"| {float(fraction):.0%} | {probe['labels_used']} | {_percent(probe)} |"
@@ -75,16 +76,16 @@ def write_report(path: str, metrics: Dict, settings: Dict) -> None:
 Frozen {metrics["feature_dim"]}-d embeddings from the exported SavedModel (`serving_default`),
 {metrics["train_images"]} train and {metrics["test_images"]} test images ({", ".join(metrics["classes"])}).
 Each probe is a multinomial logistic regression on L2-normalised features, its C chosen by
-cross-validation inside the labelled subset; {settings["seeds"]} stratified subsets per fraction.
+cross-validation inside the labelled subset; {settings.seeds} stratified subsets per fraction.
 
 {header}
 {rule}
 {rows}
 {baseline_note}
-kNN (k={settings["knn_k"]}, cosine, all train labels): **{100 * metrics["knn_top1"]:.1f} %**
+kNN (k={settings.knn_k}, cosine, all train labels): **{100 * metrics["knn_top1"]:.1f} %**
 
 - Data fingerprint: `{metrics.get("data_fingerprint") or "unknown"}`
-- Training config: `{json.dumps(settings.get("training", {}))}`
+- Training config: `{settings.training.model_dump_json()}`
 
 {"![pretraining loss](loss_curve.png)" if metrics["plots"].get("loss_curve") else "(no pretraining: untrained encoder)"}
 
@@ -96,45 +97,53 @@ kNN (k={settings["knn_k"]}, cosine, all train labels): **{100 * metrics["knn_top
 
 
 def evaluate_encoder(
-    embeddings_uri: str, model_run_uri: str, output_uri: str, classes: List[str], settings: Dict
+    embeddings_uri: str,
+    model_run_uri: str,
+    output_uri: str,
+    classes: List[str],
+    settings: LinearEvalSettings,
+    data_fingerprint: Optional[str] = None,
+    baseline_metrics: Optional[Dict] = None,
 ) -> Dict:
     """Runs the whole evaluation into output_uri and returns the metrics.
 
+    ``baseline_metrics``: SupervisedBaseline's figures per fraction, reported beside the probes'.
+
     Reads ``<embeddings_uri>/Split-<split>/`` shards: the evaluation split whole, the train split in blocks.
     """
-    train_folder = os.path.join(embeddings_uri, f"Split-{settings['train_split']}")
+    train_folder = os.path.join(embeddings_uri, f"Split-{settings.train_split}")
     train = embeddings.read_columns(train_folder, [embeddings.LABEL_COLUMN, embeddings.HASH_COLUMN])
     train_y = train[embeddings.LABEL_COLUMN]
     train_keys = np.array([key.encode() for key in train[embeddings.HASH_COLUMN]])
-    test = embeddings.read_all(os.path.join(embeddings_uri, f"Split-{settings['eval_split']}"))
+    test = embeddings.read_all(os.path.join(embeddings_uri, f"Split-{settings.eval_split}"))
     test_x, test_y = test.features.astype(np.float32), test.labels
     results = linear_probe.evaluate_features(
         lambda: ((block.features, block.labels) for block in embeddings.read_blocks(train_folder)),
         train_y,
         test_x,
         test_y,
-        settings["label_fractions"],
-        list(range(settings["seeds"])),
-        knn_k=settings["knn_k"],
+        list(settings.label_fractions),
+        list(range(settings.seeds)),
+        knn_k=settings.knn_k,
         train_keys=train_keys,
     )
-    blessing_key = f"{settings['blessing_fraction']:g}"
+    blessing_key = f"{settings.blessing_fraction:g}"
     metrics = {
         "linear": results["linear"],
         "knn_top1": results["knn_top1"],
         "blessing_metric": {
-            "label_fraction": settings["blessing_fraction"],
+            "label_fraction": settings.blessing_fraction,
             "top1_mean": results["linear"][blessing_key]["top1_mean"],
         },
         "classes": classes,
         "feature_dim": int(test_x.shape[1]),
         "train_images": int(len(train_y)),
         "test_images": int(len(test_y)),
-        "data_fingerprint": settings.get("data_fingerprint"),
+        "data_fingerprint": data_fingerprint,
         "plots": {},
     }
-    if settings.get("supervised_baseline"):
-        metrics["supervised_baseline"] = settings["supervised_baseline"]
+    if baseline_metrics:
+        metrics["supervised_baseline"] = baseline_metrics
     tf.io.gfile.makedirs(output_uri)
     matrix = confusion_matrix(test_y, results["predictions"][blessing_key], labels=range(len(classes)))
     write_confusion_csv(os.path.join(output_uri, CONFUSION_CSV), matrix, classes)
@@ -143,9 +152,9 @@ def evaluate_encoder(
         matrix,
         classes,
         metrics["plots"]["confusion_matrix"],
-        f"linear probe, {settings['blessing_fraction']:.0%} labels (seed 0)",
+        f"linear probe, {settings.blessing_fraction:.0%} labels (seed 0)",
     )
-    if settings.get("tsne", True) and len(test_y) > 3:  # t-SNE needs perplexity < samples
+    if settings.tsne and len(test_y) > 3:  # t-SNE needs perplexity < samples
         points, point_labels = tsne_points(test_x, test_y)
         metrics["plots"]["tsne"] = os.path.join(output_uri, "tsne.png")
         plots.embedding_scatter(
@@ -179,14 +188,19 @@ def LinearEval(
 
     ``baseline``, when given, is SupervisedBaseline's output; its figures join the report and metrics.
     """
-    config = json.loads(settings)
-    config["data_fingerprint"] = examples.get_string_custom_property("input_fingerprint") or None
+    baseline_metrics = None
     if baseline is not None:
-        config["supervised_baseline"] = uri_io.read_json(os.path.join(baseline.uri, contract.BASELINE_METRICS_FILE))[
-            "supervised"
-        ]
+        baseline_metrics = uri_io.read_json(os.path.join(baseline.uri, contract.BASELINE_METRICS_FILE))["supervised"]
     classes = json.loads(examples.get_string_custom_property("classes"))
-    metrics = evaluate_encoder(embeddings.uri, model_run.uri, evaluation.uri, classes, config)
+    metrics = evaluate_encoder(
+        embeddings.uri,
+        model_run.uri,
+        evaluation.uri,
+        classes,
+        LinearEvalSettings.model_validate_json(settings),
+        data_fingerprint=examples.get_string_custom_property("input_fingerprint") or None,
+        baseline_metrics=baseline_metrics,
+    )
     for fraction, probe in metrics["linear"].items():
         percent = f"{100 * float(fraction):g}pct"
         evaluation.set_float_custom_property(f"top1_{percent}_mean", probe["top1_mean"])

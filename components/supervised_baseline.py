@@ -23,8 +23,8 @@ from tfx.v1.types import standard_artifacts
 
 from components import labelled_examples
 from components.linear_probe import stratified_subset, subset_digest
+from components.settings import SupervisedBaselineSettings
 from trainer import contract, supervised, uri_io
-from trainer.config import SupervisedBaselineConfig, TrainingConfig
 
 READ_BATCH = 64
 
@@ -66,13 +66,14 @@ def channel_statistics(files: List[str], transform_layer):
     return stored[contract.CHANNEL_MEAN].numpy()[0], stored[contract.CHANNEL_STD].numpy()[0]
 
 
-def evaluate_baseline(examples_uri: str, transform_graph_uri: str, num_classes: int, settings: Dict) -> Dict:
+def evaluate_baseline(
+    examples_uri: str, transform_graph_uri: str, num_classes: int, settings: SupervisedBaselineSettings
+) -> Dict:
     """Trains and scores one classifier per label fraction and seed; returns the metrics."""
-    training = TrainingConfig.model_validate(settings["training"])
-    baseline = SupervisedBaselineConfig.model_validate(settings["supervised_baseline"])
+    training, baseline = settings.training, settings.supervised_baseline
     transform_layer = tft.TFTransformOutput(transform_graph_uri).transform_features_layer()
-    train_files = labelled_examples.split_files(examples_uri, settings["train_split"])
-    test_files = labelled_examples.split_files(examples_uri, settings["eval_split"])
+    train_files = labelled_examples.split_files(examples_uri, settings.train_split)
+    test_files = labelled_examples.split_files(examples_uri, settings.eval_split)
     train_labels, train_hashes = labels_and_keys(train_files)
     channel_stats = channel_statistics(train_files, transform_layer)
     test_count = len(labels_and_keys(test_files)[0])
@@ -80,7 +81,7 @@ def evaluate_baseline(examples_uri: str, transform_graph_uri: str, num_classes: 
     if test_count <= supervised.CACHED_IMAGES:  # stored once for every classifier's score
         test_images = test_images.cache()
     results = {}
-    for fraction in settings["label_fractions"]:
+    for fraction in settings.label_fractions:
         accuracies, digests, used, steps = [], [], 0, 0
         for seed in range(baseline.seeds):
             subset = stratified_subset(train_labels, fraction, seed, train_hashes)
@@ -127,7 +128,9 @@ def SupervisedBaseline(
     ``examples`` are the ingested examples (as LinearEval reads them); ``transform_graph`` stores their images.
     """
     num_classes = len(json.loads(examples.get_string_custom_property("classes")))
-    metrics = evaluate_baseline(examples.uri, transform_graph.uri, num_classes, json.loads(settings))
+    metrics = evaluate_baseline(
+        examples.uri, transform_graph.uri, num_classes, SupervisedBaselineSettings.model_validate_json(settings)
+    )
     tf.io.gfile.makedirs(baseline.uri)
     uri_io.write_json(os.path.join(baseline.uri, contract.BASELINE_METRICS_FILE), metrics)
     for fraction, result in metrics["supervised"].items():

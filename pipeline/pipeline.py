@@ -23,6 +23,7 @@ from components.embedder import Embedder
 from components.image_example_gen import ImageExampleGen
 from components.linear_eval import LinearEval
 from components.registry_pusher import Blesser, RegistryPusher
+from components.settings import LinearEvalSettings, SupervisedBaselineSettings
 from components.supervised_baseline import SupervisedBaseline
 from pipeline.config import PipelineConfig
 from trainer import contract, uri_io
@@ -210,20 +211,20 @@ def vertex_training_job(config: PipelineConfig) -> dict:
 def _evaluate_and_push(config: PipelineConfig, example_gen, transform, trainer) -> list:
     evaluation = config.evaluation
     # What the probes and the supervised baseline share: splits, label fractions, encoder settings.
-    labelled = {
-        "train_split": "train",
-        "eval_split": config.eval_split,
-        "label_fractions": list(evaluation.label_fractions),
-        "training": config.training.model_dump(mode="json"),
-    }
+    labelled = dict(
+        train_split=TRAIN_SPLIT,
+        eval_split=config.eval_split,
+        label_fractions=evaluation.label_fractions,
+        training=config.training,
+    )
     baseline = None
     if config.supervised_baseline:
         baseline = SupervisedBaseline(
             examples=example_gen.outputs["examples"],
             transform_graph=transform.outputs["transform_graph"],
-            settings=json.dumps(
-                {**labelled, "supervised_baseline": config.supervised_baseline.model_dump(mode="json")}, sort_keys=True
-            ),
+            settings=SupervisedBaselineSettings(
+                **labelled, supervised_baseline=config.supervised_baseline
+            ).model_dump_json(),
         ).with_id(contract.SUPERVISED_BASELINE)
     # Beam steps run on Dataflow on Vertex AI: the embeddings never pass through one process.
     embedder = Embedder(examples=example_gen.outputs["examples"], model=trainer.outputs["model"]).with_id(
@@ -234,16 +235,13 @@ def _evaluate_and_push(config: PipelineConfig, example_gen, transform, trainer) 
         embeddings=embedder.outputs["embeddings"],
         model_run=trainer.outputs["model_run"],
         baseline=baseline.outputs["baseline"] if baseline else None,
-        settings=json.dumps(
-            {
-                **labelled,
-                "seeds": evaluation.seeds,
-                "knn_k": evaluation.knn_k,
-                "tsne": evaluation.tsne,
-                "blessing_fraction": config.blessing.label_fraction,
-            },
-            sort_keys=True,
-        ),
+        settings=LinearEvalSettings(
+            **labelled,
+            seeds=evaluation.seeds,
+            knn_k=evaluation.knn_k,
+            tsne=evaluation.tsne,
+            blessing_fraction=config.blessing.label_fraction,
+        ).model_dump_json(),
     ).with_id(contract.LINEAR_EVAL)
     blesser = Blesser(
         evaluation=linear_eval.outputs["evaluation"],

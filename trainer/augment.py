@@ -15,6 +15,10 @@ def _random_apply(transform, image, probability: float):
 
 
 def random_resized_crop(image, size: int, area=(0.08, 1.0), aspect=(3 / 4, 4 / 3)):
+    """A random crop of ``area`` of the image's area and ``aspect`` ratio, resized (bicubic).
+
+    image: [height, width, 3] float32 -> [size, size, 3] float32.
+    """
     begin, crop_size, _ = tf.image.sample_distorted_bounding_box(
         tf.shape(image),
         bounding_boxes=tf.constant([0.0, 0.0, 1.0, 1.0], shape=[1, 1, 4]),
@@ -63,6 +67,10 @@ def _hue(image, strength):
 
 
 def color_jitter(image, strength: float, random_order: bool = True):
+    """Brightness, contrast, saturation and hue jitter, in random order by default (the paper's).
+
+    image: [height, width, 3] float32 in [0, 1] -> the same shape, clipped to [0, 1].
+    """
     jitters = [_brightness, _contrast, _saturation, _hue]
     if not random_order:
         for jitter in jitters:
@@ -81,6 +89,10 @@ def to_grayscale(image):
 
 
 def gaussian_blur(image, kernel_size: int, sigma_range=(0.1, 2.0)):
+    """A separable Gaussian blur with sigma drawn from ``sigma_range``, edges reflected.
+
+    image: [height, width, 3] float32 -> the same shape.
+    """
     sigma = tf.random.uniform([], *sigma_range)
     radius = kernel_size // 2
     offsets = tf.cast(tf.range(-radius, radius + 1), tf.float32)

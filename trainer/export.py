@@ -43,6 +43,12 @@ class EncoderModule(tf.Module):
 
 
 def export_encoder(model: SimCLR, transform_output_dir: str, export_dir: str) -> None:
+    """Writes the serving SavedModel: the Transform graph then the encoder, on raw image bytes.
+
+    Signatures: ``serving_default`` ([batch] string contract.SERVING_INPUT ->
+    {contract.EMBEDDING_OUTPUT: [batch, features] float32}) and ``projection`` (the same input ->
+    {"projection": [batch, head output] float32}).
+    """
     module = EncoderModule(model, tft.TFTransformOutput(transform_output_dir))
     tf.saved_model.save(
         module,

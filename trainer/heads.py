@@ -14,6 +14,11 @@ from tf_keras import layers
 def build_projection_head(
     input_dim: int, widths: Sequence[int], batch_norm: bool = True, sync_bn: bool = False
 ) -> keras.Model:
+    """The projection head g: [batch, input_dim] encoder features -> [batch, widths[-1]] projections.
+
+    Dense layers of ``widths``, ReLU between them; with ``batch_norm`` (SimCLR v2) each dense layer
+    is followed by BN and has no bias, and the last BN has no centring.
+    """
     inputs = keras.Input((input_dim,), name="features")
     x = inputs
     for index, width in enumerate(widths):

@@ -49,6 +49,11 @@ def resumable_checkpoint_dir(config: TrainingConfig, fn_args) -> str:
 
 
 def run_fn(fn_args) -> None:
+    """The Trainer's entry point (TFX ``FnArgs``): pretrains, then exports to ``fn_args.serving_model_dir``.
+
+    Reads the Transform's examples (contract.IMAGE, CHANNEL_MEAN, CHANNEL_STD, LABEL_ID) and
+    ``custom_config`` (a TrainingConfig as JSON, the checkpoint root, the train split's image count).
+    """
     config = TrainingConfig.model_validate_json(fn_args.custom_config[TRAINING_CONFIG_KEY])
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
     feature_spec = transform_output.transformed_feature_spec()
