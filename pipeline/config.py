@@ -18,7 +18,7 @@ import yaml
 from pydantic import Field, PositiveInt
 
 from components.registry import RegistryConfig
-from trainer.config import Section, SupervisedBaselineConfig, TrainingConfig, recipe
+from trainer.config import Section, SupervisedBaselineConfig, TrainingConfig
 
 CONFIG_DIR = pathlib.Path(__file__).parent / "configs"
 
@@ -259,7 +259,9 @@ class PipelineConfig(Section):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     transform: TransformConfig = Field(default_factory=TransformConfig)
-    recipe: str = Field("paper", description="Preset training settings (paper, seed) under 'training'.")
+    recipe: str = Field(
+        "paper", description="Preset training settings (pipeline/configs/recipes/<name>.yaml) under 'training'."
+    )
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     eval_split: str = Field("test", description="The labelled split that evaluation and the kNN monitor use.")
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
@@ -357,8 +359,30 @@ def _merge(base: Dict[str, Any], override: Dict[str, Any]) -> Dict[str, Any]:
     return merged
 
 
+RECIPE_DIR = CONFIG_DIR / "recipes"
+
+
+def _recipe(name: Any, source: Any) -> Dict[str, Any]:
+    """The training settings of a named recipe (``pipeline/configs/recipes/<name>.yaml``)."""
+    path = RECIPE_DIR / f"{name}.yaml"
+    if not isinstance(name, str) or not path.is_file():
+        known = ", ".join(sorted(p.stem for p in RECIPE_DIR.glob("*.yaml")))
+        raise ConfigError(f"config {source}: setting 'recipe': unknown recipe {name!r}: use one of {known}")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def _with_recipe(settings: Dict[str, Any], layer: Dict[str, Any], source: Any) -> Dict[str, Any]:
+    """``layer`` over ``settings``; a recipe the layer names goes between them, under the layer's own training."""
+    if "recipe" in layer:
+        settings = _merge(settings, {"training": _recipe(layer["recipe"], source)})
+    return _merge(settings, layer)
+
+
 def _read_settings(path: pathlib.Path, extended_by: Tuple[pathlib.Path, ...] = ()) -> Dict[str, Any]:
-    """A config file's settings, on top of those of the config it names in ``extends``, if any."""
+    """A config file's settings, on top of those of the config it names in ``extends``, if any.
+
+    A ``recipe`` the file names applies over what it extends and under the file's own ``training``.
+    """
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
@@ -367,24 +391,22 @@ def _read_settings(path: pathlib.Path, extended_by: Tuple[pathlib.Path, ...] = (
         raise ConfigError(f"config {path}: expected a mapping of settings at the top level")
     base = raw.pop("extends", None)
     if base is None:
-        return raw
+        return _with_recipe({}, raw, path)
     relative = path.parent / str(base)
     base_path = _resolve(str(relative) if relative.suffix in (".yaml", ".yml") else str(base))
     chain = extended_by + (path.resolve(),)  # resolved: two spellings of one file are one file
     if base_path.resolve() in chain:
         cycle = " -> ".join(str(link) for link in chain + (base_path.resolve(),))
         raise ConfigError(f"config {path}: setting 'extends': {base!r} makes a cycle ({cycle})")
-    return _merge(_read_settings(base_path, chain), raw)
+    return _with_recipe(_read_settings(base_path, chain), raw, path)
 
 
 def load_config(name_or_path: str = "local", **overrides: Any) -> PipelineConfig:
     """Loads a named config or a YAML file, then merges in the overrides that are not None."""
     path = _resolve(name_or_path)
-    raw = _merge(_read_settings(path), {key: value for key, value in overrides.items() if value is not None})
-    try:
-        raw["training"] = _merge(recipe(raw.get("recipe", "paper")), raw.get("training") or {})
-    except ValueError as error:
-        raise ConfigError(f"config {path}: setting 'recipe': {error}") from None
+    raw = _with_recipe(
+        _read_settings(path), {key: value for key, value in overrides.items() if value is not None}, path
+    )
     try:
         return PipelineConfig.model_validate(raw)
     except pydantic.ValidationError as error:

@@ -1,7 +1,7 @@
 """The trainer's typed settings: encoder, head, loss, augmentations, optimisation, loop.
 
-Named recipes (``paper``, ``seed``) are presets of these settings; the pipeline
-config nests one ``TrainingConfig`` and passes it to the Trainer as JSON.
+Named recipes (``pipeline/configs/recipes/*.yaml``) are presets of these settings; the
+pipeline config nests one ``TrainingConfig`` and passes it to the Trainer as JSON.
 """
 
 from typing import Literal, Optional, Tuple
@@ -130,38 +130,3 @@ class SupervisedBaselineConfig(Section):
             warmup_epochs=0.5,
         )
     )  # an "epoch" here is a tenth of the steps: one progress line each
-
-
-def recipe(name: str) -> dict:
-    """Settings of a named recipe, to be merged under the user's own."""
-    recipes = {
-        # The paper's method (LARS, warmup + cosine, BN head, full augmentations), scaled for small data.
-        "paper": {},
-        # The seed notebooks: no crop, jitter drawn once per batch, SGD + CosineDecay(1000 steps),
-        # head 256-128-50 without BN, tau 0.1, batch 64.
-        "seed": {
-            "head": {"widths": [256, 128, 50], "batch_norm": False},
-            "augment": {
-                "crop": False,
-                "jitter_strength": 1.0,
-                "jitter_random_order": False,
-                "blur_probability": 0.0,
-                "per_batch_jitter": True,
-            },
-            "optimizer": {
-                "name": "sgd",
-                "base_learning_rate": 0.1,
-                "lr_scaling": "none",
-                "momentum": 0.0,
-                "weight_decay": 0.0,
-                "warmup_epochs": 0,
-                "schedule": "cosine_steps",
-                "cosine_decay_steps": 1000,
-            },
-            "temperature": 0.1,
-            "batch_size": 64,
-        },
-    }
-    if name not in recipes:
-        raise ValueError(f"unknown recipe '{name}': use one of {', '.join(recipes)}")
-    return recipes[name]
