@@ -1,5 +1,8 @@
 """Every benchmark runs in its tiny mode and ends with the JSON line bench/README.md documents.
 
+The benchmarks that run the pipeline are in test_benchmark_pipelines.py and test_benchmark_scale.py,
+so that the test processes can share the work.
+
 The figures of a tiny run mean nothing and are not checked: this only keeps the benchmarks
 from rotting between the sessions that need their figures.
 """
@@ -46,38 +49,11 @@ def check(script: str, line: dict) -> None:
                 assert set(nested) <= set(entry), (script, sorted(entry))
 
 
-@pytest.fixture(scope="module")
-def tiny_dataset(
-    tmp_path_factory,
-):
-    from conftest import write_image
-
-    root = tmp_path_factory.mktemp("bench-data")
-    seed = 0
-    for split, count in (("train", 10), ("test", 4)):
-        for label in ("cat", "dog"):
-            for n in range(count):
-                seed += 1
-                write_image(root / split / f"{label}_{n}.jpg", seed)
-    return root
-
-
 def test_every_benchmark_is_documented_and_tested():
     scripts = {p.name for p in BENCH.glob("*.py") if "def main(" in p.read_text()}
     assert scripts == set(documented_keys())
 
 
-@pytest.mark.parametrize("script", ["train_throughput.py", "input_pipeline.py", "imagenet_estimate.py", "scale.py"])
+@pytest.mark.parametrize("script", ["train_throughput.py", "input_pipeline.py", "imagenet_estimate.py"])
 def test_a_benchmark_without_inputs_runs_tiny(script):
     check(script, run_tiny(script))
-
-
-def test_the_ingest_benchmark_runs_tiny(tiny_dataset):
-    check("ingest.py", run_tiny("ingest.py", "--data", str(tiny_dataset)))
-
-
-def test_the_quality_and_serving_size_benchmarks_run_tiny(tiny_dataset):
-    quality = run_tiny("quality.py", "--data", str(tiny_dataset))
-    check("quality.py", quality)
-    run_output = pathlib.Path(quality["smoke"]["report"]).parent / "run"
-    check("serving_size.py", run_tiny("serving_size.py", str(run_output)))

@@ -1,0 +1,7 @@
+"""bench/scale.py in its tiny mode: two whole pipeline runs on generated 4-class folders."""
+
+from test_benchmarks import check, run_tiny
+
+
+def test_the_scale_benchmark_runs_tiny():
+    check("scale.py", run_tiny("scale.py"))
