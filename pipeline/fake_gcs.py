@@ -41,6 +41,7 @@ import http.client
 import http.server
 import ipaddress
 import json
+import math
 import os
 import random
 import signal
@@ -79,7 +80,11 @@ _HOP_BY_HOP = {
 
 @dataclasses.dataclass
 class Faults:
-    """Faults injected by the proxy; every rate is a fraction of eligible requests, drawn from ``seed``.
+    """Faults injected by the proxy; every rate is a fraction of eligible requests.
+
+    The faults of one kind fall evenly: one per ``1/rate`` eligible requests, from a phase drawn from
+    ``seed``. So a run that sends ``n`` eligible requests meets ``floor(n * rate)`` or one more of them,
+    whatever order its threads send them in (a shared random draw would leave that to the scheduler).
 
     ``error_rate``: answered 503 before reaching the fake. ``drop_upload_rate``: an upload whose
     body is cut off halfway and its connection closed. ``stall_rate``/``stall_seconds``: answered
@@ -140,6 +145,10 @@ def write_certificate(folder: str) -> Tuple[str, str]:
     return cert_path, key_path
 
 
+# Each kind of fault, as counted in the stats, and the ``Faults`` field that holds its rate.
+_FAULT_RATES = {"errors_injected": "error_rate", "uploads_dropped": "drop_upload_rate", "stalls": "stall_rate"}
+
+
 class _ProxyServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
@@ -153,7 +162,9 @@ class _ProxyServer(http.server.ThreadingHTTPServer):
     def set_faults(self, faults: Faults) -> None:
         with self.lock:
             self.faults = faults
-            self.random = random.Random(faults.seed)
+            seeded = random.Random(faults.seed)
+            self.phases = {kind: seeded.random() for kind in _FAULT_RATES}
+            self.eligible = {kind: 0 for kind in _FAULT_RATES}
             self.received_uploads = set()  # upload sessions whose data reached the fake
             self.stats = {
                 "requests": 0,
@@ -162,11 +173,18 @@ class _ProxyServer(http.server.ThreadingHTTPServer):
                 "stalls": 0,
                 "batches_split": 0,
                 "faulted": [],
+                "eligible": self.eligible,
             }
 
-    def draw(self, rate: float) -> bool:
+    def draw(self, kind: str) -> bool:
+        """Whether this eligible request meets a fault of ``kind`` (see ``Faults``)."""
         with self.lock:
-            return rate > 0 and self.random.random() < rate
+            rate = getattr(self.faults, _FAULT_RATES[kind])
+            if rate <= 0:
+                return False
+            self.eligible[kind] += 1
+            seen, phase = self.eligible[kind], self.phases[kind]
+            return math.floor(seen * rate + phase) > math.floor((seen - 1) * rate + phase)
 
     def count(self, name: str, what: Optional[Dict[str, str]] = None) -> None:
         with self.lock:
@@ -255,14 +273,14 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
         is_upload = target.startswith("/upload/") and self.command in ("POST", "PUT")
         faults = not (self.server.faults.exempt and self.server.faults.exempt in target)
         length = int(self.headers.get("Content-Length") or 0)
-        if faults and is_upload and length > 1 and self.server.draw(self.server.faults.drop_upload_rate):
+        if faults and is_upload and length > 1 and self.server.draw("uploads_dropped"):
             self.rfile.read(length // 2)  # half the body arrives, then the connection dies
             self.server.count("uploads_dropped", what)
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         body = self._body()
-        if faults and self.server.draw(self.server.faults.stall_rate):
+        if faults and self.server.draw("stalls"):
             self.server.count("stalls", what)
             time.sleep(self.server.faults.stall_seconds)
         forbid = self.server.faults.forbid
@@ -270,7 +288,7 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
             self.server.count("errors_injected", what)
             error = json.dumps({"error": {"code": 403, "message": "forbidden by the offline GCS proxy"}}).encode()
             return self._reply(403, [("Content-Type", "application/json")], error)
-        if faults and self.server.draw(self.server.faults.error_rate):
+        if faults and self.server.draw("errors_injected"):
             self.server.count("errors_injected", what)
             error = json.dumps({"error": {"code": 503, "message": "injected by the offline GCS proxy"}}).encode()
             return self._reply(503, [("Content-Type", "application/json")], error)

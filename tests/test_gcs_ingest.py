@@ -96,3 +96,21 @@ def test_a_failed_beam_rename_batch_ends_the_run_in_one_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert code == cli.EXIT_STORAGE_ERROR and len([line for line in err if "error" in line]) == 1, err
     assert err[-1].startswith("simclr-tfx: error: storage: ") and "batch" in err[-1]
+
+
+def test_injected_faults_fall_evenly_so_a_run_meets_its_rate_whatever_its_thread_order(gcs, fake_gcs):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pipeline.fake_gcs import Faults
+
+    gcs.blob("faults/probe.txt").upload_from_string(b"probe")
+    fake_gcs.set_faults(Faults(error_rate=0.1, stall_rate=0.05, stall_seconds=0.0, seed=11))
+    try:
+        with ThreadPoolExecutor(8) as pool:  # the clients retry every 503
+            assert set(pool.map(lambda _: gcs.blob("faults/probe.txt").download_as_bytes(), range(100))) == {b"probe"}
+        stats = fake_gcs.stats()
+    finally:
+        fake_gcs.set_faults(Faults())
+    for kind, rate in (("errors_injected", 0.1), ("stalls", 0.05)):
+        eligible = stats["eligible"][kind]
+        assert eligible >= 100 and abs(stats[kind] - eligible * rate) <= 1, (kind, stats)
