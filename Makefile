@@ -41,14 +41,15 @@ TEST_WORKERS ?= 2
 test: install lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile tests $(PYTEST_ARGS)
 
-# ruff (pyproject.toml [tool.ruff]): lint rules and formatting; a new violation fails `make test`.
+# ruff (lint rules, formatting) and mypy (types), configured in pyproject.toml; a new violation fails `make test`.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # The unit tests alone, for the edit-run loop (under 2 minutes); `make test` stays the full suite.
 FAST_TESTS := test_image_folder test_data_fingerprint test_registry test_knn test_linear_probe test_schema \
-	test_image_decoding test_uri_io test_imports
+	test_image_decoding test_uri_io test_imports test_progress
 test-fast: install lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(FAST_TESTS:%=tests/%.py) $(PYTEST_ARGS)
 

@@ -14,6 +14,7 @@ import os
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
+import numpy as np
 import tensorflow as tf
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 from tfx.v1.dsl.components import BeamComponentParameter, InputArtifact, OutputArtifact, component
@@ -70,7 +71,7 @@ def _keyed_example(serialized: bytes) -> Tuple[Key, bytes]:
 
 def _row(keyed: Tuple[Key, PredictionResult]) -> dict:
     (relative_path, sha256, label_id), result = keyed
-    return embeddings.row(relative_path, sha256, label_id, result.inference)
+    return embeddings.row(relative_path, sha256, label_id, np.asarray(result.inference))
 
 
 def write_embeddings(
@@ -122,7 +123,7 @@ class _ReadImage(beam.DoFn):
         )
         if isinstance(converted, image_decoding.Rejection):
             yield beam.pvalue.TaggedOutput(self.REJECTED, {"path": relative_path, "reason": converted.reason})
-        else:
+        elif not isinstance(data, image_decoding.Rejection):  # always so: a rejected read has no conversion
             yield (relative_path, image_decoding.content_hash(data), -1), converted.encoded
 
 

@@ -15,7 +15,7 @@ Read them with ``read_blocks`` (bounded memory, in file order), or with pandas a
 
 import dataclasses
 import os
-from typing import Iterator, List, Sequence
+from typing import Dict, Iterator, List, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -96,7 +96,7 @@ def read_columns(folder: str, names: Sequence[str]) -> dict:
     """Whole columns other than the embedding (labels, hashes, paths), as numpy arrays in reading order."""
     if EMBEDDING_COLUMN in names:
         raise ValueError("read the embedding column with read_blocks: it does not fit in memory at scale")
-    parts = {name: [] for name in names}
+    parts: Dict[str, List[np.ndarray]] = {name: [] for name in names}
     for path in split_files(folder):
         with _open(path) as handle:
             table = pq.ParquetFile(handle).read(columns=list(names))

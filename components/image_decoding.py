@@ -134,7 +134,7 @@ def read_bytes(path: str) -> Union[bytes, Rejection]:
         return Rejection(f"unreadable ({type(error).__name__}: {str(error)[:120]})")
 
 
-def ingest_file(path: str, relative_path: str, label: Optional[str], class_ids: dict, max_pixels: int):
+def ingest_file(path: str, relative_path: str, label: str, class_ids: dict, max_pixels: int):
     """(sha256 or None, Example or Rejection, warning or None) for one source file."""
     data = read_bytes(path)
     if isinstance(data, Rejection):

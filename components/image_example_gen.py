@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, Iterable, List
+from typing import Any, Dict, Iterable, List, Optional
 
 import apache_beam as beam
 import tensorflow as tf
@@ -89,12 +89,13 @@ class _IngestFile(beam.DoFn):
     def __init__(self, max_pixels: int, split_buckets: Dict[str, int]):
         self._max_pixels = max_pixels
         self._split_buckets = split_buckets
-        self._classes, self._class_ids = None, {}
+        self._classes: Optional[List[str]] = None
+        self._class_ids: Dict[str, int] = {}
 
     def process(self, source: image_folder.SourceFile, classes: List[str]):
         if classes is not self._classes:  # the side input: the same object for every element of a bundle
             self._classes, self._class_ids = classes, {name: index for index, name in enumerate(classes)}
-        if source.problem:
+        if source.problem or source.label is None:  # a file without a problem has its class
             yield beam.pvalue.TaggedOutput(
                 _REJECTED, {"path": source.relative_path, "split": source.split, "reason": source.problem}
             )
@@ -147,7 +148,7 @@ def shard_counts(
     if num_shards or not sized:
         return {name: num_shards for name in split_names}
     if layout.split_folders:
-        split_bytes = {name: 0 for name in split_names}
+        split_bytes: Dict[str, float] = {name: 0 for name in split_names}
         for folder in layout.split_folders:
             split_bytes[layout.split_of(folder)] += folder_bytes.get(folder, 0)
     else:
@@ -157,7 +158,7 @@ def shard_counts(
 
 
 def _read_records(directory: str) -> List[Dict[str, Any]]:
-    records = []
+    records: List[Dict[str, Any]] = []
     for path in tf.io.gfile.glob(os.path.join(directory, "*.jsonl")):
         with tf.io.gfile.GFile(path) as handle:
             records.extend(json.loads(line) for line in handle if line.strip())

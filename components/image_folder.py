@@ -172,6 +172,8 @@ def locate(
         split, below = layout.split_of(parts[0]), parts[1:]
     else:
         split, below = None, parts
+    label: Optional[str]
+    problem: Optional[str]
     if labels and relative_path in labels:
         label, problem = labels[relative_path], None
     else:
@@ -258,10 +260,14 @@ def plan_dataset(
         root, {rel.split("/")[0] for rel in visible if "/" in rel}, class_separator, eval_split, labels_file
     )
     labels = read_labels_file(labels_file) if labels_file else None
-    files, ignored = [], []
+    files: List[SourceFile] = []
+    ignored: List[IgnoredFile] = []
     for rel in relative_paths:
         located = locate(rel, layout, labels)
-        (files if isinstance(located, SourceFile) else ignored).append(located)
+        if isinstance(located, SourceFile):
+            files.append(located)
+        else:
+            ignored.append(located)
 
     classes = tuple(sorted({f.label for f in files if f.label is not None}))
     if not files:
@@ -291,7 +297,8 @@ class Survey:
 
 def survey(root: str) -> Survey:
     """Lists root once (local or gs://): a fingerprint for change detection and sizes for shard planning."""
-    digest, folder_bytes = hashlib.sha256(), {}
+    digest = hashlib.sha256()
+    folder_bytes: Dict[str, int] = {}
 
     def add(rel: str, size: int, stamp) -> None:
         digest.update(f"{rel}\0{size}\0{stamp}\n".encode())

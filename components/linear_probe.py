@@ -195,7 +195,11 @@ def linear_probe(
     """Probes on ``fraction`` of the train labels, one per seed; train features [n, d] come as blocks."""
     test_x = l2_normalise(test_x)
     classes = int(max(train_y.max(), test_y.max())) + 1
-    accuracies, chosen, digests, predictions, used = [], [], [], None, 0
+    accuracies: List[float] = []
+    chosen: List[float] = []
+    digests: List[str] = []
+    predictions: Optional[np.ndarray] = None
+    used = 0
     for seed in seeds:
         subset = stratified_subset(train_y, fraction, seed, train_keys)
         if train_keys is not None:
@@ -213,6 +217,8 @@ def linear_probe(
         used = len(subset)
         if predictions is None:
             predictions = predicted
+    if predictions is None:
+        raise ValueError("a linear probe needs at least one seed")
     return ProbeResult(fraction, accuracies, chosen, used, predictions, digests)
 
 

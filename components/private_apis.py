@@ -80,7 +80,7 @@ def pipeline_run(executor: BaseExecutor) -> Tuple[Optional[str], Optional[str]]:
 class _ScheduleRecorder:
     """Stands in for the Vertex AI schedule service: keeps each CreateScheduleRequest, sends nothing."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.requests: List[Any] = []
 
     def create_schedule(self, parent, schedule, timeout=None):

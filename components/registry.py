@@ -424,6 +424,7 @@ class RegistryConfig(Section):
 
 def registry_from_config(registry_config: RegistryConfig) -> "LocalRegistry | VertexModelRegistry":
     if registry_config.kind == "vertex":
+        assert registry_config.project and registry_config.region  # checked by RegistryConfig
         return VertexModelRegistry(
             registry_config.project,
             registry_config.region,

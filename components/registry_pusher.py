@@ -64,13 +64,14 @@ def _registry(registry_json: str):
 
 def decide(top1: float, min_top1: float, tolerance: float, champion: Optional[Dict]) -> Dict:
     """The blessing decision, its reasons and the figures it compared."""
-    champion_top1 = (champion or {}).get("blessing", {}).get("top1")
+    held = champion or {}
+    champion_top1 = held.get("blessing", {}).get("top1")
     reasons = []
     if top1 < min_top1:
         reasons.append(f"top-1 {top1:.3f} is below the threshold {min_top1:.3f}")
     if champion_top1 is not None and top1 < champion_top1 - tolerance:
         reasons.append(
-            f"top-1 {top1:.3f} is worse than champion version {champion['version']}'s "
+            f"top-1 {top1:.3f} is worse than champion version {held['version']}'s "
             f"{champion_top1:.3f} by more than {tolerance:.3f}"
         )
     return {
@@ -78,13 +79,13 @@ def decide(top1: float, min_top1: float, tolerance: float, champion: Optional[Di
         "top1": top1,
         "min_top1": min_top1,
         "champion_tolerance": tolerance,
-        "champion_version": (champion or {}).get("version"),
+        "champion_version": held.get("version"),
         "champion_top1": champion_top1,
         "reasons": reasons
         or [
             f"top-1 {top1:.3f} meets the threshold {min_top1:.3f}"
             + (
-                f" and champion version {champion['version']}'s {champion_top1:.3f} - {tolerance:.3f}"
+                f" and champion version {held['version']}'s {champion_top1:.3f} - {tolerance:.3f}"
                 if champion_top1 is not None
                 else " (no champion yet)"
             )

@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import sys
-import time
 import warnings
 from typing import Any, Dict, List, Optional
 
@@ -34,14 +33,13 @@ def _configure_logging(verbose: bool) -> None:
     from absl import logging as absl_logging
 
     level = logging.INFO if verbose else logging.WARNING
-    # absl stays at INFO either way: TensorFlow's SavedModel writer saves and restores absl's
-    # verbosity, which would otherwise silence the component progress lines after the first
-    # save. Without --verbose the progress filter drops the INFO records instead.
+    # Without --verbose a filter on absl's logger drops TFX's INFO records, whatever absl's verbosity
+    # (TensorFlow's SavedModel writer saves and restores it). Progress lines come from MLMD instead.
     absl_logging.set_verbosity(absl_logging.INFO)
     logging.getLogger().setLevel(level)
     if not verbose:
         logging.getLogger("apache_beam").setLevel(logging.ERROR)
-        _show_component_progress()
+        _drop_tfx_info_logs()
 
 
 # TFX and TFT warnings that say nothing a user can act on.
@@ -52,21 +50,23 @@ _NOISE = (
 )
 
 
-def _show_component_progress() -> None:
-    """Prints a line to stderr as each component starts and ends; drops the rest of TFX's INFO logs."""
-    started = time.monotonic()
+class _TfxInfoFilter(logging.Filter):
+    """Drops TFX's INFO logs and its noise; a failed execution is reported once, by main(), as one line."""
 
-    class ComponentProgress(logging.Filter):
-        def filter(self, record: logging.LogRecord) -> bool:
-            message = record.getMessage()
-            if message.startswith("Component ") and message.endswith((" is running.", " is finished.")):
-                print(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
-            # A failed execution is reported once, by main(), as one line.
-            return record.levelno >= logging.WARNING and not message.startswith(("Execution ",) + _NOISE)
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return record.levelno >= logging.WARNING and not message.startswith(("Execution ",) + _NOISE)
 
+
+def _drop_tfx_info_logs() -> None:
     absl_logger = logging.getLogger("absl")
-    absl_logger.addFilter(ComponentProgress())
+    if not any(isinstance(f, _TfxInfoFilter) for f in absl_logger.filters):
+        absl_logger.addFilter(_TfxInfoFilter())
     absl_logger.setLevel(logging.INFO)
+
+
+def _print_progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _load_config(args: argparse.Namespace):
@@ -141,7 +141,7 @@ def _run(args: argparse.Namespace, until: str):
     from pipeline.local_runner import run_pipeline
     from trainer import contract, uri_io
 
-    run = run_pipeline(config, until=until, beam_args=args.beam_arg)
+    run = run_pipeline(config, until=until, beam_args=args.beam_arg, progress=_print_progress)
     snapshot = run.latest_outputs(contract.DATA_FINGERPRINT)["snapshot"][0]
     if not snapshot.custom_properties["retrain"].int_value:
         return run, _skipped_summary(run, snapshot)
@@ -529,7 +529,7 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
 
         raise DataError(f"dataset path {args.data} does not exist or is not a folder: pass --data with an image folder")
     config = _load_config(argparse.Namespace(**{**vars(args), "data": None if local_data else args.data}))
-    vertex_runner.require_vertex(config)
+    config.require_vertex()
     fake = _fake_gcs_environment(config)
     try:
         if local_data:
@@ -792,10 +792,11 @@ def _storage_error(error: BaseException) -> Optional[str]:
     gs:// object, else a Cloud Storage API error's own first line; None for any other error."""
     from google.api_core.exceptions import GoogleAPICallError
 
-    chain = []
-    while error is not None and error not in chain:
-        chain.append(error)
-        error = error.__cause__ or error.__context__
+    chain: List[BaseException] = []
+    cause: Optional[BaseException] = error
+    while cause is not None and cause not in chain:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
     for link in chain:
         for line in str(link).splitlines():
             if "gs://" in line:

@@ -302,6 +302,15 @@ class PipelineConfig(Section):
             )
         return self
 
+    def require_vertex(self) -> VertexConfig:
+        """The ``vertex`` section; a one-line ConfigError when the config has none."""
+        if self.vertex is None:
+            raise ConfigError(
+                f"config for pipeline '{self.pipeline_name}' has no 'vertex' section: "
+                "start from pipeline/configs/vertex.yaml"
+            )
+        return self.vertex
+
     @property
     def steps_beam_args(self) -> List[str]:
         """Beam options for every Beam step: ``beam_args`` (DirectRunner) locally, Dataflow's on Vertex AI."""

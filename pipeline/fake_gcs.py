@@ -54,7 +54,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 LOOPBACK = "127.0.0.1"
 # The names TensorFlow's GCS filesystem connects to (hard-coded in TensorFlow).
@@ -165,14 +165,15 @@ class _ProxyServer(http.server.ThreadingHTTPServer):
             seeded = random.Random(faults.seed)
             self.phases = {kind: seeded.random() for kind in _FAULT_RATES}
             self.eligible = {kind: 0 for kind in _FAULT_RATES}
-            self.received_uploads = set()  # upload sessions whose data reached the fake
-            self.stats = {
+            self.received_uploads: Set[str] = set()  # upload sessions whose data reached the fake
+            self.faulted: List[Dict[str, str]] = []
+            self.stats: Dict[str, Any] = {
                 "requests": 0,
                 "errors_injected": 0,
                 "uploads_dropped": 0,
                 "stalls": 0,
                 "batches_split": 0,
-                "faulted": [],
+                "faulted": self.faulted,
                 "eligible": self.eligible,
             }
 
@@ -190,7 +191,7 @@ class _ProxyServer(http.server.ThreadingHTTPServer):
         with self.lock:
             self.stats[name] += 1
             if what:
-                self.stats["faulted"].append({"fault": name, **what})
+                self.faulted.append({"fault": name, **what})
 
 
 def _read_chunked(rfile) -> bytes:
@@ -490,6 +491,7 @@ class FakeGcs:
         for bucket in self.buckets:
             command += ["--bucket", bucket]
         self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, preexec_fn=_end_with_parent)
+        assert self._process.stdout is not None  # stdout=PIPE
         for line in self._process.stdout:
             if line.startswith("{"):
                 started = json.loads(line)

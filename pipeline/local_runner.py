@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
@@ -13,6 +13,7 @@ from tfx import v1 as tfx
 from components import image_folder
 from pipeline.config import PipelineConfig
 from pipeline.pipeline import create_pipeline
+from pipeline.progress import ProgressWatcher
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,11 +35,19 @@ class LocalRun:
             tfx.orchestration.metadata.sqlite_metadata_connection_config(self.metadata_path)
         )
 
-    def _latest_execution(self, component_id: str) -> Optional[metadata_store_pb2.Execution]:
-        store = self.store()
+    def _latest_execution(
+        self, component_id: str, store: Optional[metadata_store.MetadataStore] = None
+    ) -> Optional[metadata_store_pb2.Execution]:
+        store = store or self.store()
         context = store.get_context_by_type_and_name("node", f"{self.pipeline_name}.{component_id}")
         executions = store.get_executions_by_context(context.id) if context else []
         return max(executions, key=lambda e: (e.create_time_since_epoch, e.id)) if executions else None
+
+    def executions_since(self, component_ids: Sequence[str], since_ms: int) -> Dict[str, metadata_store_pb2.Execution]:
+        """Each component's latest execution created at or after ``since_ms`` (ms since the epoch), if any."""
+        store = self.store()
+        latest = {name: self._latest_execution(name, store) for name in component_ids}
+        return {name: e for name, e in latest.items() if e is not None and e.create_time_since_epoch >= since_ms}
 
     def latest_state(self, component_id: str) -> Optional[str]:
         """COMPLETE, CACHED, FAILED, ... for a component's latest execution, or None if it never ran."""
@@ -69,10 +78,16 @@ class LocalRun:
         return outputs
 
 
-def run_pipeline(config: PipelineConfig, until: str, beam_args: Optional[List[str]] = None) -> LocalRun:
+def run_pipeline(
+    config: PipelineConfig,
+    until: str,
+    beam_args: Optional[List[str]] = None,
+    progress: Optional[Callable[[str], None]] = None,
+) -> LocalRun:
     """Runs the pipeline up to a stage; raises the component's own error when one fails.
 
     ``beam_args`` are added to every Beam step's options (the command line's ``--beam-arg``).
+    ``progress``, if given, receives a line as each component starts and ends (read from MLMD).
     """
     run = LocalRun(os.path.abspath(config.output), config.pipeline_name, config.pipeline_root)
     os.makedirs(run.output, exist_ok=True)
@@ -85,5 +100,15 @@ def run_pipeline(config: PipelineConfig, until: str, beam_args: Optional[List[st
         data_survey=image_folder.survey(config.data),
         until=until,
     )
-    tfx.orchestration.LocalDagRunner().run(pipeline)
+    order = [component.id for component in pipeline.components]
+    watcher = (
+        ProgressWatcher(lambda since_ms: run.executions_since(order, since_ms), order, progress) if progress else None
+    )
+    if watcher:
+        watcher.start()
+    try:
+        tfx.orchestration.LocalDagRunner().run(pipeline)
+    finally:
+        if watcher:
+            watcher.stop()
     return run

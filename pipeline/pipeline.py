@@ -183,7 +183,7 @@ def _trainer(config: PipelineConfig, snapshot, example_gen, transform, pipeline_
 
 def vertex_training_job(config: PipelineConfig) -> dict:
     """The Vertex AI CustomJob fields the Trainer's job is created with (TFX adds the command)."""
-    vertex = config.vertex
+    vertex = config.require_vertex()
     job_spec = {
         "worker_pool_specs": [
             {

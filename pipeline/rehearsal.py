@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 import uuid
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Set
 
 from pipeline.config import PipelineConfig
 from trainer import contract
@@ -62,7 +62,8 @@ FAIL_ENV = "SIMCLR_REHEARSAL_FAIL_AFTER"  # the training job fails once this tex
 
 def topological_order(tasks: Dict[str, Dict]) -> List[str]:
     """Task names with every task after the tasks it depends on (ties by name, so the order is stable)."""
-    order, done = [], set()
+    order: List[str] = []
+    done: Set[str] = set()
     while len(order) < len(tasks):
         ready = sorted(
             name for name, task in tasks.items() if name not in done and set(task.get("dependentTasks", [])) <= done
@@ -234,12 +235,13 @@ class Rehearsal:
         self.config, self.spec, self.workdir, self.env, self.progress = config, spec, workdir, env, progress
         self.enable_caching = enable_caching
         self.run_id = f"{config.pipeline_name}-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
-        self.job_root = f"{config.vertex.pipeline_root.rstrip('/')}/{self.run_id}"
+        self.vertex = config.require_vertex()
+        self.job_root = f"{self.vertex.pipeline_root.rstrip('/')}/{self.run_id}"
         self.cache_file = os.path.join(workdir, "cache.json")  # Vertex keeps its cache in ML Metadata
         os.makedirs(os.path.join(workdir, "logs", self.run_id), exist_ok=True)
 
     def _artifact_name(self, uri: str) -> str:
-        return _artifact_name(self.config.vertex.project, self.config.vertex.region, uri)
+        return _artifact_name(self.vertex.project, self.vertex.region, uri)
 
     def run(self) -> Dict[str, TaskResult]:
         pipeline_spec = self.spec["pipelineSpec"]
@@ -320,7 +322,7 @@ def pushed_version(results: Dict[str, TaskResult]) -> Optional[str]:
 
 def upload_folder(folder: str, destination: str) -> int:
     """Copies a local image folder into ``gs://bucket/prefix`` (the rehearsal's data); returns the file count."""
-    from google.cloud import storage
+    import google.cloud.storage as storage  # untyped: ``from google.cloud import`` would name a typed namespace
 
     bucket_name, _, prefix = destination[len("gs://") :].partition("/")
     bucket = storage.Client(project="offline").bucket(bucket_name)
@@ -336,7 +338,8 @@ def upload_folder(folder: str, destination: str) -> int:
 
 def buckets_of(config: PipelineConfig) -> List[str]:
     """Every bucket the config names (data, pipeline root, Dataflow's temp location)."""
-    uris = [config.data, config.vertex.pipeline_root, config.vertex.dataflow.temp_location]
+    vertex = config.require_vertex()
+    uris = [config.data, vertex.pipeline_root, vertex.dataflow.temp_location]
     return sorted({uri[len("gs://") :].split("/")[0] for uri in uris if uri.startswith("gs://")})
 
 
@@ -366,7 +369,7 @@ class RecordingJobServiceClient:
     otherwise the job FAILS. ``FAIL_ENV`` makes the job fail outright once its text is logged.
     """
 
-    def __init__(self, client_options=None, **_):
+    def __init__(self, client_options=None, **_) -> None:
         self.api_endpoint = (client_options or {}).get("api_endpoint")
         self.jobs: Dict[str, Any] = {}
 
@@ -413,6 +416,7 @@ class RecordingJobServiceClient:
         restarts = 0
         while True:
             worker = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            assert worker.stdout is not None  # stdout=PIPE
             for line in worker.stdout:
                 sys.stdout.write(line)
                 sys.stdout.flush()
@@ -451,7 +455,7 @@ def _run_module_with_recorded_jobs(argv: List[str]) -> None:
 
     if argv[:1] != ["-m"] or len(argv) < 2:
         raise SystemExit("usage: python -m pipeline.rehearsal -m MODULE [ARGS...]")
-    gapic.JobServiceClient = RecordingJobServiceClient
+    setattr(gapic, "JobServiceClient", RecordingJobServiceClient)
     sys.argv = [argv[1]] + argv[2:]
     runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
 

@@ -21,24 +21,16 @@ from trainer import contract
 UNCACHED_STEPS = (contract.DATA_FINGERPRINT,)
 
 
-def require_vertex(config: PipelineConfig) -> None:
-    if config.vertex is None:
-        raise ConfigError(
-            f"config for pipeline '{config.pipeline_name}' has no 'vertex' section: "
-            "start from pipeline/configs/vertex.yaml"
-        )
-
-
 def compile_pipeline(config: PipelineConfig, output_path: str) -> Dict[str, Any]:
     """Compiles the pipeline to a Vertex AI Pipelines job spec (JSON) at output_path; returns it."""
     from tfx import v1 as tfx
 
     from pipeline.pipeline import create_pipeline
 
-    require_vertex(config)
-    pipeline = create_pipeline(config, pipeline_root=config.vertex.pipeline_root)
+    vertex = config.require_vertex()
+    pipeline = create_pipeline(config, pipeline_root=vertex.pipeline_root)
     runner_config = tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
-        default_image=config.vertex.image, display_name=config.pipeline_name
+        default_image=vertex.image, display_name=config.pipeline_name
     )
     with tempfile.TemporaryDirectory() as scratch:
         spec = tfx.orchestration.experimental.KubeflowV2DagRunner(
@@ -96,8 +88,7 @@ def pipeline_job(
     """
     from google.cloud import aiplatform
 
-    require_vertex(config)
-    vertex = config.vertex
+    vertex = config.require_vertex()
     return aiplatform.PipelineJob(
         display_name=config.pipeline_name,
         template_path=template_path,
@@ -112,7 +103,8 @@ def pipeline_job(
 
 def _location(config: PipelineConfig) -> str:
     """The parent of the project's pipeline jobs and schedules."""
-    return f"projects/{config.vertex.project}/locations/{config.vertex.region}"
+    vertex = config.require_vertex()
+    return f"projects/{vertex.project}/locations/{vertex.region}"
 
 
 def create_job_request(config: PipelineConfig, job):
@@ -120,9 +112,10 @@ def create_job_request(config: PipelineConfig, job):
     from google.cloud import aiplatform_v1
 
     resource = aiplatform_v1.PipelineJob.from_json(json.dumps(job.to_dict()))  # the resource submit() sends
-    resource.service_account = config.vertex.service_account
-    if config.vertex.network:
-        resource.network = config.vertex.network
+    vertex = config.require_vertex()
+    resource.service_account = vertex.service_account
+    if vertex.network:
+        resource.network = vertex.network
     return aiplatform_v1.CreatePipelineJobRequest(
         parent=_location(config),
         pipeline_job=resource,
@@ -132,41 +125,48 @@ def create_job_request(config: PipelineConfig, job):
 
 def submit(config: PipelineConfig, job) -> str:
     """Submits for real; returns the PipelineJob resource name."""
-    job.submit(service_account=config.vertex.service_account, network=config.vertex.network)
+    vertex = config.require_vertex()
+    job.submit(service_account=vertex.service_account, network=vertex.network)
     return job.resource_name
 
 
 def schedule_display_name(config: PipelineConfig) -> str:
-    return config.vertex.schedule.display_name or f"{config.pipeline_name}-retrain"
+    return config.require_vertex().schedule.display_name or f"{config.pipeline_name}-retrain"
 
 
 def create_schedule(config: PipelineConfig, job, cron: Optional[str] = None, dry_run: bool = False):
     """Creates the retraining schedule (at most one run at a time); a dry run returns its CreateScheduleRequest."""
     from google.cloud import aiplatform
 
+    vertex = config.require_vertex()
     schedule = aiplatform.PipelineJobSchedule(
         pipeline_job=job,
         display_name=schedule_display_name(config),
-        project=config.vertex.project,
-        location=config.vertex.region,
+        project=vertex.project,
+        location=vertex.region,
         credentials=_credentials(dry_run),
     )
-    settings = dict(
-        cron=cron or config.vertex.schedule.cron,
-        max_concurrent_run_count=config.vertex.schedule.max_concurrent_runs,
-        service_account=config.vertex.service_account,
-        network=config.vertex.network,
-    )
+
+    def create() -> None:
+        schedule.create(
+            cron=cron or vertex.schedule.cron,
+            max_concurrent_run_count=vertex.schedule.max_concurrent_runs,
+            service_account=vertex.service_account,
+            network=vertex.network,
+        )
+
     if not dry_run:
-        schedule.create(**settings)
+        create()
         return schedule.resource_name
     with recording_schedule_requests(schedule) as requests:
-        schedule.create(**settings)
+        create()
     return requests[-1]
 
 
-def schedule_name(config: PipelineConfig, schedule_id: str) -> str:
+def schedule_name(config: PipelineConfig, schedule_id: Optional[str]) -> str:
     """A full schedule resource name from an ID or a full name."""
+    if not schedule_id:
+        raise ConfigError("pause, resume and delete need the schedule's ID or full name")
     if schedule_id.startswith("projects/"):
         return schedule_id
     return f"{_location(config)}/schedules/{schedule_id}"
@@ -176,7 +176,7 @@ def schedule_request(config: PipelineConfig, action: str, schedule_id: Optional[
     """The request of a schedule action: list, pause, resume or delete."""
     from google.cloud import aiplatform_v1
 
-    require_vertex(config)
+    config.require_vertex()
     if action == "list":
         return aiplatform_v1.ListSchedulesRequest(
             parent=_location(config),
@@ -194,16 +194,19 @@ def run_schedule_action(config: PipelineConfig, action: str, schedule_id: Option
     """Performs a schedule action for real with the SDK; returns what it found or changed."""
     from google.cloud import aiplatform
 
-    location = dict(project=config.vertex.project, location=config.vertex.region)
+    vertex = config.require_vertex()
     if action == "list":
         request = schedule_request(config, "list")
         return [
-            {"name": s.resource_name, "display_name": s.display_name, "state": s.state.name, "cron": s.cron}
-            for s in aiplatform.PipelineJobSchedule.list(filter=request.filter, **location)
+            {"name": s.resource_name, "display_name": s.display_name, "state": s.state and s.state.name, "cron": s.cron}
+            for s in aiplatform.PipelineJobSchedule.list(
+                filter=request.filter, project=vertex.project, location=vertex.region
+            )
         ]
-    schedule = aiplatform.PipelineJobSchedule.get(schedule_id=schedule_name(config, schedule_id), **location)
+    name = schedule_name(config, schedule_id)
+    schedule = aiplatform.PipelineJobSchedule.get(schedule_id=name, project=vertex.project, location=vertex.region)
     getattr(schedule, action)()
-    return [{"name": schedule_name(config, schedule_id), "action": action}]
+    return [{"name": name, "action": action}]
 
 
 def request_json(request) -> Dict[str, Any]:

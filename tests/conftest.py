@@ -85,6 +85,7 @@ class SmokeRun:
     summary: dict  # what `simclr-tfx run --json` printed
     registry: pathlib.Path
     run_again: "object"  # runs the same command once more (optionally into another output dir); returns its summary
+    stderr: str  # what the first run printed to stderr: progress lines
 
 
 SMOKE_CONFIG = """
@@ -125,9 +126,11 @@ def smoke_pipeline(tmp_path_factory):
     (output / "config.yaml").write_text(SMOKE_CONFIG)
     registry = output / "registry"
 
+    stderr = io.StringIO()
+
     def run_once(into: pathlib.Path = output) -> dict:
         stdout = io.StringIO()
-        with contextlib.redirect_stdout(stdout):
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             code = cli.main(
                 [
                     "run",
@@ -145,7 +148,8 @@ def smoke_pipeline(tmp_path_factory):
         assert code == 0
         return json.loads(stdout.getvalue().strip().splitlines()[-1])
 
-    return SmokeRun(root, LocalRun(str(output), "smoke-test"), run_once(), registry, run_once)
+    summary = run_once()
+    return SmokeRun(root, LocalRun(str(output), "smoke-test"), summary, registry, run_once, stderr.getvalue())
 
 
 GCS_BUCKET = "simclr-test-bucket"

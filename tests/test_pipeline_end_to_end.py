@@ -27,6 +27,17 @@ def test_every_component_ran(smoke_pipeline):
     assert states == {component: "COMPLETE" for component in COMPONENTS}
 
 
+def test_progress_lines_report_each_component_done_once_with_its_place_in_the_pipeline(smoke_pipeline):
+    import re
+
+    done = re.findall(r"^\[ *[0-9.]+s\] \((\d+)/(\d+)\) (\w+) complete after [0-9.]+s$", smoke_pipeline.stderr, re.M)
+    assert sorted(name for _, _, name in done) == sorted(COMPONENTS), smoke_pipeline.stderr
+    assert {(int(place), int(total)) for place, total, _ in done} == {
+        (i, len(COMPONENTS)) for i in range(1, len(COMPONENTS) + 1)
+    }
+    assert done[0][2] == "DataFingerprint" and done[-1][2] == "RegistryPusher"
+
+
 def test_run_json_names_metrics_blessing_and_version(smoke_pipeline):
     summary = smoke_pipeline.summary
     assert summary["blessed"] is True and summary["version"] == "1" and summary["pushed_this_run"] is True

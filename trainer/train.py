@@ -184,6 +184,8 @@ def knn_monitor(model: SimCLR, inputs: TrainingData, config: TrainingConfig) -> 
 
     The samples are bounded whatever the dataset's size, and embedded by every replica of the strategy.
     """
+    if not inputs.eval_files:
+        raise ValueError("the kNN monitor needs labelled eval files")
     size = config.encoder.serving_size  # as the exported encoder will see them
     bank, bank_labels = embed_sample(model, inputs.train_files, inputs.feature_spec, size, config.knn_monitor_images)
     queries, query_labels = embed_sample(model, inputs.eval_files, inputs.feature_spec, size, config.knn_monitor_images)

@@ -11,7 +11,7 @@ and a local file is written beside its destination and renamed into place.
 import io
 import json
 import uuid
-from typing import Any
+from typing import Any, Optional
 
 import tensorflow as tf
 
@@ -65,7 +65,7 @@ def read_text(uri: str) -> str:
     return read_bytes(uri).decode("utf-8")
 
 
-def write_json(uri: str, value: Any, indent: int = 2) -> None:
+def write_json(uri: str, value: Any, indent: Optional[int] = 2) -> None:
     write_text(uri, json.dumps(value, indent=indent))
 
 
