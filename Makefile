@@ -36,10 +36,11 @@ run: install data
 	@data="$(DATA)"; [ -d "$$data" ] || data="$(SHARED_DATA)"; \
 	$(BIN)/simclr-tfx run --config $(CONFIG) --data "$$data" --output $(OUTPUT) --registry $(REGISTRY)
 
-# Test modules run on TEST_WORKERS processes (pytest-xdist), each module whole on one of them.
+# Test modules run on TEST_WORKERS processes (pytest-xdist), each module whole on one of them, in the
+# order tests/conftest.py gives (longest first).
 TEST_WORKERS ?= 2
 test: install lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile tests $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests $(PYTEST_ARGS)
 
 # ruff (lint rules, formatting) and mypy (types), configured in pyproject.toml; a new violation fails `make test`.
 lint: install
@@ -51,7 +52,7 @@ lint: install
 FAST_TESTS := test_image_folder test_data_fingerprint test_registry test_knn test_linear_probe test_schema \
 	test_image_decoding test_uri_io test_imports test_progress
 test-fast: install lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(FAST_TESTS:%=tests/%.py) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(FAST_TESTS:%=tests/%.py) $(PYTEST_ARGS)
 
 clean:
 	rm -rf runs .pytest_cache

@@ -11,11 +11,9 @@ from typing import List
 
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import anomalies_pb2
-from tfx.v1.dsl.components import InputArtifact, Parameter, component
-from tfx.v1.types import standard_artifacts
 
 from components.errors import DataError
-from components.private_apis import artifact_utils
+from components.private_apis import InputArtifact, Parameter, artifact_utils, component, standard_artifacts
 
 _SCHEMA_DIFF_FILE = "SchemaDiff.pb"
 

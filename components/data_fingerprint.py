@@ -19,17 +19,16 @@ import os
 from typing import Dict, Optional
 
 from absl import logging
-from tfx import v1 as tfx
-from tfx.v1.dsl.components import OutputArtifact, Parameter, component
 
 from components import image_folder
+from components.private_apis import Artifact, OutputArtifact, Parameter, component
 from components.registry import FINGERPRINT_DIGITS, RegistryConfig, registry_from_config
 from trainer import contract, uri_io
 
 FOLDER_BYTES_PROPERTY = "folder_bytes"  # JSON: top-level folder ("" for root) -> bytes of the files below it
 
 
-class DataSnapshot(tfx.dsl.Artifact):
+class DataSnapshot(Artifact):
     """What a run is about to train on: the data and training-settings fingerprints, and the retrain decision."""
 
     TYPE_NAME = "components.DataSnapshot"  # also its import path, as Vertex AI needs (components/__init__.py)

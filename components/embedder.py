@@ -17,11 +17,16 @@ import apache_beam as beam
 import numpy as np
 import tensorflow as tf
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
-from tfx.v1.dsl.components import BeamComponentParameter, InputArtifact, OutputArtifact, component
-from tfx.v1.types import standard_artifacts
 
 from components import embeddings, image_decoding, image_folder
-from components.private_apis import artifact_utils
+from components.private_apis import (
+    BeamComponentParameter,
+    InputArtifact,
+    OutputArtifact,
+    artifact_utils,
+    component,
+    standard_artifacts,
+)
 from trainer import contract
 
 BATCH_SIZE = 64

@@ -20,8 +20,6 @@ from typing import Any, Dict, Iterable, List, Optional
 import apache_beam as beam
 import tensorflow as tf
 from apache_beam.options.pipeline_options import StandardOptions
-from tfx import v1 as tfx
-from tfx.v1.types import standard_artifacts
 
 from components import image_decoding, image_folder
 from components.data_fingerprint import FOLDER_BYTES_PROPERTY, DataSnapshot
@@ -30,11 +28,14 @@ from components.private_apis import (
     EXAMPLES_FILE_PREFIX,
     BaseBeamComponent,
     BaseBeamExecutor,
+    BaseChannel,
     BeamExecutorSpec,
+    Channel,
     ChannelParameter,
     ComponentSpec,
     ExecutionParameter,
     artifact_utils,
+    standard_artifacts,
 )
 from trainer import contract, uri_io
 
@@ -344,7 +345,7 @@ class ImageExampleGen(BaseBeamComponent):
 
     def __init__(
         self,
-        snapshot: tfx.types.BaseChannel,
+        snapshot: BaseChannel,
         input_base: str,
         split_buckets: Dict[str, int],
         max_pixels: int,
@@ -365,6 +366,6 @@ class ImageExampleGen(BaseBeamComponent):
                 eval_split=eval_split,
                 labels_file=labels_file,
                 snapshot=snapshot,
-                examples=tfx.dsl.Channel(type=standard_artifacts.Examples),
+                examples=Channel(type=standard_artifacts.Examples),
             )
         )

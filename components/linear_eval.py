@@ -19,10 +19,9 @@ import tensorflow as tf
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from sklearn.metrics import confusion_matrix
-from tfx.v1.dsl.components import InputArtifact, OutputArtifact, Parameter, component
-from tfx.v1.types import standard_artifacts
 
 from components import embeddings, linear_probe, supervised_baseline
+from components.private_apis import InputArtifact, OutputArtifact, Parameter, component, standard_artifacts
 from components.settings import LinearEvalSettings
 from trainer import contract, plots, uri_io
 

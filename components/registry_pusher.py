@@ -20,21 +20,25 @@ from typing import Dict, Optional
 
 import tensorflow as tf
 from absl import logging
-from tfx import v1 as tfx
-from tfx.v1.dsl.components import InputArtifact, OutputArtifact, Parameter, component
-from tfx.v1.types import standard_artifacts
 
 from components.data_fingerprint import training_digest
 from components.embedder import serving_model_dir
 from components.private_apis import (
+    BaseChannel,
     BaseComponent,
     BaseExecutor,
+    Channel,
     ChannelParameter,
     ComponentSpec,
     ExecutionParameter,
     ExecutorClassSpec,
+    InputArtifact,
+    OutputArtifact,
+    Parameter,
     artifact_utils,
+    component,
     pipeline_run,
+    standard_artifacts,
 )
 from components.registry import RegistryConfig, registry_from_config
 from trainer import contract, uri_io
@@ -185,13 +189,13 @@ class RegistryPusher(BaseComponent):
 
     def __init__(
         self,
-        model: tfx.types.BaseChannel,
-        model_blessing: tfx.types.BaseChannel,
-        evaluation: tfx.types.BaseChannel,
-        examples: tfx.types.BaseChannel,
+        model: BaseChannel,
+        model_blessing: BaseChannel,
+        evaluation: BaseChannel,
+        examples: BaseChannel,
         registry: str,
         pipeline_config: str,
-        model_run: Optional[tfx.types.BaseChannel] = None,
+        model_run: Optional[BaseChannel] = None,
     ):
         super().__init__(
             spec=RegistryPusherSpec(
@@ -202,6 +206,6 @@ class RegistryPusher(BaseComponent):
                 examples=examples,
                 registry=registry,
                 pipeline_config=pipeline_config,
-                pushed_model=tfx.dsl.Channel(type=standard_artifacts.PushedModel),
+                pushed_model=Channel(type=standard_artifacts.PushedModel),
             )
         )

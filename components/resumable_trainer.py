@@ -28,14 +28,12 @@ import json
 import os
 from typing import Any, Dict
 
-from tfx import v1 as tfx
-from tfx.v1.types import standard_artifacts
-
-from components import private_apis
 from components.data_fingerprint import DataSnapshot
 from components.private_apis import (
     CUSTOM_CONFIG_KEY,
+    BaseChannel,
     BaseComponent,
+    Channel,
     ChannelParameter,
     EvalArgs,
     ExecutorClassSpec,
@@ -43,6 +41,7 @@ from components.private_apis import (
     TrainerExecutor,
     TrainerSpec,
     artifact_utils,
+    standard_artifacts,
 )
 from trainer import contract, uri_io
 from trainer.task import INPUT_DIGEST_KEY, INPUT_SETTINGS_KEY, TRAIN_IMAGES_KEY, TRAIN_SPLIT
@@ -86,13 +85,6 @@ class Executor(TrainerExecutor):
         super().Do(input_dict, output_dict, with_input_digest(input_dict, exec_properties))
 
 
-class VertexExecutor(private_apis.VertexTrainerExecutor):
-    """The Vertex AI Trainer's executor: the training job receives the content digest in custom_config."""
-
-    def Do(self, input_dict, output_dict, exec_properties):
-        return super().Do(input_dict, output_dict, with_input_digest(input_dict, exec_properties))
-
-
 class Trainer(BaseComponent):
     """TFX's Trainer (run_fn, examples, transform graph) plus the run's DataSnapshot and the ingested examples
     (for their report's counts; the Trainer reads ``examples``, the transformed ones).
@@ -105,10 +97,10 @@ class Trainer(BaseComponent):
 
     def __init__(
         self,
-        snapshot: tfx.types.BaseChannel,
-        ingested: tfx.types.BaseChannel,
-        examples: tfx.types.BaseChannel,
-        transform_graph: tfx.types.BaseChannel,
+        snapshot: BaseChannel,
+        ingested: BaseChannel,
+        examples: BaseChannel,
+        transform_graph: BaseChannel,
         run_fn: str,
         train_args: TrainArgs,
         eval_args: EvalArgs,
@@ -124,13 +116,7 @@ class Trainer(BaseComponent):
                 train_args=train_args,
                 eval_args=eval_args,
                 custom_config=json.dumps(custom_config, sort_keys=True),
-                model=tfx.dsl.Channel(type=standard_artifacts.Model),
-                model_run=tfx.dsl.Channel(type=standard_artifacts.ModelRun),
+                model=Channel(type=standard_artifacts.Model),
+                model_run=Channel(type=standard_artifacts.ModelRun),
             )
         )
-
-
-class VertexTrainer(Trainer):
-    """The same Trainer, run as a Vertex AI custom job (``custom_config`` carries the job's settings)."""
-
-    EXECUTOR_SPEC = ExecutorClassSpec(VertexExecutor)

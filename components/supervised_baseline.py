@@ -18,11 +18,10 @@ from typing import Dict, List, Optional
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
-from tfx.v1.dsl.components import InputArtifact, OutputArtifact, Parameter, component
-from tfx.v1.types import standard_artifacts
 
 from components import labelled_examples
 from components.linear_probe import stratified_subset, subset_digest
+from components.private_apis import InputArtifact, OutputArtifact, Parameter, component, standard_artifacts
 from components.settings import SupervisedBaselineSettings
 from trainer import contract, supervised, uri_io
 

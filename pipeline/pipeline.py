@@ -16,7 +16,7 @@ from typing import List, Optional
 
 from tfx import v1 as tfx
 
-from components import image_folder, resumable_trainer
+from components import image_folder, resumable_trainer, vertex_trainer
 from components.anomaly_gate import AnomalyGate
 from components.data_fingerprint import DataFingerprint
 from components.embedder import Embedder
@@ -161,7 +161,7 @@ def _trainer(config: PipelineConfig, snapshot, example_gen, transform, pipeline_
     component = resumable_trainer.Trainer
     if config.vertex is not None:
         vertex = tfx.extensions.google_cloud_ai_platform
-        component = resumable_trainer.VertexTrainer
+        component = vertex_trainer.VertexTrainer
         custom_config.update(
             {
                 vertex.ENABLE_VERTEX_KEY: True,

@@ -17,15 +17,20 @@ from PIL import Image  # noqa: E402
 
 CLASSES = ("cat", "dog", "elephant")
 
-# The modules that take minutes, longest first. `make test` runs modules on two workers
-# (pytest-xdist, --dist loadfile); starting these first lets both workers finish together.
+# The modules that take minutes, longest first (pytest --durations). `make test` runs modules on two
+# workers (pytest-xdist, --dist loadfile, in this order: --no-loadscope-reorder); starting these first
+# lets both workers finish together.
 LONGEST_MODULES = (
     "test_rehearsal.py",
-    "test_gcs_pipeline.py",
-    "test_pipeline_end_to_end.py",
     "test_trainer_pipeline.py",
-    "test_gcs_ingest.py",
+    "test_gcs_pipeline.py",
+    "test_benchmark_scale.py",
+    "test_pipeline_end_to_end.py",
+    "test_benchmark_pipelines.py",
+    "test_benchmarks.py",
+    "test_trainer_units.py",
     "test_ingest_pipeline.py",
+    "test_imports.py",
 )
 
 

@@ -21,7 +21,7 @@ from pipeline.local_runner import LocalRun
 # JSON batch requests are spared: Beam 2.60 sends its renames' copy and delete batches without retrying the
 # batch request itself (Dataflow retries the bundle; the DirectRunner cannot). test_gcs_ingest.py shows
 # that such a failure ends the run in one line.
-FAULTS = Faults(error_rate=0.03, drop_upload_rate=0.05, stall_rate=0.01, stall_seconds=1.0, seed=3, exempt="/batch/")
+FAULTS = Faults(error_rate=0.01, drop_upload_rate=0.05, stall_rate=0.005, stall_seconds=1.0, seed=3, exempt="/batch/")
 COMPONENTS = (
     "DataFingerprint",
     "ImageExampleGen",

@@ -214,7 +214,7 @@ def test_a_second_rehearsal_on_unchanged_data_ends_after_data_fingerprint(rehear
 
 
 def test_the_trainer_task_is_recognised_as_the_one_that_starts_vertex_jobs():
-    assert rehearsal.starts_vertex_jobs(["--executor_class_path", "components.resumable_trainer.VertexExecutor"])
+    assert rehearsal.starts_vertex_jobs(["--executor_class_path", "components.vertex_trainer.VertexExecutor"])
     assert rehearsal.starts_vertex_jobs(
         ["--executor_class_path", "tfx.extensions.google_cloud_ai_platform.trainer.executor.GenericExecutor"]
     )

@@ -111,7 +111,7 @@ def test_every_step_runs_the_configured_image(compiled, preset):
 def test_the_trainer_is_a_vertex_custom_job_on_the_preset_machine(compiled, preset):
     spec = compiled[preset][2]
     executor = spec["pipelineSpec"]["deploymentSpec"]["executors"]["Trainer_executor"]["container"]
-    assert "components.resumable_trainer.VertexExecutor" in executor["args"]
+    assert "components.vertex_trainer.VertexExecutor" in executor["args"]
     custom_config = json.loads(task_parameter(spec, "Trainer", "custom_config"))
     # Checkpoints live outside the run's folder, keyed at run time by the snapshot the Trainer takes.
     assert custom_config["checkpoint_root"] == "gs://demo-bucket/pipeline-root/trainer_checkpoints"
