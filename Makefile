@@ -48,9 +48,10 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# The unit tests alone, for the edit-run loop (under 2 minutes); `make test` stays the full suite.
+# The unit tests alone, for the edit-run loop (under 2 minutes; the import checks, which start
+# fresh interpreters, stay in `make test`); `make test` stays the full suite.
 FAST_TESTS := test_image_folder test_data_fingerprint test_registry test_knn test_linear_probe test_schema \
-	test_image_decoding test_uri_io test_imports test_progress
+	test_image_decoding test_uri_io test_progress
 test-fast: install lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(FAST_TESTS:%=tests/%.py) $(PYTEST_ARGS)
 
