@@ -41,7 +41,7 @@ def training_digest(training: Dict) -> str:
 
 def _same(recorded: Optional[str], current: str) -> bool:
     """Compared on the prefix that every registry (Vertex labels included) keeps."""
-    return recorded is not None and recorded[:FINGERPRINT_DIGITS] == current[:FINGERPRINT_DIGITS]
+    return bool(recorded and recorded[:FINGERPRINT_DIGITS] == current[:FINGERPRINT_DIGITS])
 
 
 def retrain_decision(fingerprint: str, digest: str, champion: Optional[Dict], skip_unchanged: bool) -> Dict:

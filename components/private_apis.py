@@ -15,12 +15,12 @@ components. It has nothing for what these components also need:
 
 And one reason applies to the public names themselves: ``import tfx.v1`` loads the Vertex AI SDK
 (``tfx.v1.extensions`` imports ``google.cloud.aiplatform`` and with it every gapic client), which
-adds 11-22 s to a process's start on this project's 2-core CI machine (``python -c "import
-tensorflow, tfx.components"``: 22 s; with ``tfx.v1``: 33-44 s). Every Vertex AI task, and each
-rehearsed one, starts a process that imports one component module, so the component modules take
-the names ``tfx.v1`` re-exports (function-component annotations and decorator, standard artifacts,
-``Artifact``, ``Channel``, ``BaseChannel``) from the modules that define them, here. The pipeline
-definition and the runners, which load the SDK anyway, use ``tfx.v1``.
+adds seconds to every process's start (the README's "Layout" gives the measured cost). Every
+Vertex AI task, and each rehearsed one, starts a process that imports one component module, so
+the component modules take the names ``tfx.v1`` re-exports (function-component annotations and
+decorator, standard artifacts, ``Artifact``, ``Channel``, ``BaseChannel``) from the modules that
+define them, here. The pipeline definition and the runners, which load the SDK anyway, use
+``tfx.v1``.
 
 One use of the Vertex AI SDK is here too: ``recording_schedule_requests`` puts a recorder in
 place of a ``PipelineJobSchedule``'s ``api_client``, so that ``schedule create --dry-run``
