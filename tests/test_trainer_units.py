@@ -405,7 +405,7 @@ def test_the_trainer_names_its_inputs_by_the_snapshot_content_and_takes_its_coun
     assert digest("abc", run="run-1", encode=dict) == digest("abc", run="run-1")  # a dict stays a dict
 
 
-def test_the_knn_monitor_embeds_a_bounded_sample_in_reading_order(tmp_path):
+def test_the_knn_monitor_embeds_a_bounded_sample_in_reading_order_and_traces_once_for_every_call(tmp_path):
     from trainer import data
     from trainer.model import SimCLR
     from trainer.train import embed_sample
@@ -423,6 +423,10 @@ def test_the_knn_monitor_embeds_a_bounded_sample_in_reading_order(tmp_path):
     images, _ = next(iter(data.evaluation_dataset([records], feature_spec, 16)))
     assert features.shape == (4, model.encoder.output_shape[-1]) and labels.tolist() == [-1] * 4
     np.testing.assert_allclose(features, model.encoder(images[:4], training=False).numpy(), rtol=1e-4, atol=1e-5)
+
+    for limit in (5, 6, 3, 4):  # every monitor epoch embeds again, a last batch may be short
+        embed_sample(model, [records], feature_spec, size=16, limit=limit)
+    assert model.replica_features.experimental_get_tracing_count() == 2  # the first shape, then any batch size
 
 
 @pytest.mark.parametrize("cache", [True, False], ids=["cached", "streamed"])

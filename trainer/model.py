@@ -114,5 +114,14 @@ class SimCLR:
         mean = tf.distribute.ReduceOp.MEAN
         return self.strategy.reduce(mean, loss, axis=None), self.strategy.reduce(mean, accuracy, axis=None)
 
+    @tf.function(reduce_retracing=True)
+    def replica_features(self, images, labels):
+        """On one replica: (encoder features [n, d] float32, labels [n]) of images [n, s, s, 3].
+
+        One function per model, so the kNN monitor's calls share its traces: one for the first batch shape,
+        then one for any batch size (``reduce_retracing``).
+        """
+        return tf.cast(self.encoder(images, training=False), tf.float32), labels
+
     def learning_rate(self) -> float:
         return float(self.optimizer.learning_rate)

@@ -199,13 +199,9 @@ def embed_sample(model: SimCLR, files: List[str], feature_spec, size: int, limit
         files, feature_spec, size, limit=limit, drop_remainder=distribute.is_tpu(strategy)
     )
 
-    @tf.function
-    def replica_features(images, labels):
-        return tf.cast(model.encoder(images, training=False), tf.float32), labels
-
     features, labels = [], []
     for batch in strategy.experimental_distribute_dataset(dataset):
-        replica_results = strategy.run(replica_features, args=batch)
+        replica_results = strategy.run(model.replica_features, args=batch)
         features += [f.numpy() for f in strategy.experimental_local_results(replica_results[0])]
         labels += [lab.numpy() for lab in strategy.experimental_local_results(replica_results[1])]
     return np.concatenate(features), np.concatenate(labels)
