@@ -24,6 +24,8 @@ import os
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from apache_beam.io.filesystems import FileSystems
+from google.api_core.exceptions import GoogleAPICallError
+from google.cloud import storage
 
 from components.errors import DataError
 from trainer import uri_io
@@ -76,14 +78,30 @@ def iter_files(root: str) -> Iterator[str]:
     unreadable); Beam's own local match would skip it silently.
     """
     if root.startswith("gs://"):
-        prefix = root.rstrip("/") + "/"
-        for metadata in FileSystems.match([match_pattern(root)])[0].metadata_list:
-            if not metadata.path.endswith("/"):  # a folder placeholder object, not a file
-                yield metadata.path[len(prefix) :]
+        for relative_path, _, _ in gcs_objects(root):
+            yield relative_path
         return
     for directory, _, names in os.walk(root):
         for name in names:
             yield os.path.relpath(os.path.join(directory, name), root).replace(os.sep, "/")
+
+
+def gcs_objects(root: str, page_size: int = 1000) -> Iterator[Tuple[str, int, float]]:
+    """(relative path, bytes, last update in seconds) of every object below a gs:// root, in name order.
+
+    Read page by page (``page_size`` objects per request, GCS's maximum by default), so memory stays
+    that of one page however many objects there are; Beam's ``FileSystems.match`` holds every match.
+    Folder placeholder objects (names ending in '/') are not files and are skipped. A request that
+    fails after the client's retries raises an ``OSError`` naming the folder.
+    """
+    bucket, _, prefix = root[len("gs://") :].partition("/")
+    prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+    try:
+        for blob in storage.Client(project=None).list_blobs(bucket, prefix=prefix, page_size=page_size):
+            if not blob.name.endswith("/"):
+                yield blob.name[len(prefix) :], blob.size, blob.updated.timestamp()
+    except GoogleAPICallError as error:  # after the client's own retries
+        raise OSError(f"cannot list gs://{bucket}/{prefix}: {str(error).splitlines()[0]}") from error
 
 
 def list_files(root: str) -> List[str]:
@@ -179,11 +197,6 @@ def locate(
     else:
         label, problem = _locate(below, layout.class_separator, bool(layout.labels_file))
     return SourceFile(join(layout.root, relative_path), relative_path, split, label, problem)
-
-
-def match_pattern(root: str) -> str:
-    """The Beam FileSystems pattern of every file below root (local or gs://)."""
-    return root.rstrip("/") + "/**"
 
 
 def _layout(
@@ -291,32 +304,40 @@ def hash_split(key: str, split_buckets: Dict[str, int]) -> str:
 class Survey:
     """One listing of a dataset folder: its fingerprint and how many bytes sit below each top-level name."""
 
-    fingerprint: str  # sha256 of every file's relative path, size and modification time
+    fingerprint: str  # a digest of every file's relative path, size and modification time, in any order
     folder_bytes: Dict[str, int]  # top-level folder (or "" for files directly in root) -> bytes
 
 
 def survey(root: str) -> Survey:
-    """Lists root once (local or gs://): a fingerprint for change detection and sizes for shard planning."""
-    digest = hashlib.sha256()
+    """Lists root once, streaming (local or gs://): a fingerprint for change detection and sizes for shard planning.
+
+    The fingerprint sums each file's sha256 (mod 2**256) with the file count, so it needs neither the
+    whole listing in memory nor a sorted one: memory is one listing page, however large the folder.
+    """
+    total, count = 0, 0
     folder_bytes: Dict[str, int] = {}
 
     def add(rel: str, size: int, stamp) -> None:
-        digest.update(f"{rel}\0{size}\0{stamp}\n".encode())
+        nonlocal total, count
+        entry = hashlib.sha256(f"{rel}\0{size}\0{stamp}".encode()).digest()
+        total = (total + int.from_bytes(entry, "big")) % (1 << 256)
+        count += 1
         top = rel.split("/")[0] if "/" in rel else ""
         folder_bytes[top] = folder_bytes.get(top, 0) + size
 
     if root.startswith("gs://"):
-        prefix = root.rstrip("/") + "/"
-        for m in sorted(FileSystems.match([match_pattern(root)])[0].metadata_list, key=lambda m: m.path):
-            add(m.path[len(prefix) :], m.size_in_bytes, m.last_updated_in_seconds)
+        for rel, size, stamp in gcs_objects(root):
+            add(rel, size, stamp)
     else:
-        for rel in list_files(root):
+        if not os.path.isdir(root):
+            raise DataError(f"dataset path {root} does not exist or is not a folder: pass --data with an image folder")
+        for rel in iter_files(root):
             try:
                 stat = os.stat(os.path.join(root, rel))
                 add(rel, stat.st_size, stat.st_mtime_ns)
             except OSError as error:  # unreadable: rejected later, but still part of the dataset
-                digest.update(f"{rel}\0{error.errno}\n".encode())
-    return Survey(digest.hexdigest(), folder_bytes)
+                add(rel, 0, f"unreadable {error.errno}")
+    return Survey(hashlib.sha256(f"{count}\0{total:064x}".encode()).hexdigest(), folder_bytes)
 
 
 def fingerprint(root: str) -> str:

@@ -114,3 +114,23 @@ def test_injected_faults_fall_evenly_so_a_run_meets_its_rate_whatever_its_thread
     for kind, rate in (("errors_injected", 0.1), ("stalls", 0.05)):
         eligible = stats["eligible"][kind]
         assert eligible >= 100 and abs(stats[kind] - eligible * rate) <= 1, (kind, stats)
+
+
+def test_a_bucket_is_listed_page_by_page_and_its_fingerprint_follows_its_objects(gcs):
+    from components import image_folder
+
+    names = [f"paged/train/{label}_{n}.jpg" for label in ("cat", "dog") for n in range(3)]
+    for name in names:
+        gcs.blob(name).upload_from_string(name.encode())
+    gcs.blob("paged/train/").upload_from_string(b"")  # a console-made folder placeholder
+    root = f"gs://{BUCKET}/paged"
+
+    listed = list(image_folder.gcs_objects(root, page_size=2))  # 4 pages of at most 2 objects
+
+    assert [rel for rel, _, _ in listed] == [name[len("paged/") :] for name in sorted(names)]
+    assert [size for _, size, _ in listed] == [len(name) for name in sorted(names)]
+    before = image_folder.survey(root)
+    assert before.folder_bytes == {"train": sum(len(name) for name in names)}
+    assert image_folder.survey(root) == before
+    gcs.blob(names[0]).upload_from_string(b"changed")
+    assert image_folder.survey(root).fingerprint != before.fingerprint

@@ -94,7 +94,12 @@ def test_fingerprint_changes_with_the_files(tmp_path):
     before = image_folder.fingerprint(str(tmp_path))
     assert before == image_folder.fingerprint(str(tmp_path))
     (tmp_path / "train" / "dog_3.jpg").write_bytes(b"yy")
-    assert image_folder.fingerprint(str(tmp_path)) != before
+    added = image_folder.fingerprint(str(tmp_path))
+    assert added != before
+    (tmp_path / "train" / "dog_3.jpg").rename(tmp_path / "train" / "dog_4.jpg")  # same size and time
+    assert image_folder.fingerprint(str(tmp_path)) not in (before, added)
+    (tmp_path / "train" / "dog_4.jpg").unlink()
+    assert image_folder.fingerprint(str(tmp_path)) == before
 
 
 @pytest.mark.parametrize(
