@@ -25,6 +25,7 @@ from components.linear_eval import LinearEval
 from components.registry_pusher import Blesser, RegistryPusher
 from components.settings import LinearEvalSettings, SupervisedBaselineSettings
 from components.supervised_baseline import SupervisedBaseline
+from pipeline import schema
 from pipeline.config import PipelineConfig
 from trainer import contract, uri_io
 from trainer.task import CHECKPOINT_ROOT_KEY, INPUT_SETTINGS_KEY, TRAIN_SPLIT, TRAINING_CONFIG_KEY
@@ -96,9 +97,9 @@ def _stages(config: PipelineConfig, snapshot, until: str, pipeline_root: str) ->
     if not included("ingest"):
         return components
 
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id(
-        contract.STATISTICS_GEN
-    )
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"], stats_options=schema.statistics_options()
+    ).with_id(contract.STATISTICS_GEN)
     if config.validation.schema_path:
         schema_gen = tfx.components.ImportSchemaGen(schema_file=config.validation.schema_path)
     else:

@@ -54,6 +54,8 @@ def test_every_benchmark_is_documented_and_tested():
     assert scripts == set(documented_keys())
 
 
-@pytest.mark.parametrize("script", ["train_throughput.py", "input_pipeline.py", "imagenet_estimate.py"])
+@pytest.mark.parametrize(
+    "script", ["train_throughput.py", "input_pipeline.py", "imagenet_estimate.py", "statistics_memory.py"]
+)
 def test_a_benchmark_without_inputs_runs_tiny(script):
     check(script, run_tiny(script))
