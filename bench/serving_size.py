@@ -55,7 +55,7 @@ def stored_split(transform_layer, examples: str, split: str):
 
 def features(encoder, stored_images: np.ndarray, size: int) -> np.ndarray:
     views = tf.data.Dataset.from_tensor_slices(stored_images).map(lambda png: augment.served_view(png, size)).batch(64)
-    return np.concatenate([encoder(batch, training=False).numpy() for batch in views])
+    return np.concatenate([encoder(batch).numpy() for batch in views])
 
 
 def heldout_top1(train_x: np.ndarray, labels: np.ndarray, keys: np.ndarray) -> list:
@@ -87,13 +87,13 @@ def main() -> None:
     transform_layer = tft.TFTransformOutput(
         str(artifact(root, "Transform/transform_graph", args.transform))
     ).transform_features_layer()
-    encoder = tf.saved_model.load(model_dir).encoder
+    served = tf.saved_model.load(model_dir)  # kept: its functions need the object that holds the weights
     train_images, train_y, train_keys = stored_split(transform_layer, examples, "train")
     test_images, test_y, _ = stored_split(transform_layer, examples, "test")
 
     results = {"model": model_dir, "examples": examples, "sizes": {}}
     for size in [int(size) for size in args.sizes.split(",")]:
-        train_x, test_x = features(encoder, train_images, size), features(encoder, test_images, size)
+        train_x, test_x = features(served.encode, train_images, size), features(served.encode, test_images, size)
         heldout = heldout_top1(train_x, train_y, train_keys)
         test = linear_probe.evaluate_features(
             knn.array_blocks(train_x, train_y), train_y, test_x, test_y, [0.01, 0.1, 1.0], SEEDS, train_keys=train_keys

@@ -159,8 +159,9 @@ images = tf.constant([open({str(jpeg)!r}, 'rb').read(), open({str(png)!r}, 'rb')
 embedding = model.signatures['serving_default'](image_bytes=images)['embedding'].numpy()
 again = model.signatures['serving_default'](image_bytes=images[:1])['embedding'].numpy()
 projection = model.signatures['projection'](image_bytes=images)['projection'].numpy()
+encoded = [list(model.encode(tf.zeros([n, side, side, 3])).shape) for n, side in ((1, 24), (3, 40))]
 print(json.dumps({{'signatures': sorted(model.signatures), 'embedding': embedding.tolist(), 'again': again.tolist(),
-                   'projection_shape': list(projection.shape)}}))
+                   'projection_shape': list(projection.shape), 'encoded_shapes': encoded}}))
 """
     env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
@@ -172,6 +173,7 @@ print(json.dumps({{'signatures': sorted(model.signatures), 'embedding': embeddin
     assert embedding[0] != embedding[1]
     assert out["again"][0] == pytest.approx(embedding[0], rel=1e-5, abs=1e-6)
     assert out["projection_shape"] == [2, 8]
+    assert out["encoded_shapes"] == [[1, 64], [3, 64]]  # the encoder alone, on views of any size
 
 
 def test_training_leaves_its_monitoring_artifacts(smoke_pipeline):

@@ -6,8 +6,16 @@ Signatures:
 
 Both apply the Transform graph (decode, resize to the stored size) and then the
 evaluation view (central square at the encoder's serving size) before the encoder,
-so serving preprocesses exactly as training did.
+so serving preprocesses exactly as training did. One function besides them:
+  encode(images: float32[batch, height, width, 3]) -> float32[batch, features]
+the encoder alone on views of any size (bench/serving_size.py scores other serving sizes with it).
+
+The module holds the encoder's and the head's weights, not the Keras models: saving a Keras model
+also traces every layer's call for Keras to reload it, which nothing here does, and which took
+most of the export's time.
 """
+
+import types
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -19,8 +27,9 @@ from trainer.model import SimCLR
 class EncoderModule(tf.Module):
     def __init__(self, model: SimCLR, transform_output: tft.TFTransformOutput):
         super().__init__(name="simclr_encoder")
-        self.encoder = model.encoder
-        self.head = model.head
+        # The models are called through a holder that tf.Module does not track; their weights are tracked.
+        self._models = types.SimpleNamespace(encoder=model.encoder, head=model.head)
+        self.encoder_weights, self.head_weights = list(model.encoder.variables), list(model.head.variables)
         self.transform_layer = transform_output.transform_features_layer()
         self.serving_size = model.config.encoder.serving_size
 
@@ -34,12 +43,20 @@ class EncoderModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=contract.SERVING_INPUT)])
     def serve_embedding(self, image_bytes):
-        return {contract.EMBEDDING_OUTPUT: tf.cast(self.encoder(self._images(image_bytes), training=False), tf.float32)}
+        return {
+            contract.EMBEDDING_OUTPUT: tf.cast(
+                self._models.encoder(self._images(image_bytes), training=False), tf.float32
+            )
+        }
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=contract.SERVING_INPUT)])
     def serve_projection(self, image_bytes):
-        features = self.encoder(self._images(image_bytes), training=False)
-        return {"projection": tf.cast(self.head(features, training=False), tf.float32)}
+        features = self._models.encoder(self._images(image_bytes), training=False)
+        return {"projection": tf.cast(self._models.head(features, training=False), tf.float32)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    def encode(self, images):
+        return tf.cast(self._models.encoder(images, training=False), tf.float32)
 
 
 def export_encoder(model: SimCLR, transform_output_dir: str, export_dir: str) -> None:
