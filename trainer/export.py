@@ -43,11 +43,7 @@ class EncoderModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=contract.SERVING_INPUT)])
     def serve_embedding(self, image_bytes):
-        return {
-            contract.EMBEDDING_OUTPUT: tf.cast(
-                self._models.encoder(self._images(image_bytes), training=False), tf.float32
-            )
-        }
+        return {contract.EMBEDDING_OUTPUT: self._features(self._images(image_bytes))}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=contract.SERVING_INPUT)])
     def serve_projection(self, image_bytes):
@@ -56,6 +52,10 @@ class EncoderModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
     def encode(self, images):
+        return self._features(images)
+
+    def _features(self, images):
+        """The encoder's features [n, features] float32 of views [n, s, s, 3]."""
         return tf.cast(self._models.encoder(images, training=False), tf.float32)
 
 
