@@ -1,103 +1,77 @@
-"""DataFingerprint: the first step of every run, which decides whether there is anything new to learn.
+"""DataFingerprint: the first step of every run, never cached, which looks at the data and the champion.
 
-It fingerprints the input folder (file names, sizes and modification times, local
-or gs://) and the training settings, and compares both with what the registry's
-champion was trained on. When neither changed, a scheduled retrain would only
-repeat the champion: the artifact says ``retrain = 0`` and why, and the pipeline
-skips every later component (``tfx.dsl.Cond``), so nothing is trained or pushed.
+It fingerprints the input folder (file names, sizes and modification times, local or gs://),
+computes every stage's key (``stage_keys``: the data plus the settings that shape each stage)
+and reads the registry's champion afresh. Two outputs:
 
-ImageExampleGen takes the fingerprint as its input, so a changed folder always
-means new examples. On Vertex AI this step is never cached (pipeline/vertex_runner.py)
-because its only input is the state of the bucket; locally the runner fingerprints the
-folder before the run and passes it as ``known_fingerprint``, which, being a parameter, also
-keys the local cache.
+* ``survey``, a value (a pipeline parameter on Vertex AI): the fingerprint and each top-level
+  folder's bytes. ImageExampleGen takes it as a parameter, so its cache key, and through it
+  the key of every step after it, holds the data's content and not this step's new artifact:
+  an unchanged folder is served from the cache, locally and on Vertex AI;
+* ``snapshot``, an artifact: the keys and the decision (``stage_keys.decide``). Blesser and
+  RegistryPusher run under ``tfx.dsl.Cond`` on its ``bless`` property, so a run whose champion
+  already is this run's model blesses and pushes nothing, and a registry that was emptied,
+  rolled back or promoted is followed at once.
+
+It is never served from the cache (``pipeline/local_runner.py``, ``pipeline/vertex_runner.py``):
+its result depends on the bucket and the registry, which no input of it names.
 """
 
-import hashlib
 import json
 import os
-from typing import Dict, Optional
+from typing import Optional
 
 from absl import logging
 
 from components import image_folder
-from components.private_apis import Artifact, OutputArtifact, Parameter, component
-from components.registry import FINGERPRINT_DIGITS, RegistryConfig, registry_from_config
-from trainer import contract, uri_io
+from components.private_apis import Artifact, OutputArtifact, OutputDict, Parameter, component
+from components.registry import RegistryConfig, registry_from_config
+from trainer import contract, stage_keys, uri_io
 
-FOLDER_BYTES_PROPERTY = "folder_bytes"  # JSON: top-level folder ("" for root) -> bytes of the files below it
+SURVEY_KEY = "survey"  # the value output ImageExampleGen takes as its ``survey`` parameter
+BLESS_PROPERTY = "bless"  # on the snapshot: 1 when Blesser and RegistryPusher run
 
 
 class DataSnapshot(Artifact):
-    """What a run is about to train on: the data and training-settings fingerprints, and the retrain decision."""
+    """What a run is about to train on: the data's fingerprint, every stage's key, and the champion decision."""
 
     TYPE_NAME = "components.DataSnapshot"  # also its import path, as Vertex AI needs (components/__init__.py)
 
 
-def training_digest(training: Dict) -> str:
-    """A stable digest of the training settings (a TrainingConfig as a JSON-ready dict)."""
-    return hashlib.sha256(json.dumps(training, sort_keys=True).encode()).hexdigest()
-
-
-def _same(recorded: Optional[str], current: str) -> bool:
-    """Compared on the prefix that every registry (Vertex labels included) keeps."""
-    return bool(recorded and recorded[:FINGERPRINT_DIGITS] == current[:FINGERPRINT_DIGITS])
-
-
-def retrain_decision(fingerprint: str, digest: str, champion: Optional[Dict], skip_unchanged: bool) -> Dict:
-    """Whether to retrain, and why, given the champion's metadata (or None)."""
-    version = (champion or {}).get("version")
-    if not skip_unchanged:
-        return {"retrain": True, "reason": "change detection is off (skip_unchanged_data: false)"}
-    if champion is None:
-        return {"retrain": True, "reason": "the registry has no champion yet"}
-    if not _same(champion.get("data_fingerprint"), fingerprint):
-        return {"retrain": True, "reason": f"the data changed since champion version {version} was trained"}
-    if not _same(champion.get("training_digest"), digest):
-        return {"retrain": True, "reason": f"the training settings changed since champion version {version}"}
-    return {
-        "retrain": False,
-        "reason": f"the data and training settings are those of champion version {version}: nothing new to train on",
-    }
+def survey_value(fingerprint: str, folder_bytes: dict) -> str:
+    """The ``survey`` value: JSON of the fingerprint and each top-level folder's bytes."""
+    return json.dumps({"fingerprint": fingerprint, "folder_bytes": folder_bytes}, sort_keys=True)
 
 
 @component
 def DataFingerprint(
     snapshot: OutputArtifact[DataSnapshot],
     data: Parameter[str],
-    training: Parameter[str],
+    settings: Parameter[str],
     registry: Parameter[str],
     skip_unchanged: Parameter[int],
-    known_fingerprint: Parameter[str] = "",
-    known_folder_bytes: Parameter[str] = "",
-) -> None:
-    """Fingerprints the data and settings; sets ``retrain`` to 0 when the champion already has them.
+    known_survey: Parameter[str] = "",
+) -> OutputDict(survey=str):  # type: ignore[valid-type]
+    """Fingerprints the data, keys every stage, and sets ``bless`` to 0 when the champion already is this model.
 
-    ``known_fingerprint`` and ``known_folder_bytes`` (JSON): the caller's ``image_folder.survey`` of
-    the data, when it has one. The snapshot carries both; ImageExampleGen sizes its shards by the bytes.
+    ``settings``: ``stage_keys.stage_settings`` of the config, as JSON. ``known_survey``: the caller's
+    ``survey_value`` of the data when it has one (a local run lists the folder before it starts).
     """
-    if known_fingerprint:
-        fingerprint, folder_bytes = known_fingerprint, json.loads(known_folder_bytes or "{}")
-    else:
-        found = image_folder.survey(data)
-        fingerprint, folder_bytes = found.fingerprint, found.folder_bytes
-    digest = training_digest(json.loads(training))
+    survey = known_survey or _survey(data)
+    keys = stage_keys.stage_keys(json.loads(survey)["fingerprint"], json.loads(settings))
     champion = registry_from_config(RegistryConfig.model_validate_json(registry)).champion()
-    decision = retrain_decision(fingerprint, digest, champion, bool(skip_unchanged))
-    record = {
-        "data": data,
-        "data_fingerprint": fingerprint,
-        "training_digest": digest,
-        "champion_version": (champion or {}).get("version"),
-        **decision,
-    }
+    version: Optional[str] = (champion or {}).get("version")
+    decision = stage_keys.decide(keys, version, (champion or {}).get("stage_keys"), bool(skip_unchanged))
+    record = {"data": data, "data_fingerprint": keys.data, "stage_keys": keys.model_dump(), **decision.model_dump()}
     uri_io.write_json(os.path.join(snapshot.uri, contract.SNAPSHOT_FILE), record)
-    snapshot.set_string_custom_property("data_fingerprint", fingerprint)
-    snapshot.set_string_custom_property(FOLDER_BYTES_PROPERTY, json.dumps(folder_bytes, sort_keys=True))
-    snapshot.set_string_custom_property("training_digest", digest)
-    snapshot.set_int_custom_property("retrain", int(decision["retrain"]))
-    snapshot.set_string_custom_property("reason", decision["reason"])
-    # On Vertex AI this line is what the run's log says when it ends here.
-    logging.info(
-        "DataFingerprint: %s: %s", "retraining" if decision["retrain"] else "ending the run", decision["reason"]
-    )
+    snapshot.set_string_custom_property("data_fingerprint", keys.data)
+    snapshot.set_int_custom_property(BLESS_PROPERTY, int(decision.bless))
+    snapshot.set_string_custom_property("reason", decision.reason)
+    # On Vertex AI this line is what the run's log says about the champion.
+    logging.info("DataFingerprint: %s: %s", "blessing" if decision.bless else "nothing to push", decision.reason)
+    return {SURVEY_KEY: survey}
+
+
+def _survey(data: str) -> str:
+    found = image_folder.survey(data)
+    return survey_value(found.fingerprint, found.folder_bytes)

@@ -22,13 +22,11 @@ import tensorflow as tf
 from apache_beam.options.pipeline_options import StandardOptions
 
 from components import image_decoding, image_folder
-from components.data_fingerprint import FOLDER_BYTES_PROPERTY, DataSnapshot
 from components.errors import DataError
 from components.private_apis import (
     EXAMPLES_FILE_PREFIX,
     BaseBeamComponent,
     BaseBeamExecutor,
-    BaseChannel,
     BeamExecutorSpec,
     Channel,
     ChannelParameter,
@@ -40,7 +38,6 @@ from components.private_apis import (
 from trainer import contract, uri_io
 
 EXAMPLES_KEY = "examples"
-SNAPSHOT_KEY = "snapshot"
 _RECORDS_DIR = "_ingest_records"
 _REJECTED = "rejected"
 _IGNORED = "ignored"
@@ -57,9 +54,12 @@ class ImageExampleGenSpec(ComponentSpec):
         "num_shards": ExecutionParameter(type=int),  # TFRecord files per split; 0: one per TARGET_SHARD_BYTES
         "eval_split": ExecutionParameter(type=str),  # a val/ folder becomes this split when it has no folder
         "labels_file": ExecutionParameter(type=str),  # CSV of relative path, class; "" for none
+        # DataFingerprint's survey (JSON: the data's fingerprint, bytes per top-level folder), a value
+        # known at run time: the step's cache key holds the data's content, not an upstream artifact.
+        "survey": ExecutionParameter(type=str),
     }
     # The folder's fingerprint: a new one whenever the files change, so caching never reuses stale examples.
-    INPUTS = {SNAPSHOT_KEY: ChannelParameter(type=DataSnapshot)}
+    INPUTS: Dict[str, ChannelParameter] = {}
     OUTPUTS = {EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
 
 
@@ -232,8 +232,8 @@ class Executor(BaseBeamExecutor):
             root, exec_properties["class_separator"], eval_split=exec_properties["eval_split"], labels_file=labels_file
         )
         split_names = image_folder.split_names(layout, split_buckets)
-        snapshot = artifact_utils.get_single_instance(input_dict[SNAPSHOT_KEY])
-        folder_bytes = json.loads(snapshot.get_string_custom_property(FOLDER_BYTES_PROPERTY) or "{}")
+        survey = json.loads(exec_properties["survey"])
+        folder_bytes = survey["folder_bytes"]
         examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
         examples.split_names = artifact_utils.encode_split_names(split_names)
         records_dir = os.path.join(examples.uri, _RECORDS_DIR)
@@ -324,9 +324,7 @@ class Executor(BaseBeamExecutor):
         examples.set_string_custom_property("classes", json.dumps(report["classes"]))
         examples.set_int_custom_property("written", report["written"])
         examples.set_int_custom_property("rejected", report["rejected_total"])
-        examples.set_string_custom_property(
-            "input_fingerprint", snapshot.get_string_custom_property("data_fingerprint")
-        )
+        examples.set_string_custom_property(contract.INPUT_FINGERPRINT, survey["fingerprint"])
 
         fraction = report["rejected_total"] / max(report["found"], 1)
         if fraction > exec_properties["max_reject_fraction"]:
@@ -345,7 +343,7 @@ class ImageExampleGen(BaseBeamComponent):
 
     def __init__(
         self,
-        snapshot: BaseChannel,
+        survey: Any,
         input_base: str,
         split_buckets: Dict[str, int],
         max_pixels: int,
@@ -365,7 +363,7 @@ class ImageExampleGen(BaseBeamComponent):
                 num_shards=num_shards,
                 eval_split=eval_split,
                 labels_file=labels_file,
-                snapshot=snapshot,
+                survey=survey,
                 examples=Channel(type=standard_artifacts.Examples),
             )
         )

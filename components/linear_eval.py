@@ -197,7 +197,7 @@ def LinearEval(
         evaluation.uri,
         classes,
         LinearEvalSettings.model_validate_json(settings),
-        data_fingerprint=examples.get_string_custom_property("input_fingerprint") or None,
+        data_fingerprint=examples.get_string_custom_property(contract.INPUT_FINGERPRINT) or None,
         baseline_metrics=baseline_metrics,
     )
     for fraction, probe in metrics["linear"].items():

@@ -41,6 +41,7 @@ from tfx.dsl.component.experimental.annotations import (
     BeamComponentParameter,
     InputArtifact,
     OutputArtifact,
+    OutputDict,
     Parameter,
 )
 from tfx.dsl.component.experimental.decorators import component
@@ -80,6 +81,7 @@ __all__ = [
     "Channel",
     "InputArtifact",
     "OutputArtifact",
+    "OutputDict",
     "Parameter",
     "component",
     "standard_artifacts",

@@ -32,12 +32,13 @@ import os
 import shutil
 import stat
 import uuid
-from typing import Dict, List, Literal, Optional, Sequence
+from typing import Callable, Dict, List, Literal, Optional, Sequence
 
 import pydantic
 from pydantic import Field
 
 from components.errors import DataError
+from trainer import stage_keys
 from trainer.config import Section
 
 METADATA_FILE = "metadata.json"
@@ -47,8 +48,9 @@ CHAMPION_ALIAS = "champion"
 CANDIDATE_ALIAS = "candidate"
 DEFAULT_ALIAS = "default"  # Vertex AI: what a bare model name resolves to
 PREVIOUS_CHAMPION_ALIAS = "previous-champion"  # Vertex AI: what rollback restores
-# Vertex AI labels hold at most 63 characters, so fingerprints are kept (and compared) as 128-bit prefixes.
-FINGERPRINT_DIGITS = 32
+# host:port of a Vertex AI API emulator (the rehearsal's, pipeline/fake_vertex.py); unset: the real API.
+VERTEX_EMULATOR_ENV = "SIMCLR_VERTEX_EMULATOR_HOST"
+STAGE_KEY_LABEL = "key-{}"  # Vertex AI: one label per stage key (trainer/stage_keys.py), its 128-bit prefix
 
 
 class RegistryError(DataError):
@@ -204,14 +206,14 @@ class VertexModelRegistry:
 
         metrics = metadata.get("metrics", {})
         labels = {
-            "pipeline": _label(metadata.get("pipeline_name", "")),
-            "git": _label(metadata.get("git_revision", ""))[:12],
+            "pipeline": _label(metadata.get("pipeline_name") or ""),
+            "git": _label(metadata.get("git_revision") or "")[:12],
         }
         if "top1" in metadata.get("blessing", {}):
             labels["top1-permille"] = str(round(1000 * metadata["blessing"]["top1"]))
-        # What DataFingerprint compares on a scheduled retrain (a 128-bit prefix fits a label).
-        for label, key in (("data-fingerprint", "data_fingerprint"), ("training-digest", "training_digest")):
-            labels[label] = (metadata.get(key) or "")[:FINGERPRINT_DIGITS]
+        # What DataFingerprint compares on the next run (a 128-bit prefix fits a label).
+        for stage, key in (metadata.get("stage_keys") or {}).items():
+            labels[STAGE_KEY_LABEL.format(stage)] = key[: stage_keys.KEY_DIGITS]
         return aiplatform_v1.UploadModelRequest(
             parent=f"projects/{self.project}/locations/{self.region}",
             # The API takes parent_model for a new version and model_id for the first one, never both.
@@ -239,46 +241,61 @@ class VertexModelRegistry:
             )
         client = self._client()
         try:
-            client.get_model(name=self.parent_model)
-            first_version = False
+            model_name = client.get_model(name=self.parent_model).name  # as Vertex names it: the project number
         except exceptions.NotFound:
-            first_version = True
-        if make_champion and not first_version:
-            self._send(client, self.keep_previous_champion_request(), missing_ok=True)  # none yet: nothing to keep
-        request = self.upload_request(saved_model_dir, metadata, version_aliases(make_champion), first_version)
-        operation = client.upload_model(request=request)
-        version = operation.result().model_version_id
+            model_name = None
+        if make_champion and model_name:
+            champion = self._version_holding(client, CHAMPION_ALIAS)
+            if champion:  # a registry whose champion was never set (or was removed) has none to keep
+                client.merge_version_aliases(request=self.keep_previous_champion_request(champion))
+        request = self.upload_request(saved_model_dir, metadata, version_aliases(make_champion), not model_name)
+        response = client.upload_model(request=request).result()  # an operation: the version exists once it is done
         if self.endpoint and make_champion:
-            from google.cloud import aiplatform_v1
+            self._serve_alone(response.model, response.model_version_id)
+        return response.model_version_id
 
-            endpoints = aiplatform_v1.EndpointServiceClient(client_options=self._client_options())
-            endpoints.deploy_model(request=self.deploy_request(version)).result()
-            # All traffic is on the new version now; the versions it replaced stop being billed.
-            for undeploy in self.undeploy_requests(endpoints.get_endpoint(name=self.endpoint), version):
-                endpoints.undeploy_model(request=undeploy).result()
-        return version
+    def _serve_alone(self, model_name: str, version: str) -> None:
+        """Deploys ``version`` with all of the endpoint's traffic, then undeploys this model's other versions."""
+        from google.cloud import aiplatform_v1
 
-    def undeploy_requests(self, endpoint, keep_version: str) -> list:
+        endpoints = self._connect(aiplatform_v1.EndpointServiceClient)
+        endpoints.deploy_model(request=self.deploy_request(version)).result()
+        # All traffic is on the new version now; the versions it replaced stop being billed.
+        for undeploy in self.undeploy_requests(endpoints.get_endpoint(name=self.endpoint), model_name, version):
+            endpoints.undeploy_model(request=undeploy).result()
+
+    def undeploy_requests(self, endpoint, model_name: str, keep_version: str) -> list:
         """UndeployModelRequests for every version of this model on ``endpoint`` (an aiplatform_v1.Endpoint)
-        except ``keep_version``; other models on the endpoint are left alone."""
+        except ``keep_version``; other models on the endpoint are left alone.
+
+        ``model_name`` is the model's resource name as Vertex AI returns it (``projects/<number>/...``):
+        a deployed model names its model that way, whatever name it was deployed with.
+        """
         from google.cloud import aiplatform_v1
 
         return [
             aiplatform_v1.UndeployModelRequest(endpoint=self.endpoint, deployed_model_id=deployed.id)
             for deployed in endpoint.deployed_models
-            if deployed.model.split("@")[0] == self.parent_model and deployed.model_version_id != str(keep_version)
+            if deployed.model.split("@")[0] == model_name and deployed.model_version_id != str(keep_version)
         ]
 
-    def keep_previous_champion_request(self):
-        """Gives the current champion the ``previous-champion`` alias, before a new champion takes ``champion``."""
+    def keep_previous_champion_request(self, champion_version: str):
+        """Gives the current champion the ``previous-champion`` alias, before a new champion takes ``champion``.
+
+        MergeVersionAliases takes "the name of the model version ... with a version ID explicitly
+        included" (its aiplatform_v1 docstring), so the champion's version is read first.
+        """
         from google.cloud import aiplatform_v1
 
         return aiplatform_v1.MergeVersionAliasesRequest(
-            name=f"{self.parent_model}@{CHAMPION_ALIAS}", version_aliases=[PREVIOUS_CHAMPION_ALIAS]
+            name=f"{self.parent_model}@{champion_version}", version_aliases=[PREVIOUS_CHAMPION_ALIAS]
         )
 
-    def requests(self, action: str, version: Optional[str] = None) -> list:
-        """The requests of a registry command, in the order they are sent: list, show, promote or rollback."""
+    def requests(self, action: str, version: Optional[str], resolve: Callable[[str], Optional[str]]) -> list:
+        """The requests of a registry command, in the order they are sent: list, show, promote or rollback.
+
+        ``resolve(alias)``: the version ID that holds an alias, or None (a GetModel for a real command).
+        """
         from google.cloud import aiplatform_v1
 
         if action == "list":
@@ -286,51 +303,45 @@ class VertexModelRegistry:
         if action == "show":
             return [aiplatform_v1.GetModelRequest(name=f"{self.parent_model}@{version or CHAMPION_ALIAS}")]
         if action == "promote":
-            return [
-                self.keep_previous_champion_request(),
-                aiplatform_v1.MergeVersionAliasesRequest(
-                    name=f"{self.parent_model}@{version}", version_aliases=version_aliases(True)
-                ),
-            ]
+            champion = resolve(CHAMPION_ALIAS)
+            keep = [self.keep_previous_champion_request(champion)] if champion and champion != str(version) else []
+            return keep + [self._merge(str(version), version_aliases(True))]
         if action == "rollback":  # the previous champion becomes the champion; history is one step deep
-            return [
-                aiplatform_v1.MergeVersionAliasesRequest(
-                    name=f"{self.parent_model}@{PREVIOUS_CHAMPION_ALIAS}",
-                    version_aliases=version_aliases(True) + [f"-{PREVIOUS_CHAMPION_ALIAS}"],
-                )
-            ]
+            previous = resolve(PREVIOUS_CHAMPION_ALIAS)
+            if previous is None:
+                raise RegistryError(f"model {self.parent_model} has no earlier champion to roll back to")
+            return [self._merge(previous, version_aliases(True) + [f"-{PREVIOUS_CHAMPION_ALIAS}"])]
         raise ValueError(f"unknown registry action {action!r}")
+
+    def _merge(self, version: str, aliases: List[str]):
+        from google.cloud import aiplatform_v1
+
+        return aiplatform_v1.MergeVersionAliasesRequest(name=f"{self.parent_model}@{version}", version_aliases=aliases)
 
     def run(self, action: str, version: Optional[str] = None) -> list:
         """Sends an action's requests; returns the models (aiplatform_v1.Model) they answered with."""
-        client, answers = self._client(), []
-        keep_previous = self.keep_previous_champion_request()
-        for request in self.requests(action, version):
-            if action == "list":
-                answers.extend(client.list_model_versions(request=request))
-                continue
-            # Promoting with no champion yet: there is no previous champion to keep.
-            answer = self._send(client, request, missing_ok=request == keep_previous)
-            if answer is not None:
-                answers.append(answer)
-        return answers
-
-    def _send(self, client, request, missing_ok: bool = False):
         from google.api_core import exceptions
         from google.cloud import aiplatform_v1
 
-        method = {
-            aiplatform_v1.GetModelRequest: client.get_model,
-            aiplatform_v1.MergeVersionAliasesRequest: client.merge_version_aliases,
-        }[type(request)]
+        client, answers = self._client(), []
+        for request in self.requests(action, version, lambda alias: self._version_holding(client, alias)):
+            if isinstance(request, aiplatform_v1.ListModelVersionsRequest):
+                answers.extend(client.list_model_versions(request=request))
+                continue
+            method = client.get_model if isinstance(request, aiplatform_v1.GetModelRequest) else None
+            try:
+                answers.append((method or client.merge_version_aliases)(request=request))
+            except exceptions.NotFound:
+                raise RegistryError(f"{request.name} does not exist in Vertex AI Model Registry") from None
+        return answers
+
+    def _version_holding(self, client, alias: str) -> Optional[str]:
+        from google.api_core import exceptions
+
         try:
-            return method(request=request)
+            return client.get_model(name=f"{self.parent_model}@{alias}").version_id
         except exceptions.NotFound:
-            if missing_ok:
-                return None
-            if request.name.endswith(f"@{PREVIOUS_CHAMPION_ALIAS}"):
-                raise RegistryError(f"model {self.parent_model} has no earlier champion to roll back to") from None
-            raise RegistryError(f"{request.name} does not exist in Vertex AI Model Registry") from None
+            return None
 
     def deploy_request(self, version: str):
         """The DeployModelRequest that serves a version on the configured endpoint with all of its traffic."""
@@ -353,10 +364,19 @@ class VertexModelRegistry:
     def _client(self):
         from google.cloud import aiplatform_v1
 
-        return aiplatform_v1.ModelServiceClient(client_options=self._client_options())
+        return self._connect(aiplatform_v1.ModelServiceClient)
 
-    def _client_options(self) -> Dict:
-        return {"api_endpoint": f"{self.region}-aiplatform.googleapis.com"}
+    def _connect(self, client_class):
+        """A client of the API's regional endpoint, or of the emulator that ``VERTEX_EMULATOR_ENV`` names
+        (host:port on loopback, reached on an insecure channel as other Google API emulators are)."""
+        emulator = os.environ.get(VERTEX_EMULATOR_ENV)
+        if emulator:
+            import grpc
+
+            return client_class(
+                transport=client_class.get_transport_class("grpc")(channel=grpc.insecure_channel(emulator))
+            )
+        return client_class(client_options={"api_endpoint": f"{self.region}-aiplatform.googleapis.com"})
 
     def champion(self) -> Optional[Dict]:
         from google.api_core import exceptions
@@ -369,8 +389,7 @@ class VertexModelRegistry:
         return {
             "version": model.version_id,
             "blessing": {"top1": int(permille) / 1000 if permille else None},
-            "data_fingerprint": model.labels.get("data-fingerprint"),
-            "training_digest": model.labels.get("training-digest"),
+            "stage_keys": {stage: model.labels.get(STAGE_KEY_LABEL.format(stage)) for stage in stage_keys.STAGES},
         }
 
     def describe(self) -> str:

@@ -7,8 +7,8 @@ blessing.json, the TFX BLESSED / NOT_BLESSED marker file and the artifact's
 `blessed` property, as the standard Evaluator does.
 
 RegistryPusher pushes a blessed model as a new registry version with its
-metadata (metrics, config, data fingerprint, pipeline run id, git revision,
-time) and makes it the champion; an unblessed one is not pushed, and the
+metadata (metrics, config, data fingerprint, every stage's key, pipeline run id,
+git revision, time) and makes it the champion; an unblessed one is not pushed, and the
 PushedModel artifact says why. Either way the model is decided, so it deletes
 the Trainer's resumable checkpoints (components/resumable_trainer.py).
 """
@@ -21,7 +21,6 @@ from typing import Dict, Optional
 import tensorflow as tf
 from absl import logging
 
-from components.data_fingerprint import training_digest
 from components.embedder import serving_model_dir
 from components.private_apis import (
     BaseChannel,
@@ -41,7 +40,7 @@ from components.private_apis import (
     standard_artifacts,
 )
 from components.registry import RegistryConfig, registry_from_config
-from trainer import contract, uri_io
+from trainer import contract, stage_keys, uri_io
 from trainer.task import FINISHED_FILE, RESUME_FILE
 
 
@@ -146,13 +145,17 @@ class RegistryPusherExecutor(BaseExecutor):
         if decision["blessed"]:
             pipeline_name, pipeline_run_id = pipeline_run(self)
             metrics = uri_io.read_json(os.path.join(evaluation.uri, contract.EVALUATION_METRICS_FILE))
+            config = json.loads(exec_properties["pipeline_config"])
+            fingerprint = examples.get_string_custom_property(contract.INPUT_FINGERPRINT)
             metadata = {
                 "metrics": {key: metrics[key] for key in ("linear", "knn_top1", "blessing_metric")},
                 "blessing": decision,
-                "config": json.loads(exec_properties["pipeline_config"]),
-                "data_fingerprint": examples.get_string_custom_property("input_fingerprint") or None,
-                "training_digest": training_digest(json.loads(exec_properties["pipeline_config"])["training"]),
-                "pipeline_name": pipeline_name,
+                "config": config,
+                "data_fingerprint": fingerprint or None,
+                # What DataFingerprint compares on the next run (trainer/stage_keys.py).
+                "stage_keys": stage_keys.stage_keys(fingerprint, stage_keys.stage_settings(config)).model_dump(),
+                # TFX gives a Vertex AI task no pipeline context: the config names the pipeline there.
+                "pipeline_name": pipeline_name or config["pipeline_name"],
                 "pipeline_run_id": pipeline_run_id,
                 "git_revision": git_revision(),
                 "evaluation_report": os.path.join(evaluation.uri, contract.EVALUATION_REPORT_FILE),

@@ -1,14 +1,15 @@
-"""Trainer: the TFX Trainer, which also takes DataFingerprint's snapshot so that its checkpoints outlive a run.
+"""Trainer: the TFX Trainer, which also takes the ingested examples so that its checkpoints outlive a run.
 
 A pretraining run that fails (a preempted TPU, a quota error, a bug fixed in the next
 image) should resume when the pipeline is submitted again. Each run gives its
 artifacts new URIs, so the Trainer cannot key its checkpoints by its inputs' URIs.
-This component is TFX's Trainer with one more input, ``snapshot``; its executor adds
-to ``custom_config`` what the run trains on by content:
+This component is TFX's Trainer with one more input, ``ingested`` (ImageExampleGen's
+examples); its executor adds to ``custom_config`` what the run trains on by content:
 
-* ``input_digest``: the data's fingerprint (read from the snapshot at run time, so it
-  holds on Vertex AI too, where the bucket is fingerprinted inside the run) combined
-  with the digest of the settings that turn the data into examples;
+* ``input_digest``: the transform stage's key (``stage_keys``), from the data's
+  fingerprint (which ImageExampleGen records on its examples, so it holds on Vertex AI
+  too, where the bucket is fingerprinted inside the run) and the settings that turn
+  the data into examples (``input_settings``);
 * ``checkpoint_root``: a stable folder under the pipeline root, not under the run;
 * ``train_images``: how many training examples there are, from ImageExampleGen's report
   (its ``ingested`` input), so the training job never reads the train split just to count it.
@@ -23,12 +24,10 @@ training job, where TFX's ``GenericExecutor`` runs ``run_fn``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from typing import Any, Dict
 
-from components.data_fingerprint import DataSnapshot
 from components.private_apis import (
     CUSTOM_CONFIG_KEY,
     BaseChannel,
@@ -43,36 +42,30 @@ from components.private_apis import (
     artifact_utils,
     standard_artifacts,
 )
-from trainer import contract, uri_io
+from trainer import contract, stage_keys, uri_io
 from trainer.task import INPUT_DIGEST_KEY, INPUT_SETTINGS_KEY, TRAIN_IMAGES_KEY, TRAIN_SPLIT
 
-SNAPSHOT_KEY = "snapshot"
 INGESTED_KEY = "ingested"
 
 
 class ResumableTrainerSpec(TrainerSpec):
     INPUTS = {
         **TrainerSpec.INPUTS,
-        SNAPSHOT_KEY: ChannelParameter(type=DataSnapshot),
         INGESTED_KEY: ChannelParameter(type=standard_artifacts.Examples),
     }
-
-
-def input_digest(data_fingerprint: str, input_settings: str) -> str:
-    """What the Trainer's examples are made of, by content: the data and the settings that made examples of it."""
-    return hashlib.sha256(json.dumps([data_fingerprint, input_settings]).encode()).hexdigest()
 
 
 def with_input_digest(input_dict: Dict[str, list], exec_properties: Dict[str, Any]) -> Dict[str, Any]:
     """exec_properties whose custom_config also names the inputs by content (``input_digest``) and
     gives the number of training examples (``train_images``)."""
-    snapshot = artifact_utils.get_single_instance(input_dict[SNAPSHOT_KEY])
-    fingerprint = uri_io.read_json(os.path.join(snapshot.uri, contract.SNAPSHOT_FILE))["data_fingerprint"]
     ingested = artifact_utils.get_single_instance(input_dict[INGESTED_KEY])
+    fingerprint = ingested.get_string_custom_property(contract.INPUT_FINGERPRINT)
     report = uri_io.read_json(os.path.join(ingested.uri, contract.INGEST_REPORT_FILE))
     raw = exec_properties.get(CUSTOM_CONFIG_KEY) or "{}"
     custom_config = json.loads(raw) if isinstance(raw, str) else dict(raw)
-    custom_config[INPUT_DIGEST_KEY] = input_digest(fingerprint, custom_config.get(INPUT_SETTINGS_KEY, ""))
+    custom_config[INPUT_DIGEST_KEY] = stage_keys.key_through(
+        "transform", fingerprint, custom_config[INPUT_SETTINGS_KEY]
+    )
     custom_config[TRAIN_IMAGES_KEY] = report["splits"][TRAIN_SPLIT]["written"]
     encoded = json.dumps(custom_config, sort_keys=True) if isinstance(raw, str) else custom_config
     return {**exec_properties, CUSTOM_CONFIG_KEY: encoded}
@@ -86,8 +79,8 @@ class Executor(TrainerExecutor):
 
 
 class Trainer(BaseComponent):
-    """TFX's Trainer (run_fn, examples, transform graph) plus the run's DataSnapshot and the ingested examples
-    (for their report's counts; the Trainer reads ``examples``, the transformed ones).
+    """TFX's Trainer (run_fn, examples, transform graph) plus the ingested examples (for their data's
+    fingerprint and their report's counts; the Trainer reads ``examples``, the transformed ones).
 
     The pipeline gives it the id ``contract.TRAINER`` whichever executor it runs (``with_id``).
     """
@@ -97,7 +90,6 @@ class Trainer(BaseComponent):
 
     def __init__(
         self,
-        snapshot: BaseChannel,
         ingested: BaseChannel,
         examples: BaseChannel,
         transform_graph: BaseChannel,
@@ -108,7 +100,6 @@ class Trainer(BaseComponent):
     ):
         super().__init__(
             spec=ResumableTrainerSpec(
-                snapshot=snapshot,
                 ingested=ingested,
                 examples=examples,
                 transform_graph=transform_graph,

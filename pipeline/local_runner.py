@@ -12,7 +12,7 @@ from tfx import v1 as tfx
 
 from components import image_folder
 from pipeline.config import PipelineConfig
-from pipeline.pipeline import create_pipeline
+from pipeline.pipeline import UNCACHED_STEPS, create_pipeline
 from pipeline.progress import ProgressWatcher
 
 
@@ -78,6 +78,18 @@ class LocalRun:
         return outputs
 
 
+def compile_uncached(pipeline):
+    """The pipeline's IR with ``UNCACHED_STEPS`` never served from the cache (TFX sets caching for the
+    whole pipeline; these steps look at the data folder and the registry, which no input of theirs names)."""
+    from tfx.dsl.compiler.compiler import Compiler
+
+    ir = Compiler().compile(pipeline)
+    for node in ir.nodes:
+        if node.pipeline_node.node_info.id in UNCACHED_STEPS:
+            node.pipeline_node.execution_options.caching_options.enable_cache = False
+    return ir
+
+
 def run_pipeline(
     config: PipelineConfig,
     until: str,
@@ -96,8 +108,7 @@ def run_pipeline(
         pipeline_root=run.pipeline_root,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(run.metadata_path),
         beam_args=config.steps_beam_args + list(beam_args or []),
-        # Parameters of DataFingerprint, so a changed folder is never served from the cache.
-        data_survey=image_folder.survey(config.data),
+        data_survey=image_folder.survey(config.data),  # listed once, here: DataFingerprint takes it
         until=until,
     )
     order = [component.id for component in pipeline.components]
@@ -107,7 +118,7 @@ def run_pipeline(
     if watcher:
         watcher.start()
     try:
-        tfx.orchestration.LocalDagRunner().run(pipeline)
+        tfx.orchestration.LocalDagRunner().run_with_ir(compile_uncached(pipeline))
     finally:
         if watcher:
             watcher.stop()

@@ -1,16 +1,18 @@
 """The SimCLR pipeline, defined once and shared by every orchestrator.
 
-DataFingerprint -> [only when the data or training settings differ from the champion's:]
-  ImageExampleGen -> statistics -> schema -> validation -> anomaly gate -> transform
-  -> SimCLR trainer -> embedding (Beam RunInference) -> linear evaluation -> blessing
+DataFingerprint (never cached) -> ImageExampleGen -> statistics -> schema -> validation
+  -> anomaly gate -> transform -> SimCLR trainer -> embedding (Beam RunInference)
+  -> linear evaluation -> [only when the champion is not already this model:] blessing
   -> push to the model registry
+Every step after DataFingerprint is cached by what shapes its output (``trainer/stage_keys.py``):
+ImageExampleGen takes the data's survey as a value, and each step its own settings, so a
+change re-runs the stage it shapes and those after it, and unchanged data is never ingested twice.
 With ``supervised_baseline`` set, the encoder is also trained from scratch on the
 probes' labelled subsets, and linear evaluation reports both side by side.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import List, Optional
 
@@ -18,7 +20,7 @@ from tfx import v1 as tfx
 
 from components import image_folder, resumable_trainer, vertex_trainer
 from components.anomaly_gate import AnomalyGate
-from components.data_fingerprint import DataFingerprint
+from components.data_fingerprint import BLESS_PROPERTY, SURVEY_KEY, DataFingerprint, survey_value
 from components.embedder import Embedder
 from components.image_example_gen import ImageExampleGen
 from components.linear_eval import LinearEval
@@ -27,12 +29,14 @@ from components.settings import LinearEvalSettings, SupervisedBaselineSettings
 from components.supervised_baseline import SupervisedBaseline
 from pipeline import schema
 from pipeline.config import PipelineConfig
-from trainer import contract, uri_io
+from trainer import contract, stage_keys, uri_io
 from trainer.task import CHECKPOINT_ROOT_KEY, INPUT_SETTINGS_KEY, TRAIN_SPLIT, TRAINING_CONFIG_KEY
 
 STAGES = ("examples", "ingest", "transform", "pretrain", "push")  # each stage adds components to the one before
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.task.run_fn"
+# Steps that look at something no input names (the bucket, the registry): never served from a cache.
+UNCACHED_STEPS = (contract.DATA_FINGERPRINT,)
 CHECKPOINTS_DIR = "trainer_checkpoints"  # under the pipeline root: <key>/ckpt-* of unfinished trainings
 
 
@@ -50,20 +54,19 @@ def create_pipeline(
     set, the Trainer becomes a Vertex AI custom job and Beam steps run on Dataflow.
     ``data_survey`` is the input's listing (fingerprint and sizes) when the caller already has it
     (local runs); when None, DataFingerprint lists the data at run time (Vertex AI, where the bucket changes).
+    DataFingerprint must run uncached: both runners arrange it (``UNCACHED_STEPS``).
     """
     if until not in STAGES:
         raise ValueError(f"until must be one of {STAGES}, not {until!r}")
-    snapshot = DataFingerprint(
+    fingerprint = DataFingerprint(
         data=config.data,
-        training=config.training.model_dump_json(),
+        settings=json.dumps(stage_keys.stage_settings(config.model_dump(mode="json")), sort_keys=True),
         registry=config.registry.model_dump_json(),
-        # Only a full run (up to the push) can repeat the champion; ingestion alone always runs.
+        # Only a full run (up to the push) can repeat the champion.
         skip_unchanged=int(config.skip_unchanged_data and until == STAGES[-1]),
-        known_fingerprint=data_survey.fingerprint if data_survey else "",
-        known_folder_bytes=json.dumps(data_survey.folder_bytes, sort_keys=True) if data_survey else "",
+        known_survey=survey_value(data_survey.fingerprint, data_survey.folder_bytes) if data_survey else "",
     ).with_id(contract.DATA_FINGERPRINT)
-    with tfx.dsl.Cond(snapshot.outputs["snapshot"].future()[0].custom_property("retrain") == 1):
-        components = [snapshot] + _stages(config, snapshot, until, pipeline_root)
+    components = [fingerprint] + _stages(config, fingerprint, until, pipeline_root)
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=pipeline_root,
@@ -74,13 +77,13 @@ def create_pipeline(
     )
 
 
-def _stages(config: PipelineConfig, snapshot, until: str, pipeline_root: str) -> list:
+def _stages(config: PipelineConfig, fingerprint, until: str, pipeline_root: str) -> list:
     def included(stage: str) -> bool:
         return STAGES.index(until) >= STAGES.index(stage)
 
     example_gen = (
         ImageExampleGen(
-            snapshot=snapshot.outputs["snapshot"],
+            survey=fingerprint.outputs[SURVEY_KEY].future()[0].value,
             input_base=config.data,
             split_buckets=dict(config.ingest.split_buckets),
             max_pixels=config.ingest.max_pixels,
@@ -133,29 +136,22 @@ def _stages(config: PipelineConfig, snapshot, until: str, pipeline_root: str) ->
     if not included("pretrain"):
         return components
 
-    trainer = _trainer(config, snapshot, example_gen, transform, pipeline_root)
+    trainer = _trainer(config, example_gen, transform, pipeline_root)
     components.append(trainer)
     if included("push"):
-        components += _evaluate_and_push(config, example_gen, transform, trainer)
+        components += _evaluate_and_push(config, fingerprint, example_gen, transform, trainer)
     return components
 
 
-def _input_settings_digest(config: PipelineConfig) -> str:
-    """The settings that turn the data into the Trainer's examples; with the data's fingerprint (known
-    to the Trainer at run time), they key its checkpoints instead of its input URIs, new in every run."""
-    settings = [
-        config.ingest.model_dump(mode="json", exclude={"beam_args"}),
-        config.validation.model_dump(mode="json"),
-        config.transform.model_dump(mode="json"),
-    ]
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
-
-
-def _trainer(config: PipelineConfig, snapshot, example_gen, transform, pipeline_root: str):
+def _trainer(config: PipelineConfig, example_gen, transform, pipeline_root: str):
     """The Trainer in-process, or as a Vertex AI custom job on the configured machine."""
     custom_config = {
         TRAINING_CONFIG_KEY: config.training.model_dump_json(),
-        INPUT_SETTINGS_KEY: _input_settings_digest(config),
+        # With the data's fingerprint (on the ingested examples), they key its checkpoints by content
+        # instead of by its input URIs, which are new in every run.
+        INPUT_SETTINGS_KEY: stage_keys.settings_through(
+            "transform", stage_keys.stage_settings(config.model_dump(mode="json"))
+        ),
         # Outside every run's folder, so that a run submitted again after a failure resumes.
         CHECKPOINT_ROOT_KEY: uri_io.join(pipeline_root, CHECKPOINTS_DIR),
     }
@@ -171,7 +167,6 @@ def _trainer(config: PipelineConfig, snapshot, example_gen, transform, pipeline_
             }
         )
     return component(
-        snapshot=snapshot.outputs["snapshot"],
         ingested=example_gen.outputs["examples"],
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
@@ -209,7 +204,7 @@ def vertex_training_job(config: PipelineConfig) -> dict:
     }
 
 
-def _evaluate_and_push(config: PipelineConfig, example_gen, transform, trainer) -> list:
+def _evaluate_and_push(config: PipelineConfig, fingerprint, example_gen, transform, trainer) -> list:
     evaluation = config.evaluation
     # What the probes and the supervised baseline share: splits, label fractions, encoder settings.
     labelled = dict(
@@ -244,6 +239,14 @@ def _evaluate_and_push(config: PipelineConfig, example_gen, transform, trainer) 
             blessing_fraction=config.blessing.label_fraction,
         ).model_dump_json(),
     ).with_id(contract.LINEAR_EVAL)
+    # DataFingerprint's fresh artifact is an input of these two alone (TFX adds a Cond's channel to each
+    # task under it), so only they miss the cache when it is new: they read the champion anyway.
+    with tfx.dsl.Cond(fingerprint.outputs["snapshot"].future()[0].custom_property(BLESS_PROPERTY) == 1):
+        blesser, pusher = _bless_and_push(config, example_gen, trainer, linear_eval)
+    return ([baseline] if baseline else []) + [embedder, linear_eval, blesser, pusher]
+
+
+def _bless_and_push(config: PipelineConfig, example_gen, trainer, linear_eval) -> tuple:
     blesser = Blesser(
         evaluation=linear_eval.outputs["evaluation"],
         min_top1=config.blessing.min_top1,
@@ -259,4 +262,4 @@ def _evaluate_and_push(config: PipelineConfig, example_gen, transform, trainer) 
         registry=config.registry.model_dump_json(),
         pipeline_config=config.model_dump_json(),
     ).with_id(contract.REGISTRY_PUSHER)
-    return ([baseline] if baseline else []) + [embedder, linear_eval, blesser, pusher]
+    return blesser, pusher

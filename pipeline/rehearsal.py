@@ -126,19 +126,23 @@ def condition_holds(condition: str, artifacts: Dict[str, Dict], parameters: Dict
     return bool(eval(compile(tree, "<condition>", "eval"), {"__builtins__": {}}))  # only literals and comparisons
 
 
-def cache_key(task: Dict, component: Dict, executor: Dict, input_artifacts: Dict[str, Dict]) -> str:
+def cache_key(component: Dict, executor: Dict, invocation_inputs: Dict) -> str:
     """Vertex AI's cache key for a task, as KFP v2 defines it (``CacheKey`` in kfp's ``cache_key.proto``).
 
     Made of: the names of the input artifacts (their identity, not their content: a new upstream
-    artifact is a miss even with equal bytes), the input parameters, the output artifact and
-    parameter specs, and the container spec (image, command and args). Tasks without
-    ``cachingOptions.enableCache`` are never served from the cache.
+    artifact is a miss even with equal bytes), the input parameters' values (``input_parameter_values``:
+    as resolved for this run, so a value an upstream task produced keys the task by that value), the
+    output artifact and parameter specs, and the container spec (image, command and args). Tasks
+    without ``cachingOptions.enableCache`` are never served from the cache.
+    ``invocation_inputs``: the ExecutorInput's ``inputs`` (``executor_input``).
     """
+    values = {**invocation_inputs.get("parameters", {}), **invocation_inputs.get("parameterValues", {})}
     key = {
         "inputArtifactNames": {
-            name: [a["name"] for a in value["artifacts"]] for name, value in input_artifacts.items()
+            name: [a["name"] for a in value["artifacts"]]
+            for name, value in invocation_inputs.get("artifacts", {}).items()
         },
-        "inputParameters": task.get("inputs", {}).get("parameters", {}),
+        "inputParameterValues": values,
         "outputArtifactsSpec": component.get("outputDefinitions", {}).get("artifacts", {}),
         "outputParametersSpec": component.get("outputDefinitions", {}).get("parameters", {}),
         "containerSpec": {"image": executor["image"], "cmdArgs": executor["command"] + executor["args"]},
@@ -159,8 +163,10 @@ def executor_input(
 ) -> Dict:
     """The ExecutorInput (kfp's ``pipeline_spec_pb2.ExecutorInput`` as JSON) for one task.
 
-    ``upstream``: task name -> its ExecutorOutput JSON. Parameters go in ``parameters`` (typed
-    values), as the compiled spec (schema 2.0.0) declares them as ``constantValue``s.
+    ``upstream``: task name -> its ExecutorOutput JSON. Constant parameters go in ``parameters`` (typed
+    values), as the compiled spec (schema 2.0.0) declares them as ``constantValue``s; a parameter an
+    upstream task produced (``taskOutputParameter``) goes in ``parameterValues`` as that task's
+    ExecutorOutput gave it, and in ``parameters`` typed, which is the map TFX's executor reads.
     """
     artifacts = {}
     definitions = component.get("inputDefinitions", {}).get("artifacts", {})
@@ -178,17 +184,36 @@ def executor_input(
                 for a in produced
             ]
         }
-    parameters = {
-        name: value["runtimeValue"]["constantValue"]
-        for name, value in task.get("inputs", {}).get("parameters", {}).items()
-    }
+    parameters, produced_values = {}, {}
+    for name, value in task.get("inputs", {}).get("parameters", {}).items():
+        if "taskOutputParameter" in value:
+            source = value["taskOutputParameter"]
+            value = upstream[source["producerTask"]]["parameterValues"][source["outputParameterKey"]]
+            produced_values[name] = value
+            # Schema 2.0.0's executors read ``parameters`` (typed values); the launcher fills both maps.
+            kind = (
+                "stringValue" if isinstance(value, str) else "doubleValue" if isinstance(value, float) else "intValue"
+            )
+            parameters[name] = {kind: value}
+        else:
+            parameters[name] = value["runtimeValue"]["constantValue"]
     outputs = {}
     for name, definition in component.get("outputDefinitions", {}).get("artifacts", {}).items():
         uri = f"{task_root}/{name}"
         outputs[name] = {"artifacts": [{"name": artifact_name(uri), "type": definition["artifactType"], "uri": uri}]}
+    # Each output parameter the component declares, as the launcher lists them (ExecutorInput.OutputParameter);
+    # an executor writes the values of those it is given into its ExecutorOutput's ``parameterValues``.
+    output_parameters = {
+        name: {"outputFile": f"{task_root}/parameters/{name}"}
+        for name in component.get("outputDefinitions", {}).get("parameters", {})
+    }
     return {
-        "inputs": {"artifacts": artifacts, "parameters": parameters},
-        "outputs": {"artifacts": outputs, "outputFile": f"{task_root}/executor_output.json"},
+        "inputs": {"artifacts": artifacts, "parameters": parameters, "parameterValues": produced_values},
+        "outputs": {
+            "artifacts": outputs,
+            "parameters": output_parameters,
+            "outputFile": f"{task_root}/executor_output.json",
+        },
     }
 
 
@@ -279,7 +304,7 @@ class Rehearsal:
         condition = task.get("triggerPolicy", {}).get("condition")
         if condition and not condition_holds(condition, invocation["inputs"]["artifacts"], {}):
             return TaskResult(SKIPPED)
-        key = cache_key(task, component, executor, invocation["inputs"]["artifacts"])
+        key = cache_key(component, executor, invocation["inputs"])
         cacheable = self.enable_caching and task.get("cachingOptions", {}).get("enableCache", False)
         if cacheable and key in cache:
             return TaskResult(CACHED, outputs=cache[key])
@@ -313,8 +338,9 @@ class Rehearsal:
 
 
 def pushed_version(results: Dict[str, TaskResult]) -> Optional[str]:
+    """The version this run pushed; None when the pusher did not execute in this run (skipped, or cached)."""
     pusher = results.get(contract.REGISTRY_PUSHER)
-    if pusher is None or pusher.state not in (SUCCEEDED, CACHED):
+    if pusher is None or pusher.state != SUCCEEDED:
         return None
     metadata = pusher.outputs["artifacts"]["pushed_model"]["artifacts"][0].get("metadata", {})
     return metadata.get("pushed_version") or None

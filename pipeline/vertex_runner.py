@@ -15,17 +15,13 @@ from typing import Any, Dict, List, Optional
 
 from components.private_apis import recording_schedule_requests
 from pipeline.config import ConfigError, PipelineConfig
-from trainer import contract
-
-# The only step whose result depends on something outside its inputs (the bucket's contents).
-UNCACHED_STEPS = (contract.DATA_FINGERPRINT,)
 
 
 def compile_pipeline(config: PipelineConfig, output_path: str) -> Dict[str, Any]:
     """Compiles the pipeline to a Vertex AI Pipelines job spec (JSON) at output_path; returns it."""
     from tfx import v1 as tfx
 
-    from pipeline.pipeline import create_pipeline
+    from pipeline.pipeline import UNCACHED_STEPS, create_pipeline
 
     vertex = config.require_vertex()
     pipeline = create_pipeline(config, pipeline_root=vertex.pipeline_root)
@@ -36,10 +32,11 @@ def compile_pipeline(config: PipelineConfig, output_path: str) -> Dict[str, Any]
         spec = tfx.orchestration.experimental.KubeflowV2DagRunner(
             config=runner_config, output_dir=scratch, output_filename="pipeline.json"
         ).run(pipeline, write_out=False)
-    for task_name, task in spec["pipelineSpec"]["root"]["dag"]["tasks"].items():
+    tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
+    for task_name, task in tasks.items():
         if task_name in UNCACHED_STEPS:
             task.pop("cachingOptions", None)  # absent means off; it must look at the bucket on every run
-        _name_condition_inputs_as_declared(task)
+        _name_parameter_producers(task, tasks)
     from trainer import uri_io
 
     uri_io.write_text(
@@ -49,24 +46,22 @@ def compile_pipeline(config: PipelineConfig, output_path: str) -> Dict[str, Any]
     return spec
 
 
-def _name_condition_inputs_as_declared(task: Dict[str, Any]) -> None:
-    """Makes a task's trigger condition name the condition's artifact by the input name the task declares.
+def _name_parameter_producers(task: Dict[str, Any], tasks: Dict[str, Any]) -> None:
+    """Makes each parameter that an upstream task produces name that task as the spec names it.
 
-    TFX 1.16 writes every condition under a ``tfx.dsl.Cond`` against an input named
-    ``_<producer>.<output>``, and adds that input to each task, except to a task that already
-    takes the artifact as a regular input (ImageExampleGen takes DataFingerprint's snapshot as
-    ``snapshot``): its condition then names an input it does not have, which Vertex AI cannot
-    evaluate. Found by ``simclr-tfx rehearse``.
+    TFX 1.16's KubeflowV2 step builder writes ``producerTask: "<id>_task"`` for a parameter taken
+    from an upstream output (``channel.future()[0].value``: ImageExampleGen's ``survey``), but
+    names the task itself ``<id>``, so Vertex AI would find no producer. Found by ``simclr-tfx rehearse``.
     """
-    condition = task.get("triggerPolicy", {}).get("condition")
-    if not condition:
-        return
-    for name, source in task.get("inputs", {}).get("artifacts", {}).items():
-        producer = source.get("taskOutputArtifact", {})
-        alias = f"_{producer.get('producerTask')}.{producer.get('outputArtifactKey')}"
-        if alias != name and f"'{alias}'" in condition and alias not in task["inputs"]["artifacts"]:
-            condition = condition.replace(f"'{alias}'", f"'{name}'")
-    task["triggerPolicy"]["condition"] = condition
+    for parameter in task.get("inputs", {}).get("parameters", {}).values():
+        producer = parameter.get("taskOutputParameter")
+        if producer and producer["producerTask"] not in tasks:
+            name = producer["producerTask"].removesuffix("_task")
+            if name not in tasks:
+                raise ValueError(
+                    f"a parameter names the producer task {producer['producerTask']!r}, which is not in the spec"
+                )
+            producer["producerTask"] = name
 
 
 def _credentials(dry_run: bool):

@@ -133,7 +133,7 @@ def smoke_pipeline(tmp_path_factory):
 
     stderr = io.StringIO()
 
-    def run_once(into: pathlib.Path = output) -> dict:
+    def run_once(into: pathlib.Path = output, registry: pathlib.Path = registry) -> dict:
         stdout = io.StringIO()
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             code = cli.main(

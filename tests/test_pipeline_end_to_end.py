@@ -173,44 +173,57 @@ def test_registry_version_carries_its_metadata(smoke_pipeline):
     registry = LocalRegistry(str(smoke_pipeline.registry), "simclr-encoder")
     assert registry.versions() == ["1"] and registry.pointer()["version"] == "1"
     metadata = registry.metadata("1")
-    for key in ("metrics", "config", "data_fingerprint", "pipeline_run_id", "git_revision", "pushed_at", "blessing"):
+    for key in (
+        "metrics",
+        "config",
+        "data_fingerprint",
+        "stage_keys",
+        "pipeline_run_id",
+        "git_revision",
+        "pushed_at",
+        "blessing",
+    ):
         assert metadata[key], key
     assert metadata["config"]["pipeline_name"] == "smoke-test"
     assert os.path.isfile(os.path.join(registry.saved_model_path("1"), "saved_model.pb"))
 
 
 def test_a_rerun_with_nothing_changed_is_cached_and_pushes_nothing(smoke_pipeline):
+    """DataFingerprint looks again (never cached), finds the champion made from this data and these settings:
+    every step up to LinearEval comes from the cache, and Blesser and RegistryPusher do not run."""
     summary = smoke_pipeline.run_again()
-    states = {component: smoke_pipeline.run.latest_state(component) for component in COMPONENTS}
-    assert states == {component: "CACHED" for component in COMPONENTS}
-    assert summary["pushed_this_run"] is False and summary["version"] == "1"
-    assert LocalRegistry(str(smoke_pipeline.registry), "simclr-encoder").versions() == ["1"]
-
-
-def test_a_run_on_the_champions_data_and_settings_ends_early(smoke_pipeline, tmp_path):
-    """A fresh run directory, the same registry: DataFingerprint finds the champion's data and stops the run."""
-    from pipeline.local_runner import LocalRun
-
-    summary = smoke_pipeline.run_again(into=tmp_path / "again")
+    run = smoke_pipeline.run
+    states = {component: run.latest_state(component) for component in COMPONENTS}
+    assert states.pop("DataFingerprint") == "COMPLETE"
+    cached = [c for c in COMPONENTS if c not in ("DataFingerprint", "Blesser", "RegistryPusher")]
+    assert {c: states.pop(c) for c in cached} == {c: "CACHED" for c in cached}
     assert summary["skipped"] is True and summary["version"] is None and summary["champion_version"] == "1"
-    assert "nothing new to train on" in summary["reason"]
-    run = LocalRun(str(tmp_path / "again"), "smoke-test")
-    assert run.latest_state("DataFingerprint") == "COMPLETE"
-    assert all(run.latest_state(component) != "COMPLETE" for component in COMPONENTS[1:])
+    assert "nothing new to train on" in summary["reason"] and summary["pushed_this_run"] is False
     assert LocalRegistry(str(smoke_pipeline.registry), "simclr-encoder").versions() == ["1"]
 
 
-def test_the_champion_records_what_data_fingerprint_compares(smoke_pipeline):
-    from components.data_fingerprint import training_digest
+def test_an_emptied_registry_is_read_afresh_and_gets_the_cached_model_blessed_and_pushed(smoke_pipeline, tmp_path):
+    """The champion is read on every run: a registry without one gets this run's model, without training again."""
+    summary = smoke_pipeline.run_again(registry=tmp_path / "emptied")
+    run = smoke_pipeline.run
+    assert run.latest_state("Trainer") == run.latest_state("ImageExampleGen") == "CACHED"
+    assert run.latest_state("Blesser") == run.latest_state("RegistryPusher") == "COMPLETE"
+    assert summary["version"] == "1" and summary["pushed_this_run"] is True
+    assert LocalRegistry(str(tmp_path / "emptied"), "simclr-encoder").pointer()["version"] == "1"
+
+
+def test_the_champion_records_the_keys_that_data_fingerprint_compares(smoke_pipeline):
     from components.image_folder import fingerprint
+    from trainer import stage_keys
 
     champion = LocalRegistry(str(smoke_pipeline.registry), "simclr-encoder").champion()
     assert champion["data_fingerprint"] == fingerprint(str(smoke_pipeline.data))
-    assert champion["training_digest"] == training_digest(champion["config"]["training"])
+    settings = stage_keys.stage_settings(champion["config"])
+    assert champion["stage_keys"] == stage_keys.stage_keys(champion["data_fingerprint"], settings).model_dump()
 
 
 def test_a_new_serving_size_re_exports_the_trained_weights(smoke_pipeline, tmp_path, capfd):
-    """Everything after DataFingerprint runs again (new URIs), but the Trainer resumes at its last step."""
+    """A training setting changed: ingestion comes from the cache, and the Trainer resumes at its last step."""
     import shutil
 
     from conftest import SMOKE_CONFIG
@@ -239,7 +252,8 @@ def test_a_new_serving_size_re_exports_the_trained_weights(smoke_pipeline, tmp_p
     log = capfd.readouterr().err
     assert code == 0
     run = LocalRun(str(output), "smoke-test")
-    assert run.latest_state("ImageExampleGen") == run.latest_state("Trainer") == "COMPLETE"
+    assert run.latest_state("ImageExampleGen") == run.latest_state("Transform") == "CACHED"
+    assert run.latest_state("Trainer") == "COMPLETE"
     total_steps = json.loads(
         open(os.path.join(run.latest_outputs("Trainer")["model_run"][0].uri, "history.json")).read()
     )[-1]["step"]

@@ -119,7 +119,7 @@ def test_vertex_push_is_a_new_version_of_the_parent_model_with_aliases():
         "metrics": {"knn_top1": 0.7},
         "blessing": {"top1": 0.7351},
         "data_fingerprint": "abc",
-        "training_digest": "f" * 64,
+        "stage_keys": {"data": "a" * 64, "training": "f" * 64},
         "pipeline_name": "simclr-Vertex",
         "git_revision": "0123456789abcdef",
         "pipeline_run_id": "run-42",
@@ -137,8 +137,8 @@ def test_vertex_push_is_a_new_version_of_the_parent_model_with_aliases():
         "pipeline": "simclr-vertex",
         "git": "0123456789ab",
         "top1-permille": "735",
-        "data-fingerprint": "abc",
-        "training-digest": "f" * 32,
+        "key-data": "a" * 32,
+        "key-training": "f" * 32,
     }
     assert model.version_description == "pipeline run run-42"
     assert json.loads(model.description) == {"metrics": {"knn_top1": 0.7}, "data_fingerprint": "abc"}
@@ -186,114 +186,56 @@ def test_a_vertex_champion_also_takes_the_default_alias_and_a_candidate_neither(
     assert list(candidate.version_aliases) == ["candidate"]
 
 
-class FakeVertex:
-    """Stands in for Vertex AI's model and endpoint services: records each request, answers like the API."""
-
-    def __init__(self, models=("5", "6"), champion="6", deployed=()):
-        self.sent, self.models, self.aliases, self.deployed = [], list(models), {"champion": champion}, list(deployed)
-
-    def _record(self, request):
-        self.sent.append(request)
-
-    def _resolve(self, name):
-        from google.api_core import exceptions
-
-        version = name.split("@")[1] if "@" in name else self.models[-1]
-        version = self.aliases.get(version, version)
-        if version not in self.models:
-            raise exceptions.NotFound(name)
-        return version
-
-    # ModelServiceClient
-    def get_model(self, name=None, request=None):
-        from google.cloud import aiplatform_v1
-
-        self._record(request or aiplatform_v1.GetModelRequest(name=name))
-        version = self._resolve((request or aiplatform_v1.GetModelRequest(name=name)).name)
-        return aiplatform_v1.Model(
-            version_id=version, version_aliases=[a for a, v in self.aliases.items() if v == version]
-        )
-
-    def merge_version_aliases(self, request):
-        from google.cloud import aiplatform_v1
-
-        self._record(request)
-        version = self._resolve(request.name)
-        for alias in request.version_aliases:
-            if alias.startswith("-"):
-                self.aliases.pop(alias[1:], None)
-            else:
-                self.aliases[alias] = version
-        return aiplatform_v1.Model(version_id=version)
-
-    def upload_model(self, request):
-        from types import SimpleNamespace
-
-        self._record(request)
-        self.models.append(str(len(self.models) + 5))
-        for alias in request.model.version_aliases:
-            self.aliases[alias] = self.models[-1]
-        return SimpleNamespace(result=lambda: SimpleNamespace(model_version_id=self.models[-1]))
-
-    # EndpointServiceClient
-    def deploy_model(self, request):
-        from types import SimpleNamespace
-
-        self._record(request)
-        return SimpleNamespace(result=lambda: None)
-
-    def get_endpoint(self, name):
-        from google.cloud import aiplatform_v1
-
-        self._record(aiplatform_v1.GetEndpointRequest(name=name))
-        return aiplatform_v1.Endpoint(name=name, deployed_models=self.deployed)
-
-    def undeploy_model(self, request):
-        from types import SimpleNamespace
-
-        self._record(request)
-        return SimpleNamespace(result=lambda: None)
+ENDPOINT = "projects/p/locations/europe-west4/endpoints/9"
+PARENT = "projects/p/locations/europe-west4/models/encoder"
 
 
 @pytest.fixture
-def fake_vertex(monkeypatch):
-    from google.cloud import aiplatform_v1
+def vertex_api(tmp_path, monkeypatch):
+    """The Vertex AI API fake (pipeline/fake_vertex.py) on loopback, the registry's SDK clients pointed at it."""
+    from pipeline.fake_vertex import FakeVertex
 
-    fake = FakeVertex()
-    monkeypatch.setattr(aiplatform_v1, "ModelServiceClient", lambda client_options=None: fake)
-    monkeypatch.setattr(aiplatform_v1, "EndpointServiceClient", lambda client_options=None: fake)
-    return fake
+    with FakeVertex(str(tmp_path / "vertex.json"), "p", "europe-west4", endpoints=[ENDPOINT]) as fake:
+        for name, value in fake.env().items():
+            monkeypatch.setenv(name, value)
+        yield fake
 
 
-def test_a_new_vertex_champion_keeps_the_old_as_previous_and_undeploys_it_once_traffic_moved(fake_vertex):
+def test_the_vertex_fake_names_resources_by_project_number_and_refuses_an_alias_where_a_version_id_is_due(
+    vertex_api,
+):
+    from google.api_core import exceptions
+
+    from components.registry import VertexModelRegistry
+
+    registry = VertexModelRegistry("p", "europe-west4", "encoder", "image")
+    registry.push("gs://b/m", {}, make_champion=True)
+    client = registry._client()
+    model = client.get_model(name=f"{PARENT}@champion")
+    assert model.name == "projects/123456789012/locations/europe-west4/models/encoder" and model.version_id == "1"
+    with pytest.raises(exceptions.InvalidArgument, match="version ID"):
+        client.merge_version_aliases(name=f"{PARENT}@champion", version_aliases=["golden"])
+    with pytest.raises(exceptions.InvalidArgument, match="default alias cannot be removed"):
+        client.merge_version_aliases(name=f"{PARENT}@1", version_aliases=["-default"])
+
+
+def test_a_second_vertex_champion_keeps_the_first_as_previous_and_undeploys_it_once_traffic_moved(vertex_api):
     from google.cloud import aiplatform_v1
 
     from components.registry import VertexModelRegistry
 
-    endpoint = "projects/p/locations/europe-west4/endpoints/9"
-    parent = "projects/p/locations/europe-west4/models/encoder"
-    fake_vertex.deployed = [
-        aiplatform_v1.DeployedModel(id="111", model=f"{parent}", model_version_id="6"),
-        aiplatform_v1.DeployedModel(
-            id="222", model="projects/p/locations/europe-west4/models/other", model_version_id="1"
-        ),
-    ]
-    registry = VertexModelRegistry("p", "europe-west4", "encoder", "image", endpoint=endpoint)
-    assert registry.push("gs://b/m", {}, make_champion=True) == "7"
-    kinds = [type(request).__name__ for request in fake_vertex.sent]
-    assert kinds == [
-        "GetModelRequest",
-        "MergeVersionAliasesRequest",
-        "UploadModelRequest",
-        "DeployModelRequest",
-        "GetEndpointRequest",
-        "UndeployModelRequest",
-    ]
-    keep = fake_vertex.sent[1]
-    assert keep.name == f"{parent}@champion" and list(keep.version_aliases) == ["previous-champion"]
-    undeploy = fake_vertex.sent[-1]
-    assert undeploy.endpoint == endpoint and undeploy.deployed_model_id == "111"  # the other model stays deployed
-    assert fake_vertex.aliases == {"champion": "7", "default": "7", "previous-champion": "6"}
+    other = VertexModelRegistry("p", "europe-west4", "other", "image", endpoint=ENDPOINT)
+    other.push("gs://b/other", {}, make_champion=True)  # another model served on the same endpoint
+    registry = VertexModelRegistry("p", "europe-west4", "encoder", "image", endpoint=ENDPOINT)
+    assert registry.push("gs://b/m1", {}, make_champion=True) == "1"
+    assert registry.push("gs://b/m2", {}, make_champion=True) == "2"
+    assert vertex_api.aliases("encoder") == {"champion": "2", "default": "2", "previous-champion": "1"}
+    merges = [c["request"] for c in vertex_api.calls() if c["method"] == "merge_version_aliases"]
+    assert merges == [{"name": f"{PARENT}@1", "version_aliases": ["previous-champion"]}]
+    served = {(d["model"].rsplit("/", 1)[-1], d["model_version_id"]) for d in vertex_api.deployed("9")}
+    assert served == {("other", "1"), ("encoder", "2")}  # the replaced champion is undeployed, the other model stays
+    endpoint = registry._connect(aiplatform_v1.EndpointServiceClient).get_endpoint(name=ENDPOINT)
+    assert endpoint.name.startswith("projects/123456789012/")
 
 
 def run_registry_cli(config, *argv):
@@ -319,7 +261,10 @@ def vertex_registry_config(tmp_path):
         (
             ["promote", "3"],
             [
-                ("MergeVersionAliases", {"name": "models/encoder@champion", "versionAliases": ["previous-champion"]}),
+                (
+                    "MergeVersionAliases",
+                    {"name": "models/encoder@<version holding champion>", "versionAliases": ["previous-champion"]},
+                ),
                 ("MergeVersionAliases", {"name": "models/encoder@3", "versionAliases": ["champion", "default"]}),
             ],
         ),
@@ -329,7 +274,7 @@ def vertex_registry_config(tmp_path):
                 (
                     "MergeVersionAliases",
                     {
-                        "name": "models/encoder@previous-champion",
+                        "name": "models/encoder@<version holding previous-champion>",
                         "versionAliases": ["champion", "default", "-previous-champion"],
                     },
                 )
@@ -351,19 +296,26 @@ def test_registry_commands_on_a_vertex_config_print_their_requests_in_a_dry_run(
             assert list(request.version_aliases) == fields["versionAliases"]
 
 
-def test_vertex_promote_and_rollback_move_the_champion_one_step_back(vertex_registry_config, fake_vertex):
-    assert run_registry_cli(vertex_registry_config, "promote", "5") == (
+def test_vertex_promote_and_rollback_move_the_champion_one_step_back(vertex_registry_config, vertex_api):
+    from components.registry import VertexModelRegistry
+
+    registry = VertexModelRegistry("p", "europe-west4", "encoder", "image")
+    for uri in ("gs://b/m1", "gs://b/m2"):
+        registry.push(uri, {}, make_champion=True)
+    assert run_registry_cli(vertex_registry_config, "promote", "1") == (
         0,
-        "champion of projects/p/locations/europe-west4/models/encoder is now version 5\n",
+        f"champion of {PARENT} is now version 1\n",
     )
-    assert fake_vertex.aliases == {"champion": "5", "default": "5", "previous-champion": "6"}
+    assert vertex_api.aliases("encoder") == {"champion": "1", "default": "1", "previous-champion": "2"}
     code, out = run_registry_cli(vertex_registry_config, "rollback")
-    assert code == 0 and out.endswith("is now version 6\n")
-    assert fake_vertex.aliases == {"champion": "6", "default": "6"}
+    assert code == 0 and out.endswith("is now version 2\n")
+    assert vertex_api.aliases("encoder") == {"champion": "2", "default": "2"}
 
 
-def test_a_second_vertex_rollback_is_refused_in_one_line(vertex_registry_config, fake_vertex, capsys):
-    fake_vertex.aliases = {"champion": "6", "default": "6"}
+def test_a_second_vertex_rollback_is_refused_in_one_line(vertex_registry_config, vertex_api, capsys):
+    from components.registry import VertexModelRegistry
+
+    VertexModelRegistry("p", "europe-west4", "encoder", "image").push("gs://b/m1", {}, make_champion=True)
     code, _ = run_registry_cli(vertex_registry_config, "rollback")
     assert code != 0
     error = capsys.readouterr().err.strip()

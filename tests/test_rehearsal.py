@@ -1,9 +1,14 @@
-"""The Vertex AI path rehearsed offline: the compiled spec run task by task against the fake GCS bucket.
+"""The Vertex AI path rehearsed offline: the compiled spec run task by task against the fake GCS bucket
+and the fake Vertex AI API, as a schedule would submit it.
 
 The pure pieces (task order, trigger conditions, the cache key, the Dataflow swap) are unit-tested;
-the end-to-end tests run `simclr-tfx rehearse` on `pipeline/configs/vertex-smoke.yaml` three times:
-a run whose training worker is preempted and then whose training job fails, the same run submitted
-again (it resumes the training and pushes), and once more on the unchanged bucket.
+the end-to-end tests run `simclr-tfx rehearse` on `pipeline/configs/vertex-smoke.yaml` (a Vertex AI
+registry that deploys each champion) five times, with one bucket, one cache and one registry:
+a run whose training worker is preempted and then whose training job fails; the same run submitted
+again (ingestion cached, the training resumed, v1 pushed and deployed); again on the unchanged bucket
+(nothing executes past DataFingerprint); with images added (v2 becomes the champion, v1 the previous
+one, undeployed); and with an evaluation setting changed (evaluated, blessed and pushed again, the
+Trainer cached).
 """
 
 import contextlib
@@ -64,18 +69,34 @@ def test_the_cache_key_follows_input_artifact_identity_parameters_and_container(
     component = {"outputDefinitions": {"artifacts": {"out": {"artifactType": {"instanceSchema": "title: tfx.Model"}}}}}
     executor = {"image": "img:1", "command": ["python", "-m", "m"], "args": ["--x"]}
     inputs = {"examples": {"artifacts": [{"name": "artifacts/1", "uri": "gs://b/1"}]}}
-    key = rehearsal.cache_key(task, component, executor, inputs)
-    assert key == rehearsal.cache_key(task, component, executor, json.loads(json.dumps(inputs)))
+
+    def invocation(task, artifacts, produced=None):
+        upstream = {"Up": {"parameterValues": {"survey": produced}}} if produced else {}
+        if produced:
+            task = {**task, "inputs": {**task["inputs"], "parameters": {**task["inputs"]["parameters"], **survey}}}
+        return rehearsal.executor_input(task, component, upstream, "gs://b/t", lambda uri: uri)["inputs"] | {
+            "artifacts": artifacts
+        }
+
+    survey = {"survey": {"taskOutputParameter": {"producerTask": "Up", "outputParameterKey": "survey"}}}
+    key = rehearsal.cache_key(component, executor, invocation(task, inputs))
+    assert key == rehearsal.cache_key(component, executor, invocation(task, json.loads(json.dumps(inputs))))
     other_artifact = {"examples": {"artifacts": [{"name": "artifacts/2", "uri": "gs://b/1"}]}}
-    assert key != rehearsal.cache_key(task, component, executor, other_artifact)
-    assert key != rehearsal.cache_key(task, component, {**executor, "image": "img:2"}, inputs)
+    assert key != rehearsal.cache_key(component, executor, invocation(task, other_artifact))
+    assert key != rehearsal.cache_key(component, {**executor, "image": "img:2"}, invocation(task, inputs))
     other_parameter = {"inputs": {"parameters": {"n": {"runtimeValue": {"constantValue": {"intValue": "2"}}}}}}
-    assert key != rehearsal.cache_key(other_parameter, component, executor, inputs)
+    assert key != rehearsal.cache_key(component, executor, invocation(other_parameter, inputs))
+    # A value an upstream task produced keys the task by the value itself, whichever run produced it.
+    produced = rehearsal.cache_key(component, executor, invocation(task, inputs, produced="fingerprint-a"))
+    assert produced == rehearsal.cache_key(component, executor, invocation(task, inputs, produced="fingerprint-a"))
+    assert produced != rehearsal.cache_key(component, executor, invocation(task, inputs, produced="fingerprint-b"))
 
 
 @pytest.fixture(scope="module")
 def rehearsed(tmp_path_factory, fake_gcs):
-    """`simclr-tfx rehearse` of vertex-smoke: a preempted worker and a failed job, then submitted again, twice."""
+    """`simclr-tfx rehearse` of vertex-smoke submitted five times, as a schedule would (module docstring)."""
+    import shutil
+
     from conftest import write_image
 
     folder = tmp_path_factory.mktemp("rehearsal")
@@ -84,37 +105,44 @@ def rehearsed(tmp_path_factory, fake_gcs):
         (s, c, n) for s, k in (("train", 4), ("test", 2)) for c in ("cat", "dog") for n in range(k)
     ):
         write_image(data / split / f"{label}_{n}.png", seed=100 + seed, size=(60 + 10 * n, 36))
+    grown = folder / "grown"
+    shutil.copytree(data, grown)
+    for n, label in enumerate(("cat", "dog")):
+        write_image(grown / "train" / f"{label}_new.png", seed=200 + n, size=(50, 40))
     config = folder / "vertex-smoke.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {"extends": "vertex-smoke", "output": str(folder / "out"), "registry": {"root": str(folder / "registry")}}
-        )
-    )
+    config.write_text(yaml.safe_dump({"extends": "vertex-smoke", "output": str(folder / "out")}))
+    evaluation_changed = folder / "evaluation-changed.yaml"
+    evaluation_changed.write_text(yaml.safe_dump({"extends": str(config), "evaluation": {"seeds": 3}}))
     patch = pytest.MonkeyPatch()
     for name, value in fake_gcs.env().items():
         patch.setenv(name, value)
 
-    def rehearse(*extra):
+    def rehearse(*extra, config=config):
         stdout = io.StringIO()
         with contextlib.redirect_stdout(stdout):
             code = cli.main(["rehearse", "--config", str(config), "--json", *extra])
         return code, json.loads(stdout.getvalue().strip().splitlines()[-1])
 
     try:
-        failed = rehearse(
-            "--data", str(data), "--preempt-trainer-after", "epoch 2/", "--fail-trainer-after", "epoch 3/"
-        )
-        first = rehearse()
-        again = rehearse()
+        runs = {
+            "failed": rehearse(
+                "--data", str(data), "--preempt-trainer-after", "epoch 2/", "--fail-trainer-after", "epoch 3/"
+            ),
+            "first": rehearse(),
+            "again": rehearse(),
+            "grown": rehearse("--data", str(grown)),
+            "evaluation_changed": rehearse(config=evaluation_changed),
+        }
     finally:
         patch.undo()
-    yield {
-        "failed": failed,
-        "first": first,
-        "again": again,
-        "workdir": folder / "out" / "rehearsal",
-        "env": fake_gcs.env(),
-    }
+    yield {**runs, "workdir": folder / "out" / "rehearsal", "env": fake_gcs.env()}
+
+
+def states(run) -> dict:
+    return {name: task["state"] for name, task in run[1]["tasks"].items()}
+
+
+INGESTION = ("ImageExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomalyGate", "Transform")
 
 
 def trainer_logs(rehearsed) -> list:
@@ -124,42 +152,63 @@ def trainer_logs(rehearsed) -> list:
     ]
 
 
-def test_the_vertex_smoke_rehearsal_runs_every_task_and_pushes(rehearsed):
+def test_a_resubmitted_run_finds_ingestion_in_the_cache_resumes_training_and_pushes_the_first_champion(rehearsed):
     code, summary = rehearsed["first"]
     assert code == 0, summary.get("failed")
-    assert {name: task["state"] for name, task in summary["tasks"].items()} == {
-        name: "SUCCEEDED"
-        for name in (
-            "DataFingerprint",
-            "ImageExampleGen",
-            "StatisticsGen",
-            "SchemaGen",
-            "ExampleValidator",
-            "AnomalyGate",
-            "Transform",
-            "Trainer",
-            "Embedder",
-            "LinearEval",
-            "Blesser",
-            "RegistryPusher",
-        )
+    assert states(rehearsed["first"]) == {
+        "DataFingerprint": "SUCCEEDED",
+        **{name: "CACHED" for name in INGESTION},
+        **{name: "SUCCEEDED" for name in ("Trainer", "Embedder", "LinearEval", "Blesser", "RegistryPusher")},
     }
     assert summary["pushed"] == "1"
+    assert summary["registry"] == {"aliases": {"champion": "1", "default": "1"}, "deployed": ["1"]}
     assert summary["pipeline_root"].startswith("gs://simclr-rehearsal/pipeline-root/")
+
+
+def test_an_unchanged_bucket_executes_nothing_past_data_fingerprint_and_pushes_nothing(rehearsed):
+    code, summary = rehearsed["again"]
+    assert code == 0
+    assert states(rehearsed["again"]) == {
+        "DataFingerprint": "SUCCEEDED",
+        **{name: "CACHED" for name in INGESTION + ("Trainer", "Embedder", "LinearEval")},
+        "Blesser": "SKIPPED",
+        "RegistryPusher": "SKIPPED",
+    }
+    assert summary["pushed"] is None and summary["registry"]["deployed"] == ["1"]
+
+
+def test_added_images_retrain_and_the_new_champion_replaces_the_old_on_the_endpoint(rehearsed):
+    code, summary = rehearsed["grown"]
+    assert code == 0, summary.get("failed")
+    assert set(states(rehearsed["grown"]).values()) == {"SUCCEEDED"}
+    assert summary["pushed"] == "2"
+    aliases = {"champion": "2", "default": "2", "previous-champion": "1"}
+    assert summary["registry"] == {"aliases": aliases, "deployed": ["2"]}  # v1 undeployed once v2 took the traffic
+
+
+def test_a_changed_evaluation_setting_evaluates_and_blesses_again_without_training(rehearsed):
+    code, summary = rehearsed["evaluation_changed"]
+    assert code == 0, summary.get("failed")
+    assert states(rehearsed["evaluation_changed"]) == {
+        "DataFingerprint": "SUCCEEDED",
+        **{name: "CACHED" for name in INGESTION + ("Trainer", "Embedder")},
+        **{name: "SUCCEEDED" for name in ("LinearEval", "Blesser", "RegistryPusher")},
+    }
+    assert summary["pushed"] in ("3", None)  # blessed again against champion 2, or refused; decided anew either way
 
 
 def test_the_rehearsal_leaves_every_artifact_in_the_bucket(rehearsed, monkeypatch):
     for name, value in rehearsed["env"].items():
         monkeypatch.setenv(name, value)
     root = rehearsed["first"][1]["pipeline_root"]
+    ingested = rehearsed["failed"][1]["pipeline_root"]  # the resubmitted run took these from the cache
 
-    def found(pattern: str) -> list:
-        return tf.io.gfile.glob(f"{root}/{pattern}")
+    def found(pattern: str, under: str = root) -> list:
+        return tf.io.gfile.glob(f"{under}/{pattern}")
 
-    assert found("ImageExampleGen_*/examples/Split-train/*.gz") and found(
-        "ImageExampleGen_*/examples/ingest_report.json"
-    )
-    assert found("Transform_*/transform_graph/transform_fn/saved_model.pb")
+    assert found("ImageExampleGen_*/examples/Split-train/*.gz", ingested)
+    assert found("ImageExampleGen_*/examples/ingest_report.json", ingested)
+    assert found("Transform_*/transform_graph/transform_fn/saved_model.pb", ingested)
     assert found("Trainer_*/model/Format-Serving/saved_model.pb")
     assert found("Trainer_*/model_run/final_checkpoint/ckpt.index")
     assert found("Embedder_*/embeddings/Split-train/embeddings-*.parquet")
@@ -189,6 +238,7 @@ def test_a_preempted_training_worker_restarts_and_resumes_from_its_gcs_checkpoin
 def test_a_run_submitted_again_after_a_failed_training_job_resumes_at_its_last_checkpoint(rehearsed, monkeypatch):
     code, summary = rehearsed["failed"]
     assert code == 1 and summary["tasks"]["Trainer"]["state"] == "FAILED" and summary["pushed"] is None
+    assert {states(rehearsed["failed"])[name] for name in INGESTION} == {"SUCCEEDED"}
     failed_log, resubmitted_log = trainer_logs(rehearsed)[:2]
     assert "the training job fails" in failed_log
     # The second run has new artifact URIs, yet finds the checkpoint by the data's and settings' content.
@@ -202,15 +252,6 @@ def test_a_run_submitted_again_after_a_failed_training_job_resumes_at_its_last_c
     for name, value in rehearsed["env"].items():
         monkeypatch.setenv(name, value)
     assert not tf.io.gfile.glob("gs://simclr-rehearsal/pipeline-root/trainer_checkpoints/*/checkpoint")
-
-
-def test_a_second_rehearsal_on_unchanged_data_ends_after_data_fingerprint(rehearsed):
-    code, summary = rehearsed["again"]
-    assert code == 0
-    states = {name: task["state"] for name, task in summary["tasks"].items()}
-    assert states.pop("DataFingerprint") == "SUCCEEDED"
-    assert set(states.values()) == {"SKIPPED"}
-    assert summary["pushed"] is None
 
 
 def test_the_trainer_task_is_recognised_as_the_one_that_starts_vertex_jobs():

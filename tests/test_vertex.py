@@ -113,12 +113,14 @@ def test_the_trainer_is_a_vertex_custom_job_on_the_preset_machine(compiled, pres
     executor = spec["pipelineSpec"]["deploymentSpec"]["executors"]["Trainer_executor"]["container"]
     assert "components.vertex_trainer.VertexExecutor" in executor["args"]
     custom_config = json.loads(task_parameter(spec, "Trainer", "custom_config"))
-    # Checkpoints live outside the run's folder, keyed at run time by the snapshot the Trainer takes.
+    # Checkpoints live outside the run's folder, keyed at run time by the data's fingerprint (on the ingested
+    # examples) and the settings that made the examples: those alone, so an evaluation change keeps its cache key.
     assert custom_config["checkpoint_root"] == "gs://demo-bucket/pipeline-root/trainer_checkpoints"
-    assert (
-        tasks(spec)["Trainer"]["inputs"]["artifacts"]["snapshot"]["taskOutputArtifact"]["producerTask"]
-        == "DataFingerprint"
-    )
+    assert set(custom_config["input_settings"]) == {"ingest", "validation", "eval_split", "transform"}
+    producers = {
+        a["taskOutputArtifact"]["producerTask"] for a in tasks(spec)["Trainer"]["inputs"]["artifacts"].values()
+    }
+    assert producers == {"ImageExampleGen", "Transform"}
     assert custom_config["ai_platform_enable_vertex"] is True
     assert custom_config["ai_platform_vertex_region"] == REGION
     job = custom_config["ai_platform_training_args"]
@@ -170,21 +172,49 @@ def test_pipeline_root_and_data_are_on_gcs(compiled):
     assert task_parameter(spec, "DataFingerprint", "data") == "gs://demo-bucket/data/images"
 
 
-def test_only_data_fingerprint_escapes_the_cache_and_it_gates_every_other_step(compiled):
-    for name, task in tasks(compiled["tpu"][2]).items():
+def test_only_data_fingerprint_escapes_the_cache_and_only_blessing_and_the_push_take_its_artifact(compiled):
+    """Vertex keys a task by its input artifacts' names: DataFingerprint's artifact is new in every run, so
+    only the two steps that must look at the champion again take it (the Cond's implicit input)."""
+    spec = compiled["tpu"][2]
+    takers = set()
+    for name, task in tasks(spec).items():
         if name == "DataFingerprint":
             assert "cachingOptions" not in task and "triggerPolicy" not in task
-            assert task_parameter(compiled["tpu"][2], name, "skip_unchanged") == 1
+            assert task_parameter(spec, name, "skip_unchanged") == 1
+            continue
+        assert task["cachingOptions"] == {"enableCache": True}, name
+        sources = [source["taskOutputArtifact"] for source in task["inputs"].get("artifacts", {}).values()]
+        if any(source["producerTask"] == "DataFingerprint" for source in sources):
+            takers.add(name)
+            assert "metadata['bless'] == 1" in task["triggerPolicy"]["condition"], name
         else:
-            assert task["cachingOptions"] == {"enableCache": True}, name
-            assert "DataFingerprint" in task["dependentTasks"], name
-            (gate,) = [
-                input_name
-                for input_name, source in task["inputs"]["artifacts"].items()
-                if source["taskOutputArtifact"] == {"producerTask": "DataFingerprint", "outputArtifactKey": "snapshot"}
-            ]
-            assert f"['{gate}']" in task["triggerPolicy"]["condition"], name
-            assert "metadata['retrain'] == 1" in task["triggerPolicy"]["condition"], name
+            assert "triggerPolicy" not in task, name
+    assert takers == {"Blesser", "RegistryPusher"}
+
+
+def test_ingestion_takes_the_data_survey_as_a_value_that_names_its_producer_task(compiled):
+    """The data's survey reaches ImageExampleGen as a parameter, so its cache key is the value itself."""
+    spec = compiled["tpu"][2]
+    survey = tasks(spec)["ImageExampleGen"]["inputs"]["parameters"]["survey"]
+    assert survey == {"taskOutputParameter": {"producerTask": "DataFingerprint", "outputParameterKey": "survey"}}
+    outputs = spec["pipelineSpec"]["components"]["DataFingerprint"]["outputDefinitions"]
+    assert outputs["parameters"] == {"survey": {"parameterType": "STRING"}}
+    for name, task in tasks(spec).items():  # TFX 1.16 writes "<id>_task", which names no task: mended
+        for parameter in task["inputs"].get("parameters", {}).values():
+            if "taskOutputParameter" in parameter:
+                assert parameter["taskOutputParameter"]["producerTask"] in tasks(spec), name
+
+
+def test_a_producer_task_that_names_no_task_is_mended_or_refused():
+    from pipeline.vertex_runner import _name_parameter_producers
+
+    task = {"inputs": {"parameters": {"x": {"taskOutputParameter": {"producerTask": "A_task"}}}}}
+    _name_parameter_producers(task, {"A": {}, "B": {}})
+    assert task["inputs"]["parameters"]["x"]["taskOutputParameter"]["producerTask"] == "A"
+    with pytest.raises(ValueError, match="Z_task"):
+        _name_parameter_producers(
+            {"inputs": {"parameters": {"x": {"taskOutputParameter": {"producerTask": "Z_task"}}}}}, {"A": {}}
+        )
 
 
 def edges(pipeline) -> dict:
@@ -224,9 +254,11 @@ def test_local_and_vertex_configs_build_the_same_dag(tmp_path):
     cloud_dag = edges(create_pipeline(cloud, pipeline_root="gs://demo-bucket/pipeline-root"))
     local_dag = edges(create_pipeline(local, pipeline_root=str(tmp_path / "root")))
     assert cloud_dag == local_dag
-    assert len(cloud_dag) == 12 and cloud_dag["Trainer"] == ["DataFingerprint", "ImageExampleGen", "Transform"]
-    assert cloud_dag["Embedder"] == ["DataFingerprint", "ImageExampleGen", "Trainer"]
-    assert cloud_dag["LinearEval"] == ["DataFingerprint", "Embedder", "ImageExampleGen", "Trainer"]
+    assert len(cloud_dag) == 12 and cloud_dag["ImageExampleGen"] == ["DataFingerprint"]
+    assert cloud_dag["Trainer"] == ["ImageExampleGen", "Transform"]
+    assert cloud_dag["Embedder"] == ["ImageExampleGen", "Trainer"]
+    assert cloud_dag["LinearEval"] == ["Embedder", "ImageExampleGen", "Trainer"]
+    assert cloud_dag["Blesser"] == ["DataFingerprint", "LinearEval"]
 
 
 def test_compiled_dag_has_the_pipeline_edges(compiled, tmp_path):
@@ -387,6 +419,6 @@ def test_the_supervised_baseline_compiles_into_the_vertex_dag(tmp_path):
     compiled_tasks = tasks(json.loads(spec_path.read_text()))
     assert len(compiled_tasks) == 13
     baseline_needs = sorted(compiled_tasks["SupervisedBaseline"]["dependentTasks"])
-    assert baseline_needs == ["DataFingerprint", "ImageExampleGen", "Transform"]
+    assert baseline_needs == ["ImageExampleGen", "Transform"]
     baseline_input = compiled_tasks["LinearEval"]["inputs"]["artifacts"]["baseline"]["taskOutputArtifact"]
     assert baseline_input == {"producerTask": "SupervisedBaseline", "outputArtifactKey": "baseline"}

@@ -26,6 +26,9 @@ SERVING_SIGNATURE = "serving_default"  # [batch] string IMAGE_BYTES -> {"embeddi
 SERVING_INPUT = IMAGE_BYTES
 EMBEDDING_OUTPUT = "embedding"
 
+# --- properties on artifacts ---
+INPUT_FINGERPRINT = "input_fingerprint"  # ImageExampleGen's examples: the fingerprint of the data they hold
+
 # --- files inside artifacts ---
 SNAPSHOT_FILE = "snapshot.json"  # DataFingerprint: fingerprints and the retrain decision
 INGEST_REPORT_FILE = "ingest_report.json"  # ImageExampleGen: counts, rejected, ignored, duplicates

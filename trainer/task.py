@@ -16,19 +16,17 @@ the checkpoint folder for RegistryPusher to delete. RegistryPusher leaves
 same key (a new serving size) restores the final checkpoint instead of training again.
 """
 
-import hashlib
-import json
 import os
 
 import tensorflow_transform as tft
 
-from trainer import data, train, uri_io
+from trainer import data, stage_keys, train, uri_io
 from trainer.config import TrainingConfig
 from trainer.export import export_encoder
 
 TRAINING_CONFIG_KEY = "training"
 INPUT_DIGEST_KEY = "input_digest"
-INPUT_SETTINGS_KEY = "input_settings"  # the digest of the settings that turn the data into examples
+INPUT_SETTINGS_KEY = "input_settings"  # the settings that turn the data into examples (stage_keys sections)
 CHECKPOINT_ROOT_KEY = "checkpoint_root"
 TRAIN_IMAGES_KEY = "train_images"  # the train split's example count, when the caller knows it
 TRAIN_SPLIT = "train"
@@ -39,9 +37,7 @@ FINISHED_FILE = "finished.json"  # what RegistryPusher leaves of a checkpoint fo
 def resumable_checkpoint_dir(config: TrainingConfig, fn_args) -> str:
     """<checkpoint_root>/<key of settings + inputs>: the same folder for every execution on the same content."""
     inputs = fn_args.custom_config.get(INPUT_DIGEST_KEY) or [fn_args.transform_output, sorted(fn_args.train_files)]
-    key = hashlib.sha256(
-        json.dumps([config.settings_that_shape_weights(), inputs], sort_keys=True).encode()
-    ).hexdigest()[:16]
+    key = stage_keys.digest([config.settings_that_shape_weights(), inputs])[:16]
     root = fn_args.custom_config.get(CHECKPOINT_ROOT_KEY) or uri_io.join(
         uri_io.parent(fn_args.model_run_dir, 2), "checkpoints"
     )  # <Trainer>/model_run/<execution id>
