@@ -155,7 +155,7 @@ class RegistryPusherExecutor(BaseExecutor):
                 # What DataFingerprint compares on the next run (trainer/stage_keys.py).
                 "stage_keys": stage_keys.stage_keys(fingerprint, stage_keys.stage_settings(config)).model_dump(),
                 # TFX gives a Vertex AI task no pipeline context: the config names the pipeline there.
-                "pipeline_name": pipeline_name or config["pipeline_name"],
+                "pipeline_name": pipeline_name or config.get("pipeline_name"),
                 "pipeline_run_id": pipeline_run_id,
                 "git_revision": git_revision(),
                 "evaluation_report": os.path.join(evaluation.uri, contract.EVALUATION_REPORT_FILE),

@@ -6,9 +6,9 @@ import os
 import pytest
 from tfx.types import standard_artifacts
 
-from components.data_fingerprint import training_digest
 from components.registry import LocalRegistry, RegistryConfig
 from components.registry_pusher import Blesser, RegistryPusherExecutor, decide
+from trainer import stage_keys
 from trainer.contract import BLESSING_FILE, PUSH_FILE
 
 
@@ -100,7 +100,8 @@ def test_blessed_push_records_the_metadata(tmp_path):
     _, pushed, record = _bless_and_push(tmp_path, 0.6, tmp_path / "registry")
     metadata = LocalRegistry(str(tmp_path / "registry"), "encoder").metadata(record["version"])
     assert metadata["data_fingerprint"] == "abc123"
-    assert metadata["training_digest"] == training_digest({"epochs": 1})
+    settings = stage_keys.stage_settings({"name": "test", "training": {"epochs": 1}})
+    assert metadata["stage_keys"] == stage_keys.stage_keys("abc123", settings).model_dump()
     assert metadata["metrics"]["blessing_metric"]["top1_mean"] == 0.6
     assert metadata["blessing"]["blessed"] is True
     assert metadata["config"] == {"name": "test", "training": {"epochs": 1}}
