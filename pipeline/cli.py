@@ -750,10 +750,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     rehearse = commands.add_parser(
         "rehearse",
-        help="run the compiled Vertex AI pipeline offline, task by task, on a fake GCS bucket",
+        help="run the compiled Vertex AI pipeline offline, task by task, on a fake GCS bucket and Vertex AI API",
         description="Compiles the pipeline as 'compile' does, then runs the spec as Vertex AI Pipelines would: "
         "each task's container command with its executor input, trigger conditions, caching, DirectRunner for "
-        "Dataflow, and the Trainer's custom job recorded and run as a local process.",
+        "Dataflow, and the Trainer's custom job recorded and run as a local process. A Vertex AI registry is "
+        "served by a fake Vertex AI API. The bucket, the cache and the registry stay under the output folder, "
+        "so rehearsals one after another behave as a schedule's runs.",
     )
     rehearse.add_argument("--config", required=True, help=vertex_help)
     rehearse.add_argument("--data", help="a local image folder to copy into the config's gs:// data path first")

@@ -272,7 +272,9 @@ class PipelineConfig(Section):
     )
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     skip_unchanged_data: bool = Field(
-        True, description="End a run early, pushing nothing, when the data and training settings are the champion's."
+        True,
+        description="Bless and push nothing when the champion was made from this data and these settings "
+        "(trainer/stage_keys.py).",
     )
     vertex: Optional[VertexConfig] = Field(None, description="Set to run on Vertex AI Pipelines (compile, submit).")
 

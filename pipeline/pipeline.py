@@ -58,15 +58,20 @@ def create_pipeline(
     """
     if until not in STAGES:
         raise ValueError(f"until must be one of {STAGES}, not {until!r}")
+    known_survey = survey_value(data_survey.fingerprint, data_survey.folder_bytes) if data_survey else ""
     fingerprint = DataFingerprint(
         data=config.data,
         settings=json.dumps(stage_keys.stage_settings(config.model_dump(mode="json")), sort_keys=True),
         registry=config.registry.model_dump_json(),
         # Only a full run (up to the push) can repeat the champion.
         skip_unchanged=int(config.skip_unchanged_data and until == STAGES[-1]),
-        known_survey=survey_value(data_survey.fingerprint, data_survey.folder_bytes) if data_survey else "",
+        known_survey=known_survey,
     ).with_id(contract.DATA_FINGERPRINT)
-    components = [fingerprint] + _stages(config, fingerprint, until, pipeline_root)
+    # The survey reaches ImageExampleGen as a value: known before the run locally (a parameter, since TFX's
+    # local cache key would hold the artifact of a step never cached), read at run time on Vertex AI (a
+    # parameter that DataFingerprint's task produces). Either way the step is keyed by the data's content.
+    survey = known_survey or fingerprint.outputs[SURVEY_KEY].future()[0].value
+    components = [fingerprint] + _stages(config, fingerprint, survey, until, pipeline_root)
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=pipeline_root,
@@ -77,13 +82,13 @@ def create_pipeline(
     )
 
 
-def _stages(config: PipelineConfig, fingerprint, until: str, pipeline_root: str) -> list:
+def _stages(config: PipelineConfig, fingerprint, survey, until: str, pipeline_root: str) -> list:
     def included(stage: str) -> bool:
         return STAGES.index(until) >= STAGES.index(stage)
 
     example_gen = (
         ImageExampleGen(
-            survey=fingerprint.outputs[SURVEY_KEY].future()[0].value,
+            survey=survey,
             input_base=config.data,
             split_buckets=dict(config.ingest.split_buckets),
             max_pixels=config.ingest.max_pixels,
@@ -96,6 +101,7 @@ def _stages(config: PipelineConfig, fingerprint, until: str, pipeline_root: str)
         .with_beam_pipeline_args(config.ingest_steps_beam_args)
         .with_id(contract.IMAGE_EXAMPLE_GEN)
     )
+    example_gen.add_upstream_node(fingerprint)  # after it, whichever way the survey arrives
     components = [example_gen]
     if not included("ingest"):
         return components

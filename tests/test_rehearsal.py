@@ -51,13 +51,13 @@ def test_dataflow_options_are_swapped_for_the_direct_runner_and_nothing_else():
 
 
 def test_trigger_conditions_read_the_input_artifacts_metadata():
-    snapshot = {"artifacts": [{"metadata": {"retrain": 1.0, "reason": "new data"}}]}
-    condition = "(inputs.artifacts['_DataFingerprint.snapshot'].artifacts[0].metadata['retrain'] == 1.0)"
+    snapshot = {"artifacts": [{"metadata": {"bless": 1.0, "reason": "new data"}}]}
+    condition = "(inputs.artifacts['_DataFingerprint.snapshot'].artifacts[0].metadata['bless'] == 1.0)"
     assert rehearsal.condition_holds(condition, {"_DataFingerprint.snapshot": snapshot}, {})
-    snapshot["artifacts"][0]["metadata"]["retrain"] = 0.0
+    snapshot["artifacts"][0]["metadata"]["bless"] = 0.0
     assert not rehearsal.condition_holds(condition, {"_DataFingerprint.snapshot": snapshot}, {})
     both = f"{condition} && !(inputs.parameter_values['flag'] == 'off')"
-    snapshot["artifacts"][0]["metadata"]["retrain"] = 1.0
+    snapshot["artifacts"][0]["metadata"]["bless"] = 1.0
     assert rehearsal.condition_holds(both, {"_DataFingerprint.snapshot": snapshot}, {"flag": "on"})
     assert not rehearsal.condition_holds(both, {"_DataFingerprint.snapshot": snapshot}, {"flag": "off"})
     with pytest.raises(ValueError, match="unsupported"):
@@ -110,7 +110,12 @@ def rehearsed(tmp_path_factory, fake_gcs):
     for n, label in enumerate(("cat", "dog")):
         write_image(grown / "train" / f"{label}_new.png", seed=200 + n, size=(50, 40))
     config = folder / "vertex-smoke.yaml"
-    config.write_text(yaml.safe_dump({"extends": "vertex-smoke", "output": str(folder / "out")}))
+    # Any model is blessed here (the smoke model's top-1 on 4 images is chance): the loop is what is rehearsed.
+    config.write_text(
+        yaml.safe_dump(
+            {"extends": "vertex-smoke", "output": str(folder / "out"), "blessing": {"champion_tolerance": 1.0}}
+        )
+    )
     evaluation_changed = folder / "evaluation-changed.yaml"
     evaluation_changed.write_text(yaml.safe_dump({"extends": str(config), "evaluation": {"seeds": 3}}))
     patch = pytest.MonkeyPatch()
@@ -194,7 +199,7 @@ def test_a_changed_evaluation_setting_evaluates_and_blesses_again_without_traini
         **{name: "CACHED" for name in INGESTION + ("Trainer", "Embedder")},
         **{name: "SUCCEEDED" for name in ("LinearEval", "Blesser", "RegistryPusher")},
     }
-    assert summary["pushed"] in ("3", None)  # blessed again against champion 2, or refused; decided anew either way
+    assert summary["pushed"] == "3"  # blessed again (any model is, here) and pushed
 
 
 def test_the_rehearsal_leaves_every_artifact_in_the_bucket(rehearsed, monkeypatch):
