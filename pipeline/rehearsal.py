@@ -34,10 +34,12 @@ import uuid
 from typing import Any, Callable, Dict, List, Optional, Set
 
 from pipeline.config import PipelineConfig
+from pipeline.task_zygote import Zygote
 from trainer import contract
 
 SUCCEEDED, SKIPPED, FAILED, CACHED, NOT_TRIGGERED = "SUCCEEDED", "SKIPPED", "FAILED", "CACHED", "NOT_TRIGGERED"
 PLACEHOLDER = "{{$}}"
+VERTEX_ENTRYPOINT = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"  # every TFX task's module
 # Options that only mean something to Dataflow, dropped with --runner=DataflowRunner.
 _DATAFLOW_ONLY = (
     "--runner",
@@ -217,6 +219,16 @@ def executor_input(
     }
 
 
+def _executor_modules(spec: Dict) -> List[str]:
+    """The modules of the spec's executors (``--executor_class_path``), but those that start Vertex AI jobs."""
+    modules = set()
+    for executor in spec["pipelineSpec"]["deploymentSpec"]["executors"].values():
+        args = executor.get("container", {}).get("args", [])
+        if "--executor_class_path" in args and not starts_vertex_jobs(args):
+            modules.add(args[args.index("--executor_class_path") + 1].rpartition(".")[0])
+    return sorted(modules)
+
+
 def _python(command: List[str]) -> List[str]:
     """The container's ``python`` is this environment's interpreter."""
     return [sys.executable if command[0] in ("python", "python3") else command[0]] + command[1:]
@@ -264,11 +276,36 @@ class Rehearsal:
         self.job_root = f"{self.vertex.pipeline_root.rstrip('/')}/{self.run_id}"
         self.cache_file = os.path.join(workdir, "cache.json")  # Vertex keeps its cache in ML Metadata
         os.makedirs(os.path.join(workdir, "logs", self.run_id), exist_ok=True)
+        self._zygote: Optional[Zygote] = None
 
     def _artifact_name(self, uri: str) -> str:
         return _artifact_name(self.vertex.project, self.vertex.region, uri)
 
+    def _launch(self, command: List[str], env: Dict[str, str], log_path: str) -> int:
+        """Runs a task's command in a process of its own; returns its exit code.
+
+        A task that runs TFX's Vertex entrypoint (every task but the Trainer's, which starts a job) is
+        forked from a warm interpreter that imported the entrypoint and the spec's executors once
+        (``pipeline/task_zygote.py``): the same command, arguments and environment, without the imports.
+        """
+        if command[1:3] == ["-m", VERTEX_ENTRYPOINT] and command[0] == sys.executable:
+            if self._zygote is None:
+                self._zygote = Zygote(VERTEX_ENTRYPOINT, _executor_modules(self.spec), env, self.workdir)
+            return self._zygote.run(command[3:], env, self.workdir, log_path)
+        with open(log_path, "w") as log:
+            return subprocess.run(
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, stdin=subprocess.DEVNULL
+            ).returncode
+
     def run(self) -> Dict[str, TaskResult]:
+        try:
+            return self._run()
+        finally:
+            if self._zygote is not None:
+                self._zygote.stop()
+                self._zygote = None
+
+    def _run(self) -> Dict[str, TaskResult]:
         pipeline_spec = self.spec["pipelineSpec"]
         tasks = pipeline_spec["root"]["dag"]["tasks"]
         cache = {}
@@ -316,10 +353,7 @@ class Rehearsal:
             env[VERTEX_JOBS_ENV] = os.path.join(self.workdir, "vertex_jobs", self.run_id)
         log_path = os.path.join(self.workdir, "logs", self.run_id, f"{name}.log")
         started = time.monotonic()
-        with open(log_path, "w") as log:
-            code = subprocess.run(
-                command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, stdin=subprocess.DEVNULL
-            ).returncode
+        code = self._launch(command, env, log_path)
         seconds = time.monotonic() - started
         if code != 0:
             return TaskResult(FAILED, seconds, error=_last_error(log_path), log=log_path)
