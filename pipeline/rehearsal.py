@@ -35,7 +35,7 @@ from typing import Any, Callable, Dict, List, Optional, Set
 
 from pipeline.config import PipelineConfig
 from pipeline.task_zygote import Zygote
-from trainer import contract
+from trainer import contract, stage_keys
 
 SUCCEEDED, SKIPPED, FAILED, CACHED, NOT_TRIGGERED = "SUCCEEDED", "SKIPPED", "FAILED", "CACHED", "NOT_TRIGGERED"
 PLACEHOLDER = "{{$}}"
@@ -149,7 +149,7 @@ def cache_key(component: Dict, executor: Dict, invocation_inputs: Dict) -> str:
         "outputParametersSpec": component.get("outputDefinitions", {}).get("parameters", {}),
         "containerSpec": {"image": executor["image"], "cmdArgs": executor["command"] + executor["args"]},
     }
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+    return stage_keys.digest(key)
 
 
 def _artifact_name(project: str, region: str, uri: str) -> str:
