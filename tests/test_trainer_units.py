@@ -369,27 +369,27 @@ def test_attached_tpu_chips_win_over_tpu_name(monkeypatch):
     assert distribute.tpu_address() == "local"  # chips attached: never the Cloud TPU API
 
 
-def test_the_trainer_names_its_inputs_by_the_snapshot_content_and_takes_its_count_from_ingestion(tmp_path):
+def test_the_trainer_names_its_inputs_by_the_data_they_hold_and_takes_its_count_from_ingestion(tmp_path):
     from tfx.types import standard_artifacts
 
-    from components.data_fingerprint import DataSnapshot
     from components.resumable_trainer import with_input_digest
+    from trainer import contract
 
-    def digest(fingerprint: str, run: str, settings: str = "s1", encode=json.dumps) -> str:
-        snapshot = DataSnapshot()
-        snapshot.uri = str(tmp_path / run / fingerprint)
-        (tmp_path / run / fingerprint).mkdir(parents=True, exist_ok=True)
-        (tmp_path / run / fingerprint / "snapshot.json").write_text(json.dumps({"data_fingerprint": fingerprint}))
+    def settings(stored_size: int) -> dict:
+        return {"ingest": {}, "validation": {}, "eval_split": "test", "transform": {"stored_size": stored_size}}
+
+    def digest(fingerprint: str, run: str, stored_size: int = 32, encode=json.dumps) -> str:
         examples, ingested = standard_artifacts.Examples(), standard_artifacts.Examples()
         examples.uri = str(tmp_path / run / "examples")
         ingested.uri = str(tmp_path / run / "ingested")
-        (tmp_path / run / "ingested").mkdir(exist_ok=True)
+        ingested.set_string_custom_property(contract.INPUT_FINGERPRINT, fingerprint)  # as ImageExampleGen records it
+        (tmp_path / run / "ingested").mkdir(parents=True, exist_ok=True)
         (tmp_path / run / "ingested" / "ingest_report.json").write_text(
             json.dumps({"splits": {"train": {"written": 1250, "rejected": 0}, "test": {"written": 250, "rejected": 0}}})
         )
-        config = {"training": "{}", "input_settings": settings}
+        config = {"training": "{}", "input_settings": settings(stored_size)}
         properties = with_input_digest(
-            {"snapshot": [snapshot], "examples": [examples], "ingested": [ingested]},
+            {"examples": [examples], "ingested": [ingested]},
             {"custom_config": encode(config), "run_fn": "f"},
         )
         assert properties["run_fn"] == "f"
@@ -401,7 +401,7 @@ def test_the_trainer_names_its_inputs_by_the_snapshot_content_and_takes_its_coun
 
     assert digest("abc", run="run-1") == digest("abc", run="run-2")  # new URIs, same content
     assert digest("abc", run="run-1") != digest("abd", run="run-1")
-    assert digest("abc", run="run-1") != digest("abc", run="run-1", settings="s2")
+    assert digest("abc", run="run-1") != digest("abc", run="run-1", stored_size=64)
     assert digest("abc", run="run-1", encode=dict) == digest("abc", run="run-1")  # a dict stays a dict
 
 
