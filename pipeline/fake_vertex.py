@@ -16,8 +16,9 @@ or the Model Registry documentation.
 * R2 ``MergeVersionAliasesRequest.name`` is "the name of the model version to merge aliases, with
   a version ID explicitly included" (its docstring): a name ``@<alias>`` is refused.
 * R3 An alias names at most one version of a model: giving it to a version takes it from any
-  other (``Model.version_aliases``: an alias refers to *a* model version; Model Registry docs,
-  "Model versioning": "an alias ... can only be assigned to one version at a time").
+  other. ``Model.version_aliases``: a version "can be referenced via alias (i.e.
+  projects/{project}/locations/{location}/models/{model_id}@{version_alias})", a name that must
+  denote a single version; ``MergeVersionAliasesRequest`` says no more than that.
 * R4 ``default``: "A default version alias will be created for the first version of the model,
   and there must be exactly one default version alias for a model" (``Model.version_aliases``):
   the first version gets it, another version takes it only by being given it, and it cannot be
@@ -25,7 +26,8 @@ or the Model Registry documentation.
 * R5 Aliases match ``[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]``; ``-alias`` removes one
   (``MergeVersionAliasesRequest.version_aliases``).
 * R6 UploadModel: ``parent_model`` only "when uploading a new version" (it must exist), and
-  ``model_id`` names a new model (``UploadModelRequest``); a model ID that exists is ALREADY_EXISTS.
+  ``model_id`` "will become the final component of the model resource name" (``UploadModelRequest``);
+  a model ID that exists already is refused (ALREADY_EXISTS: this fake's reading, not a quoted rule).
 * R7 UploadModel, DeployModel and UndeployModel return long-running operations; their effect is
   there once the operation is done, and a client sees it done only by asking (GetOperation).
 * R8 DeployModel's ``traffic_split``: "To refer to the ID of the just being deployed Model, a
