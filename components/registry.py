@@ -328,9 +328,10 @@ class VertexModelRegistry:
             if isinstance(request, aiplatform_v1.ListModelVersionsRequest):
                 answers.extend(client.list_model_versions(request=request))
                 continue
-            method = client.get_model if isinstance(request, aiplatform_v1.GetModelRequest) else None
+            is_get = isinstance(request, aiplatform_v1.GetModelRequest)
+            send = client.get_model if is_get else client.merge_version_aliases
             try:
-                answers.append((method or client.merge_version_aliases)(request=request))
+                answers.append(send(request=request))
             except exceptions.NotFound:
                 raise RegistryError(f"{request.name} does not exist in Vertex AI Model Registry") from None
         return answers
