@@ -1,16 +1,21 @@
 # Two images from one file, both installed from the same lock file as local installs:
 #
 #   pipeline (default target): every Vertex AI Pipelines step, and the Dataflow workers of the
-#       Beam steps (--sdk_container_image). TFX 1.16.0 plus this project.
+#       Beam steps (--sdk_container_image). TFX 1.16.0 plus this project, from the runtime lock
+#       (requirements-runtime.lock: requirements.lock without the test and lint tools).
 #   tpu: the Trainer's custom job on a TPU VM (v5e, v3): the pipeline image with the TPU-VM build
 #       of TensorFlow and its libtpu. TFX replaces the container's command with its own
 #       run_executor, so this image needs TFX and the project too, which it inherits.
 #
-# tests/test_images.py checks every pin below against requirements.lock.
+# `make image` builds both for linux/amd64 and records their digests (pipeline/images.py).
+# tests/test_infra.py checks every pin below against the locks and trainer/tpu_runtime.py.
+#checkov:skip=CKV_DOCKER_2:no HEALTHCHECK: Vertex AI steps and Dataflow workers are batch processes that their services supervise
+#checkov:skip=CKV_DOCKER_3:runs as root: Dataflow mounts its worker folders owned by root (see USER below)
 
 # Dataflow starts a worker with the image's ENTRYPOINT, which must be Beam's boot program of the
 # same Beam version as the SDK installed below (requirements.lock).
 ARG BEAM_VERSION=2.60.0
+ARG UV_VERSION=0.13.9
 FROM apache/beam_python3.10_sdk:${BEAM_VERSION} AS beam
 
 FROM gcr.io/tfx-oss-public/tfx:1.16.0 AS pipeline
@@ -22,9 +27,10 @@ ENV TF_USE_LEGACY_KERAS=1 \
     PIP_NO_CACHE_DIR=1
 
 WORKDIR /pipeline
-COPY requirements.lock pyproject.toml README.md ./
-RUN python -m pip install --quiet uv \
- && uv pip install --system --quiet -r requirements.lock
+COPY requirements-runtime.lock pyproject.toml README.md ./
+ARG UV_VERSION
+RUN python -m pip install --quiet "uv==${UV_VERSION}" \
+ && uv pip install --system --quiet -r requirements-runtime.lock
 COPY --from=beam /opt/apache/beam /opt/apache/beam
 COPY pipeline/ pipeline/
 COPY components/ components/
@@ -44,14 +50,12 @@ ENTRYPOINT ["/opt/apache/beam/boot"]
 
 FROM pipeline AS tpu
 
-# The TPU-VM build of the locked TensorFlow and the libtpu that Cloud TPU's supported-configurations
-# table pairs with it (TensorFlow 2.16.x: libtpu 1.10.1). Vertex AI needs libtpu.so in /lib.
-ARG TENSORFLOW_VERSION=2.16.2
+# The TPU-VM build of TensorFlow and the libtpu that Cloud TPU pairs with it, from
+# trainer/tpu_runtime.py (cited there): TensorFlow 2.16's TPU build is 2.16.1, with libtpu 1.10.1.
+# Vertex AI needs libtpu.so in /lib. The PJRT variables are not set here: the training job sets
+# them on the TPU generations that run PJRT (v5e), not on v3 (pipeline/pipeline.py).
+ARG TENSORFLOW_VERSION=2.16.1
 ARG LIBTPU_VERSION=1.10.1
 RUN uv pip install --system --quiet --no-deps --reinstall \
       "https://storage.googleapis.com/cloud-tpu-tpuvm-artifacts/tensorflow/tf-${TENSORFLOW_VERSION}/tensorflow-${TENSORFLOW_VERSION}-cp310-cp310-manylinux_2_17_x86_64.manylinux2014_x86_64.whl" \
  && python -c "import urllib.request; urllib.request.urlretrieve('https://storage.googleapis.com/cloud-tpu-tpuvm-artifacts/libtpu/${LIBTPU_VERSION}/libtpu.so', '/lib/libtpu.so')"
-# TensorFlow on TPU v5e runs on the PJRT runtime, loaded as a pluggable device from libtpu.
-ENV NEXT_PLUGGABLE_DEVICE_USE_C_API=true \
-    TF_PLUGGABLE_DEVICE_LIBRARY_PATH=/lib/libtpu.so \
-    TPU_NAME=local

@@ -9,8 +9,10 @@ REGISTRY    ?= registry
 SHARED_DATA := ../shared/data/imagenet-5-categories
 DATA_REPO   := https://github.com/thunderInfy/imagenet-5-categories
 BIN         := $(VENV)/bin
+SCAN_VENV   ?= .venv-scan
+SCAN        := $(SCAN_VENV)/bin
 
-.PHONY: install run test test-fast lint data clean image
+.PHONY: install run test test-fast lint scan data clean image
 
 # A Python 3.10 interpreter: on PATH, or one that pyenv installed.
 PYTHON310 ?= $(shell for p in python3.10 $$(pyenv root 2>/dev/null)/versions/3.10*/bin/python3.10 /usr/bin/python3.10 /usr/local/bin/python3.10; do \
@@ -24,7 +26,15 @@ $(BIN)/simclr-tfx: pyproject.toml requirements.lock
 	VIRTUAL_ENV=$(VENV) uv pip install --quiet --no-deps -e .
 	@touch $@
 
-install: $(BIN)/simclr-tfx
+# The IaC and Dockerfile scanners (checkov, hadolint) in an environment of their own: checkov's
+# dependencies conflict with the pipeline's lock.
+$(SCAN)/checkov: infra/scanners.lock
+	@test -n "$(PYTHON310)" || { echo "error: Python 3.10 not found; install it (e.g. 'pyenv install 3.10') and retry" >&2; exit 1; }
+	uv venv --quiet --allow-existing --python "$(PYTHON310)" $(SCAN_VENV)
+	VIRTUAL_ENV=$(SCAN_VENV) uv pip sync --quiet infra/scanners.lock
+	@touch $@
+
+install: $(BIN)/simclr-tfx $(SCAN)/checkov
 
 # Resolves the dataset: --data if present, else the shared copy, else a clone.
 data:
@@ -42,11 +52,20 @@ TEST_WORKERS ?= 2
 test: install lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests $(PYTEST_ARGS)
 
-# ruff (lint rules, formatting) and mypy (types), configured in pyproject.toml; a new violation fails `make test`.
+# ruff (lint rules, formatting) and mypy (types), configured in pyproject.toml, then the scanners;
+# a new violation fails `make test`.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(MAKE) --no-print-directory scan
+
+# checkov on infra/ and the Dockerfile (findings are fixed or skipped in place with their reason;
+# --skip-download: no Prisma Cloud account, nothing fetched), hadolint on the Dockerfile.
+scan: $(SCAN)/checkov
+	$(SCAN)/checkov --quiet --compact --skip-download -d infra --framework terraform
+	$(SCAN)/checkov --quiet --compact --skip-download -f Dockerfile --framework dockerfile
+	$(SCAN)/hadolint Dockerfile
 
 # The unit tests alone, for the edit-run loop (under 2 minutes; the import checks, which start
 # fresh interpreters, stay in `make test`); `make test` stays the full suite.
@@ -59,15 +78,23 @@ clean:
 	rm -rf runs .pytest_cache
 
 # The two images (Dockerfile): the pipeline image, which every Vertex AI step and Dataflow worker
-# runs, and the TPU trainer image (its tpu target), both built and pushed to Artifact Registry.
-# IMAGE and TPU_IMAGE default to infra/'s outputs; authenticate once with
+# runs, and the TPU trainer image (its tpu target), built for linux/amd64 (what Vertex AI and
+# Dataflow run, whatever this machine is), tagged with the commit and pushed to Artifact Registry.
+# Their digests go to IMAGE_RECORD, which `compile` pins vertex.image and vertex.trainer.image by.
+# IMAGE and TPU_IMAGE default to infra/'s outputs (repositories, no tag); authenticate once with
 # `gcloud auth configure-docker <region>-docker.pkg.dev`.
 IMAGE ?= $(shell terraform -chdir=infra output -raw image 2>/dev/null)
 TPU_IMAGE ?= $(shell terraform -chdir=infra output -raw tpu_image 2>/dev/null)
-image:
-	@test -n "$(IMAGE)" || { echo "error: set IMAGE=<region>-docker.pkg.dev/<project>/simclr/simclr-tfx:<tag> (or apply infra/ first)" >&2; exit 1; }
-	@test -n "$(TPU_IMAGE)" || { echo "error: set TPU_IMAGE=<region>-docker.pkg.dev/<project>/simclr/simclr-tfx-tpu:<tag> (or apply infra/ first)" >&2; exit 1; }
-	docker build --target pipeline --build-arg GIT_REVISION=$$(git rev-parse HEAD) -t $(IMAGE) .
-	docker build --target tpu --build-arg GIT_REVISION=$$(git rev-parse HEAD) -t $(TPU_IMAGE) .
-	docker push $(IMAGE)
-	docker push $(TPU_IMAGE)
+IMAGE_RECORD ?= infra/images.json
+TAG ?= $(shell git rev-parse --short=12 HEAD)
+PLATFORM := linux/amd64
+image: install
+	@test -n "$(IMAGE)" || { echo "error: set IMAGE=<region>-docker.pkg.dev/<project>/simclr/simclr-tfx (or apply infra/ first)" >&2; exit 1; }
+	@test -n "$(TPU_IMAGE)" || { echo "error: set TPU_IMAGE=<region>-docker.pkg.dev/<project>/simclr/simclr-tfx-tpu (or apply infra/ first)" >&2; exit 1; }
+	$(BIN)/python -m trainer.tpu_runtime check Dockerfile requirements.lock
+	docker build --platform $(PLATFORM) --target pipeline --build-arg GIT_REVISION=$$(git rev-parse HEAD) -t $(IMAGE):$(TAG) .
+	docker build --platform $(PLATFORM) --target tpu --build-arg GIT_REVISION=$$(git rev-parse HEAD) -t $(TPU_IMAGE):$(TAG) .
+	docker push $(IMAGE):$(TAG)
+	docker push $(TPU_IMAGE):$(TAG)
+	$(BIN)/python -m pipeline.images record $(IMAGE_RECORD) $(IMAGE) $$(docker inspect --format '{{join .RepoDigests " "}}' $(IMAGE):$(TAG))
+	$(BIN)/python -m pipeline.images record $(IMAGE_RECORD) $(TPU_IMAGE) $$(docker inspect --format '{{join .RepoDigests " "}}' $(TPU_IMAGE):$(TAG))

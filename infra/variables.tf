@@ -36,3 +36,21 @@ variable "submitters" {
     error_message = "Each submitter is user:EMAIL, group:EMAIL or serviceAccount:EMAIL."
   }
 }
+
+variable "dataset" {
+  description = "The folder under gs://<bucket>/data/ that the pipeline ingests (its train/ and test/ inside); the README copies the seed's dataset there."
+  type        = string
+  default     = "imagenet-5-categories"
+}
+
+variable "access_log_retention_days" {
+  description = "The bucket's access logs (in <bucket>-access-logs) are deleted after this many days."
+  type        = number
+  default     = 90
+}
+
+variable "kms_key_name" {
+  description = "Optional Cloud KMS key (projects/.../cryptoKeys/...) for the buckets, Artifact Registry and TensorBoard; Google-managed keys when empty. The services' agents need roles/cloudkms.cryptoKeyEncrypterDecrypter on it."
+  type        = string
+  default     = ""
+}
