@@ -28,6 +28,7 @@ import datetime
 import errno
 import fcntl
 import json
+import logging
 import os
 import shutil
 import stat
@@ -192,9 +193,10 @@ class VertexModelRegistry:
         serving_image: str,
         endpoint: Optional[str] = None,
         endpoint_machine_type: str = "n1-standard-4",
+        model_root: Optional[str] = None,
     ):
         self.project, self.region, self.model_name, self.serving_image = project, region, model_name, serving_image
-        self.endpoint, self.endpoint_machine_type = endpoint, endpoint_machine_type
+        self.endpoint, self.endpoint_machine_type, self.model_root = endpoint, endpoint_machine_type, model_root
 
     @property
     def parent_model(self) -> str:
@@ -239,6 +241,7 @@ class VertexModelRegistry:
             raise RegistryError(
                 f"Vertex AI needs the model on gs://, not {saved_model_dir}: run the pipeline on Vertex"
             )
+        kept = self.keep(saved_model_dir)
         client = self._client()
         try:
             model_name = client.get_model(name=self.parent_model).name  # as Vertex names it: the project number
@@ -248,19 +251,41 @@ class VertexModelRegistry:
             champion = self._version_holding(client, CHAMPION_ALIAS)
             if champion:  # a registry whose champion was never set (or was removed) has none to keep
                 client.merge_version_aliases(request=self.keep_previous_champion_request(champion))
-        request = self.upload_request(saved_model_dir, metadata, version_aliases(make_champion), not model_name)
+        request = self.upload_request(kept, metadata, version_aliases(make_champion), not model_name)
         response = client.upload_model(request=request).result()  # an operation: the version exists once it is done
         if self.endpoint and make_champion:
-            self._serve_alone(response.model, response.model_version_id)
+            self._serve(response.model, response.model_version_id)
         return response.model_version_id
 
-    def _serve_alone(self, model_name: str, version: str) -> None:
-        """Deploys ``version`` with all of the endpoint's traffic, then undeploys this model's other versions."""
+    def keep(self, saved_model_dir: str) -> str:
+        """Copies the SavedModel under ``model_root`` (which no lifecycle rule deletes); returns the copy's URI.
+
+        The pipeline's own artifacts expire with their run, and a champion can outlive it by months.
+        """
+        if not self.model_root:
+            raise RegistryError("registry.model_root is unset: a Vertex AI push needs a gs:// folder to keep models")
+        from trainer import uri_io  # TensorFlow: loaded only to push
+
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        kept = uri_io.join(self.model_root, self.model_name, f"{stamp}-{uuid.uuid4().hex[:8]}")
+        uri_io.copy_tree(saved_model_dir, kept)
+        return kept
+
+    def _serve(self, model_name: str, version: str) -> None:
+        """Deploys ``version`` with the traffic of the versions it replaces, then undeploys those."""
         from google.cloud import aiplatform_v1
 
         endpoints = self._connect(aiplatform_v1.EndpointServiceClient)
-        endpoints.deploy_model(request=self.deploy_request(version)).result()
-        # All traffic is on the new version now; the versions it replaced stop being billed.
+        request = self.deploy_request(version, endpoints.get_endpoint(name=self.endpoint), model_name)
+        if not request.traffic_split["0"]:
+            logging.warning(
+                "%s takes no traffic on %s: other models hold all of it; set the split with "
+                "`gcloud ai endpoints update --traffic-split`",
+                request.deployed_model.model,
+                self.endpoint,
+            )
+        endpoints.deploy_model(request=request).result()
+        # The replaced versions have no traffic now; undeployed, they stop being billed.
         for undeploy in self.undeploy_requests(endpoints.get_endpoint(name=self.endpoint), model_name, version):
             endpoints.undeploy_model(request=undeploy).result()
 
@@ -344,10 +369,19 @@ class VertexModelRegistry:
         except exceptions.NotFound:
             return None
 
-    def deploy_request(self, version: str):
-        """The DeployModelRequest that serves a version on the configured endpoint with all of its traffic."""
+    def deploy_request(self, version: str, endpoint, model_name: str):
+        """The DeployModelRequest that serves a version on the configured endpoint (an aiplatform_v1.Endpoint
+        as GetEndpoint returns it; ``model_name`` as GetModel returns it, with the project number).
+
+        The new version takes the traffic of this model's versions it replaces; other models keep theirs.
+        DeployModel overwrites the endpoint's split with the one sent, "0" naming the new version, and
+        the percentages must add up to 100 (``DeployModelRequest.traffic_split``).
+        """
         from google.cloud import aiplatform_v1
 
+        replaced = {d.id for d in endpoint.deployed_models if d.model.split("@")[0] == model_name}
+        split = {key: share for key, share in endpoint.traffic_split.items() if key not in replaced and share}
+        split["0"] = 100 - sum(split.values())
         return aiplatform_v1.DeployModelRequest(
             endpoint=self.endpoint,
             deployed_model=aiplatform_v1.DeployedModel(
@@ -359,7 +393,7 @@ class VertexModelRegistry:
                     max_replica_count=1,
                 ),
             ),
-            traffic_split={"0": 100},  # "0" is the model being deployed
+            traffic_split=split,
         )
 
     def _client(self):
@@ -425,6 +459,11 @@ class RegistryConfig(Section):
         description="kind vertex: an Endpoint resource name that each new champion is deployed to; off by default.",
     )
     endpoint_machine_type: str = "n1-standard-4"
+    model_root: Optional[str] = Field(
+        None,
+        description="kind vertex: gs:// folder that each pushed SavedModel is copied to and registered from; "
+        "outside every lifecycle rule (infra/ outputs gs://<bucket>/models), so a long-lived champion keeps its files.",
+    )
 
     @pydantic.field_validator("root")
     @classmethod
@@ -439,6 +478,11 @@ class RegistryConfig(Section):
     def _vertex_needs_project(self):
         if self.kind == "vertex" and not (self.project and self.region):
             raise ValueError("registry kind 'vertex' needs 'project' and 'region'")
+        if self.kind == "vertex" and not (self.model_root or "").startswith("gs://"):
+            raise ValueError(
+                f"registry kind 'vertex' needs 'model_root', a gs:// folder that keeps pushed models, "
+                f"not {self.model_root!r} (terraform output vertex_yaml)"
+            )
         return self
 
 
@@ -452,5 +496,6 @@ def registry_from_config(registry_config: RegistryConfig) -> "LocalRegistry | Ve
             registry_config.serving_image,
             endpoint=registry_config.deploy_to_endpoint,
             endpoint_machine_type=registry_config.endpoint_machine_type,
+            model_root=registry_config.model_root,
         )
     return LocalRegistry(registry_config.root, registry_config.model_name)

@@ -445,6 +445,9 @@ def _compiled(args: argparse.Namespace):
 
             raise ConfigError(f"compiled spec {spec} does not exist: run 'simclr-tfx compile' first")
         return config, spec
+    from pipeline import images
+
+    config = images.pin(config)  # what the spec runs: the digests `make image` recorded
     spec = getattr(args, "output", None) or os.path.join(config.output, "pipeline.json")
     vertex_runner.compile_pipeline(config, spec)
     return config, spec

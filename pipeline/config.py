@@ -18,9 +18,13 @@ import yaml
 from pydantic import Field, PositiveInt
 
 from components.registry import RegistryConfig
+from trainer import tpu_memory
 from trainer.config import Section, SupervisedBaselineConfig, TrainingConfig
 
 CONFIG_DIR = pathlib.Path(__file__).parent / "configs"
+# Vertex AI pipeline job IDs are "<pipeline name>-<YYYYmmddHHMMSS>" and must match [a-z][-a-z0-9]{0,127}
+# (google-cloud-aiplatform's pipeline constants); TFX's KubeflowV2 compiler wants [a-z0-9][a-z0-9-]{0,127}.
+VERTEX_PIPELINE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,112}$")
 
 
 class ConfigError(ValueError):
@@ -95,21 +99,26 @@ class BlessingConfig(Section):
 
 
 # Vertex AI custom-job machines for the Trainer; "replicas" is what the trainer's strategy will find.
-# A preset with "tpu": True needs vertex.trainer.image: the Dockerfile's tpu target (libtpu, TPU-VM TensorFlow).
+# A preset with a TPU "generation" needs vertex.trainer.image: the Dockerfile's tpu target (libtpu,
+# TPU-VM TensorFlow); its replicas' memory bounds the batch (trainer/tpu_memory.py).
 TRAINER_MACHINES: Dict[str, Dict[str, Any]] = {
     # TPU v5e, one host with 4 chips (TPUStrategy, 4 replicas).
-    "tpu": {"machine_spec": {"machine_type": "ct5lp-hightpu-4t", "tpu_topology": "2x2"}, "replicas": 4, "tpu": True},
-    # TPU v5e, one host with 8 chips: 128 GB of HBM, room for batch 1024 of two 224 px views.
+    "tpu": {
+        "machine_spec": {"machine_type": "ct5lp-hightpu-4t", "tpu_topology": "2x2"},
+        "replicas": 4,
+        "generation": "v5e",
+    },
+    # TPU v5e, one host with 8 chips.
     "tpu-v5e-8": {
         "machine_spec": {"machine_type": "ct5lp-hightpu-8t", "tpu_topology": "2x4"},
         "replicas": 8,
-        "tpu": True,
+        "generation": "v5e",
     },
-    # TPU v3-8 through the legacy cloud-tpu machine (TPUStrategy, 8 replicas).
+    # TPU v3-8 through the legacy cloud-tpu machine (TPUStrategy, 8 replicas: one per core).
     "tpu-v3": {
         "machine_spec": {"machine_type": "cloud-tpu", "accelerator_type": "TPU_V3", "accelerator_count": 8},
         "replicas": 8,
-        "tpu": True,
+        "generation": "v3",
     },
     # One A100 (the default strategy); a2-highgpu-2g/4g/8g would use MirroredStrategy.
     "gpu": {
@@ -155,8 +164,13 @@ class TrainerMachineConfig(Section):
     )
 
     @property
+    def tpu_generation(self) -> Optional[str]:
+        """``v5e`` or ``v3`` on a TPU preset, else None."""
+        return TRAINER_MACHINES[self.preset].get("generation")
+
+    @property
     def needs_tpu_image(self) -> bool:
-        return bool(TRAINER_MACHINES[self.preset].get("tpu"))
+        return self.tpu_generation is not None
 
     @property
     def replicas(self) -> int:
@@ -181,7 +195,15 @@ class VertexConfig(Section):
     project: str = Field(..., min_length=1)
     region: str = Field(..., min_length=1)
     pipeline_root: str = Field(..., description="gs:// folder for every artifact of every run.")
-    image: str = Field(..., description="The project's container image (make image), run by every step.")
+    image: str = Field(
+        ...,
+        description="The project's container image, run by every step and Dataflow worker: name@sha256:<digest>, "
+        "or the repository that `make image` pushed, whose digest compile reads from image_record.",
+    )
+    image_record: str = Field(
+        "infra/images.json",
+        description="Where `make image` records the digests it pushed; compile pins the images by it.",
+    )
     service_account: str = Field(..., description="The pipeline service account (infra/ outputs it).")
     network: Optional[str] = Field(
         None, description="VPC network for peering: projects/<number>/global/networks/<name>."
@@ -225,15 +247,17 @@ class VertexConfig(Section):
         return args
 
 
-def _first_placeholder(settings: Dict[str, Any], prefix: str = "") -> Optional[Tuple[str, str]]:
+def _first_placeholder(settings: Any, prefix: str = "") -> Optional[Tuple[str, str]]:
     """The first setting still holding a <placeholder> from the shipped template, as (setting, value)."""
-    for key, value in settings.items():
-        if isinstance(value, dict):
-            found = _first_placeholder(value, f"{prefix}{key}.")
+    items = settings.items() if isinstance(settings, dict) else enumerate(settings)
+    for key, value in items:
+        where = f"{prefix}{key}" if isinstance(settings, dict) else f"{prefix[:-1]}[{key}]"
+        if isinstance(value, (dict, list)):
+            found = _first_placeholder(value, f"{where}.")
             if found:
                 return found
         elif isinstance(value, str) and re.search(r"<[^<>]+>", value):
-            return f"{prefix}{key}", value
+            return where, value
     return None
 
 
@@ -282,27 +306,57 @@ class PipelineConfig(Section):
     def _vertex_is_consistent(self):
         if self.vertex is None:
             return self
-        placeholder = _first_placeholder(self.model_dump(include={"data", "registry", "vertex"}))
+        placeholder = _first_placeholder(self.model_dump(mode="json"))
         if placeholder:
             raise ValueError(
                 f"replace the placeholder in '{placeholder[0]}': {placeholder[1]!r} (terraform output vertex_yaml)"
             )
+        if not VERTEX_PIPELINE_NAME.match(self.pipeline_name):
+            raise ValueError(
+                f"setting 'pipeline_name': {self.pipeline_name!r} cannot name Vertex AI pipeline jobs: use lowercase "
+                "letters, digits and '-', starting with a letter, at most 113 characters (the job ID adds a "
+                "15-character time)"
+            )
         if not self.data.startswith("gs://"):
             raise ValueError(f"data must be a gs:// path on Vertex AI, not {self.data!r}")
-        trainer = self.vertex.trainer
+        self._check_vertex_registry(self.vertex)
+        self._check_vertex_trainer(self.vertex.trainer)
+        return self
+
+    def _check_vertex_registry(self, vertex: VertexConfig) -> None:
+        if self.registry.kind != "vertex":
+            raise ValueError(
+                "setting 'registry.kind': a Vertex AI run pushes from a container that keeps no files, so its "
+                "registry is 'vertex' (Vertex AI Model Registry), not 'local'"
+            )
+        model_root = self.registry.model_root or ""
+        if model_root.rstrip("/").startswith(vertex.pipeline_root.rstrip("/")):
+            raise ValueError(
+                f"setting 'registry.model_root': {model_root!r} is inside vertex.pipeline_root, whose runs "
+                "expire (infra/ lifecycle rule); keep pushed models outside it, e.g. gs://<bucket>/models"
+            )
+
+    def _check_vertex_trainer(self, trainer: TrainerMachineConfig) -> None:
+        assert self.vertex is not None
         if trainer.needs_tpu_image and trainer.image in (None, self.vertex.image):
             raise ValueError(
                 f"setting 'vertex.trainer.image': the '{trainer.preset}' trainer preset needs the TPU image "
                 "(libtpu and TPU-VM TensorFlow; `make image` builds and pushes it, terraform output tpu_image), "
                 "not the pipeline image"
             )
-        replicas = self.vertex.trainer.replicas
-        if self.training.batch_size % replicas:
+        replicas, batch = trainer.replicas, self.training.batch_size
+        if batch % replicas:
             raise ValueError(
-                f"training.batch_size {self.training.batch_size} cannot be split across the {replicas} replicas "
-                f"of the '{self.vertex.trainer.preset}' trainer: use a multiple of {replicas}"
+                f"training.batch_size {batch} cannot be split across the {replicas} replicas "
+                f"of the '{trainer.preset}' trainer: use a multiple of {replicas}"
             )
-        return self
+        most = tpu_memory.max_images_per_replica(self.training)
+        if trainer.needs_tpu_image and batch // replicas > most:
+            raise ValueError(
+                f"setting 'training.batch_size': {batch} is {batch // replicas} images per replica of the "
+                f"'{trainer.preset}' trainer, more than the {most} that one {trainer.tpu_generation} replica holds "
+                f"at this encoder and image size (trainer/tpu_memory.py): use at most {most * replicas}"
+            )
 
     def require_vertex(self) -> VertexConfig:
         """The ``vertex`` section; a one-line ConfigError when the config has none."""

@@ -14,7 +14,7 @@ probes' labelled subsets, and linear evaluation reports both side by side.
 from __future__ import annotations
 
 import json
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 from tfx import v1 as tfx
 
@@ -185,14 +185,16 @@ def _trainer(config: PipelineConfig, example_gen, transform, pipeline_root: str)
 
 def vertex_training_job(config: PipelineConfig) -> dict:
     """The Vertex AI CustomJob fields the Trainer's job is created with (TFX adds the command)."""
+    from trainer import tpu_runtime
+
     vertex = config.require_vertex()
+    container: Dict[str, Any] = {"image_uri": vertex.trainer.image or vertex.image}
+    if vertex.trainer.tpu_generation:  # PJRT on v5e only; v3 keeps the stream executor (trainer/tpu_runtime.py)
+        environment = tpu_runtime.environment(vertex.trainer.tpu_generation)
+        container["env"] = [{"name": name, "value": value} for name, value in sorted(environment.items())]
     job_spec = {
         "worker_pool_specs": [
-            {
-                "machine_spec": vertex.trainer.machine_spec,
-                "replica_count": 1,
-                "container_spec": {"image_uri": vertex.trainer.image or vertex.image},
-            }
+            {"machine_spec": vertex.trainer.machine_spec, "replica_count": 1, "container_spec": container}
         ],
         "service_account": vertex.service_account,
         # A preempted or failed worker is started again in the same job, so it resumes from its checkpoint.

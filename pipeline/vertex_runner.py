@@ -18,11 +18,16 @@ from pipeline.config import ConfigError, PipelineConfig
 
 
 def compile_pipeline(config: PipelineConfig, output_path: str) -> Dict[str, Any]:
-    """Compiles the pipeline to a Vertex AI Pipelines job spec (JSON) at output_path; returns it."""
+    """Compiles the pipeline to a Vertex AI Pipelines job spec (JSON) at output_path; returns it.
+
+    Every image in it is pinned to a digest (``pipeline/images.py``).
+    """
     from tfx import v1 as tfx
 
+    from pipeline import images
     from pipeline.pipeline import UNCACHED_STEPS, create_pipeline
 
+    config = images.pin(config)
     vertex = config.require_vertex()
     pipeline = create_pipeline(config, pipeline_root=vertex.pipeline_root)
     runner_config = tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(

@@ -5,8 +5,10 @@ import io
 import json
 import multiprocessing
 import os
+import pathlib
 
 import pytest
+from conftest import GCS_BUCKET
 
 from components.registry import LocalRegistry, RegistryConfig, RegistryError
 from pipeline import cli
@@ -148,30 +150,49 @@ def test_vertex_push_is_a_new_version_of_the_parent_model_with_aliases():
     assert first.model_id == "simclr-encoder" and first.parent_model == ""
 
 
-def test_vertex_endpoint_deployment_is_off_by_default_and_sends_all_traffic_when_on():
+def test_vertex_endpoint_deployment_is_off_by_default_and_a_new_version_takes_only_what_it_replaces():
     from google.cloud import aiplatform_v1
 
     from components.registry import VertexModelRegistry, registry_from_config
 
-    assert registry_from_config(RegistryConfig(kind="vertex", project="p", region="r")).endpoint is None
+    root = "gs://b/models"
+    off = RegistryConfig(kind="vertex", project="p", region="r", model_root=root)
+    assert registry_from_config(off).endpoint is None
     endpoint = "projects/my-project/locations/europe-west4/endpoints/99"
     registry = registry_from_config(
-        RegistryConfig(kind="vertex", project="my-project", region="europe-west4", deploy_to_endpoint=endpoint)
+        RegistryConfig(
+            kind="vertex", project="my-project", region="europe-west4", deploy_to_endpoint=endpoint, model_root=root
+        )
     )
     assert isinstance(registry, VertexModelRegistry)
-    request = registry.deploy_request("7")
+    model = "projects/123/locations/europe-west4/models/simclr-encoder"
+    empty = aiplatform_v1.Endpoint(name=endpoint)
+    request = registry.deploy_request("7", empty, model)
     assert isinstance(request, aiplatform_v1.DeployModelRequest)
     assert request.endpoint == endpoint
     assert request.deployed_model.model == "projects/my-project/locations/europe-west4/models/simclr-encoder@7"
     assert request.deployed_model.dedicated_resources.machine_spec.machine_type == "n1-standard-4"
     assert request.deployed_model.dedicated_resources.min_replica_count == 1
-    assert dict(request.traffic_split) == {"0": 100}
+    assert dict(request.traffic_split) == {"0": 100}  # an empty endpoint: all of it
+    shared = aiplatform_v1.Endpoint(
+        name=endpoint,
+        deployed_models=[
+            aiplatform_v1.DeployedModel(id="11", model="projects/123/locations/europe-west4/models/other"),
+            aiplatform_v1.DeployedModel(id="12", model=model, model_version_id="6"),
+        ],
+        traffic_split={"11": 70, "12": 30},
+    )
+    # The old champion's 30 % moves to the new version; the other model keeps its 70 %.
+    assert dict(registry.deploy_request("7", shared, model).traffic_split) == {"11": 70, "0": 30}
+    del shared.deployed_models[1]
+    shared.traffic_split = {"11": 100}
+    assert dict(registry.deploy_request("7", shared, model).traffic_split) == {"11": 100, "0": 0}
 
 
 def test_vertex_push_refuses_a_local_model_path(tmp_path):
     from components.registry import VertexModelRegistry
 
-    registry = VertexModelRegistry("p", "us-central1", "m", "serving:latest")
+    registry = VertexModelRegistry("p", "us-central1", "m", "serving:latest", model_root="gs://b/models")
     with pytest.raises(RegistryError, match="needs the model on gs://"):
         registry.push(str(tmp_path), {}, make_champion=True)
 
@@ -187,6 +208,7 @@ def test_a_vertex_champion_also_takes_the_default_alias_and_a_candidate_neither(
 
 
 ENDPOINT = "projects/p/locations/europe-west4/endpoints/9"
+MODEL_ROOT = f"gs://{GCS_BUCKET}/models"
 PARENT = "projects/p/locations/europe-west4/models/encoder"
 
 
@@ -201,15 +223,46 @@ def vertex_api(tmp_path, monkeypatch):
         yield fake
 
 
+@pytest.fixture
+def exported(gcs, tmp_path):
+    """pushable(name) -> gs:// URI of a small SavedModel folder in the fake bucket (the Trainer's export)."""
+
+    def pushable(name: str) -> str:
+        local = make_saved_model_dir(tmp_path / name, payload=name.encode())
+        for path in pathlib.Path(local).rglob("*"):
+            if path.is_file():
+                gcs.blob(f"pipeline-root/Trainer/{name}/{path.relative_to(local)}").upload_from_filename(str(path))
+        return f"gs://{GCS_BUCKET}/pipeline-root/Trainer/{name}"
+
+    return pushable
+
+
+def vertex_registry(model: str = "encoder", **options):
+    from components.registry import VertexModelRegistry
+
+    return VertexModelRegistry("p", "europe-west4", model, "image", model_root=MODEL_ROOT, **options)
+
+
+def test_a_vertex_push_registers_a_copy_that_outlives_the_run(vertex_api, exported, gcs):
+    source = exported("m1")
+    vertex_registry().push(source, {}, make_champion=True)
+    (upload,) = [c["request"] for c in vertex_api.calls() if c["method"] == "upload_model"]
+    registered = upload["model"]["artifact_uri"]
+    assert registered.startswith(f"{MODEL_ROOT}/encoder/") and not registered.startswith(source)
+    kept = registered.removeprefix(f"gs://{GCS_BUCKET}/")
+    assert gcs.blob(f"{kept}/saved_model.pb").download_as_bytes() == b"graph"
+    for blob in list(gcs.list_blobs(prefix="pipeline-root/")):  # the run's artifacts expire
+        blob.delete()
+    assert gcs.blob(f"{kept}/variables/variables.data-00000-of-00001").download_as_bytes() == b"m1"
+
+
 def test_the_vertex_fake_names_resources_by_project_number_and_refuses_an_alias_where_a_version_id_is_due(
-    vertex_api,
+    vertex_api, exported
 ):
     from google.api_core import exceptions
 
-    from components.registry import VertexModelRegistry
-
-    registry = VertexModelRegistry("p", "europe-west4", "encoder", "image")
-    registry.push("gs://b/m", {}, make_champion=True)
+    registry = vertex_registry()
+    registry.push(exported("m"), {}, make_champion=True)
     client = registry._client()
     model = client.get_model(name=f"{PARENT}@champion")
     assert model.name == "projects/123456789012/locations/europe-west4/models/encoder" and model.version_id == "1"
@@ -219,23 +272,33 @@ def test_the_vertex_fake_names_resources_by_project_number_and_refuses_an_alias_
         client.merge_version_aliases(name=f"{PARENT}@1", version_aliases=["-default"])
 
 
-def test_a_second_vertex_champion_keeps_the_first_as_previous_and_undeploys_it_once_traffic_moved(vertex_api):
+def test_a_second_vertex_champion_keeps_the_first_as_previous_and_undeploys_it_once_traffic_moved(vertex_api, exported):
     from google.cloud import aiplatform_v1
 
-    from components.registry import VertexModelRegistry
-
-    other = VertexModelRegistry("p", "europe-west4", "other", "image", endpoint=ENDPOINT)
-    other.push("gs://b/other", {}, make_champion=True)  # another model served on the same endpoint
-    registry = VertexModelRegistry("p", "europe-west4", "encoder", "image", endpoint=ENDPOINT)
-    assert registry.push("gs://b/m1", {}, make_champion=True) == "1"
-    assert registry.push("gs://b/m2", {}, make_champion=True) == "2"
+    other = vertex_registry("other", endpoint=ENDPOINT)
+    other.push(exported("other"), {}, make_champion=True)  # another model served on the same endpoint: 100 %
+    registry = vertex_registry(endpoint=ENDPOINT)
+    assert registry.push(exported("m1"), {}, make_champion=True) == "1"
+    endpoints = registry._connect(aiplatform_v1.EndpointServiceClient)
+    # Vertex AI moves traffic only by request: the first version takes none from the other model.
+    assert dict(endpoints.get_endpoint(name=ENDPOINT).traffic_split) == {"1": 100, "2": 0}
+    endpoints.deploy_model(  # the user gives the encoder half, as the warning says to
+        request=aiplatform_v1.DeployModelRequest(
+            endpoint=ENDPOINT,
+            deployed_model=aiplatform_v1.DeployedModel(model=f"{PARENT}@1"),
+            traffic_split={"1": 50, "2": 50, "0": 0},
+        )
+    ).result()
+    assert registry.push(exported("m2"), {}, make_champion=True) == "2"
     assert vertex_api.aliases("encoder") == {"champion": "2", "default": "2", "previous-champion": "1"}
     merges = [c["request"] for c in vertex_api.calls() if c["method"] == "merge_version_aliases"]
     assert merges == [{"name": f"{PARENT}@1", "version_aliases": ["previous-champion"]}]
-    served = {(d["model"].rsplit("/", 1)[-1], d["model_version_id"]) for d in vertex_api.deployed("9")}
-    assert served == {("other", "1"), ("encoder", "2")}  # the replaced champion is undeployed, the other model stays
-    endpoint = registry._connect(aiplatform_v1.EndpointServiceClient).get_endpoint(name=ENDPOINT)
+    endpoint = endpoints.get_endpoint(name=ENDPOINT)
     assert endpoint.name.startswith("projects/123456789012/")
+    served = {(d.model.rsplit("/", 1)[-1], d.model_version_id) for d in endpoint.deployed_models}
+    assert served == {("other", "1"), ("encoder", "2")}  # the replaced champions are undeployed, the other stays
+    shares = {d.model.rsplit("/", 1)[-1]: endpoint.traffic_split.get(d.id, 0) for d in endpoint.deployed_models}
+    assert shares == {"other": 50, "encoder": 50}  # the new champion took its predecessors' half, no more
 
 
 def run_registry_cli(config, *argv):
@@ -248,7 +311,9 @@ def run_registry_cli(config, *argv):
 @pytest.fixture
 def vertex_registry_config(tmp_path):
     config = tmp_path / "vertex-registry.yaml"
-    config.write_text("registry: {kind: vertex, project: p, region: europe-west4, model_name: encoder}\n")
+    config.write_text(
+        f"registry: {{kind: vertex, project: p, region: europe-west4, model_name: encoder, model_root: {MODEL_ROOT}}}\n"
+    )
     return config
 
 
@@ -296,12 +361,10 @@ def test_registry_commands_on_a_vertex_config_print_their_requests_in_a_dry_run(
             assert list(request.version_aliases) == fields["versionAliases"]
 
 
-def test_vertex_promote_and_rollback_move_the_champion_one_step_back(vertex_registry_config, vertex_api):
-    from components.registry import VertexModelRegistry
-
-    registry = VertexModelRegistry("p", "europe-west4", "encoder", "image")
-    for uri in ("gs://b/m1", "gs://b/m2"):
-        registry.push(uri, {}, make_champion=True)
+def test_vertex_promote_and_rollback_move_the_champion_one_step_back(vertex_registry_config, vertex_api, exported):
+    registry = vertex_registry()
+    for name in ("m1", "m2"):
+        registry.push(exported(name), {}, make_champion=True)
     assert run_registry_cli(vertex_registry_config, "promote", "1") == (
         0,
         f"champion of {PARENT} is now version 1\n",
@@ -312,10 +375,8 @@ def test_vertex_promote_and_rollback_move_the_champion_one_step_back(vertex_regi
     assert vertex_api.aliases("encoder") == {"champion": "2", "default": "2"}
 
 
-def test_a_second_vertex_rollback_is_refused_in_one_line(vertex_registry_config, vertex_api, capsys):
-    from components.registry import VertexModelRegistry
-
-    VertexModelRegistry("p", "europe-west4", "encoder", "image").push("gs://b/m1", {}, make_champion=True)
+def test_a_second_vertex_rollback_is_refused_in_one_line(vertex_registry_config, vertex_api, exported, capsys):
+    vertex_registry().push(exported("m1"), {}, make_champion=True)
     code, _ = run_registry_cli(vertex_registry_config, "rollback")
     assert code != 0
     error = capsys.readouterr().err.strip()

@@ -7,6 +7,7 @@ KubeflowV2DagRunner; requests are built by the Vertex AI SDK's own classes.
 import contextlib
 import io
 import json
+import os
 import pathlib
 
 import pytest
@@ -17,8 +18,9 @@ from pipeline import cli
 from pipeline.config import ConfigError, load_config
 
 PROJECT, REGION = "demo-project", "europe-west4"
-IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/simclr/simclr-tfx:1.0"
-TPU_IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/simclr/simclr-tfx-tpu:1.0"
+IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/simclr/simclr-tfx"  # a repository, as infra/ outputs it
+TPU_IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/simclr/simclr-tfx-tpu"
+PINNED, TPU_PINNED = f"{IMAGE}@sha256:{'a' * 64}", f"{TPU_IMAGE}@sha256:{'b' * 64}"  # what `make image` recorded
 SERVICE_ACCOUNT = f"simclr-pipeline@{PROJECT}.iam.gserviceaccount.com"
 NETWORK = "projects/123456/global/networks/simclr-vpc"
 BEAM_STEPS = ("ImageExampleGen", "StatisticsGen", "Transform", "Embedder")
@@ -27,6 +29,16 @@ TRAINER_MACHINES = {
     "tpu-v5e-8": {"machineType": "ct5lp-hightpu-8t", "tpuTopology": "2x4"},
     "gpu": {"machineType": "a2-highgpu-1g", "acceleratorType": "NVIDIA_TESLA_A100", "acceleratorCount": 1},
 }
+
+
+@pytest.fixture(autouse=True)
+def image_record(tmp_path_factory, monkeypatch):
+    """infra/images.json as `make image` leaves it, in the working directory that compile reads it from."""
+    folder = tmp_path_factory.mktemp("checkout")
+    (folder / "infra").mkdir()
+    (folder / "infra" / "images.json").write_text(json.dumps({IMAGE: PINNED, TPU_IMAGE: TPU_PINNED}))
+    monkeypatch.chdir(folder)
+    return folder / "infra" / "images.json"
 
 
 def vertex_settings(preset: str = "tpu", batch_size: int = 64) -> dict:
@@ -40,7 +52,7 @@ def vertex_settings(preset: str = "tpu", batch_size: int = 64) -> dict:
             "epochs": 3,
             "optimizer": {"warmup_epochs": 1},
         },
-        "registry": {"kind": "vertex", "project": PROJECT, "region": REGION},
+        "registry": {"kind": "vertex", "project": PROJECT, "region": REGION, "model_root": "gs://demo-bucket/models"},
         "vertex": {
             "project": PROJECT,
             "region": REGION,
@@ -74,10 +86,14 @@ def run_cli(*argv: str):
     return code, stdout.getvalue()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
-    """{preset: (config path, spec path, spec)} compiled once per session through `simclr-tfx compile`."""
+    """{preset: (config path, spec path, spec)} compiled once per module through `simclr-tfx compile`."""
     folder = tmp_path_factory.mktemp("vertex")
+    (folder / "infra").mkdir()
+    (folder / "infra" / "images.json").write_text(json.dumps({IMAGE: PINNED, TPU_IMAGE: TPU_PINNED}))
+    here = os.getcwd()
+    os.chdir(folder)
     result = {}
     for preset in TRAINER_MACHINES:
         config = write_yaml(folder / f"{preset}.yaml", vertex_settings(preset))
@@ -85,6 +101,7 @@ def compiled(tmp_path_factory):
         code, _ = run_cli("compile", "--config", config, "--output", str(spec))
         assert code == 0
         result[preset] = (config, str(spec), json.loads(spec.read_text()))
+    os.chdir(here)
     return result
 
 
@@ -102,7 +119,7 @@ def task_parameter(spec: dict, task: str, name: str):
 def test_every_step_runs_the_configured_image(compiled, preset):
     executors = compiled[preset][2]["pipelineSpec"]["deploymentSpec"]["executors"]
     assert len(executors) == len(tasks(compiled[preset][2])) == 12
-    assert {executor["container"]["image"] for executor in executors.values()} == {IMAGE}
+    assert {executor["container"]["image"] for executor in executors.values()} == {PINNED}  # the recorded digest
     # Each step names its command, so the image's ENTRYPOINT (Beam's boot, for Dataflow workers) never runs on Vertex.
     assert all(executor["container"]["command"][:2] == ["python", "-m"] for executor in executors.values())
 
@@ -134,7 +151,11 @@ def test_the_trainer_is_a_vertex_custom_job_on_the_preset_machine(compiled, pres
     )["workerPoolSpecs"]
     assert len(pool) == 1 and pool[0]["replicaCount"] == "1"  # int64 travels as a string
     assert pool[0]["machineSpec"] == TRAINER_MACHINES[preset]
-    assert pool[0]["containerSpec"]["imageUri"] == (TPU_IMAGE if preset.startswith("tpu") else IMAGE)
+    assert pool[0]["containerSpec"]["imageUri"] == (TPU_PINNED if preset.startswith("tpu") else PINNED)
+    # PJRT on v5e, as Vertex AI's TPU training page says; never on the GPU (nor on v3: test_tpu_runtime).
+    pjrt = {"NEXT_PLUGGABLE_DEVICE_USE_C_API": "true", "TF_PLUGGABLE_DEVICE_LIBRARY_PATH": "/lib/libtpu.so"}
+    env = {e["name"]: e["value"] for e in pool[0]["containerSpec"].get("env", [])}
+    assert env == (pjrt if preset.startswith("tpu") else {})
     assert job_spec.service_account == SERVICE_ACCOUNT and job_spec.network == NETWORK
     assert job_spec.tensorboard.endswith("/tensorboards/42")
     assert job_spec.base_output_directory.output_uri_prefix.startswith("gs://")
@@ -156,7 +177,7 @@ def test_beam_steps_run_on_dataflow(compiled, preset):
             f"--service_account_email={SERVICE_ACCOUNT}",
             "--machine_type=n2-standard-8",
             "--max_num_workers=7",
-            f"--sdk_container_image={IMAGE}",
+            f"--sdk_container_image={PINNED}",  # the recorded digest: workers run the launcher's image
             "--experiments=use_runner_v2",
             "--network=simclr-vpc",
             f"--subnetwork=regions/{REGION}/subnetworks/simclr-workers",
@@ -381,14 +402,22 @@ def test_bad_vertex_settings_are_one_line_errors(tmp_path, change, message):
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
+FILLED = {"<project>": PROJECT, "<region>": REGION, "<bucket>": "demo-bucket", "<id>": "42"}
+
+
+def fill(text: str) -> str:
+    for placeholder, value in FILLED.items():
+        text = text.replace(placeholder, value)
+    return text
+
+
 @pytest.mark.parametrize("name, preset", [("vertex", "tpu"), ("imagenet", "tpu-v5e-8")])
 def test_the_shipped_templates_name_their_placeholders_and_compile_once_filled(tmp_path, name, preset):
     configs = pathlib.Path(cli.__file__).parent / "configs"
     with pytest.raises(ConfigError, match="replace the placeholder in 'data'"):
         load_config(name)
     for template in ("vertex", name):  # imagenet.yaml extends vertex.yaml beside it
-        filled = (configs / f"{template}.yaml").read_text().replace("<project>", PROJECT).replace("<id>", "42")
-        (tmp_path / f"{template}.yaml").write_text(filled)
+        (tmp_path / f"{template}.yaml").write_text(fill((configs / f"{template}.yaml").read_text()))
     config = load_config(str(tmp_path / f"{name}.yaml"))
     assert config.vertex.trainer.preset == preset and config.training.batch_size % config.vertex.trainer.replicas == 0
     spec_path = tmp_path / "spec.json"
@@ -402,6 +431,96 @@ def test_the_shipped_templates_name_their_placeholders_and_compile_once_filled(t
             "tpu-v5e-8": {"machine_type": "ct5lp-hightpu-8t", "tpu_topology": "2x4"},
         }[preset]
     )
+    assert pool["container_spec"]["image_uri"] == TPU_PINNED
+
+
+def test_a_placeholder_anywhere_is_refused_in_one_line(tmp_path):
+    configs = pathlib.Path(cli.__file__).parent / "configs"
+    (tmp_path / "vertex.yaml").write_text(fill((configs / "vertex.yaml").read_text()))
+    imagenet = fill((configs / "imagenet.yaml").read_text()).replace(
+        "labels_file: gs://demo-bucket/", "labels_file: gs://<project>-simclr/"
+    )
+    (tmp_path / "imagenet.yaml").write_text(imagenet)
+    with pytest.raises(ConfigError) as error:
+        load_config(str(tmp_path / "imagenet.yaml"))
+    assert "replace the placeholder in 'ingest.labels_file'" in str(error.value) and "\n" not in str(error.value)
+    settings = vertex_settings()
+    settings["ingest"] = {"beam_args": ["--flag=<value>"]}
+    with pytest.raises(ConfigError, match=r"placeholder in 'ingest.beam_args\[0\]'"):
+        load_config(write_yaml(tmp_path / "listed.yaml", settings))
+
+
+def test_compile_refuses_an_image_tag_without_a_recorded_digest_and_pins_a_recorded_one(tmp_path, image_record):
+    settings = vertex_settings("gpu")
+    settings["vertex"]["image"] = f"{IMAGE}:latest"  # a tag resolves through the record too
+    config = write_yaml(tmp_path / "tagged.yaml", settings)
+    code, out = run_cli("compile", "--config", config, "--output", str(tmp_path / "spec.json"))
+    assert code == 0 and PINNED in out
+    executors = json.loads((tmp_path / "spec.json").read_text())["pipelineSpec"]["deploymentSpec"]["executors"]
+    assert {e["container"]["image"] for e in executors.values()} == {PINNED}
+    assert f"--sdk_container_image={PINNED}" in executors["StatisticsGen_executor"]["container"]["args"]
+    image_record.unlink()
+    code, _ = run_cli("compile", "--config", config, "--output", str(tmp_path / "again.json"))
+    assert code == 2 and not (tmp_path / "again.json").exists()
+
+
+def test_make_image_records_each_pushed_digest_for_compile(tmp_path):
+    from pipeline import images
+
+    record = tmp_path / "images.json"
+    digests = [f"other.example/x@sha256:{'c' * 64}", PINNED]
+    assert images.record_push(str(record), IMAGE, digests) == PINNED
+    assert images.record_push(str(record), TPU_IMAGE, [TPU_PINNED]) == TPU_PINNED
+    assert json.loads(record.read_text()) == {IMAGE: PINNED, TPU_IMAGE: TPU_PINNED}
+    with pytest.raises(ConfigError, match="was it pushed"):
+        images.record_push(str(record), IMAGE, [f"{IMAGE}:latest"])
+    assert images.repository("localhost:5000/a/b:tag@sha256:" + "d" * 64) == "localhost:5000/a/b"
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda s: s.update(pipeline_name="SimCLR_cloud"), "setting 'pipeline_name'"),
+        (lambda s: s.update(pipeline_name="9lives"), "setting 'pipeline_name'"),
+        (lambda s: s.update(registry={"kind": "local"}), "setting 'registry.kind'"),
+        (lambda s: s["registry"].pop("model_root"), "needs 'model_root'"),
+        (
+            lambda s: s["registry"].update(model_root="gs://demo-bucket/pipeline-root/models"),
+            "setting 'registry.model_root'",
+        ),
+        # 1024 on the 4 chips of a v5e host: 256 images of two 224 px views per chip (vertex.yaml's old batch).
+        (
+            lambda s: s["training"].update(encoder={"depth": 50, "image_size": 224}, batch_size=1024),
+            "setting 'training.batch_size': 1024 is 256 images per replica",
+        ),
+        (
+            lambda s: s["training"].update(encoder={"depth": 50, "image_size": 224}, batch_size=512, bf16="off"),
+            "more than the 64 that one v5e replica holds",
+        ),
+    ],
+)
+def test_settings_that_would_fail_on_vertex_are_refused_in_one_line(tmp_path, change, message):
+    settings = vertex_settings()
+    change(settings)
+    with pytest.raises(ConfigError) as error:
+        load_config(write_yaml(tmp_path / "bad.yaml", settings))
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_every_shipped_config_loads_within_its_tpu_memory(tmp_path):
+    from trainer import tpu_memory
+
+    configs = pathlib.Path(cli.__file__).parent / "configs"
+    for path in configs.glob("*.yaml"):
+        (tmp_path / path.name).write_text(fill(path.read_text()))
+    for path in sorted(tmp_path.glob("*.yaml")):
+        config = load_config(str(path))  # refuses a batch over the preset's replicas' memory
+        if config.vertex and config.vertex.trainer.tpu_generation:
+            per_replica = config.training.batch_size // config.vertex.trainer.replicas
+            assert per_replica <= tpu_memory.max_images_per_replica(config.training), path.name
+    # The anchor (trainer/tpu_memory.py): ResNet-50, 224 px, two views, bfloat16: 128 images per replica.
+    anchor = load_config(str(tmp_path / "imagenet.yaml")).training
+    assert tpu_memory.max_images_per_replica(anchor) == 128
 
 
 def test_compile_needs_a_vertex_section(tmp_path, capsys):
