@@ -13,19 +13,50 @@ the encoder alone on views of any size (bench/serving_size.py scores other servi
 The module holds the encoder's and the head's weights, not the Keras models: saving a Keras model
 also traces every layer's call for Keras to reload it, which nothing here does, and which took
 most of the export's time.
+
+The served graph is float32 whatever the training precision: a model trained under
+``mixed_bfloat16`` (``training.bf16``) computes in bfloat16, which a TPU runs natively but the
+CPUs of the Dataflow Embedder and of the ``tf2-cpu`` serving container emulate slowly, so the
+export rebuilds the encoder and head under the float32 policy and copies the trained weights in
+(they are float32 variables under either policy).
 """
 
 import types
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
+import tf_keras as keras
 
 from trainer import augment, contract
-from trainer.model import SimCLR
+from trainer.heads import build_projection_head
+from trainer.model import SimCLR, build_encoder
+
+
+def float32_models(model: SimCLR) -> types.SimpleNamespace:
+    """The trained encoder and head, rebuilt to compute in float32 and holding the same weights."""
+    config = model.config
+    # The input normalisation holds the Transform's channel statistics as constants, not weights.
+    normalize = model.encoder.get_layer("normalize")
+    mean = np.reshape(np.asarray(normalize.mean), [-1])
+    std = np.sqrt(np.reshape(np.asarray(normalize.variance), [-1]))
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        encoder = build_encoder(config, mean, std)
+        head = build_projection_head(
+            encoder.output_shape[-1], config.head.widths, config.head.batch_norm, config.sync_batch_norm
+        )
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    encoder.set_weights(model.encoder.get_weights())
+    head.set_weights(model.head.get_weights())
+    return types.SimpleNamespace(encoder=encoder, head=head, config=config)
 
 
 class EncoderModule(tf.Module):
-    def __init__(self, model: SimCLR, transform_output: tft.TFTransformOutput):
+    def __init__(self, model, transform_output: tft.TFTransformOutput):
+        """``model``: a SimCLR, or anything with its ``encoder``, ``head`` and ``config`` (``float32_models``)."""
         super().__init__(name="simclr_encoder")
         # The models are called through a holder that tf.Module does not track; their weights are tracked.
         self._models = types.SimpleNamespace(encoder=model.encoder, head=model.head)
@@ -66,7 +97,7 @@ def export_encoder(model: SimCLR, transform_output_dir: str, export_dir: str) ->
     {contract.EMBEDDING_OUTPUT: [batch, features] float32}) and ``projection`` (the same input ->
     {"projection": [batch, head output] float32}).
     """
-    module = EncoderModule(model, tft.TFTransformOutput(transform_output_dir))
+    module = EncoderModule(float32_models(model), tft.TFTransformOutput(transform_output_dir))
     tf.saved_model.save(
         module,
         export_dir,
