@@ -69,7 +69,7 @@ scan: $(SCAN)/checkov
 
 # The unit tests alone, for the edit-run loop (under 2 minutes; the import checks, which start
 # fresh interpreters, stay in `make test`); `make test` stays the full suite.
-FAST_TESTS := test_image_folder test_stage_keys test_task_zygote test_registry test_knn test_linear_probe test_schema \
+FAST_TESTS := test_image_folder test_stage_keys test_task_zygote test_tpu_runtime test_registry test_knn test_linear_probe test_schema \
 	test_image_decoding test_uri_io test_progress
 test-fast: install lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(FAST_TESTS:%=tests/%.py) $(PYTEST_ARGS)

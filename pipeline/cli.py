@@ -15,7 +15,7 @@ import warnings
 from typing import Any, Dict, List, Optional
 
 EXIT_USER_ERROR = 2
-EXIT_STORAGE_ERROR = 3
+EXIT_CLOUD_ERROR = 3  # Cloud Storage or Vertex AI refused, or no credentials
 
 
 def _configure_process(verbose: bool) -> None:
@@ -819,32 +819,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (DataError, ConfigError) as error:
         print(f"simclr-tfx: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except Exception as error:  # a storage failure that outlasted every retry: name the object, in one line
-        line = _storage_error(error)
+    except Exception as error:  # a cloud failure (credentials, permission, a missing resource): one line
+        from pipeline import cloud_errors
+
+        line = cloud_errors.one_line(error)
         if line is None:
             raise
         print(f"simclr-tfx: error: {line}", file=sys.stderr)
-        return EXIT_STORAGE_ERROR
-
-
-def _storage_error(error: BaseException) -> Optional[str]:
-    """One line for a storage failure: the first line in the error or the errors behind it that names a
-    gs:// object, else a Cloud Storage API error's own first line; None for any other error."""
-    from google.api_core.exceptions import GoogleAPICallError
-
-    chain: List[BaseException] = []
-    cause: Optional[BaseException] = error
-    while cause is not None and cause not in chain:
-        chain.append(cause)
-        cause = cause.__cause__ or cause.__context__
-    for link in chain:
-        for line in str(link).splitlines():
-            if "gs://" in line:
-                return f"storage: {line.strip()}"
-    for link in chain:
-        if isinstance(link, GoogleAPICallError):
-            return f"storage: {str(link).splitlines()[0]}"
-    return None
+        return EXIT_CLOUD_ERROR
 
 
 if __name__ == "__main__":

@@ -40,6 +40,11 @@ or the Model Registry documentation.
   it" (``UndeployModelRequest.traffic_split``).
 * R10 GetModel takes ``models/<id>`` (the default version), ``@<version id>`` or ``@<alias>``
   (``Model.version_aliases``, ``DeployedModel.model``); anything else is NOT_FOUND.
+* R11 A project the caller cannot see answers PERMISSION_DENIED, "regardless of whether or not it
+  exists" (AIP-211, "Authorization checks"); a location of the project that has none of it is NOT_FOUND.
+* R12 A call to a disabled API answers PERMISSION_DENIED with reason ``SERVICE_DISABLED``:
+  "<API> has not been used in project <number> before or it is disabled" (google.rpc.ErrorInfo,
+  the reason Google APIs give for a disabled service). ``FakeVertex(..., api_enabled=False)``.
 """
 
 from __future__ import annotations
@@ -93,11 +98,20 @@ class VertexState:
     def _id(self, name: str, collection: str) -> str:
         """The resource ID in ``projects/<id or number>/locations/<region>/<collection>/<id>``; else NOT_FOUND."""
         match = re.fullmatch(rf"projects/([^/]+)/locations/([^/]+)/{collection}/([^/@]+)", name)
-        if not match or match.group(1) not in (self.project, self.number) or match.group(2) != self.region:
+        if match:
+            self.check_location(f"projects/{match.group(1)}/locations/{match.group(2)}")
+        if not match:
             raise ApiError(grpc.StatusCode.NOT_FOUND, f"{name} not found")
         return match.group(3)
 
     def check_location(self, parent: str) -> None:
+        project = parent.split("/")[1] if parent.startswith("projects/") else ""
+        if project not in (self.project, self.number):  # R11
+            raise ApiError(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"Permission 'aiplatform.models.get' denied on resource '//aiplatform.googleapis.com/{parent}' "
+                "(or it may not exist).",
+            )
         if parent not in (f"projects/{self.project}/locations/{self.region}", self.location):
             raise ApiError(grpc.StatusCode.NOT_FOUND, f"location {parent} not found")
 
@@ -268,8 +282,8 @@ def _message(message_type, value: Dict[str, Any]):
 class FakeVertexService:
     """The gRPC methods: each turns its request into a rule call on the state, under one lock, and saves."""
 
-    def __init__(self, state: VertexState):
-        self.state = state
+    def __init__(self, state: VertexState, api_enabled: bool = True):
+        self.state, self.api_enabled = state, api_enabled
         self.models = ModelRegistryRules(state)
         self.endpoints = EndpointRules(state, self.models)
 
@@ -313,6 +327,13 @@ class FakeVertexService:
             logged = _as_dict(request) if hasattr(type(request), "to_json") else {"name": request.name}
             self.state.data["calls"].append({"method": name, "request": logged})
             try:
+                if not self.api_enabled:  # R12
+                    raise ApiError(
+                        grpc.StatusCode.PERMISSION_DENIED,
+                        f"Vertex AI API has not been used in project {self.state.number} before or it is disabled. "
+                        "Enable it by visiting https://console.developers.google.com/apis/api/"
+                        f"aiplatform.googleapis.com/overview?project={self.state.number} [reason: SERVICE_DISABLED]",
+                    )
                 return method(request)
             except ApiError as error:
                 context.abort(error.code, str(error))
@@ -401,9 +422,17 @@ class FakeVertexService:
 class FakeVertex:
     """The fake API on 127.0.0.1 in a thread of this process; ``env()`` points the registry's clients at it."""
 
-    def __init__(self, state_path: str, project: str, region: str, project_number: str = "123456789012", endpoints=()):
+    def __init__(
+        self,
+        state_path: str,
+        project: str,
+        region: str,
+        project_number: str = "123456789012",
+        endpoints=(),
+        api_enabled: bool = True,
+    ):
         self.state = VertexState(state_path, project, project_number, region, list(endpoints))
-        self.service = FakeVertexService(self.state)
+        self.service = FakeVertexService(self.state, api_enabled)
         self.server: Optional[grpc.Server] = None
         self.port = 0
 

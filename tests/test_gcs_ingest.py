@@ -65,7 +65,7 @@ def test_a_storage_error_that_outlasts_the_retries_is_one_line_naming_the_object
     finally:
         fake_gcs.set_faults(Faults())
     err = capsys.readouterr().err.strip()
-    assert code == cli.EXIT_STORAGE_ERROR and len(err.splitlines()) == 1, err
+    assert code == cli.EXIT_CLOUD_ERROR and len(err.splitlines()) == 1, err
     assert err.startswith("simclr-tfx: error: storage: ") and f"gs://{BUCKET}/datasets/locked" in err
 
 
@@ -94,7 +94,7 @@ def test_a_failed_beam_rename_batch_ends_the_run_in_one_line(
     finally:
         fake_gcs.set_faults(Faults())
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == cli.EXIT_STORAGE_ERROR and len([line for line in err if "error" in line]) == 1, err
+    assert code == cli.EXIT_CLOUD_ERROR and len([line for line in err if "error" in line]) == 1, err
     assert err[-1].startswith("simclr-tfx: error: storage: ") and "batch" in err[-1]
 
 

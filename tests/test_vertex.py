@@ -541,3 +541,18 @@ def test_the_supervised_baseline_compiles_into_the_vertex_dag(tmp_path):
     assert baseline_needs == ["ImageExampleGen", "Transform"]
     baseline_input = compiled_tasks["LinearEval"]["inputs"]["artifacts"]["baseline"]["taskOutputArtifact"]
     assert baseline_input == {"producerTask": "SupervisedBaseline", "outputArtifactKey": "baseline"}
+
+
+@pytest.mark.parametrize("argv", [["submit"], ["schedule", "create"], ["schedule", "list"]])
+def test_submitting_or_scheduling_without_credentials_says_how_to_log_in(compiled, tmp_path, monkeypatch, capsys, argv):
+    from pipeline.cloud_errors import CREDENTIALS
+
+    for name in ("GOOGLE_APPLICATION_CREDENTIALS", "SIMCLR_VERTEX_EMULATOR_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))  # no ADC file there
+    monkeypatch.setenv("NO_GCE_CHECK", "True")  # and no metadata server to ask
+    config, spec, _ = compiled["gpu"]
+    extra = ["--spec", spec] if argv[-1] != "list" else []
+    code, _ = run_cli(*argv, "--config", config, *extra)
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == cli.EXIT_CLOUD_ERROR and err == [f"simclr-tfx: error: {CREDENTIALS}"], err
