@@ -379,9 +379,12 @@ def _saved_model_of(args: argparse.Namespace) -> str:
 def cmd_embed(args: argparse.Namespace) -> int:
     from components import embedder, embeddings
     from components.errors import DataError
+    from pipeline import cloud_errors
     from pipeline.config import load_config
     from trainer import uri_io
 
+    if any(str(path).startswith("gs://") for path in (args.model, args.data, args.output)):
+        cloud_errors.require_credentials()  # TensorFlow's GCS reader would only say it cannot read the object
     saved_model = _saved_model_of(args)
     if not uri_io.exists(args.data):
         raise DataError(f"--data {args.data} does not exist")

@@ -22,6 +22,13 @@ CREDENTIALS = (
 )
 
 
+def require_credentials() -> None:
+    """Raises google.auth's DefaultCredentialsError (one line, via ``one_line``) when no credentials are found."""
+    import google.auth
+
+    google.auth.default()
+
+
 def _chain(error: BaseException) -> List[BaseException]:
     chain: List[BaseException] = []
     cause: Optional[BaseException] = error
@@ -49,7 +56,11 @@ def one_line(error: BaseException) -> Optional[str]:
     from google.auth import exceptions as auth_exceptions
 
     chain = _chain(error)
-    if any(isinstance(link, auth_exceptions.DefaultCredentialsError) for link in chain):
+    unauthenticated = ("UnauthenticatedError", "Unauthenticated")  # TensorFlow's and google-api-core's 401
+    if any(
+        isinstance(link, auth_exceptions.DefaultCredentialsError) or type(link).__name__ in unauthenticated
+        for link in chain
+    ):
         return CREDENTIALS
     # A line that names the gs:// object, when there is one, says where better than the API's own first line.
     named = next((line.strip() for link in chain for line in str(link).splitlines() if "gs://" in line), None)

@@ -42,9 +42,12 @@ def test_a_registry_command_without_credentials_says_how_to_log_in(tmp_path, no_
     assert one_error_line(capsys) == f"simclr-tfx: error: {CREDENTIALS}"
 
 
-def test_ingesting_a_bucket_without_credentials_says_how_to_log_in(tmp_path, no_credentials, capsys, write_config):
+@pytest.mark.parametrize("command", ["ingest", "run"])
+def test_reading_a_bucket_without_credentials_says_how_to_log_in(
+    tmp_path, no_credentials, capsys, write_config, command
+):
     code = cli.main(
-        ["ingest", "--config", write_config(), "--data", "gs://a-bucket/images", "--output", str(tmp_path / "r")]
+        [command, "--config", write_config(), "--data", "gs://a-bucket/images", "--output", str(tmp_path / "r")]
     )
     assert code == cli.EXIT_CLOUD_ERROR
     assert one_error_line(capsys) == f"simclr-tfx: error: {CREDENTIALS}"
@@ -89,3 +92,10 @@ def test_a_missing_bucket_is_not_found_in_one_line(tmp_path, gcs, capsys, write_
     line = one_error_line(capsys)
     assert code in (cli.EXIT_CLOUD_ERROR, cli.EXIT_USER_ERROR)
     assert "gs://no-such-bucket/images" in line
+
+
+def test_embedding_with_a_model_on_gcs_without_credentials_says_how_to_log_in(tmp_path, no_credentials, capsys):
+    (tmp_path / "images").mkdir()
+    argv = ["embed", "--model", "gs://a-bucket/models/x", "--data", str(tmp_path / "images")]
+    assert cli.main([*argv, "--output", str(tmp_path / "out")]) == cli.EXIT_CLOUD_ERROR
+    assert one_error_line(capsys) == f"simclr-tfx: error: {CREDENTIALS}"

@@ -338,6 +338,9 @@ def test_schedule_create_dry_run_prints_the_create_schedule_request(compiled):
     assert job["serviceAccount"] == SERVICE_ACCOUNT and job["network"] == NETWORK
     assert job["runtimeConfig"]["gcsOutputDirectory"] == "gs://demo-bucket/pipeline-root"
     assert job["pipelineSpec"]["root"] == spec["pipelineSpec"]["root"]
+    # Every run of the schedule starts exactly the image `make image` pushed, whatever a tag names later.
+    executors = job["pipelineSpec"]["deploymentSpec"]["executors"].values()
+    assert {executor["container"]["image"] for executor in executors} == {PINNED}
 
 
 def test_schedule_default_cron_comes_from_the_config(compiled):
