@@ -350,8 +350,9 @@ class PipelineConfig(Section):
                 f"training.batch_size {batch} cannot be split across the {replicas} replicas "
                 f"of the '{trainer.preset}' trainer: use a multiple of {replicas}"
             )
-        most = tpu_memory.max_images_per_replica(self.training)
-        if trainer.needs_tpu_image and batch // replicas > most:
+        generation = trainer.tpu_generation
+        most = tpu_memory.max_images_per_replica(self.training, generation) if generation else batch
+        if batch // replicas > most:
             raise ValueError(
                 f"setting 'training.batch_size': {batch} is {batch // replicas} images per replica of the "
                 f"'{trainer.preset}' trainer, more than the {most} that one {trainer.tpu_generation} replica holds "

@@ -520,7 +520,8 @@ def test_every_shipped_config_loads_within_its_tpu_memory(tmp_path):
         config = load_config(str(path))  # refuses a batch over the preset's replicas' memory
         if config.vertex and config.vertex.trainer.tpu_generation:
             per_replica = config.training.batch_size // config.vertex.trainer.replicas
-            assert per_replica <= tpu_memory.max_images_per_replica(config.training), path.name
+            generation = config.vertex.trainer.tpu_generation
+            assert per_replica <= tpu_memory.max_images_per_replica(config.training, generation), path.name
     # The anchor (trainer/tpu_memory.py): ResNet-50, 224 px, two views, bfloat16: 128 images per replica.
     anchor = load_config(str(tmp_path / "imagenet.yaml")).training
     assert tpu_memory.max_images_per_replica(anchor) == 128

@@ -1,7 +1,6 @@
 """How many images a TPU replica holds in one SimCLR training step, so a config can refuse more.
 
-A replica is a v5e chip or a v3 core; both have 16 GiB of HBM (Cloud TPU system architecture:
-v5e 16 GiB per chip; v3 32 GiB per chip of two cores). What one image costs is dominated by the
+A replica is a v5e chip or a v3 core (``HBM_GIB_PER_REPLICA`` below). What one image costs is dominated by the
 activations that the backward pass keeps, which grow with the pixels of each view and with the
 encoder's width. The limit is one anchor scaled by those:
 
@@ -16,13 +15,19 @@ encoder's width. The limit is one anchor scaled by those:
 This is an estimate from one anchor, not a measurement on a TPU: none is reachable here.
 """
 
+from typing import Dict
+
 from trainer.config import TrainingConfig
 
-HBM_GIB_PER_REPLICA = 16
+# HBM per replica (TPUStrategy's unit): Cloud TPU system architecture, "TPU v5e" (16 GiB per chip, one
+# TensorCore) and "TPU v3" (32 GiB per chip of two TensorCores, each a replica: 16 GiB).
+HBM_GIB_PER_REPLICA: Dict[str, int] = {"v5e": 16, "v3": 16}
+ANCHOR_GENERATION = "v5e"
 ANCHOR_SIZE = 224
 ANCHOR_IMAGES = 128
 ANCHOR_VIEWS = 2
-VIEW_BUDGET = ANCHOR_IMAGES * ANCHOR_VIEWS  # 224-px bfloat16 views of ResNet-50 per replica
+# 224-px bfloat16 views of ResNet-50 that one GiB of HBM holds, from the anchor.
+VIEWS_PER_GIB = ANCHOR_IMAGES * ANCHOR_VIEWS / HBM_GIB_PER_REPLICA[ANCHOR_GENERATION]
 
 
 def views_per_image(training: TrainingConfig) -> float:
@@ -33,6 +38,6 @@ def views_per_image(training: TrainingConfig) -> float:
     return cost * (2 if training.bf16 == "off" else 1)
 
 
-def max_images_per_replica(training: TrainingConfig) -> int:
-    """The most images per replica that this training config fits in a TPU replica's memory."""
-    return int(VIEW_BUDGET // views_per_image(training))
+def max_images_per_replica(training: TrainingConfig, generation: str = ANCHOR_GENERATION) -> int:
+    """The most images per replica of this TPU generation that this training config fits in memory."""
+    return int(HBM_GIB_PER_REPLICA[generation] * VIEWS_PER_GIB // views_per_image(training))
