@@ -200,8 +200,8 @@ def build_report(layout: image_folder.Layout, split_names: List[str], records: L
     return {
         "input": layout.root,
         "classes": classes,
-        # Split folders written under another split's name, e.g. {"test": "val"}.
-        "split_folders": {split: folder for folder, split in layout.renamed},
+        # The folder each split came from, e.g. {"train": "Train", "test": "val"}; {} without split folders.
+        "split_folders": {layout.split_of(folder): folder for folder in layout.split_folders},
         "splits": splits,
         "found": found,
         "written": written,
@@ -328,11 +328,29 @@ class Executor(BaseBeamExecutor):
 
         fraction = report["rejected_total"] / max(report["found"], 1)
         if fraction > exec_properties["max_reject_fraction"]:
-            raise DataError(
-                f"{report['rejected_total']} of {report['found']} files in {root} were rejected "
-                f"({fraction:.1%} > max_reject_fraction {exec_properties['max_reject_fraction']:.1%}); "
-                f"see the reasons in {report_path}, fix or remove those files, or raise ingest.max_reject_fraction"
-            )
+            raise DataError(rejection_message(report, root, examples.uri, exec_properties["max_reject_fraction"]))
+
+
+SHOWN_REJECTIONS = 20
+
+
+def rejection_message(report: Dict[str, Any], root: str, examples_uri: str, max_fraction: float) -> str:
+    """The error of an ingestion stopped by too many rejections: one line, then the first rejected files
+    and their reasons. The whole report is kept beside the examples (``<ImageExampleGen>/failed/<id>/``):
+    TFX deletes a failed execution's outputs, the examples folder with them."""
+    kept = uri_io.join(uri_io.parent(examples_uri, 2), "failed", examples_uri.rstrip("/").rsplit("/", 1)[-1])
+    kept_report = uri_io.join(kept, contract.INGEST_REPORT_FILE)
+    uri_io.write_json(kept_report, report)
+    total, found = report["rejected_total"], report["found"]
+    lines = [
+        f"{total} of {found} files in {root} were rejected ({total / max(found, 1):.1%} > max_reject_fraction "
+        f"{max_fraction:.1%}): fix or remove them, or raise ingest.max_reject_fraction; "
+        f"every reason is in {kept_report}"
+    ]
+    lines += [f"  {record['path']}: {record['reason']}" for record in report["rejected"][:SHOWN_REJECTIONS]]
+    if total > SHOWN_REJECTIONS:
+        lines.append(f"  ... and {total - SHOWN_REJECTIONS} more")
+    return "\n".join(lines)
 
 
 class ImageExampleGen(BaseBeamComponent):

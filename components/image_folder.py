@@ -74,16 +74,39 @@ def join(root: str, relative_path: str) -> str:
 def iter_files(root: str) -> Iterator[str]:
     """Every file below root as a relative path with '/' separators, in no particular order.
 
-    Locally this walks the folder, so a dangling symlink is still listed (and rejected later as
-    unreadable); Beam's own local match would skip it silently.
+    Locally this walks the folder itself (``_walk_local``), so a dangling symlink or a symlink loop is
+    still listed (and rejected later with its reason); Beam's own local match would skip it silently.
     """
     if root.startswith("gs://"):
         for relative_path, _, _ in gcs_objects(root):
             yield relative_path
         return
-    for directory, _, names in os.walk(root):
-        for name in names:
-            yield os.path.relpath(os.path.join(directory, name), root).replace(os.sep, "/")
+    yield from _walk_local(root)
+
+
+def _walk_local(root: str) -> Iterator[str]:
+    """Files below a local root; a symlink to a folder is followed once, unless it leads back to a folder
+    already walked (a loop): then the link itself is listed, for the reader to reject, never followed."""
+    walked = {os.path.realpath(root)}
+    folders = [""]
+    while folders:
+        folder = folders.pop()
+        with os.scandir(os.path.join(root, folder)) as entries:
+            for entry in entries:
+                relative = f"{folder}/{entry.name}" if folder else entry.name
+                try:
+                    is_folder = entry.is_dir(follow_symlinks=True)
+                except OSError:  # a symlink to itself (ELOOP): listed, for the reader to reject
+                    is_folder = False
+                if not is_folder:
+                    yield relative  # a file, or a symlink to one (read through once), dangling or looping
+                    continue
+                target = os.path.realpath(entry.path)
+                if entry.is_symlink() and target in walked:
+                    yield relative
+                    continue
+                walked.add(target)
+                folders.append(relative)
 
 
 def gcs_objects(root: str, page_size: int = 1000) -> Iterator[Tuple[str, int, float]]:
@@ -171,6 +194,28 @@ def _hidden(relative_path: str) -> bool:
     return any(part.startswith(".") for part in relative_path.split("/"))
 
 
+# What operating systems and archivers leave in every folder they touch: never images, never rejected.
+LITTER = {
+    ".ds_store": "macOS folder settings (.DS_Store)",
+    "thumbs.db": "Windows thumbnail cache (Thumbs.db)",
+    "ehthumbs.db": "Windows thumbnail cache (ehThumbs.db)",
+    "desktop.ini": "Windows folder settings (desktop.ini)",
+}
+
+
+def _litter(relative_path: str) -> Optional[str]:
+    """Why a file is operating-system litter, or None."""
+    parts = relative_path.split("/")
+    name = parts[-1]
+    if name.lower() in LITTER:
+        return f"operating-system litter: {LITTER[name.lower()]}"
+    if name.startswith("._"):
+        return "operating-system litter: macOS AppleDouble metadata (._ file)"
+    if "__MACOSX" in parts[:-1]:
+        return "operating-system litter: macOS archive metadata (__MACOSX/)"
+    return None
+
+
 def locate(
     relative_path: str, layout: Layout, labels: Optional[Dict[str, str]] = None
 ) -> Union[SourceFile, IgnoredFile]:
@@ -179,6 +224,9 @@ def locate(
     ``labels``: the layout's labels file, read (required when the layout has one).
     """
     parts = relative_path.split("/")
+    litter = _litter(relative_path)
+    if litter:
+        return IgnoredFile(relative_path, litter)
     if _hidden(relative_path):
         return IgnoredFile(relative_path, "hidden file")
     if layout.labels_file and join(layout.root, relative_path) == layout.labels_file:
@@ -202,15 +250,30 @@ def locate(
 def _layout(
     root: str, top_folders: Iterable[str], class_separator: str, eval_split: str, labels_file: Optional[str]
 ) -> Layout:
-    """The layout given the names of the folders directly below root."""
-    split_folders = {folder for folder in top_folders if folder.lower() in SPLIT_FOLDER_NAMES}
-    eval_folder = (
+    """The layout given the names of the folders directly below root.
+
+    Split folders are matched whatever their case (``Train/``, ``VAL/``, ``Validation/``) and written
+    under the lowercase split name; without a folder named as ``eval_split``, the first of
+    ``EVAL_FOLDER_FALLBACKS`` present stands in for it.
+    """
+    by_name: Dict[str, str] = {}
+    for folder in sorted(top_folders):
+        name = folder.lower()
+        if name in SPLIT_FOLDER_NAMES:
+            if name in by_name:
+                raise DataError(
+                    f"dataset {root} has two folders for the {name} split, {by_name[name]}/ and {folder}/: "
+                    "merge them into one"
+                )
+            by_name[name] = folder
+    eval_name = (
         eval_split
-        if eval_split in split_folders
-        else next((folder for folder in EVAL_FOLDER_FALLBACKS if folder in split_folders and folder != "train"), None)
+        if eval_split in by_name
+        else next((name for name in EVAL_FOLDER_FALLBACKS if name in by_name and name != "train"), None)
     )
-    renamed = ((eval_folder, eval_split),) if eval_folder not in (None, eval_split) else ()
-    return Layout(root, tuple(sorted(split_folders)), class_separator, renamed, labels_file or None)
+    split_of = {folder: (eval_split if name == eval_name else name) for name, folder in by_name.items()}
+    renamed = tuple(sorted((folder, split) for folder, split in split_of.items() if folder != split))
+    return Layout(root, tuple(sorted(by_name.values())), class_separator, renamed, labels_file or None)
 
 
 def _split_folders_below(root: str) -> List[str]:

@@ -120,7 +120,7 @@ def _print_ingest_table(summary: Dict[str, Any]) -> None:
         folder = summary["split_folders"].get(split)
         print(
             f"{split:<12}{counts['written']:>10}{counts['rejected']:>10}"
-            + (f"  (from folder {folder}/)" if folder else "")
+            + (f"  (from folder {folder}/)" if folder and folder != split else "")
         )
     for rejected in summary["rejected"]:
         print(f"rejected {rejected['path']}: {rejected['reason']}")

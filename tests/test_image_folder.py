@@ -110,6 +110,9 @@ def test_fingerprint_changes_with_the_files(tmp_path):
         (("train", "test", "val"), "test", {"train": "train", "test": "test", "val": "val"}),  # test/ is test
         (("train", "test"), "val", {"train": "train", "test": "val"}),  # eval_split: val, found as test/
         (("train",), "test", {"train": "train"}),
+        (("Train", "VAL"), "test", {"Train": "train", "VAL": "test"}),  # any case
+        (("TRAIN", "Validation"), "test", {"TRAIN": "train", "Validation": "test"}),
+        (("Train", "Test", "Val"), "test", {"Train": "train", "Test": "test", "Val": "val"}),
     ],
 )
 def test_a_val_folder_stands_in_for_a_missing_eval_split(folders, eval_split, expected):

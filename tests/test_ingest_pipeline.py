@@ -200,11 +200,17 @@ def test_too_many_rejects_fail_with_one_line_naming_the_report(messy_dataset, tm
     code, out, err = _run_cli(
         capsys, "ingest", "--config", config, "--data", str(root), "--output", str(tmp_path / "run")
     )
-    assert code == 2
-    message = err.strip().splitlines()[-1]
+    assert code == 2 and "Traceback" not in err
+    lines = err.strip().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("simclr-tfx: error: "))
+    message, listed = lines[start], lines[start + 1 :]
     # 6 of the 7 bad files: the JPEG named .png is a valid image, written with a warning.
     assert message.startswith("simclr-tfx: error: 6 of 23 files in") and "max_reject_fraction 5.0%" in message
-    assert "ingest_report.json" in message and "Traceback" not in err
+    kept = message.rsplit(" ", 1)[-1]
+    assert kept.endswith("ingest_report.json") and os.path.isfile(kept)  # still there after TFX's clean-up
+    report = json.load(open(kept))
+    assert [f"  {r['path']}: {r['reason']}" for r in report["rejected"]] == listed  # fewer than 20: all of them
+    assert len(listed) == 6 and any("dangling.jpg: unreadable" in line for line in listed)
 
 
 def test_hash_split_without_split_folders_is_deterministic_and_sharded_as_configured(
@@ -279,7 +285,7 @@ def test_a_train_and_val_layout_ingests_with_val_as_the_test_split(tmp_path, cap
     )
     assert code == 0, err
     summary = json.loads(out.strip().splitlines()[-1])
-    assert summary["split_folders"] == {"test": "val"}
+    assert summary["split_folders"] == {"train": "train", "test": "val"}
     cli._print_ingest_table(summary)
     table = capsys.readouterr().out
     assert "(from folder val/)" in next(line for line in table.splitlines() if line.startswith("test "))

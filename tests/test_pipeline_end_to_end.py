@@ -169,6 +169,42 @@ def test_embed_writes_the_champion_embedding_of_every_image_and_the_reason_for_e
     assert code != 0 and error[-1].startswith("simclr-tfx: error: ") and "version 7" in error[-1]
 
 
+def test_an_exif_rotated_photo_is_embedded_upright_by_ingestion_and_by_embed_alike(smoke_pipeline, tmp_path, capsys):
+    """The serving signature decodes bytes as they are (TensorFlow ignores EXIF); ingestion and `embed`
+    both prepare them with components/image_decoding.py, so the same photo gets the same embedding."""
+    import numpy as np
+    import pandas as pd
+    import tensorflow as tf
+    from test_image_decoding import exif_rotated_jpeg
+
+    from components import image_decoding
+    from pipeline import cli
+
+    folder = tmp_path / "phone"
+    folder.mkdir()
+    (folder / "IMG_0001.JPG").write_bytes(exif_rotated_jpeg(6))
+    code = cli.main(
+        ["embed", "--model", str(smoke_pipeline.registry), "--model-name", "simclr-encoder", "--data", str(folder)]
+        + ["--output", str(tmp_path / "embedded")]
+    )
+    assert code == 0
+    capsys.readouterr()
+    by_embed = np.frombuffer(pd.read_parquet(tmp_path / "embedded").embedding[0], "<f2").astype(np.float32)
+
+    _, example, _ = image_decoding.ingest_file(  # what ImageExampleGen stores for training
+        str(folder / "IMG_0001.JPG"), "IMG_0001.JPG", "cat", {"cat": 0}, 50_000_000
+    )
+    stored = example.features.feature["image_bytes"].bytes_list.value[0]
+    assert tf.io.decode_image(stored).shape[:2] == (40, 20)  # upright
+    champion = LocalRegistry(str(smoke_pipeline.registry), "simclr-encoder").saved_model_path("1")
+    model = tf.saved_model.load(champion)
+    served = model.signatures["serving_default"]
+    as_trained = served(image_bytes=tf.constant([stored]))["embedding"].numpy()[0]
+    np.testing.assert_allclose(by_embed, as_trained, rtol=2e-3, atol=2e-3)  # float16 Parquet
+    sideways = served(image_bytes=tf.constant([(folder / "IMG_0001.JPG").read_bytes()]))["embedding"].numpy()[0]
+    assert np.abs(sideways - as_trained).max() > 10 * np.abs(by_embed - as_trained).max()  # raw bytes: not upright
+
+
 def test_registry_version_carries_its_metadata(smoke_pipeline):
     registry = LocalRegistry(str(smoke_pipeline.registry), "simclr-encoder")
     assert registry.versions() == ["1"] and registry.pointer()["version"] == "1"

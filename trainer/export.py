@@ -6,7 +6,13 @@ Signatures:
 
 Both apply the Transform graph (decode, resize to the stored size) and then the
 evaluation view (central square at the encoder's serving size) before the encoder,
-so serving preprocesses exactly as training did. One function besides them:
+so serving preprocesses exactly as training did.
+
+The bytes are decoded as they are: TensorFlow's decoders ignore EXIF orientation, so the
+signature expects upright pixels, as ingestion stores them. ``simclr-tfx embed`` prepares each
+file with the ingestion's own conversion (``components/image_decoding.convert_image``: EXIF
+orientation applied, 16-bit scaled, other formats re-encoded); another client sends such bytes too
+(for example after ``PIL.ImageOps.exif_transpose``). One function besides them:
   encode(images: float32[batch, height, width, 3]) -> float32[batch, features]
 the encoder alone on views of any size (bench/serving_size.py scores other serving sizes with it).
 
