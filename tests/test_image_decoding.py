@@ -42,6 +42,7 @@ def test_rgb_jpeg_and_png_keep_their_bytes(image_format, name):
         ("I;16", "PNG", "deep.png"),
         ("RGB", "TIFF", "scan.tif"),
         ("I;16", "TIFF", "scan16.tiff"),
+        ("RGB", "AVIF", "a.avif"),  # Pillow decodes AVIF: accepted and re-encoded
     ],
 )
 def test_other_formats_and_modes_become_rgb_png(mode, image_format, name):
