@@ -59,3 +59,5 @@ ARG LIBTPU_VERSION=1.10.1
 RUN uv pip install --system --quiet --no-deps --reinstall \
       "https://storage.googleapis.com/cloud-tpu-tpuvm-artifacts/tensorflow/tf-${TENSORFLOW_VERSION}/tensorflow-${TENSORFLOW_VERSION}-cp310-cp310-manylinux_2_17_x86_64.manylinux2014_x86_64.whl" \
  && python -c "import urllib.request; urllib.request.urlretrieve('https://storage.googleapis.com/cloud-tpu-tpuvm-artifacts/libtpu/${LIBTPU_VERSION}/libtpu.so', '/lib/libtpu.so')"
+# The chips attached to this VM, should trainer/distribute.py find no /dev/accel* or /dev/vfio device.
+ENV TPU_NAME=local
