@@ -15,7 +15,7 @@ components. It has nothing for what these components also need:
 
 And one reason applies to the public names themselves: ``import tfx.v1`` loads the Vertex AI SDK
 (``tfx.v1.extensions`` imports ``google.cloud.aiplatform`` and with it every gapic client), which
-adds seconds to every process's start (the README's "Layout" gives the measured cost). Every
+adds seconds to every process's start (11-22 s measured here at every process start). Every
 Vertex AI task, and each rehearsed one, starts a process that imports one component module, so
 the component modules take the names ``tfx.v1`` re-exports (function-component annotations and
 decorator, standard artifacts, ``Artifact``, ``Channel``, ``BaseChannel``) from the modules that

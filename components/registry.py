@@ -445,9 +445,9 @@ def _label(value: str) -> str:
 class RegistryConfig(Section):
     """Where blessed encoders go: a local versioned folder, or Vertex AI Model Registry."""
 
-    kind: Literal["local", "vertex"] = "local"
+    kind: Literal["local", "vertex"] = Field("local", description="A local folder, or Vertex AI Model Registry.")
     root: str = Field("registry", description="Local registry folder (kind: local).")
-    model_name: str = Field("simclr-encoder", pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    model_name: str = Field("simclr-encoder", pattern=r"^[a-z0-9][a-z0-9_-]*$", description="The registry's model.")
     project: Optional[str] = Field(None, description="GCP project (kind: vertex).")
     region: Optional[str] = Field(None, description="Vertex AI region (kind: vertex).")
     serving_image: str = Field(
@@ -458,7 +458,7 @@ class RegistryConfig(Section):
         None,
         description="kind vertex: an Endpoint resource name that each new champion is deployed to; off by default.",
     )
-    endpoint_machine_type: str = "n1-standard-4"
+    endpoint_machine_type: str = Field("n1-standard-4", description="kind vertex: the endpoint's serving machine.")
     model_root: Optional[str] = Field(
         None,
         description="kind vertex: gs:// folder that each pushed SavedModel is copied to and registered from; "

@@ -39,7 +39,9 @@ class IngestConfig(Section):
         description="Hash buckets per split, used only when the data has no split folders.",
     )
     max_pixels: PositiveInt = Field(50_000_000, description="Images above this many pixels are rejected undecoded.")
-    max_reject_fraction: float = Field(0.05, ge=0.0, le=1.0)
+    max_reject_fraction: float = Field(
+        0.05, ge=0.0, le=1.0, description="More rejected files than this fraction stop ingestion."
+    )
     class_separator: str = Field("_", min_length=1, description="For <class><sep><anything>.ext file names.")
     num_shards: int = Field(
         0, ge=0, description="TFRecord shards per split; 0: about 150 MB each, sized from the data."
@@ -51,7 +53,7 @@ class IngestConfig(Section):
         "a change to it changes the data's fingerprint.",
     )
     # Empty by default: the pipeline's in_memory DirectRunner streams; multi_threading held every
-    # record in memory at 200,000 images (README, "Configs").
+    # record in memory at 200,000 images (bench/RESULTS.md, "Scale").
     beam_args: List[str] = Field(
         default_factory=list, description="Beam options for ImageExampleGen only, over the pipeline's beam_args."
     )
@@ -63,7 +65,7 @@ class ValidationConfig(Section):
     schema_path: Optional[str] = Field(
         None, description="A curated schema.pbtxt; when unset, SchemaGen infers one each run."
     )
-    required_splits: Tuple[str, ...] = ("train",)
+    required_splits: Tuple[str, ...] = Field(("train",), description="Splits that must exist (AnomalyGate).")
 
 
 class TransformConfig(Section):
@@ -77,7 +79,7 @@ class EvaluationConfig(Section):
 
     label_fractions: Tuple[float, ...] = Field((0.01, 0.1, 1.0), description="Fractions of the train labels probed.")
     seeds: PositiveInt = Field(5, description="Label subsets drawn per fraction; results are mean and sd over them.")
-    knn_k: PositiveInt = 20
+    knn_k: PositiveInt = Field(20, description="Neighbours of the kNN classifier.")
     tsne: bool = Field(True, description="Draw a t-SNE PNG of the test features.")
 
     @pydantic.field_validator("label_fractions")
@@ -138,9 +140,9 @@ class DataflowConfig(Section):
 
     region: Optional[str] = Field(None, description="Dataflow region (default: vertex.region).")
     temp_location: str = Field(..., description="gs:// folder for Dataflow's temporary files.")
-    machine_type: str = "n2-standard-4"
-    max_workers: PositiveInt = 10
-    disk_size_gb: PositiveInt = 50
+    machine_type: str = Field("n2-standard-4", description="Dataflow workers' machine type.")
+    max_workers: PositiveInt = Field(10, description="Dataflow's autoscaling ceiling.")
+    disk_size_gb: PositiveInt = Field(50, description="Each worker's disk.")
     subnetwork: Optional[str] = Field(
         None,
         description="Workers' subnetwork, needed on a custom-mode VPC: regions/<region>/subnetworks/<name> "
@@ -156,7 +158,9 @@ class DataflowConfig(Section):
 class TrainerMachineConfig(Section):
     """The Vertex AI custom job that runs the Trainer."""
 
-    preset: Literal["tpu", "tpu-v5e-8", "tpu-v3", "gpu", "cpu"] = "tpu"
+    preset: Literal["tpu", "tpu-v5e-8", "tpu-v3", "gpu", "cpu"] = Field(
+        "tpu", description="The training machine (docs/cloud.md's table); TPU presets bound the batch per replica."
+    )
     image: Optional[str] = Field(
         None,
         description="Container for the training job (default: vertex.image). TPU presets need the TPU image "
@@ -185,15 +189,15 @@ class ScheduleConfig(Section):
     """Scheduled retraining with a Vertex AI PipelineJobSchedule."""
 
     cron: str = Field("0 3 * * 1", description="Unix cron, optionally prefixed with TZ=<zone>.")
-    max_concurrent_runs: PositiveInt = 1
+    max_concurrent_runs: PositiveInt = Field(1, description="1: two retrains never overlap.")
     display_name: Optional[str] = Field(None, description="Default: <pipeline_name>-retrain.")
 
 
 class VertexConfig(Section):
     """Where and how the pipeline runs on Vertex AI Pipelines."""
 
-    project: str = Field(..., min_length=1)
-    region: str = Field(..., min_length=1)
+    project: str = Field(..., min_length=1, description="The Google Cloud project ID.")
+    region: str = Field(..., min_length=1, description="Vertex AI's region (and Dataflow's by default).")
     pipeline_root: str = Field(..., description="gs:// folder for every artifact of every run.")
     image: str = Field(
         ...,
@@ -270,16 +274,22 @@ def _require_gcs(value: str, setting: str) -> str:
 class PipelineConfig(Section):
     """Everything one pipeline run needs; stages read only their own section."""
 
-    pipeline_name: str = Field("simclr-tfx", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    data: str = "data/imagenet-5-categories"
-    output: str = "runs/local"
+    pipeline_name: str = Field(
+        "simclr-tfx",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="The TFX pipeline and ML Metadata context; on Vertex AI lowercase letters, digits and '-'.",
+    )
+    data: str = Field("data/imagenet-5-categories", description="The image folder, local or gs:// (--data).")
+    output: str = Field("runs/local", description="Run folder: metadata, artifacts, compiled specs (--output).")
     pipeline_root: Optional[str] = Field(
         None, description="Local runs: where artifacts go, a folder or gs:// URI (default <output>/pipeline_root)."
     )
     # One DirectRunner worker for the TFDV and Transform Beam jobs: their multi-threaded runs here
     # failed intermittently inside Beam's coders ("Invalid PaneInfoEncoding"). Ingestion has its own.
-    beam_args: List[str] = Field(default_factory=lambda: ["--direct_num_workers=1"])
-    enable_cache: bool = True
+    beam_args: List[str] = Field(
+        default_factory=lambda: ["--direct_num_workers=1"], description="Beam options of the TFDV and Transform steps."
+    )
+    enable_cache: bool = Field(True, description="TFX caching (Vertex AI's on Vertex): each step keyed by its inputs.")
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     transform: TransformConfig = Field(default_factory=TransformConfig)

@@ -16,14 +16,18 @@ class Section(BaseModel):
 
 
 class EncoderConfig(Section):
-    depth: Literal[18, 34, 50] = 18
-    width_multiplier: float = Field(1.0, gt=0)
-    stem: Literal["auto", "imagenet", "small"] = "auto"  # auto: small for inputs of 64 px or less
-    image_size: PositiveInt = 96  # the training input: random crops resized to this size
+    depth: Literal[18, 34, 50] = Field(18, description="ResNet depth.")
+    width_multiplier: float = Field(1.0, gt=0, description="Channels of every layer times this.")
+    stem: Literal["auto", "imagenet", "small"] = Field(
+        "auto", description="imagenet: 7x7 stride 2 and max pool; small: 3x3 stride 1; auto: small at 64 px or less."
+    )
+    image_size: PositiveInt = Field(96, description="The training input: random crops resized to this size.")
     # Serving (and evaluation) input size; None: image_size. Random-resized crops make objects look
     # larger in training than in a whole image at the same size, so serving somewhat larger matches
     # them again (FixRes, Touvron et al. 2019). The encoder is fully convolutional, so any size works.
-    eval_image_size: Optional[PositiveInt] = None
+    eval_image_size: Optional[PositiveInt] = Field(
+        None, description="Serving and evaluation size (default image_size); larger than the crops pays (FixRes)."
+    )
 
     @property
     def serving_size(self) -> int:
@@ -31,40 +35,48 @@ class EncoderConfig(Section):
 
 
 class HeadConfig(Section):
-    widths: Tuple[PositiveInt, ...] = (512, 128)  # hidden layers..., output
-    batch_norm: bool = True  # SimCLR v2: BN after every dense layer, no bias
+    widths: Tuple[PositiveInt, ...] = Field((512, 128), description="The projection head: hidden layers, then output.")
+    batch_norm: bool = Field(True, description="Batch norm after every dense layer, no bias (SimCLR v2).")
 
 
 class AugmentConfig(Section):
-    crop: bool = True
-    crop_area: Tuple[float, float] = (0.08, 1.0)
-    crop_aspect: Tuple[float, float] = (3 / 4, 4 / 3)
-    flip: bool = True
-    jitter_strength: float = Field(0.5, ge=0)
-    jitter_probability: float = Field(0.8, ge=0, le=1)
-    jitter_random_order: bool = True
-    grayscale_probability: float = Field(0.2, ge=0, le=1)
-    blur_probability: float = Field(0.5, ge=0, le=1)
-    blur_kernel_fraction: float = Field(0.1, gt=0, le=1)
-    blur_sigma: Tuple[float, float] = (0.1, 2.0)
-    per_batch_jitter: bool = False  # the seed notebook's behaviour: one draw for the whole batch
+    crop: bool = Field(True, description="Random resized crops (SimCLR appendix A).")
+    crop_area: Tuple[float, float] = Field((0.08, 1.0), description="Area range of a crop, as a fraction of the image.")
+    crop_aspect: Tuple[float, float] = Field((3 / 4, 4 / 3), description="Aspect-ratio range of a crop.")
+    flip: bool = Field(True, description="Random horizontal flips.")
+    jitter_strength: float = Field(
+        0.5, ge=0, description="Colour jitter strength s (brightness etc. 0.8 s, hue 0.2 s)."
+    )
+    jitter_probability: float = Field(0.8, ge=0, le=1, description="Chance of colour jitter per view.")
+    jitter_random_order: bool = Field(True, description="Jitter's four operations in a random order.")
+    grayscale_probability: float = Field(0.2, ge=0, le=1, description="Chance of grayscale per view.")
+    blur_probability: float = Field(0.5, ge=0, le=1, description="Chance of Gaussian blur per view.")
+    blur_kernel_fraction: float = Field(0.1, gt=0, le=1, description="Blur kernel side as a fraction of the view.")
+    blur_sigma: Tuple[float, float] = Field((0.1, 2.0), description="Range of the blur's sigma.")
+    per_batch_jitter: bool = Field(False, description="One colour-jitter draw per batch (the seed notebooks).")
     # Multi-crop (SwAV, Caron et al. 2020): this many extra small, low-resolution crops of each
     # image besides the two views, each a positive of every other view of it (trainer/objective.py).
-    local_views: int = Field(0, ge=0)
-    local_view_size: PositiveInt = 32
-    local_crop_area: Tuple[float, float] = (0.05, 0.2)
+    local_views: int = Field(0, ge=0, description="Multi-crop (SwAV): extra small views per image, each a positive.")
+    local_view_size: PositiveInt = Field(32, description="Side of multi-crop's small views, in pixels.")
+    local_crop_area: Tuple[float, float] = Field((0.05, 0.2), description="Area range of multi-crop's small crops.")
 
 
 class OptimizerConfig(Section):
-    name: Literal["lars", "sgd", "adam"] = "lars"
+    name: Literal["lars", "sgd", "adam"] = Field("lars", description="The optimiser; LARS skips norms and biases.")
     # SimCLR appendix B.1: 0.075 x sqrt(batch) suits small batches and short runs (0.3 x batch/256 for linear).
-    base_learning_rate: float = Field(0.075, gt=0)
-    lr_scaling: Literal["linear", "sqrt", "none"] = "sqrt"  # lr = base * batch/256, base * sqrt(batch), base
-    momentum: float = Field(0.9, ge=0, lt=1)
-    weight_decay: float = Field(1e-6, ge=0)
-    warmup_epochs: float = Field(10, ge=0)
-    schedule: Literal["warmup_cosine", "cosine_steps"] = "warmup_cosine"
-    cosine_decay_steps: Optional[PositiveInt] = None  # seed recipe: CosineDecay over a fixed step count
+    base_learning_rate: float = Field(0.075, gt=0, description="Scaled by lr_scaling with the batch.")
+    lr_scaling: Literal["linear", "sqrt", "none"] = Field(
+        "sqrt", description="Learning rate: base x batch/256 (linear), base x sqrt(batch) (sqrt) or base (none)."
+    )
+    momentum: float = Field(0.9, ge=0, lt=1, description="Momentum of LARS and SGD.")
+    weight_decay: float = Field(1e-6, ge=0, description="Not applied to norms and biases.")
+    warmup_epochs: float = Field(10, ge=0, description="Linear warm-up, then cosine decay (warmup_cosine).")
+    schedule: Literal["warmup_cosine", "cosine_steps"] = Field(
+        "warmup_cosine", description="warmup_cosine: warm-up then cosine over the run; cosine_steps: the seed's."
+    )
+    cosine_decay_steps: Optional[PositiveInt] = Field(
+        None, description="cosine_steps: CosineDecay over this many steps (the seed recipe)."
+    )
 
 
 class TrainingConfig(Section):
@@ -72,25 +84,31 @@ class TrainingConfig(Section):
     head: HeadConfig = Field(default_factory=HeadConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
-    temperature: float = Field(0.2, gt=0)
+    temperature: float = Field(0.2, gt=0, description="NT-Xent's temperature.")
     # nt_xent: SimCLR's loss. decoupled: NT-Xent without the positive in the denominator (DCL,
     # Yeh et al. 2022, who report that it needs smaller batches; trainer/objective.py).
-    loss: Literal["nt_xent", "decoupled"] = "nt_xent"
-    batch_size: PositiveInt = 256  # global batch, over all replicas
+    loss: Literal["nt_xent", "decoupled"] = Field(
+        "nt_xent", description="nt_xent: SimCLR's loss; decoupled: without the positive in the denominator (DCL)."
+    )
+    batch_size: PositiveInt = Field(256, description="The global batch, over all replicas.")
     epochs: int = Field(100, ge=0, description="0 exports the untrained encoder: the random-init baseline.")
-    max_steps: Optional[PositiveInt] = None  # stops earlier than epochs when set
-    bf16: Literal["auto", "on", "off"] = "auto"  # auto: on for TPU only
-    sync_batch_norm: bool = True
+    max_steps: Optional[PositiveInt] = Field(None, description="Stops earlier than epochs when set.")
+    bf16: Literal["auto", "on", "off"] = Field(
+        "auto", description="Train under mixed bfloat16 (auto: on TPUs only); the export is float32 either way."
+    )
+    sync_batch_norm: bool = Field(True, description="Batch-norm statistics over all replicas.")
     # A checkpoint every N steps or every S seconds, whichever comes first (written in the background).
-    checkpoint_every_steps: PositiveInt = 50
-    checkpoint_every_seconds: PositiveInt = 600
-    knn_every_epochs: int = Field(0, ge=0)  # 0: no kNN monitor
-    knn_monitor_images: PositiveInt = 10_000  # the monitor's bank and queries: at most this many of each split
-    seed: int = 0  # initial weights and the order of the data
-    shuffle_buffer: PositiveInt = 2048
+    checkpoint_every_steps: PositiveInt = Field(50, description="A checkpoint every N steps or S seconds, first.")
+    checkpoint_every_seconds: PositiveInt = Field(600, description="See checkpoint_every_steps.")
+    knn_every_epochs: int = Field(0, ge=0, description="kNN top-1 on the eval split every N epochs; 0: never.")
+    knn_monitor_images: PositiveInt = Field(10_000, description="The kNN monitor's bank and queries, at most each.")
+    seed: int = Field(0, description="Initial weights and data order; augmentations still vary between runs.")
+    shuffle_buffer: PositiveInt = Field(2048, description="Images in tf.data's shuffle buffer.")
     # Decoded stored-size images stay in memory when they fit in this (1,250 images at 128 px: 61 MB;
     # ImageNet-1k: 63 GB, streamed); 0 always streams from the files.
-    cache_budget_mb: int = Field(4096, ge=0)
+    cache_budget_mb: int = Field(
+        4096, ge=0, description="Decoded images stay in memory when they fit in this; else streamed from files."
+    )
 
     def settings_that_shape_weights(self) -> dict:
         """These settings as a JSON-ready dict, less those that only change how the encoder is served.
@@ -118,8 +136,8 @@ class SupervisedBaselineConfig(Section):
     these are the settings of supervised training itself.
     """
 
-    steps: PositiveInt = 600  # per labelled subset, whatever its size
-    batch_size: PositiveInt = 64
+    steps: PositiveInt = Field(600, description="Training steps per labelled subset, whatever its size.")
+    batch_size: PositiveInt = Field(64, description="Labelled images per step.")
     seeds: PositiveInt = Field(1, description="Subsets trained per label fraction (seeds 0, 1, ...).")
     optimizer: OptimizerConfig = Field(
         default_factory=lambda: OptimizerConfig(
