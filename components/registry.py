@@ -235,13 +235,26 @@ class VertexModelRegistry:
         )
 
     def push(self, saved_model_dir: str, metadata: Dict, make_champion: bool) -> str:
-        from google.api_core import exceptions
-
         if not saved_model_dir.startswith("gs://"):
             raise RegistryError(
                 f"Vertex AI needs the model on gs://, not {saved_model_dir}: run the pipeline on Vertex"
             )
         kept = self.keep(saved_model_dir)
+        try:
+            response = self._upload(kept, metadata, make_champion)
+        except Exception:  # nothing registered it: no copy is left behind under model_root
+            from trainer import uri_io
+
+            uri_io.remove_tree(kept)
+            raise
+        if self.endpoint and make_champion:
+            self._serve(response.model, response.model_version_id)
+        return response.model_version_id
+
+    def _upload(self, artifact_uri: str, metadata: Dict, make_champion: bool):
+        """Uploads ``artifact_uri`` as a new version (the first creates the model); returns the operation's result."""
+        from google.api_core import exceptions
+
         client = self._client()
         try:
             model_name = client.get_model(name=self.parent_model).name  # as Vertex names it: the project number
@@ -251,11 +264,8 @@ class VertexModelRegistry:
             champion = self._version_holding(client, CHAMPION_ALIAS)
             if champion:  # a registry whose champion was never set (or was removed) has none to keep
                 client.merge_version_aliases(request=self.keep_previous_champion_request(champion))
-        request = self.upload_request(kept, metadata, version_aliases(make_champion), not model_name)
-        response = client.upload_model(request=request).result()  # an operation: the version exists once it is done
-        if self.endpoint and make_champion:
-            self._serve(response.model, response.model_version_id)
-        return response.model_version_id
+        request = self.upload_request(artifact_uri, metadata, version_aliases(make_champion), not model_name)
+        return client.upload_model(request=request).result()  # an operation: the version exists once it is done
 
     def keep(self, saved_model_dir: str) -> str:
         """Copies the SavedModel under ``model_root`` (which no lifecycle rule deletes); returns the copy's URI.

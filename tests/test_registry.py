@@ -256,6 +256,22 @@ def test_a_vertex_push_registers_a_copy_that_outlives_the_run(vertex_api, export
     assert gcs.blob(f"{kept}/variables/variables.data-00000-of-00001").download_as_bytes() == b"m1"
 
 
+def test_a_push_that_vertex_refuses_leaves_no_copy_behind(tmp_path, monkeypatch, exported, gcs):
+    from google.api_core import exceptions
+
+    from pipeline.fake_vertex import FakeVertex
+
+    with FakeVertex(str(tmp_path / "refusing.json"), "p", "europe-west4", api_enabled=False) as fake:
+        for name, value in fake.env().items():
+            monkeypatch.setenv(name, value)
+        source = exported("m1")
+        with pytest.raises(exceptions.PermissionDenied, match="SERVICE_DISABLED"):
+            vertex_registry("refused").push(source, {}, make_champion=True)
+    left = [blob.name for blob in gcs.list_blobs(prefix="models/refused/") if not blob.name.endswith("/")]
+    assert left == []  # TensorFlow's empty folder markers aside
+    assert [blob.name for blob in gcs.list_blobs(prefix="pipeline-root/Trainer/m1/")]  # the run's own files stay
+
+
 def test_the_vertex_fake_names_resources_by_project_number_and_refuses_an_alias_where_a_version_id_is_due(
     vertex_api, exported
 ):

@@ -85,6 +85,12 @@ def copy_tree(source: str, destination: str) -> None:
             tf.io.gfile.copy(join(directory, name), join(target, name), overwrite=True)
 
 
+def remove_tree(uri: str) -> None:
+    """Deletes the folder ``uri`` (a path or URI) and everything below it, if it exists."""
+    if tf.io.gfile.exists(uri):
+        tf.io.gfile.rmtree(uri)
+
+
 def save_figure(figure, uri: str, dpi: int = 100) -> None:
     """A matplotlib figure as a PNG at ``uri`` (matplotlib itself only writes local files)."""
     buffer = io.BytesIO()
