@@ -59,8 +59,6 @@ def _type_name(annotation: Any) -> str:
 def _default(field: FieldInfo) -> str:
     if field.default_factory is not None:
         value = field.default_factory()  # type: ignore[call-arg]
-        if isinstance(value, pydantic.BaseModel):
-            return ""
     elif field.default is PydanticUndefined:
         return "required"
     else:

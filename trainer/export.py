@@ -35,8 +35,7 @@ import tensorflow_transform as tft
 import tf_keras as keras
 
 from trainer import augment, contract
-from trainer.heads import build_projection_head
-from trainer.model import SimCLR, build_encoder
+from trainer.model import SimCLR, build_encoder_and_head
 
 
 def float32_models(model: SimCLR) -> types.SimpleNamespace:
@@ -49,10 +48,7 @@ def float32_models(model: SimCLR) -> types.SimpleNamespace:
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("float32")
     try:
-        encoder = build_encoder(config, mean, std)
-        head = build_projection_head(
-            encoder.output_shape[-1], config.head.widths, config.head.batch_norm, config.sync_batch_norm
-        )
+        encoder, head = build_encoder_and_head(config, mean, std)
     finally:
         keras.mixed_precision.set_global_policy(policy)
     encoder.set_weights(model.encoder.get_weights())

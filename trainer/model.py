@@ -1,6 +1,7 @@
 """The SimCLR model (normalising encoder + projection head), its optimiser and its training step."""
 
 import dataclasses
+from typing import Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -56,6 +57,15 @@ def _optimizer(config: TrainingConfig, steps_per_epoch: int, total_steps: int):
     return keras.optimizers.AdamW(learning_rate, weight_decay=opt.weight_decay)
 
 
+def build_encoder_and_head(config: TrainingConfig, channel_mean, channel_std) -> Tuple[keras.Model, keras.Model]:
+    """The encoder f and projection head g of ``config``, under the current precision policy and strategy."""
+    encoder = build_encoder(config, channel_mean, channel_std)
+    head = build_projection_head(
+        encoder.output_shape[-1], config.head.widths, config.head.batch_norm, config.sync_batch_norm
+    )
+    return encoder, head
+
+
 @dataclasses.dataclass(eq=False)
 class SimCLR:
     """Encoder, head and optimiser created in a strategy's scope, with one global-batch training step."""
@@ -69,10 +79,7 @@ class SimCLR:
     @classmethod
     def create(cls, config, strategy, channel_mean, channel_std, steps_per_epoch: int, total_steps: int) -> "SimCLR":
         with strategy.scope():
-            encoder = build_encoder(config, channel_mean, channel_std)
-            head = build_projection_head(
-                encoder.output_shape[-1], config.head.widths, config.head.batch_norm, config.sync_batch_norm
-            )
+            encoder, head = build_encoder_and_head(config, channel_mean, channel_std)
             variables = encoder.trainable_variables + head.trainable_variables
             optimizer = build_optimizer(config, steps_per_epoch, total_steps, variables)
         return cls(config, strategy, encoder, head, optimizer)
