@@ -35,9 +35,10 @@ COPY --from=beam /opt/apache/beam /opt/apache/beam
 COPY pipeline/ pipeline/
 COPY components/ components/
 COPY trainer/ trainer/
+COPY shared/ shared/
 RUN uv pip install --system --quiet --no-deps .
 
-# Recorded in every registry version's metadata (components/registry_pusher.py).
+# Recorded in every registry version's metadata (components/registry/registry_pusher.py).
 ARG GIT_REVISION=unknown
 ENV SIMCLR_GIT_REVISION=$GIT_REVISION
 

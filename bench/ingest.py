@@ -1,6 +1,6 @@
 """Benchmark: ingestion component vs a plain single-process loop writing the same TFRecords.
 
-Both sides use the same per-file conversion (components.image_decoding); the
+Both sides use the same per-file conversion (components.ingest.image_decoding); the
 component runs under LocalDagRunner with the config's Beam args (DirectRunner).
 Sizes: the seed dataset (1,500 images) and the same replicated to 15,000, each
 copy made unique by bytes appended after the JPEG end marker (so no duplicate
@@ -24,7 +24,7 @@ runtime.configure()
 import tensorflow as tf  # noqa: E402
 from absl import logging as absl_logging  # noqa: E402
 
-from components import image_decoding, image_folder  # noqa: E402
+from components.ingest import image_decoding, image_folder  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
 from pipeline.local_runner import run_pipeline  # noqa: E402
 

@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
 
-from components import embedder, labelled_examples, linear_probe, supervised_baseline  # noqa: E402
+from components.evaluation import embedder, labelled_examples, linear_probe, supervised_baseline  # noqa: E402
 from trainer import augment, knn  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).parent / "results"

@@ -1,6 +1,6 @@
 """Benchmark: StatisticsGen's peak memory on image-sized examples, TFDV's default options against the pipeline's.
 
-Writes synthetic examples with the ingested features (trainer/contract.py): a unique
+Writes synthetic examples with the ingested features (shared/contract.py): a unique
 ``image_bytes`` of ``--image-kb`` random bytes (ImageNet's JPEGs average about 110 KB), a
 unique path and hash, and one of 100 classes; then, in a fresh process per size and options,
 runs TFDV's ``generate_statistics_from_tfrecord`` (the GenerateStatistics transform that
@@ -28,7 +28,8 @@ OPTIONS = ("tfdv_default", "pipeline")  # tfdv.StatsOptions(), pipeline.schema.s
 
 
 def write_examples(path: pathlib.Path, count: int, image_kb: int) -> None:
-    from trainer import contract, runtime
+    from shared import contract
+    from trainer import runtime
 
     runtime.configure()
     import tensorflow as tf

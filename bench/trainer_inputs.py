@@ -12,7 +12,8 @@ runtime.configure()
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from trainer import contract, preprocessing  # noqa: E402
+from shared import contract  # noqa: E402
+from trainer import preprocessing  # noqa: E402
 
 # The shared dataset beside the project, wherever the benchmark is started from.
 DEFAULT_DATA = str(pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "imagenet-5-categories")

@@ -10,7 +10,7 @@ so that importing a light module of this package does not load TFX.
 
 def __getattr__(name: str):
     if name == "DataSnapshot":
-        from components.data_fingerprint import DataSnapshot
+        from components.ingest.data_fingerprint import DataSnapshot
 
         return DataSnapshot
     raise AttributeError(f"module 'components' has no attribute {name!r}")

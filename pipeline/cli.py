@@ -138,9 +138,9 @@ def _print_ingest_table(summary: Dict[str, Any]) -> None:
 def _run(args: argparse.Namespace, until: str):
     """Runs the pipeline up to a stage; returns the run and its ingestion summary."""
     config = _load_config(args)
-    from components.data_fingerprint import BLESS_PROPERTY
+    from components.ingest.data_fingerprint import BLESS_PROPERTY
     from pipeline.local_runner import run_pipeline
-    from trainer import contract, uri_io
+    from shared import contract, uri_io
 
     run = run_pipeline(config, until=until, beam_args=args.beam_arg, progress=_print_progress)
     snapshot = run.latest_outputs(contract.DATA_FINGERPRINT)["snapshot"][0]
@@ -153,7 +153,7 @@ def _run(args: argparse.Namespace, until: str):
 
 def _skipped_summary(run, snapshot) -> Dict[str, Any]:
     """A run that blessed and pushed nothing: the champion was made from this data and these settings."""
-    from trainer import contract, uri_io
+    from shared import contract, uri_io
 
     record = uri_io.read_json(os.path.join(snapshot.uri, contract.SNAPSHOT_FILE))
     return {
@@ -179,8 +179,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _pretraining_summary(run) -> Dict[str, Any]:
-    from components.embedder import serving_model_dir
-    from trainer import contract, uri_io
+    from components.evaluation.embedder import serving_model_dir
+    from shared import contract, uri_io
 
     trainer = run.latest_outputs(contract.TRAINER)
     model_run = trainer["model_run"][0].uri
@@ -197,7 +197,7 @@ def _pretraining_summary(run) -> Dict[str, Any]:
 
 
 def _evaluation_summary(run) -> Dict[str, Any]:
-    from trainer import contract, uri_io
+    from shared import contract, uri_io
 
     def read(component: str, output: str, name: str) -> Dict[str, Any]:
         return uri_io.read_json(os.path.join(run.latest_outputs(component)[output][0].uri, name))
@@ -270,7 +270,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _registry_of(args: argparse.Namespace):
     """The config's registry: a local folder (``--registry`` names one), or Vertex AI Model Registry."""
-    from components.registry import LocalRegistry, registry_from_config
+    from components.registry.registries import LocalRegistry, registry_from_config
     from pipeline.config import load_config
 
     config = load_config(args.config)
@@ -316,7 +316,7 @@ def _vertex_registry_command(registry, args: argparse.Namespace) -> int:
 
 
 def cmd_registry(args: argparse.Namespace) -> int:
-    from components.registry import LocalRegistry
+    from components.registry.registries import LocalRegistry
 
     registry = _registry_of(args)
     if not isinstance(registry, LocalRegistry):
@@ -335,7 +335,7 @@ def cmd_registry(args: argparse.Namespace) -> int:
     elif args.registry_command == "show":
         version = args.version or registry.pointer()["version"]
         if version is None:
-            from components.registry import RegistryError
+            from components.registry.registries import RegistryError
 
             raise RegistryError(f"model {registry.model_name} in {registry.root} has no champion: name a version")
         print(json.dumps({**registry.metadata(version), "saved_model": registry.saved_model_path(version)}, indent=2))
@@ -357,9 +357,9 @@ def cmd_registry(args: argparse.Namespace) -> int:
 
 def _saved_model_of(args: argparse.Namespace) -> str:
     """--model as a SavedModel folder, or as a local registry folder (its champion, or --version)."""
-    from components.registry import LocalRegistry, RegistryError
+    from components.registry.registries import LocalRegistry, RegistryError
     from pipeline.config import load_config
-    from trainer import uri_io
+    from shared import uri_io
 
     if uri_io.exists(uri_io.join(args.model, "saved_model.pb")):
         if args.version:
@@ -377,11 +377,11 @@ def _saved_model_of(args: argparse.Namespace) -> str:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from components import embedder, embeddings
     from components.errors import DataError
+    from components.evaluation import embedder, embeddings
     from pipeline import cloud_errors
     from pipeline.config import load_config
-    from trainer import uri_io
+    from shared import uri_io
 
     if any(str(path).startswith("gs://") for path in (args.model, args.data, args.output)):
         cloud_errors.require_credentials()  # TensorFlow's GCS reader would only say it cannot read the object
@@ -419,7 +419,7 @@ def cmd_schema_export(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
     from pipeline.local_runner import LocalRun
     from pipeline.schema import export_curated
-    from trainer import contract
+    from shared import contract
 
     config = load_config(args.config, output=args.output)
     run = LocalRun(os.path.abspath(config.output), config.pipeline_name)
@@ -513,8 +513,8 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 def _fake_gcs_environment(config, keep_in: str):
     """The fake GCS bucket: the one this environment already points at (``simclr-tfx fake-gcs``), else a new one
     that keeps its objects in ``keep_in`` for the next rehearsal."""
-    from pipeline import rehearsal
-    from pipeline.fake_gcs import FakeGcs
+    from pipeline.offline_cloud import rehearsal
+    from pipeline.offline_cloud.fake_gcs import FakeGcs
 
     if os.environ.get("STORAGE_EMULATOR_HOST") and os.environ.get("CURL_CA_BUNDLE"):
         from google.cloud import storage
@@ -531,11 +531,11 @@ def _fake_gcs_environment(config, keep_in: str):
 
 
 def _fake_vertex_api(config, workdir: str):
-    """With a Vertex AI registry, the fake Vertex AI API (pipeline/fake_vertex.py) that the tasks' registry
-    clients reach; its state stays in ``workdir`` for the next rehearsal, as a schedule's next run finds it."""
+    """With a Vertex AI registry, the fake Vertex AI API (pipeline/offline_cloud/fake_vertex.py) that the tasks'
+    registry clients reach; its state stays in ``workdir`` for the next rehearsal, as a schedule's next run finds it."""
     if config.registry.kind != "vertex":
         return None
-    from pipeline.fake_vertex import FakeVertex
+    from pipeline.offline_cloud.fake_vertex import FakeVertex
 
     registry = config.registry
     os.makedirs(workdir, exist_ok=True)
@@ -557,7 +557,8 @@ def _fake_registry_state(config, vertex_api) -> Optional[Dict[str, Any]]:
 
 
 def cmd_rehearse(args: argparse.Namespace) -> int:
-    from pipeline import rehearsal, vertex_runner
+    from pipeline import vertex_runner
+    from pipeline.offline_cloud import rehearsal
 
     local_data = args.data and not args.data.startswith("gs://")
     if local_data and not os.path.isdir(args.data):
@@ -619,7 +620,7 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
 
 
 def cmd_fake_gcs(args: argparse.Namespace) -> int:
-    from pipeline import fake_gcs
+    from pipeline.offline_cloud import fake_gcs
 
     fake_gcs.serve(args.bucket or ["simclr-offline"], args.port)
     return 0
@@ -700,7 +701,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="embed a folder of images with a trained encoder",
         description="Runs the pipeline's embedding step (Beam RunInference over the SavedModel) on every image "
         "below --data and writes Parquet shards: relative_path, sha256, label_id (-1) and the float16 "
-        "embedding (see components/embeddings.py for reading them with pandas or numpy).",
+        "embedding (see components/evaluation/embeddings.py for reading them with pandas or numpy).",
     )
     embed.add_argument(
         "--model", required=True, help="a SavedModel folder (local or gs://), or a local registry folder (its champion)"

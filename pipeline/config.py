@@ -17,7 +17,7 @@ import pydantic
 import yaml
 from pydantic import Field, PositiveInt
 
-from components.registry import RegistryConfig
+from components.registry.registries import RegistryConfig
 from trainer import tpu_memory
 from trainer.config import Section, SupervisedBaselineConfig, TrainingConfig
 
@@ -308,7 +308,7 @@ class PipelineConfig(Section):
     skip_unchanged_data: bool = Field(
         True,
         description="Bless and push nothing when the champion was made from this data and these settings "
-        "(trainer/stage_keys.py).",
+        "(shared/stage_keys.py).",
     )
     vertex: Optional[VertexConfig] = Field(None, description="Set to run on Vertex AI Pipelines (compile, submit).")
 

@@ -10,7 +10,7 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
-from components import image_folder
+from components.ingest import image_folder
 from pipeline.config import PipelineConfig
 from pipeline.pipeline import UNCACHED_STEPS, create_pipeline
 from pipeline.progress import ProgressWatcher

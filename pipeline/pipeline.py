@@ -4,7 +4,7 @@ DataFingerprint (never cached) -> ImageExampleGen -> statistics -> schema -> val
   -> anomaly gate -> transform -> SimCLR trainer -> embedding (Beam RunInference)
   -> linear evaluation -> [only when the champion is not already this model:] blessing
   -> push to the model registry
-Every step after DataFingerprint is cached by what shapes its output (``trainer/stage_keys.py``):
+Every step after DataFingerprint is cached by what shapes its output (``shared/stage_keys.py``):
 ImageExampleGen takes the data's survey as a value, and each step its own settings, so a
 change re-runs the stage it shapes and those after it, and unchanged data is never ingested twice.
 With ``supervised_baseline`` set, the encoder is also trained from scratch on the
@@ -18,18 +18,19 @@ from typing import Any, Dict, List, Optional
 
 from tfx import v1 as tfx
 
-from components import image_folder, resumable_trainer, vertex_trainer
-from components.anomaly_gate import AnomalyGate
-from components.data_fingerprint import BLESS_PROPERTY, SURVEY_KEY, DataFingerprint, survey_value
-from components.embedder import Embedder
-from components.image_example_gen import ImageExampleGen
-from components.linear_eval import LinearEval
-from components.registry_pusher import Blesser, RegistryPusher
-from components.settings import LinearEvalSettings, SupervisedBaselineSettings
-from components.supervised_baseline import SupervisedBaseline
+from components.evaluation.embedder import Embedder
+from components.evaluation.linear_eval import LinearEval
+from components.evaluation.settings import LinearEvalSettings, SupervisedBaselineSettings
+from components.evaluation.supervised_baseline import SupervisedBaseline
+from components.ingest import image_folder
+from components.ingest.anomaly_gate import AnomalyGate
+from components.ingest.data_fingerprint import BLESS_PROPERTY, SURVEY_KEY, DataFingerprint, survey_value
+from components.ingest.image_example_gen import ImageExampleGen
+from components.registry.registry_pusher import Blesser, RegistryPusher
+from components.training import resumable_trainer, vertex_trainer
 from pipeline import schema
 from pipeline.config import PipelineConfig
-from trainer import contract, stage_keys, uri_io
+from shared import contract, stage_keys, uri_io
 from trainer.task import CHECKPOINT_ROOT_KEY, INPUT_SETTINGS_KEY, TRAIN_SPLIT, TRAINING_CONFIG_KEY
 
 STAGES = ("examples", "ingest", "transform", "pretrain", "push")  # each stage adds components to the one before

@@ -16,7 +16,7 @@ from typing import Sequence
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from trainer import contract
+from shared import contract
 
 IDENTITY_FEATURES = (contract.RELATIVE_PATH, contract.SHA256)
 CLASS_VALUES_KEPT = 1024  # distinct class values counted exactly: ImageNet's 1,000 plus unexpected ones

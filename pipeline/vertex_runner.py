@@ -42,7 +42,7 @@ def compile_pipeline(config: PipelineConfig, output_path: str) -> Dict[str, Any]
         if task_name in UNCACHED_STEPS:
             task.pop("cachingOptions", None)  # absent means off; it must look at the bucket on every run
         _name_parameter_producers(task, tasks)
-    from trainer import uri_io
+    from shared import uri_io
 
     uri_io.write_text(
         output_path if uri_io.is_remote(output_path) else os.path.abspath(output_path),

@@ -163,7 +163,7 @@ GCS_BUCKET = "simclr-test-bucket"
 @pytest.fixture(scope="session")
 def fake_gcs():
     """A GCS bucket on loopback (fake-gcs-server behind the TLS proxy), for the whole session."""
-    from pipeline.fake_gcs import FakeGcs
+    from pipeline.offline_cloud.fake_gcs import FakeGcs
 
     with FakeGcs([GCS_BUCKET]) as server:
         yield server

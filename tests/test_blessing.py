@@ -6,10 +6,10 @@ import os
 import pytest
 from tfx.types import standard_artifacts
 
-from components.registry import LocalRegistry, RegistryConfig
-from components.registry_pusher import Blesser, RegistryPusherExecutor, decide
-from trainer import stage_keys
-from trainer.contract import BLESSING_FILE, PUSH_FILE
+from components.registry.registries import LocalRegistry, RegistryConfig
+from components.registry.registry_pusher import Blesser, RegistryPusherExecutor, decide
+from shared import stage_keys
+from shared.contract import BLESSING_FILE, PUSH_FILE
 
 
 def test_decide_blesses_above_threshold_without_champion():

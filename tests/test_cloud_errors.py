@@ -1,7 +1,7 @@
 """Every command that touches GCS or Vertex AI ends a cloud failure in one line that says what to do.
 
 The failures are real: credentials removed from the environment, and the Vertex AI fake
-(pipeline/fake_vertex.py, rules R11 and R12) and the GCS fake answering as the services do.
+(pipeline/offline_cloud/fake_vertex.py, rules R11 and R12) and the GCS fake answering as the services do.
 """
 
 import pytest
@@ -55,7 +55,7 @@ def test_reading_a_bucket_without_credentials_says_how_to_log_in(
 
 @pytest.fixture
 def vertex_api(tmp_path, monkeypatch):
-    from pipeline.fake_vertex import FakeVertex
+    from pipeline.offline_cloud.fake_vertex import FakeVertex
 
     def start(**options):
         fake = FakeVertex(str(tmp_path / "vertex.json"), "p", "europe-west4", **options).start()

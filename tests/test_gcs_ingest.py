@@ -46,7 +46,7 @@ def test_missing_bucket_prefix_is_a_one_line_error(gcs, tmp_path, capsys, write_
 def test_a_storage_error_that_outlasts_the_retries_is_one_line_naming_the_object(
     gcs, fake_gcs, tmp_path, capsys, write_config
 ):
-    from pipeline.fake_gcs import Faults
+    from pipeline.offline_cloud.fake_gcs import Faults
 
     gcs.blob("datasets/locked/train/cat_1.jpg").upload_from_string(b"not read")
     fake_gcs.set_faults(Faults(forbid="datasets/locked"))  # 403: no client retries it
@@ -72,7 +72,7 @@ def test_a_storage_error_that_outlasts_the_retries_is_one_line_naming_the_object
 def test_a_failed_beam_rename_batch_ends_the_run_in_one_line(
     gcs, fake_gcs, prefix_dataset, tmp_path, capsys, write_config
 ):
-    from pipeline.fake_gcs import Faults
+    from pipeline.offline_cloud.fake_gcs import Faults
 
     for path in sorted(prefix_dataset.rglob("*.jpg")):
         gcs.blob(f"datasets/batch/{path.relative_to(prefix_dataset)}").upload_from_filename(str(path))
@@ -101,7 +101,7 @@ def test_a_failed_beam_rename_batch_ends_the_run_in_one_line(
 def test_injected_faults_fall_evenly_so_a_run_meets_its_rate_whatever_its_thread_order(gcs, fake_gcs):
     from concurrent.futures import ThreadPoolExecutor
 
-    from pipeline.fake_gcs import Faults
+    from pipeline.offline_cloud.fake_gcs import Faults
 
     gcs.blob("faults/probe.txt").upload_from_string(b"probe")
     fake_gcs.set_faults(Faults(error_rate=0.1, stall_rate=0.05, stall_seconds=0.0, seed=11))
@@ -117,7 +117,7 @@ def test_injected_faults_fall_evenly_so_a_run_meets_its_rate_whatever_its_thread
 
 
 def test_a_bucket_is_listed_page_by_page_and_its_fingerprint_follows_its_objects(gcs):
-    from components import image_folder
+    from components.ingest import image_folder
 
     names = [f"paged/train/{label}_{n}.jpg" for label in ("cat", "dog") for n in range(3)]
     for name in names:

@@ -15,8 +15,8 @@ import tensorflow as tf
 from conftest import GCS_BUCKET, SMOKE_CONFIG, write_image
 
 from pipeline import cli
-from pipeline.fake_gcs import Faults
 from pipeline.local_runner import LocalRun
+from pipeline.offline_cloud.fake_gcs import Faults
 
 # JSON batch requests are spared: Beam 2.60 sends its renames' copy and delete batches without retrying the
 # batch request itself (Dataflow retries the bundle; the DirectRunner cannot). test_gcs_ingest.py shows

@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from components import image_decoding
-from components.image_decoding import ConvertedImage, Rejection, convert_image
+from components.ingest import image_decoding
+from components.ingest.image_decoding import ConvertedImage, Rejection, convert_image
 
 LIMIT = 50_000_000
 

@@ -4,8 +4,8 @@ import collections
 
 import pytest
 
-from components import image_folder
 from components.errors import DataError
+from components.ingest import image_folder
 
 
 def _touch(root, *relative_paths):

@@ -1,5 +1,6 @@
-"""Imports flow one way (pipeline -> components -> trainer, the contract below all), and the
-quick CLI commands stay quick because they never import the heavy libraries."""
+"""Imports flow one way (pipeline -> components -> trainer -> shared, the contract imports nothing), the
+offline cloud is reached only by the commands that start it, and the quick CLI commands stay quick
+because they never import the heavy libraries."""
 
 import ast
 import json
@@ -10,11 +11,11 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-LAYERS = ("pipeline", "components", "trainer")  # each may import only the ones after it
+LAYERS = ("pipeline", "components", "trainer", "shared")  # each may import only the ones after it
 HEAVY = ("tensorflow", "tfx", "apache_beam", "tensorflow_transform", "tensorflow_data_validation", "sklearn")
 
 # The one module that may load the Vertex AI SDK when imported: the Vertex Trainer task's.
-VERTEX_MODULES = ("components.vertex_trainer",)
+VERTEX_MODULES = ("components.training.vertex_trainer",)
 
 # Run in a fresh interpreter: makes the named packages unimportable, then imports every module of one
 # (VERTEX_MODULES last); prints the failures and whether the Vertex AI SDK was loaded before those.
@@ -30,7 +31,7 @@ class Blocker:
 
 sys.meta_path.insert(0, Blocker())
 failures = {}
-names = sorted(m.name for m in pkgutil.iter_modules([package], package + "."))
+names = sorted(m.name for m in pkgutil.walk_packages([package], package + ".") if not m.ispkg)
 
 def load(name):
     try:
@@ -50,7 +51,7 @@ print(json.dumps({"failures": failures, "vertex_sdk": vertex_sdk}))
 
 
 def _modules_of(package: str):
-    return sorted(p.stem for p in (ROOT / package).glob("*.py") if p.stem != "__init__")
+    return sorted(p for p in (ROOT / package).rglob("*.py") if p.stem != "__init__")
 
 
 @pytest.mark.parametrize("layer", LAYERS[1:])
@@ -73,21 +74,37 @@ def test_a_layer_imports_without_the_layers_above_it_or_the_vertex_sdk(layer):
 def test_no_module_of_a_layer_names_a_layer_above_it_even_inside_a_function(layer):
     above = set(LAYERS[: LAYERS.index(layer)])
     uphill = []
-    for path in sorted((ROOT / layer).glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = (
-                [a.name for a in node.names]
-                if isinstance(node, ast.Import)
-                else [node.module or ""]
-                if isinstance(node, ast.ImportFrom) and not node.level
-                else []
-            )
-            uphill += [f"{path.name}:{node.lineno} {name}" for name in names if name.split(".")[0] in above]
+    for path, line, name in _imports(layer):
+        if name.split(".")[0] in above:
+            uphill.append(f"{path.relative_to(ROOT)}:{line} {name}")
     assert uphill == []
 
 
+def _imports(package: str):
+    """(file, line, imported module) for every absolute import in a package, inside functions too."""
+    for path in _modules_of(package):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                yield from ((path, node.lineno, alias.name) for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                yield path, node.lineno, node.module or ""
+
+
+def test_the_offline_cloud_is_imported_only_by_the_commands_that_start_it():
+    """The fake GCS, the Vertex fake and the rehearsal are not part of a real run; only `rehearse`,
+    `fake-gcs` (in pipeline/cli.py) and the offline cloud itself may import them."""
+    offline = "pipeline.offline_cloud"
+    importers = {
+        str(path.relative_to(ROOT))
+        for layer in LAYERS
+        for path, _, name in _imports(layer)
+        if name.startswith(offline) and offline.replace(".", "/") not in str(path)
+    }
+    assert importers == {"pipeline/cli.py"}
+
+
 def test_the_contract_imports_nothing():
-    tree = ast.parse((ROOT / "trainer" / "contract.py").read_text())
+    tree = ast.parse((ROOT / "shared" / "contract.py").read_text())
     assert not [node for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))]
     assert [node for node in tree.body if isinstance(node, ast.Assign)]  # it does define names
 

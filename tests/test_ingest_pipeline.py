@@ -9,7 +9,7 @@ import apache_beam as beam
 import pytest
 import tensorflow as tf
 
-from components import image_example_gen, image_folder
+from components.ingest import image_example_gen, image_folder
 from pipeline import cli
 
 
@@ -338,8 +338,8 @@ def test_a_run_requires_the_eval_split_at_the_anomaly_gate_and_ingestion_alone_d
         return json.loads(gate.exec_properties["required_splits"])
 
     assert required("push") == ["test", "train"] and required("ingest") == ["train"]
-    from components.anomaly_gate import check_examples
     from components.errors import DataError
+    from components.ingest.anomaly_gate import check_examples
 
     with pytest.raises(DataError) as error:
         check_examples(str(tmp_path), ["train"], ["test", "train"])

@@ -1,8 +1,8 @@
-"""The linear probes' label subsets and classifiers (components/linear_probe.py)."""
+"""The linear probes' label subsets and classifiers (components/evaluation/linear_probe.py)."""
 
 import numpy as np
 
-from components import linear_probe
+from components.evaluation import linear_probe
 from trainer import knn
 
 

@@ -3,7 +3,7 @@
 import json
 import os
 
-from components.registry import LocalRegistry
+from components.registry.registries import LocalRegistry
 
 COMPONENTS = (
     "DataFingerprint",
@@ -88,8 +88,8 @@ def test_the_embedder_writes_float16_shards_that_the_served_encoder_reproduces(s
     import pandas as pd
     import tensorflow as tf
 
-    from components import embedder, labelled_examples
-    from trainer import contract
+    from components.evaluation import embedder, labelled_examples
+    from shared import contract
 
     embeddings = smoke_pipeline.run.latest_outputs("Embedder")["embeddings"][0]
     examples = smoke_pipeline.run.latest_outputs("ImageExampleGen")["examples"][0]
@@ -171,13 +171,13 @@ def test_embed_writes_the_champion_embedding_of_every_image_and_the_reason_for_e
 
 def test_an_exif_rotated_photo_is_embedded_upright_by_ingestion_and_by_embed_alike(smoke_pipeline, tmp_path, capsys):
     """The serving signature decodes bytes as they are (TensorFlow ignores EXIF); ingestion and `embed`
-    both prepare them with components/image_decoding.py, so the same photo gets the same embedding."""
+    both prepare them with components/ingest/image_decoding.py, so the same photo gets the same embedding."""
     import numpy as np
     import pandas as pd
     import tensorflow as tf
     from test_image_decoding import exif_rotated_jpeg
 
-    from components import image_decoding
+    from components.ingest import image_decoding
     from pipeline import cli
 
     folder = tmp_path / "phone"
@@ -249,8 +249,8 @@ def test_an_emptied_registry_is_read_afresh_and_gets_the_cached_model_blessed_an
 
 
 def test_the_champion_records_the_keys_that_data_fingerprint_compares(smoke_pipeline):
-    from components.image_folder import fingerprint
-    from trainer import stage_keys
+    from components.ingest.image_folder import fingerprint
+    from shared import stage_keys
 
     champion = LocalRegistry(str(smoke_pipeline.registry), "simclr-encoder").champion()
     assert champion["data_fingerprint"] == fingerprint(str(smoke_pipeline.data))

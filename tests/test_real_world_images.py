@@ -15,8 +15,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from components import image_decoding
-from components.image_example_gen import rejection_message
+from components.ingest import image_decoding
+from components.ingest.image_example_gen import rejection_message
 from pipeline import cli
 
 RED, BLUE = (230, 20, 20), (20, 20, 230)

@@ -10,7 +10,7 @@ import pathlib
 import pytest
 from conftest import GCS_BUCKET
 
-from components.registry import LocalRegistry, RegistryConfig, RegistryError
+from components.registry.registries import LocalRegistry, RegistryConfig, RegistryError
 from pipeline import cli
 
 
@@ -114,7 +114,7 @@ def test_concurrent_pushes_get_distinct_complete_versions(tmp_path):
 def test_vertex_push_is_a_new_version_of_the_parent_model_with_aliases():
     from google.cloud import aiplatform_v1
 
-    from components.registry import VertexModelRegistry
+    from components.registry.registries import VertexModelRegistry
 
     registry = VertexModelRegistry("my-project", "europe-west4", "simclr-encoder", "serving:latest")
     metadata = {
@@ -153,7 +153,7 @@ def test_vertex_push_is_a_new_version_of_the_parent_model_with_aliases():
 def test_vertex_endpoint_deployment_is_off_by_default_and_a_new_version_takes_only_what_it_replaces():
     from google.cloud import aiplatform_v1
 
-    from components.registry import VertexModelRegistry, registry_from_config
+    from components.registry.registries import VertexModelRegistry, registry_from_config
 
     root = "gs://b/models"
     off = RegistryConfig(kind="vertex", project="p", region="r", model_root=root)
@@ -190,7 +190,7 @@ def test_vertex_endpoint_deployment_is_off_by_default_and_a_new_version_takes_on
 
 
 def test_vertex_push_refuses_a_local_model_path(tmp_path):
-    from components.registry import VertexModelRegistry
+    from components.registry.registries import VertexModelRegistry
 
     registry = VertexModelRegistry("p", "us-central1", "m", "serving:latest", model_root="gs://b/models")
     with pytest.raises(RegistryError, match="needs the model on gs://"):
@@ -198,7 +198,7 @@ def test_vertex_push_refuses_a_local_model_path(tmp_path):
 
 
 def test_a_vertex_champion_also_takes_the_default_alias_and_a_candidate_neither():
-    from components.registry import VertexModelRegistry, version_aliases
+    from components.registry.registries import VertexModelRegistry, version_aliases
 
     registry = VertexModelRegistry("p", "europe-west4", "encoder", "image")
     champion = registry.upload_request("gs://b/m", {}, version_aliases(True)).model
@@ -214,8 +214,9 @@ PARENT = "projects/p/locations/europe-west4/models/encoder"
 
 @pytest.fixture
 def vertex_api(tmp_path, monkeypatch):
-    """The Vertex AI API fake (pipeline/fake_vertex.py) on loopback, the registry's SDK clients pointed at it."""
-    from pipeline.fake_vertex import FakeVertex
+    """The Vertex AI API fake (pipeline/offline_cloud/fake_vertex.py) on loopback, the registry's SDK clients
+    pointed at it."""
+    from pipeline.offline_cloud.fake_vertex import FakeVertex
 
     with FakeVertex(str(tmp_path / "vertex.json"), "p", "europe-west4", endpoints=[ENDPOINT]) as fake:
         for name, value in fake.env().items():
@@ -238,7 +239,7 @@ def exported(gcs, tmp_path):
 
 
 def vertex_registry(model: str = "encoder", **options):
-    from components.registry import VertexModelRegistry
+    from components.registry.registries import VertexModelRegistry
 
     return VertexModelRegistry("p", "europe-west4", model, "image", model_root=MODEL_ROOT, **options)
 
@@ -259,7 +260,7 @@ def test_a_vertex_push_registers_a_copy_that_outlives_the_run(vertex_api, export
 def test_a_push_that_vertex_refuses_leaves_no_copy_behind(tmp_path, monkeypatch, exported, gcs):
     from google.api_core import exceptions
 
-    from pipeline.fake_vertex import FakeVertex
+    from pipeline.offline_cloud.fake_vertex import FakeVertex
 
     with FakeVertex(str(tmp_path / "refusing.json"), "p", "europe-west4", api_enabled=False) as fake:
         for name, value in fake.env().items():

@@ -19,7 +19,8 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from pipeline import cli, rehearsal
+from pipeline import cli
+from pipeline.offline_cloud import rehearsal
 
 
 def test_tasks_run_after_the_tasks_they_depend_on():
@@ -260,9 +261,9 @@ def test_a_run_submitted_again_after_a_failed_training_job_resumes_at_its_last_c
 
 
 def test_the_trainer_task_is_recognised_as_the_one_that_starts_vertex_jobs():
-    assert rehearsal.starts_vertex_jobs(["--executor_class_path", "components.vertex_trainer.VertexExecutor"])
+    assert rehearsal.starts_vertex_jobs(["--executor_class_path", "components.training.vertex_trainer.VertexExecutor"])
     assert rehearsal.starts_vertex_jobs(
         ["--executor_class_path", "tfx.extensions.google_cloud_ai_platform.trainer.executor.GenericExecutor"]
     )
-    assert not rehearsal.starts_vertex_jobs(["--executor_class_path", "components.resumable_trainer.Executor"])
+    assert not rehearsal.starts_vertex_jobs(["--executor_class_path", "components.training.resumable_trainer.Executor"])
     assert not rehearsal.starts_vertex_jobs(["--json_serialized_invocation_args", "{}"])

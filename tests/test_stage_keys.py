@@ -4,9 +4,9 @@ import shutil
 
 import pytest
 
-from components.image_folder import fingerprint
+from components.ingest.image_folder import fingerprint
 from pipeline.config import load_config
-from trainer import stage_keys
+from shared import stage_keys
 
 
 def settings_of(config) -> dict:

@@ -4,7 +4,7 @@ arguments, environment, working folder, log and exit code."""
 import os
 import sys
 
-from pipeline.task_zygote import Zygote
+from pipeline.offline_cloud.task_zygote import Zygote
 
 TASK = """
 import os, sys

@@ -232,7 +232,7 @@ def test_multi_crop_feeds_small_views_into_every_step(tmp_path):
 
 def _stored_images(tmp_path, count=4, seed=0):
     """A TFRecord of random PNGs with channel statistics, as the Transform stores them, and its feature spec."""
-    from trainer import contract
+    from shared import contract
 
     images = tf.image.convert_image_dtype(tf.random.stateless_uniform([count, 20, 24, 3], seed=(5, seed)), tf.uint8)
     feature_spec = {
@@ -372,8 +372,8 @@ def test_attached_tpu_chips_win_over_tpu_name(monkeypatch):
 def test_the_trainer_names_its_inputs_by_the_data_they_hold_and_takes_its_count_from_ingestion(tmp_path):
     from tfx.types import standard_artifacts
 
-    from components.resumable_trainer import with_input_digest
-    from trainer import contract
+    from components.training.resumable_trainer import with_input_digest
+    from shared import contract
 
     def settings(stored_size: int) -> dict:
         return {"ingest": {}, "validation": {}, "eval_split": "test", "transform": {"stored_size": stored_size}}

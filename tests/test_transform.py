@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer import contract
+from shared import contract
 
 STORED_SIZE = 24
 

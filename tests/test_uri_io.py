@@ -2,7 +2,7 @@
 
 import pytest
 
-from trainer import uri_io
+from shared import uri_io
 
 
 def test_paths_join_and_climb_without_mangling_the_scheme():

@@ -128,7 +128,7 @@ def test_every_step_runs_the_configured_image(compiled, preset):
 def test_the_trainer_is_a_vertex_custom_job_on_the_preset_machine(compiled, preset):
     spec = compiled[preset][2]
     executor = spec["pipelineSpec"]["deploymentSpec"]["executors"]["Trainer_executor"]["container"]
-    assert "components.vertex_trainer.VertexExecutor" in executor["args"]
+    assert "components.training.vertex_trainer.VertexExecutor" in executor["args"]
     custom_config = json.loads(task_parameter(spec, "Trainer", "custom_config"))
     # Checkpoints live outside the run's folder, keyed at run time by the data's fingerprint (on the ingested
     # examples) and the settings that made the examples: those alone, so an evaluation change keeps its cache key.
@@ -255,7 +255,7 @@ def test_custom_artifact_types_are_titled_by_their_import_path(compiled):
     """The Vertex entrypoint imports a custom artifact type by its schema title."""
     from tfx.utils import import_utils
 
-    from components.data_fingerprint import DataSnapshot
+    from components.ingest.data_fingerprint import DataSnapshot
 
     components = compiled["tpu"][2]["pipelineSpec"]["components"]
     schema = components["DataFingerprint"]["outputDefinitions"]["artifacts"]["snapshot"]["artifactType"]

@@ -16,7 +16,8 @@ from typing import List, Optional
 import numpy as np
 import tensorflow as tf
 
-from trainer import augment, contract
+from shared import contract
+from trainer import augment
 from trainer.config import TrainingConfig
 
 AUTOTUNE = tf.data.AUTOTUNE

@@ -34,7 +34,8 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
-from trainer import augment, contract
+from shared import contract
+from trainer import augment
 from trainer.model import SimCLR, build_encoder_and_head
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer import contract
+from shared import contract
 
 DEFAULT_STORED_SIZE = 128
 

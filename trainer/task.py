@@ -4,7 +4,7 @@ The training settings arrive as JSON in ``custom_config["training"]``.
 Checkpoints are kept under ``custom_config["checkpoint_root"]`` (a folder under the
 pipeline root that no run owns), in a folder keyed by the settings that shape the
 weights and by ``custom_config["input_digest"]``, the content digest of the input
-data (components/resumable_trainer.py). A Trainer that was killed and is started
+data (components/training/resumable_trainer.py). A Trainer that was killed and is started
 again on the same data and settings (a preempted Vertex worker, a pipeline run
 submitted again after a failure) resumes where it stopped, and a change of serving
 size alone re-exports the trained weights. Without those two keys (``run_fn``
@@ -20,7 +20,8 @@ import os
 
 import tensorflow_transform as tft
 
-from trainer import data, stage_keys, train, uri_io
+from shared import stage_keys, uri_io
+from trainer import data, train
 from trainer.config import TrainingConfig
 from trainer.export import export_encoder
 

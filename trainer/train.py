@@ -16,7 +16,8 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from trainer import contract, data, distribute, knn, plots, uri_io
+from shared import contract, plots, uri_io
+from trainer import data, distribute, knn
 from trainer.config import TrainingConfig
 from trainer.model import SimCLR
 

@@ -29,7 +29,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
-from trainer import augment, contract, data  # noqa: E402
+from shared import contract  # noqa: E402
+from trainer import augment, data  # noqa: E402
 from trainer.config import TrainingConfig  # noqa: E402
 from trainer.model import SimCLR  # noqa: E402
 

@@ -27,7 +27,7 @@ It can also inject faults on the wire (``Faults``): a fraction of requests answe
 upload connection dropped mid-body, a stall. ``GET /_fake/stats`` and ``POST /_fake/faults``
 on the proxy's port read the counts and change the faults while it runs.
 
-One command starts it for a person: ``simclr-tfx fake-gcs`` (or ``python -m pipeline.fake_gcs``);
+One command starts it for a person: ``simclr-tfx fake-gcs`` (or ``python -m pipeline.offline_cloud.fake_gcs``);
 it prints the environment variables that point every client at it.
 Nothing here listens beyond 127.0.0.1, edits /etc/hosts or needs root.
 """
@@ -494,7 +494,7 @@ class FakeGcs:
         self._process: Optional[subprocess.Popen] = None
 
     def start(self) -> "FakeGcs":
-        command = [sys.executable, "-m", "pipeline.fake_gcs", "--port", str(self.port)]
+        command = [sys.executable, "-m", "pipeline.offline_cloud.fake_gcs", "--port", str(self.port)]
         if self.keep_in:
             command += ["--keep-in", self.keep_in]
         for bucket in self.buckets:

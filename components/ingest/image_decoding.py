@@ -30,7 +30,7 @@ import tensorflow as tf
 from apache_beam.io.filesystems import FileSystems
 from PIL import Image, UnidentifiedImageError
 
-from trainer import contract
+from shared import contract
 
 # PIL format name -> file extensions that may hold it.
 EXTENSIONS = {

@@ -2,7 +2,7 @@
 
 It reads the Embedder's shards (the exported SavedModel served on every ingested image,
 exactly as a user of the registry would call it), then fits linear probes on 1 %, 10 %
-and 100 % of the train labels over several seeds (components/linear_probe.py) and a kNN
+and 100 % of the train labels over several seeds (components/evaluation/linear_probe.py) and a kNN
 classifier, streaming the train split block by block. Into its artifact go metrics.json
 (also set as MLMD custom properties), a t-SNE PNG of at most ``TSNE_MAX_POINTS`` test
 features, the confusion matrix of the blessing probe (PNG and CSV), the pretraining loss
@@ -20,10 +20,10 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from sklearn.metrics import confusion_matrix
 
-from components import embeddings, linear_probe, supervised_baseline
+from components.evaluation import embeddings, linear_probe, supervised_baseline
+from components.evaluation.settings import LinearEvalSettings
 from components.private_apis import InputArtifact, OutputArtifact, Parameter, component, standard_artifacts
-from components.settings import LinearEvalSettings
-from trainer import contract, plots, uri_io
+from shared import contract, plots, uri_io
 
 CONFUSION_PNG = "confusion_matrix.png"
 CONFUSION_CSV = "confusion_matrix.csv"  # rows: true class, columns: predicted class, header: class names

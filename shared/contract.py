@@ -2,7 +2,7 @@
 artifact file names and component ids.
 
 Like ``features.py`` in the TFX templates, this module imports nothing of the project, so
-every package (pipeline -> components -> trainer) can import it without pulling in another.
+every package (pipeline -> components -> trainer -> shared) can import it without pulling in another.
 """
 
 # --- tf.train.Example features that ImageExampleGen writes (one per image) ---

@@ -9,7 +9,7 @@ from typing import List
 
 import tensorflow as tf
 
-from trainer import contract
+from shared import contract
 
 FEATURES = {
     contract.IMAGE_BYTES: tf.io.FixedLenFeature([], tf.string),

@@ -2,7 +2,7 @@
 
 A Vertex AI task runs ``python -m <module> ARGS`` in a new container, and most of such a start is
 importing TFX's Vertex entrypoint and the executor it loads (TensorFlow, TFMA, Beam, TFT: about 15 s
-a task on two cores). ``python -m pipeline.task_zygote MODULE [PRELOAD...]`` imports them once, then,
+a task on two cores). ``python -m pipeline.offline_cloud.task_zygote MODULE [PRELOAD...]`` imports them once, then,
 for each task that ``Zygote.run`` sends it, forks a child that takes the task's environment, working
 folder, log file and arguments and runs MODULE as ``python -m`` would, and reports the child's exit
 code. Only the imports are shared: no task state outlives its child. Nothing is imported that starts
@@ -68,7 +68,7 @@ class Zygote:
     """The parent's handle: ``run`` one task at a time; ``stop`` when the rehearsal ends."""
 
     def __init__(self, module: str, preload: List[str], env: Dict[str, str], cwd: str):
-        command = [sys.executable, "-m", "pipeline.task_zygote", module, *preload]
+        command = [sys.executable, "-m", "pipeline.offline_cloud.task_zygote", module, *preload]
         self._process: Optional[subprocess.Popen] = subprocess.Popen(
             command,
             env=env,

@@ -3,7 +3,7 @@
 One Beam job reads images (the ingested examples of every split, or an image folder), batches
 them through the SavedModel's ``serving_default`` signature (encoded bytes in, embeddings out,
 as a user of the registry would call it) and writes float16 Parquet shards
-(components/embeddings.py). It runs on the DirectRunner locally and on Dataflow on Vertex AI,
+(components/evaluation/embeddings.py). It runs on the DirectRunner locally and on Dataflow on Vertex AI,
 so no single process holds the embeddings: LinearEval and the kNN read the shards block by block.
 
 ``Embedder`` is the pipeline's TFX component; ``embed_folder`` serves ``simclr-tfx embed``.
@@ -18,7 +18,8 @@ import numpy as np
 import tensorflow as tf
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 
-from components import embeddings, image_decoding, image_folder
+from components.evaluation import embeddings
+from components.ingest import image_decoding, image_folder
 from components.private_apis import (
     BeamComponentParameter,
     InputArtifact,
@@ -27,7 +28,7 @@ from components.private_apis import (
     component,
     standard_artifacts,
 )
-from trainer import contract
+from shared import contract
 
 BATCH_SIZE = 64
 REJECTED_FILE = "_rejected.jsonl"  # beside the shards, {"path", "reason"} lines; "_": readers of the folder skip it

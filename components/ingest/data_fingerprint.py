@@ -23,10 +23,10 @@ from typing import Optional
 
 from absl import logging
 
-from components import image_folder
+from components.ingest import image_folder
 from components.private_apis import Artifact, OutputArtifact, OutputDict, Parameter, component
-from components.registry import RegistryConfig, registry_from_config
-from trainer import contract, stage_keys, uri_io
+from components.registry.registries import RegistryConfig, registry_from_config
+from shared import contract, stage_keys, uri_io
 
 SURVEY_KEY = "survey"  # the value output ImageExampleGen takes as its ``survey`` parameter
 BLESS_PROPERTY = "bless"  # on the snapshot: 1 when Blesser and RegistryPusher run

@@ -39,7 +39,7 @@ import pydantic
 from pydantic import Field
 
 from components.errors import DataError
-from trainer import stage_keys
+from shared import stage_keys
 from trainer.config import Section
 
 METADATA_FILE = "metadata.json"
@@ -49,9 +49,9 @@ CHAMPION_ALIAS = "champion"
 CANDIDATE_ALIAS = "candidate"
 DEFAULT_ALIAS = "default"  # Vertex AI: what a bare model name resolves to
 PREVIOUS_CHAMPION_ALIAS = "previous-champion"  # Vertex AI: what rollback restores
-# host:port of a Vertex AI API emulator (the rehearsal's, pipeline/fake_vertex.py); unset: the real API.
+# host:port of a Vertex AI API emulator (the rehearsal's, pipeline/offline_cloud/fake_vertex.py); unset: the real API.
 VERTEX_EMULATOR_ENV = "SIMCLR_VERTEX_EMULATOR_HOST"
-STAGE_KEY_LABEL = "key-{}"  # Vertex AI: one label per stage key (trainer/stage_keys.py), its 128-bit prefix
+STAGE_KEY_LABEL = "key-{}"  # Vertex AI: one label per stage key (shared/stage_keys.py), its 128-bit prefix
 
 
 class RegistryError(DataError):
@@ -102,7 +102,7 @@ class LocalRegistry:
         os.makedirs(self.model_dir, exist_ok=True)
         staging = os.path.join(self.model_dir, f".staging-{uuid.uuid4().hex}")
         try:
-            from trainer import uri_io  # TensorFlow: loaded only to push, so `registry list` stays instant
+            from shared import uri_io  # TensorFlow: loaded only to push, so `registry list` stays instant
 
             uri_io.copy_tree(saved_model_dir, os.path.join(staging, SAVED_MODEL_DIR))  # the model may be on gs://
             version = self._publish(staging, metadata)
@@ -243,7 +243,7 @@ class VertexModelRegistry:
         try:
             response = self._upload(kept, metadata, make_champion)
         except Exception:  # nothing registered it: no copy is left behind under model_root
-            from trainer import uri_io
+            from shared import uri_io
 
             uri_io.remove_tree(kept)
             raise
@@ -274,7 +274,7 @@ class VertexModelRegistry:
         """
         if not self.model_root:
             raise RegistryError("registry.model_root is unset: a Vertex AI push needs a gs:// folder to keep models")
-        from trainer import uri_io  # TensorFlow: loaded only to push
+        from shared import uri_io  # TensorFlow: loaded only to push
 
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         kept = uri_io.join(self.model_root, self.model_name, f"{stamp}-{uuid.uuid4().hex[:8]}")

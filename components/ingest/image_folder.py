@@ -28,7 +28,7 @@ from google.api_core.exceptions import GoogleAPICallError
 from google.cloud import storage
 
 from components.errors import DataError
-from trainer import uri_io
+from shared import uri_io
 
 SPLIT_FOLDER_NAMES = ("train", "test", "val", "validation", "eval")
 # Without a folder named as the evaluation split (config eval_split, default test), the first of these

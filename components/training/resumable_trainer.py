@@ -42,7 +42,7 @@ from components.private_apis import (
     artifact_utils,
     standard_artifacts,
 )
-from trainer import contract, stage_keys, uri_io
+from shared import contract, stage_keys, uri_io
 from trainer.task import INPUT_DIGEST_KEY, INPUT_SETTINGS_KEY, TRAIN_IMAGES_KEY, TRAIN_SPLIT
 
 INGESTED_KEY = "ingested"

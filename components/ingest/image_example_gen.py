@@ -21,8 +21,8 @@ import apache_beam as beam
 import tensorflow as tf
 from apache_beam.options.pipeline_options import StandardOptions
 
-from components import image_decoding, image_folder
 from components.errors import DataError
+from components.ingest import image_decoding, image_folder
 from components.private_apis import (
     EXAMPLES_FILE_PREFIX,
     BaseBeamComponent,
@@ -35,7 +35,7 @@ from components.private_apis import (
     artifact_utils,
     standard_artifacts,
 )
-from trainer import contract, uri_io
+from shared import contract, uri_io
 
 EXAMPLES_KEY = "examples"
 _RECORDS_DIR = "_ingest_records"

@@ -6,7 +6,7 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from trainer import uri_io  # noqa: E402
+from shared import uri_io  # noqa: E402
 
 LABELLED_CLASSES = 20  # confusion matrices with more classes are drawn without names or counts
 

@@ -10,7 +10,7 @@ RegistryPusher pushes a blessed model as a new registry version with its
 metadata (metrics, config, data fingerprint, every stage's key, pipeline run id,
 git revision, time) and makes it the champion; an unblessed one is not pushed, and the
 PushedModel artifact says why. Either way the model is decided, so it deletes
-the Trainer's resumable checkpoints (components/resumable_trainer.py).
+the Trainer's resumable checkpoints (components/training/resumable_trainer.py).
 """
 
 import json
@@ -21,7 +21,7 @@ from typing import Dict, Optional
 import tensorflow as tf
 from absl import logging
 
-from components.embedder import serving_model_dir
+from components.evaluation.embedder import serving_model_dir
 from components.private_apis import (
     BaseChannel,
     BaseComponent,
@@ -39,8 +39,8 @@ from components.private_apis import (
     pipeline_run,
     standard_artifacts,
 )
-from components.registry import RegistryConfig, registry_from_config
-from trainer import contract, stage_keys, uri_io
+from components.registry.registries import RegistryConfig, registry_from_config
+from shared import contract, stage_keys, uri_io
 from trainer.task import FINISHED_FILE, RESUME_FILE
 
 
@@ -152,7 +152,7 @@ class RegistryPusherExecutor(BaseExecutor):
                 "blessing": decision,
                 "config": config,
                 "data_fingerprint": fingerprint or None,
-                # What DataFingerprint compares on the next run (trainer/stage_keys.py).
+                # What DataFingerprint compares on the next run (shared/stage_keys.py).
                 "stage_keys": stage_keys.stage_keys(fingerprint, stage_keys.stage_settings(config)).model_dump(),
                 # TFX gives a Vertex AI task no pipeline context: the config names the pipeline there.
                 "pipeline_name": pipeline_name or config.get("pipeline_name"),

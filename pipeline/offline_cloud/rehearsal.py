@@ -1,7 +1,7 @@
 """``simclr-tfx rehearse``: the compiled Vertex AI PipelineSpec, run offline task by task as Vertex would run it.
 
 The spec is compiled exactly as ``simclr-tfx compile`` compiles it, then, against the fake
-GCS bucket (``pipeline/fake_gcs.py``), every task runs the way the Vertex AI launcher runs it:
+GCS bucket (``pipeline/offline_cloud/fake_gcs.py``), every task runs the way the Vertex AI launcher runs it:
 
 * tasks run in dependency order (``dependentTasks``); a task whose upstream failed is not triggered;
 * each task runs its executor's container ``command`` and ``args`` from the spec in a process of
@@ -34,8 +34,8 @@ import uuid
 from typing import Any, Callable, Dict, List, Optional, Set
 
 from pipeline.config import PipelineConfig
-from pipeline.task_zygote import Zygote
-from trainer import contract, stage_keys
+from pipeline.offline_cloud.task_zygote import Zygote
+from shared import contract, stage_keys
 
 SUCCEEDED, SKIPPED, FAILED, CACHED, NOT_TRIGGERED = "SUCCEEDED", "SKIPPED", "FAILED", "CACHED", "NOT_TRIGGERED"
 PLACEHOLDER = "{{$}}"
@@ -286,7 +286,7 @@ class Rehearsal:
 
         A task that runs TFX's Vertex entrypoint (every task but the Trainer's, which starts a job) is
         forked from a warm interpreter that imported the entrypoint and the spec's executors once
-        (``pipeline/task_zygote.py``): the same command, arguments and environment, without the imports.
+        (``pipeline/offline_cloud/task_zygote.py``): the same command, arguments and environment, without the imports.
         """
         if command[1:3] == ["-m", VERTEX_ENTRYPOINT] and command[0] == sys.executable:
             if self._zygote is None:
@@ -349,7 +349,7 @@ class Rehearsal:
         command = _python(executor["command"]) + args
         env = {**os.environ, **self.env}
         if starts_vertex_jobs(args):  # the Vertex AI training job: recorded, run here
-            command = [sys.executable, "-m", "pipeline.rehearsal"] + command[1:]
+            command = [sys.executable, "-m", "pipeline.offline_cloud.rehearsal"] + command[1:]
             env[VERTEX_JOBS_ENV] = os.path.join(self.workdir, "vertex_jobs", self.run_id)
         log_path = os.path.join(self.workdir, "logs", self.run_id, f"{name}.log")
         started = time.monotonic()
@@ -357,7 +357,7 @@ class Rehearsal:
         seconds = time.monotonic() - started
         if code != 0:
             return TaskResult(FAILED, seconds, error=_last_error(log_path), log=log_path)
-        from trainer import uri_io
+        from shared import uri_io
 
         outputs = uri_io.read_json(invocation["outputs"]["outputFile"])
         for output_name, listed in invocation["outputs"]["artifacts"].items():  # Vertex keeps the names it gave
@@ -507,14 +507,14 @@ class RecordingJobServiceClient:
 
 
 def _run_module_with_recorded_jobs(argv: List[str]) -> None:
-    """``python -m pipeline.rehearsal -m MODULE ARGS...``: runs MODULE as ``python -m`` would, with the
+    """``python -m pipeline.offline_cloud.rehearsal -m MODULE ARGS...``: runs MODULE as ``python -m`` would, with the
     Vertex AI job service replaced by ``RecordingJobServiceClient``."""
     import runpy
 
     from google.cloud.aiplatform import gapic
 
     if argv[:1] != ["-m"] or len(argv) < 2:
-        raise SystemExit("usage: python -m pipeline.rehearsal -m MODULE [ARGS...]")
+        raise SystemExit("usage: python -m pipeline.offline_cloud.rehearsal -m MODULE [ARGS...]")
     setattr(gapic, "JobServiceClient", RecordingJobServiceClient)
     sys.argv = [argv[1]] + argv[2:]
     runpy.run_module(argv[1], run_name="__main__", alter_sys=True)

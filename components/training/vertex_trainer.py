@@ -6,7 +6,7 @@ other tasks import their component modules without it (``private_apis`` says why
 
 from components import private_apis
 from components.private_apis import ExecutorClassSpec
-from components.resumable_trainer import Trainer, with_input_digest
+from components.training.resumable_trainer import Trainer, with_input_digest
 
 
 class VertexExecutor(private_apis.VertexTrainerExecutor):

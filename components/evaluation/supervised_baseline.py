@@ -19,11 +19,12 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components import labelled_examples
-from components.linear_probe import stratified_subset, subset_digest
+from components.evaluation import labelled_examples
+from components.evaluation.linear_probe import stratified_subset, subset_digest
+from components.evaluation.settings import SupervisedBaselineSettings
 from components.private_apis import InputArtifact, OutputArtifact, Parameter, component, standard_artifacts
-from components.settings import SupervisedBaselineSettings
-from trainer import contract, supervised, uri_io
+from shared import contract, uri_io
+from trainer import supervised
 
 READ_BATCH = 64
 
