@@ -83,7 +83,7 @@ class Faults:
     """Faults injected by the proxy; every rate is a fraction of eligible requests.
 
     The faults of one kind fall evenly: one per ``1/rate`` eligible requests, from a phase drawn from
-    ``seed``. So a run that sends ``n`` eligible requests meets ``floor(n * rate)`` or one more of them,
+    ``random_state``. So a run that sends ``n`` eligible requests meets ``floor(n * rate)`` or one more of them,
     whatever order its threads send them in (a shared random draw would leave that to the scheduler).
 
     ``error_rate``: answered 503 before reaching the fake. ``drop_upload_rate``: an upload whose
@@ -95,7 +95,7 @@ class Faults:
     drop_upload_rate: float = 0.0
     stall_rate: float = 0.0
     stall_seconds: float = 3.0
-    seed: int = 0
+    random_state: int = 0
     forbid: str = ""  # every request whose object path contains this is answered 403 (never retried)
     exempt: str = ""  # requests whose path contains this are never faulted
 
@@ -162,8 +162,8 @@ class _ProxyServer(http.server.ThreadingHTTPServer):
     def set_faults(self, faults: Faults) -> None:
         with self.lock:
             self.faults = faults
-            seeded = random.Random(faults.seed)
-            self.phases = {kind: seeded.random() for kind in _FAULT_RATES}
+            drawn = random.Random(faults.random_state)
+            self.phases = {kind: drawn.random() for kind in _FAULT_RATES}
             self.eligible = {kind: 0 for kind in _FAULT_RATES}
             self.received_uploads: Set[str] = set()  # upload sessions whose data reached the fake
             self.faulted: List[Dict[str, str]] = []
@@ -213,6 +213,19 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):  # noqa: A002 (the base class's signature)
         pass
+
+    def setup(self):
+        super().setup()
+        # Replies go out as soon as they are written, as GCS's do: with Nagle's algorithm a reply's last
+        # segment waits for the client's delayed ACK (40 ms a request).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def handle_expect_100(self):
+        """``Expect: 100-continue`` (curl's uploads, TensorFlow's among them) is answered at once, as GCS
+        answers it; inside a tunnel the reply would sit in the buffered writer, and curl waits 1 s for it."""
+        answered = super().handle_expect_100()
+        self.wfile.flush()
+        return answered
 
     def do_CONNECT(self):
         host = self.path.rsplit(":", 1)[0]

@@ -21,6 +21,7 @@ GCS bucket (``pipeline/offline_cloud/fake_gcs.py``), every task runs the way the
 from __future__ import annotations
 
 import ast
+import atexit
 import dataclasses
 import hashlib
 import json
@@ -40,6 +41,7 @@ from shared import contract, stage_keys
 SUCCEEDED, SKIPPED, FAILED, CACHED, NOT_TRIGGERED = "SUCCEEDED", "SKIPPED", "FAILED", "CACHED", "NOT_TRIGGERED"
 PLACEHOLDER = "{{$}}"
 VERTEX_ENTRYPOINT = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"  # every TFX task's module
+RECORDED_JOBS = "pipeline.offline_cloud.rehearsal"  # this module as __main__: a task with the job service recorded
 # Options that only mean something to Dataflow, dropped with --runner=DataflowRunner.
 _DATAFLOW_ONLY = (
     "--runner",
@@ -219,14 +221,34 @@ def executor_input(
     }
 
 
-def _executor_modules(spec: Dict) -> List[str]:
-    """The modules of the spec's executors (``--executor_class_path``), but those that start Vertex AI jobs."""
+def _executor_modules(spec: Dict, job_starters: bool) -> List[str]:
+    """The modules of the spec's executors (``--executor_class_path``): those that start Vertex AI jobs, or the
+    others."""
     modules = set()
     for executor in spec["pipelineSpec"]["deploymentSpec"]["executors"].values():
         args = executor.get("container", {}).get("args", [])
-        if "--executor_class_path" in args and not starts_vertex_jobs(args):
+        if "--executor_class_path" in args and starts_vertex_jobs(args) == job_starters:
             modules.add(args[args.index("--executor_class_path") + 1].rpartition(".")[0])
     return sorted(modules)
+
+
+_ZYGOTES: Dict[tuple, Zygote] = {}  # one warm interpreter per module and imports, for the whole process
+
+
+def _stop_zygotes() -> None:
+    for zygote in _ZYGOTES.values():
+        zygote.stop()
+
+
+def _zygote(module: str, preload: List[str], env: Dict[str, str], cwd: str) -> Zygote:
+    """The warm interpreter for ``module``, started on first use and shared by every rehearsal of this
+    process (a schedule's runs, one after another): only imports are shared, every task forks afresh."""
+    key = (module, tuple(preload))
+    if key not in _ZYGOTES or not _ZYGOTES[key].alive():
+        if not _ZYGOTES:
+            atexit.register(_stop_zygotes)
+        _ZYGOTES[key] = Zygote(module, preload, env, cwd)
+    return _ZYGOTES[key]
 
 
 def _python(command: List[str]) -> List[str]:
@@ -276,7 +298,6 @@ class Rehearsal:
         self.job_root = f"{self.vertex.pipeline_root.rstrip('/')}/{self.run_id}"
         self.cache_file = os.path.join(workdir, "cache.json")  # Vertex keeps its cache in ML Metadata
         os.makedirs(os.path.join(workdir, "logs", self.run_id), exist_ok=True)
-        self._zygote: Optional[Zygote] = None
 
     def _artifact_name(self, uri: str) -> str:
         return _artifact_name(self.vertex.project, self.vertex.region, uri)
@@ -284,26 +305,28 @@ class Rehearsal:
     def _launch(self, command: List[str], env: Dict[str, str], log_path: str) -> int:
         """Runs a task's command in a process of its own; returns its exit code.
 
-        A task that runs TFX's Vertex entrypoint (every task but the Trainer's, which starts a job) is
-        forked from a warm interpreter that imported the entrypoint and the spec's executors once
-        (``pipeline/offline_cloud/task_zygote.py``): the same command, arguments and environment, without the imports.
+        A task that runs TFX's Vertex entrypoint is forked from a warm interpreter that imported the
+        entrypoint and the spec's executors once (``pipeline/offline_cloud/task_zygote.py``); the Trainer's,
+        which starts a job, from one that also wraps it in the recording job service (this module's
+        ``__main__``). The same command, arguments and environment, without the imports.
         """
-        if command[1:3] == ["-m", VERTEX_ENTRYPOINT] and command[0] == sys.executable:
-            if self._zygote is None:
-                self._zygote = Zygote(VERTEX_ENTRYPOINT, _executor_modules(self.spec), env, self.workdir)
-            return self._zygote.run(command[3:], env, self.workdir, log_path)
+        if command[0] == sys.executable and command[1:3] == ["-m", VERTEX_ENTRYPOINT]:
+            zygote = _zygote(VERTEX_ENTRYPOINT, _executor_modules(self.spec, job_starters=False), env, self.workdir)
+            return zygote.run(command[3:], env, self.workdir, log_path)
+        if (
+            command[0] == sys.executable
+            and command[1:3] == ["-m", RECORDED_JOBS]
+            and command[4:5] == [VERTEX_ENTRYPOINT]
+        ):
+            preload = [VERTEX_ENTRYPOINT, *_executor_modules(self.spec, job_starters=True)]
+            return _zygote(RECORDED_JOBS, preload, env, self.workdir).run(command[3:], env, self.workdir, log_path)
         with open(log_path, "w") as log:
             return subprocess.run(
                 command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, stdin=subprocess.DEVNULL
             ).returncode
 
     def run(self) -> Dict[str, TaskResult]:
-        try:
-            return self._run()
-        finally:
-            if self._zygote is not None:
-                self._zygote.stop()
-                self._zygote = None
+        return self._run()
 
     def _run(self) -> Dict[str, TaskResult]:
         pipeline_spec = self.spec["pipelineSpec"]
@@ -349,7 +372,7 @@ class Rehearsal:
         command = _python(executor["command"]) + args
         env = {**os.environ, **self.env}
         if starts_vertex_jobs(args):  # the Vertex AI training job: recorded, run here
-            command = [sys.executable, "-m", "pipeline.offline_cloud.rehearsal"] + command[1:]
+            command = [sys.executable, "-m", RECORDED_JOBS] + command[1:]
             env[VERTEX_JOBS_ENV] = os.path.join(self.workdir, "vertex_jobs", self.run_id)
         log_path = os.path.join(self.workdir, "logs", self.run_id, f"{name}.log")
         started = time.monotonic()

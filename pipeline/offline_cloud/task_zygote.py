@@ -95,6 +95,9 @@ class Zygote:
         self._process.stdin.flush()
         return int(self._reply()["code"])
 
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
     def stop(self) -> None:
         if self._process is not None:
             assert self._process.stdin is not None
