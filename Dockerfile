@@ -38,7 +38,7 @@ COPY trainer/ trainer/
 COPY shared/ shared/
 RUN uv pip install --system --quiet --no-deps .
 
-# Recorded in every registry version's metadata (components/registry/registry_pusher.py).
+# Recorded in every registry version's metadata (components/registry/pusher.py).
 ARG GIT_REVISION=unknown
 ENV SIMCLR_GIT_REVISION=$GIT_REVISION
 

@@ -46,11 +46,12 @@ run: install data
 	@data="$(DATA)"; [ -d "$$data" ] || data="$(SHARED_DATA)"; \
 	$(BIN)/simclr-tfx run --config $(CONFIG) --data "$$data" --output $(OUTPUT) --registry $(REGISTRY)
 
-# Test modules run on TEST_WORKERS processes (pytest-xdist), each module whole on one of them, in the
-# order tests/conftest.py gives (longest first).
+# Test modules run on TEST_WORKERS processes (pytest-xdist), each module whole on one of them, the longest
+# first (their `slow(minutes=...)` marker, tests/conftest.py).
 TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 test: install lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests $(PYTEST_ARGS)
+	$(PYTEST) tests $(PYTEST_ARGS)
 
 # ruff (lint rules, formatting) and mypy (types), configured in pyproject.toml, then the scanners;
 # a new violation fails `make test`.
@@ -67,12 +68,10 @@ scan: $(SCAN)/checkov
 	$(SCAN)/checkov --quiet --compact --skip-download -f Dockerfile --framework dockerfile
 	$(SCAN)/hadolint Dockerfile
 
-# The unit tests alone, for the edit-run loop (under 2 minutes; the import checks, which start
-# fresh interpreters, stay in `make test`); `make test` stays the full suite.
-FAST_TESTS := test_image_folder test_stage_keys test_task_zygote test_tpu_runtime test_registry test_knn test_linear_probe test_schema \
-	test_image_decoding test_uri_io test_progress
+# The edit-run loop: lint and every test not marked `slow` (no pipeline, training, rehearsal or fresh
+# interpreter), in about a minute and a half; `make test` stays the full suite.
 test-fast: install lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(FAST_TESTS:%=tests/%.py) $(PYTEST_ARGS)
+	$(PYTEST) -m "not slow" tests $(PYTEST_ARGS)
 
 clean:
 	rm -rf runs .pytest_cache

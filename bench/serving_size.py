@@ -3,8 +3,8 @@
 For one finished `simclr-tfx run` it stores the train and test images with the run's Transform
 graph, gives the exported encoder their centre crops resized to each size and reports
   heldout: a 10 %-label probe fitted as LinearEval fits it, scored on the other 90 % of train
-           (5 seeds): the figure to choose the size by, since it never sees test;
-  test:    LinearEval's probes (1, 10 and 100 % of the labels, 5 seeds) and kNN on test.
+           (5 label draws): the figure to choose the size by, since it never sees test;
+  test:    LinearEval's probes (1, 10 and 100 % of the labels, 5 label draws) and kNN on test.
 Encoder weights do not depend on the serving size (`training.encoder.eval_image_size`), so this
 says what a run would report at another size without training again. Writes
 bench/results/serving_size.json; the last line printed is the JSON.
@@ -34,7 +34,7 @@ from components.evaluation import embedder, labelled_examples, linear_probe, sup
 from trainer import augment, knn  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).parent / "results"
-SEEDS = range(5)
+DRAWS = range(5)
 
 
 def artifact(root: pathlib.Path, component_output: str, execution: str) -> pathlib.Path:
@@ -59,13 +59,13 @@ def features(encoder, stored_images: np.ndarray, size: int) -> np.ndarray:
 
 
 def heldout_top1(train_x: np.ndarray, labels: np.ndarray, keys: np.ndarray) -> list:
-    """10 %-label probes scored on the rest of train, one figure per seed."""
+    """10 %-label probes scored on the rest of train, one figure per label draw."""
     train_x = linear_probe.l2_normalise(train_x)
     scores = []
-    for seed in SEEDS:
-        subset = linear_probe.stratified_subset(labels, 0.1, seed, keys)
+    for draw in DRAWS:
+        subset = linear_probe.stratified_subset(labels, 0.1, draw, keys)
         rest = np.setdiff1d(np.arange(len(labels)), subset)
-        probe = linear_probe.fit_probe(train_x[subset], labels[subset], seed)
+        probe = linear_probe.fit_probe(train_x[subset], labels[subset], draw)
         scores.append(float(np.mean(probe.predict(train_x[rest]) == labels[rest])))
     return scores
 
@@ -96,17 +96,17 @@ def main() -> None:
         train_x, test_x = features(served.encode, train_images, size), features(served.encode, test_images, size)
         heldout = heldout_top1(train_x, train_y, train_keys)
         test = linear_probe.evaluate_features(
-            knn.array_blocks(train_x, train_y), train_y, test_x, test_y, [0.01, 0.1, 1.0], SEEDS, train_keys=train_keys
+            knn.array_blocks(train_x, train_y), train_y, test_x, test_y, [0.01, 0.1, 1.0], DRAWS, train_keys=train_keys
         )
         results["sizes"][str(size)] = {
             "heldout_top1_10pct_mean": round(float(np.mean(heldout)), 4),
             "heldout_top1_10pct_sd": round(float(np.std(heldout)), 4),
             **{
-                f"top1_{100 * float(fraction):g}pct_{stat}": round(probe[f"top1_{stat}"], 4)
-                for fraction, probe in test["linear"].items()
+                f"top1_{100 * float(fraction):g}pct_{stat}": round(getattr(probe, f"top1_{stat}"), 4)
+                for fraction, probe in test.linear.items()
                 for stat in ("mean", "sd")
             },
-            "knn_top1": round(test["knn_top1"], 4),
+            "knn_top1": round(test.knn_top1, 4),
         }
         row = results["sizes"][str(size)]
         print(

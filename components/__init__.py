@@ -1,4 +1,6 @@
-"""Custom TFX components of the SimCLR pipeline.
+"""Custom TFX components of the SimCLR pipeline, one package per concept, each component's pure logic
+beside it: ``ingest/``, ``training/``, ``evaluation/``, ``registry/``. ``errors`` is the one error a
+component raises for the user's data or settings; ``private_apis`` names every TFX API outside ``tfx.v1``.
 
 ``components.DataSnapshot`` is the import path of the pipeline's one custom artifact type. On
 Vertex AI the TFX entrypoint finds a custom type by the title of its schema in the compiled spec,

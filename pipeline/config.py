@@ -17,7 +17,7 @@ import pydantic
 import yaml
 from pydantic import Field, PositiveInt
 
-from components.registry.registries import RegistryConfig
+from components.registry.config import RegistryConfig
 from trainer import tpu_memory
 from trainer.config import Section, SupervisedBaselineConfig, TrainingConfig
 
@@ -78,7 +78,9 @@ class EvaluationConfig(Section):
     """Linear evaluation of the frozen encoder on few labels, and a kNN check."""
 
     label_fractions: Tuple[float, ...] = Field((0.01, 0.1, 1.0), description="Fractions of the train labels probed.")
-    seeds: PositiveInt = Field(5, description="Label subsets drawn per fraction; results are mean and sd over them.")
+    label_draws: PositiveInt = Field(
+        5, description="Label subsets drawn per fraction; results are mean and sd over them."
+    )
     knn_k: PositiveInt = Field(20, description="Neighbours of the kNN classifier.")
     tsne: bool = Field(True, description="Draw a t-SNE PNG of the test features.")
 

@@ -26,19 +26,19 @@ from components.ingest import image_folder
 from components.ingest.anomaly_gate import AnomalyGate
 from components.ingest.data_fingerprint import BLESS_PROPERTY, SURVEY_KEY, DataFingerprint, survey_value
 from components.ingest.image_example_gen import ImageExampleGen
-from components.registry.registry_pusher import Blesser, RegistryPusher
+from components.registry.blesser import Blesser
+from components.registry.pusher import RegistryPusher
 from components.training import resumable_trainer, vertex_trainer
 from pipeline import schema
 from pipeline.config import PipelineConfig
-from shared import contract, stage_keys, uri_io
-from trainer.task import CHECKPOINT_ROOT_KEY, INPUT_SETTINGS_KEY, TRAIN_SPLIT, TRAINING_CONFIG_KEY
+from shared import contract, stage_keys
+from trainer import resumable
 
 STAGES = ("examples", "ingest", "transform", "pretrain", "push")  # each stage adds components to the one before
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.task.run_fn"
 # Steps that look at something no input names (the bucket, the registry): never served from a cache.
 UNCACHED_STEPS = (contract.DATA_FINGERPRINT,)
-CHECKPOINTS_DIR = "trainer_checkpoints"  # under the pipeline root: <key>/ckpt-* of unfinished trainings
 
 
 def create_pipeline(
@@ -87,7 +87,36 @@ def _stages(config: PipelineConfig, fingerprint, survey, until: str, pipeline_ro
     def included(stage: str) -> bool:
         return STAGES.index(until) >= STAGES.index(stage)
 
-    example_gen = (
+    example_gen = _example_gen(config, survey)
+    example_gen.add_upstream_node(fingerprint)  # after it, whichever way the survey arrives
+    components = [example_gen]
+    if not included("ingest"):
+        return components
+    validation = _validation(config, example_gen, check_eval_split=included("pretrain"))
+    components += validation
+    if not included("transform"):
+        return components
+    schema_gen, anomaly_gate = validation[1], validation[-1]
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        custom_config={"stored_size": config.transform.stored_size},
+        disable_statistics=True,
+    ).with_id(contract.TRANSFORM)
+    transform.add_upstream_node(anomaly_gate)
+    components.append(transform)
+    if not included("pretrain"):
+        return components
+    trainer = _trainer(config, example_gen, transform, pipeline_root)
+    components.append(trainer)
+    if included("push"):
+        components += _evaluate_and_push(config, fingerprint, example_gen, transform, trainer)
+    return components
+
+
+def _example_gen(config: PipelineConfig, survey) -> ImageExampleGen:
+    return (
         ImageExampleGen(
             survey=survey,
             input_base=config.data,
@@ -102,11 +131,10 @@ def _stages(config: PipelineConfig, fingerprint, survey, until: str, pipeline_ro
         .with_beam_pipeline_args(config.ingest_steps_beam_args)
         .with_id(contract.IMAGE_EXAMPLE_GEN)
     )
-    example_gen.add_upstream_node(fingerprint)  # after it, whichever way the survey arrives
-    components = [example_gen]
-    if not included("ingest"):
-        return components
 
+
+def _validation(config: PipelineConfig, example_gen, check_eval_split: bool) -> list:
+    """StatisticsGen, SchemaGen (or the curated schema), ExampleValidator and AnomalyGate, in that order."""
     statistics_gen = tfx.components.StatisticsGen(
         examples=example_gen.outputs["examples"], stats_options=schema.statistics_options()
     ).with_id(contract.STATISTICS_GEN)
@@ -119,48 +147,27 @@ def _stages(config: PipelineConfig, fingerprint, survey, until: str, pipeline_ro
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     ).with_id(contract.EXAMPLE_VALIDATOR)
+    # Training and evaluation read the eval split too: missing, it is a one-line error here.
+    required = set(config.validation.required_splits) | ({config.eval_split} if check_eval_split else set())
     anomaly_gate = AnomalyGate(
         examples=example_gen.outputs["examples"],
         anomalies=example_validator.outputs["anomalies"],
-        # Training and evaluation read the eval split too: missing, it is a one-line error here.
-        required_splits=json.dumps(
-            sorted(set(config.validation.required_splits) | ({config.eval_split} if included("pretrain") else set()))
-        ),
+        required_splits=json.dumps(sorted(required)),
     ).with_id(contract.ANOMALY_GATE)
-    components += [statistics_gen, schema_gen, example_validator, anomaly_gate]
-    if not included("transform"):
-        return components
-
-    transform = tfx.components.Transform(
-        examples=example_gen.outputs["examples"],
-        schema=schema_gen.outputs["schema"],
-        preprocessing_fn=PREPROCESSING_FN,
-        custom_config={"stored_size": config.transform.stored_size},
-        disable_statistics=True,
-    ).with_id(contract.TRANSFORM)
-    transform.add_upstream_node(anomaly_gate)
-    components.append(transform)
-    if not included("pretrain"):
-        return components
-
-    trainer = _trainer(config, example_gen, transform, pipeline_root)
-    components.append(trainer)
-    if included("push"):
-        components += _evaluate_and_push(config, fingerprint, example_gen, transform, trainer)
-    return components
+    return [statistics_gen, schema_gen, example_validator, anomaly_gate]
 
 
 def _trainer(config: PipelineConfig, example_gen, transform, pipeline_root: str):
     """The Trainer in-process, or as a Vertex AI custom job on the configured machine."""
     custom_config = {
-        TRAINING_CONFIG_KEY: config.training.model_dump_json(),
+        contract.TRAINING_CONFIG_KEY: config.training.model_dump_json(),
         # With the data's fingerprint (on the ingested examples), they key its checkpoints by content
         # instead of by its input URIs, which are new in every run.
-        INPUT_SETTINGS_KEY: stage_keys.settings_through(
+        contract.INPUT_SETTINGS_KEY: stage_keys.settings_through(
             "transform", stage_keys.stage_settings(config.model_dump(mode="json"))
         ),
         # Outside every run's folder, so that a run submitted again after a failure resumes.
-        CHECKPOINT_ROOT_KEY: uri_io.join(pipeline_root, CHECKPOINTS_DIR),
+        contract.CHECKPOINT_ROOT_KEY: resumable.checkpoint_root(pipeline_root),
     }
     component = resumable_trainer.Trainer
     if config.vertex is not None:
@@ -178,7 +185,7 @@ def _trainer(config: PipelineConfig, example_gen, transform, pipeline_root: str)
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         run_fn=RUN_FN,
-        train_args=tfx.proto.TrainArgs(splits=[TRAIN_SPLIT]),
+        train_args=tfx.proto.TrainArgs(splits=[contract.TRAIN_SPLIT]),
         eval_args=tfx.proto.EvalArgs(splits=[config.eval_split]),
         custom_config=custom_config,
     ).with_id(contract.TRAINER)
@@ -217,7 +224,7 @@ def _evaluate_and_push(config: PipelineConfig, fingerprint, example_gen, transfo
     evaluation = config.evaluation
     # What the probes and the supervised baseline share: splits, label fractions, encoder settings.
     labelled = dict(
-        train_split=TRAIN_SPLIT,
+        train_split=contract.TRAIN_SPLIT,
         eval_split=config.eval_split,
         label_fractions=evaluation.label_fractions,
         training=config.training,
@@ -242,7 +249,7 @@ def _evaluate_and_push(config: PipelineConfig, fingerprint, example_gen, transfo
         baseline=baseline.outputs["baseline"] if baseline else None,
         settings=LinearEvalSettings(
             **labelled,
-            seeds=evaluation.seeds,
+            label_draws=evaluation.label_draws,
             knn_k=evaluation.knn_k,
             tsne=evaluation.tsne,
             blessing_fraction=config.blessing.label_fraction,

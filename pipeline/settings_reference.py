@@ -3,7 +3,7 @@
     python -m pipeline.settings_reference > docs/settings.md
 
 ``tests/test_settings_reference.py`` fails when the file differs from what this prints, so the
-reference cannot drift from ``pipeline/config.py``, ``trainer/config.py`` and ``components/registry/registries.py``.
+reference cannot drift from ``pipeline/config.py``, ``trainer/config.py`` and ``components/registry/config.py``.
 """
 
 from __future__ import annotations

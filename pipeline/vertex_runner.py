@@ -207,8 +207,3 @@ def run_schedule_action(config: PipelineConfig, action: str, schedule_id: Option
     schedule = aiplatform.PipelineJobSchedule.get(schedule_id=name, project=vertex.project, location=vertex.region)
     getattr(schedule, action)()
     return [{"name": name, "action": action}]
-
-
-def request_json(request) -> Dict[str, Any]:
-    """A request as the JSON that goes over the wire (camelCase field names)."""
-    return json.loads(type(request).to_json(request, use_integers_for_enums=False))

@@ -54,3 +54,11 @@ SUPERVISED_BASELINE = "SupervisedBaseline"
 LINEAR_EVAL = "LinearEval"
 BLESSER = "Blesser"
 REGISTRY_PUSHER = "RegistryPusher"
+
+# --- the Trainer's custom_config (what the pipeline sends to trainer/task.py's run_fn) ---
+TRAINING_CONFIG_KEY = "training"  # the TrainingConfig as JSON
+INPUT_SETTINGS_KEY = "input_settings"  # the settings that turn the data into examples (stage_keys sections)
+INPUT_DIGEST_KEY = "input_digest"  # the transform stage's key: what the Trainer trains on, by content
+CHECKPOINT_ROOT_KEY = "checkpoint_root"  # where resumable checkpoints live, outside every run
+TRAIN_IMAGES_KEY = "train_images"  # the train split's example count, when the caller knows it
+TRAIN_SPLIT = "train"

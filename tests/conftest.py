@@ -17,32 +17,22 @@ from PIL import Image  # noqa: E402
 
 CLASSES = ("cat", "dog", "elephant")
 
-# The modules that take minutes, longest first (pytest --durations). `make test` runs modules on two
-# workers (pytest-xdist, --dist loadfile, in this order: --no-loadscope-reorder); starting these first
-# lets both workers finish together.
-LONGEST_MODULES = (
-    "test_rehearsal.py",
-    "test_trainer_pipeline.py",
-    "test_gcs_pipeline.py",
-    "test_benchmark_scale.py",
-    "test_pipeline_end_to_end.py",
-    "test_benchmark_pipelines.py",
-    "test_benchmarks.py",
-    "test_trainer_units.py",
-    "test_ingest_pipeline.py",
-    "test_imports.py",
-)
-
 
 def pytest_collection_modifyitems(config, items):
-    rank = {name: index for index, name in enumerate(LONGEST_MODULES)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each module keeps its order
+    """The longest modules first (their ``slow(minutes=...)`` marker), so that `make test`'s workers, which
+    take whole modules (pytest-xdist --dist loadfile, in this order: --no-loadscope-reorder), finish together."""
+
+    def minutes(item) -> float:
+        marker = item.get_closest_marker("slow")
+        return -(marker.kwargs.get("minutes", 1) if marker else 0)
+
+    items.sort(key=minutes)  # stable: each module keeps its order
 
 
-def write_image(path: pathlib.Path, seed: int, size=(40, 30), mode="RGB", image_format=None) -> pathlib.Path:
-    """A small random image; `seed` makes its content (and so its hash) unique."""
+def write_image(path: pathlib.Path, variant: int, size=(40, 30), mode="RGB", image_format=None) -> pathlib.Path:
+    """A small random image; `variant` makes its content (and so its hash) unique."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(variant)
     pixels = rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
     image = Image.fromarray(pixels, "RGB")
     if mode != "RGB":
@@ -60,12 +50,12 @@ def image_factory():
 def prefix_dataset(tmp_path):
     """The seed's layout: split/<class>_<n>.jpg, 4 train and 2 test images per class."""
     root = tmp_path / "prefix-data"
-    seed = 0
+    variant = 0
     for split, count in (("train", 4), ("test", 2)):
         for label in CLASSES:
             for n in range(count):
-                seed += 1
-                write_image(root / split / f"{label}_{n}.jpg", seed)
+                variant += 1
+                write_image(root / split / f"{label}_{n}.jpg", variant)
     return root
 
 
@@ -106,7 +96,7 @@ training:
   optimizer: {warmup_epochs: 1}
   checkpoint_every_steps: 2
   knn_every_epochs: 1
-evaluation: {seeds: 2}
+evaluation: {label_draws: 2}
 blessing: {min_top1: 0.0}
 supervised_baseline: {steps: 2, batch_size: 4}
 """
@@ -125,8 +115,8 @@ def smoke_pipeline(tmp_path_factory):
         for label in ("cat", "dog")
         for n in range(count)
     ]
-    for seed, (split, label, n) in enumerate(images):
-        write_image(root / split / f"{label}_{n}.png", seed=seed, size=(60 + 10 * n, 36))
+    for variant, (split, label, n) in enumerate(images):
+        write_image(root / split / f"{label}_{n}.png", variant=variant, size=(60 + 10 * n, 36))
     output = tmp_path_factory.mktemp("smoke-run")
     (output / "config.yaml").write_text(SMOKE_CONFIG)
     registry = output / "registry"
@@ -177,3 +167,14 @@ def gcs(fake_gcs, monkeypatch):
     for name, value in fake_gcs.env().items():
         monkeypatch.setenv(name, value)
     return storage.Client(project="offline").bucket(GCS_BUCKET)
+
+
+def version_metadata(top1: float = 0.6, **fields):
+    """A registry version's metadata (shared.records.VersionMetadata) as a blessed push records it."""
+    from shared.records import Blessing, VersionMetadata
+
+    blessing = Blessing(
+        **{"blessed": True, "top1": top1, "min_top1": 0.5, "champion_tolerance": 0.02, "label_fraction": 0.1},
+        reasons=["test"],
+    )
+    return VersionMetadata(**{"metrics": {}, "blessing": blessing, "config": {}, **fields})

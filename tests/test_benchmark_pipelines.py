@@ -5,18 +5,20 @@ import pathlib
 import pytest
 from test_benchmarks import check, run_tiny
 
+pytestmark = pytest.mark.slow(minutes=4)
+
 
 @pytest.fixture(scope="module")
 def tiny_dataset(tmp_path_factory):
     from conftest import write_image
 
     root = tmp_path_factory.mktemp("bench-data")
-    seed = 0
+    variant = 0
     for split, count in (("train", 10), ("test", 4)):
         for label in ("cat", "dog"):
             for n in range(count):
-                seed += 1
-                write_image(root / split / f"{label}_{n}.jpg", seed)
+                variant += 1
+                write_image(root / split / f"{label}_{n}.jpg", variant)
     return root
 
 

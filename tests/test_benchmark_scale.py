@@ -1,6 +1,9 @@
 """bench/scale.py in its tiny mode: two whole pipeline runs on generated 4-class folders."""
 
+import pytest
 from test_benchmarks import check, run_tiny
+
+pytestmark = pytest.mark.slow(minutes=4)
 
 
 def test_the_scale_benchmark_runs_tiny():

@@ -5,6 +5,8 @@ so that the test processes can share the work.
 
 The figures of a tiny run mean nothing and are not checked: this only keeps the benchmarks
 from rotting between the sessions that need their figures.
+pytestmark = pytest.mark.slow(minutes=4)
+
 """
 
 import json

@@ -6,29 +6,34 @@ import os
 import pytest
 from tfx.types import standard_artifacts
 
-from components.registry.registries import LocalRegistry, RegistryConfig
-from components.registry.registry_pusher import Blesser, RegistryPusherExecutor, decide
+from components.registry.blesser import Blesser, decide
+from components.registry.config import RegistryConfig
+from components.registry.local import LocalRegistry
+from components.registry.pusher import RegistryPusherExecutor
 from shared import stage_keys
 from shared.contract import BLESSING_FILE, PUSH_FILE
+from shared.records import Champion, EvaluationMetrics
+
+pytestmark = pytest.mark.slow(minutes=1)
 
 
 def test_decide_blesses_above_threshold_without_champion():
-    decision = decide(0.62, min_top1=0.5, tolerance=0.02, champion=None)
-    assert decision["blessed"] and decision["champion_version"] is None
+    decision = decide(0.62, min_top1=0.5, tolerance=0.02, champion=None, label_fraction=0.1)
+    assert decision.blessed and decision.champion_version is None
 
 
 def test_decide_refuses_below_threshold():
-    decision = decide(0.42, min_top1=0.5, tolerance=0.02, champion=None)
-    assert not decision["blessed"]
-    assert decision["reasons"] == ["top-1 0.420 is below the threshold 0.500"]
+    decision = decide(0.42, min_top1=0.5, tolerance=0.02, champion=None, label_fraction=0.1)
+    assert not decision.blessed
+    assert decision.reasons == ["top-1 0.420 is below the threshold 0.500"]
 
 
 @pytest.mark.parametrize("top1, blessed", [(0.70, False), (0.73, True), (0.80, True)])
 def test_decide_compares_with_the_champion_minus_tolerance(top1, blessed):
-    champion = {"version": "3", "blessing": {"top1": 0.75}}
-    decision = decide(top1, min_top1=0.5, tolerance=0.02, champion=champion)
-    assert decision["blessed"] is blessed
-    assert decision["champion_top1"] == 0.75 and decision["champion_version"] == "3"
+    champion = Champion(version="3", top1=0.75)
+    decision = decide(top1, min_top1=0.5, tolerance=0.02, champion=champion, label_fraction=0.1)
+    assert decision.blessed is blessed
+    assert decision.champion_top1 == 0.75 and decision.champion_version == "3"
 
 
 def _artifact(kind, uri):
@@ -41,12 +46,17 @@ def _artifact(kind, uri):
 def _bless_and_push(tmp_path, top1, registry_root, min_top1=0.5):
     """Runs the real Blesser and RegistryPusher executors on a LinearEval-shaped artifact."""
     evaluation = _artifact(standard_artifacts.ModelEvaluation, tmp_path / "evaluation")
-    metrics = {
-        "linear": {"0.1": {"top1_mean": top1}},
-        "knn_top1": top1,
-        "blessing_metric": {"label_fraction": 0.1, "top1_mean": top1},
-    }
-    (tmp_path / "evaluation" / "metrics.json").write_text(json.dumps(metrics))
+    probe = {"label_fraction": 0.1, "labels_used": 3, "top1_mean": top1, "top1_sd": 0.0, "top1_per_draw": [top1]}
+    EvaluationMetrics.model_validate(
+        {
+            **{
+                "linear": {"0.1": probe},
+                "knn_top1": top1,
+                "blessing_metric": {"label_fraction": 0.1, "top1_mean": top1},
+            },
+            **{"classes": ["cat", "dog"], "feature_dim": 8, "train_images": 30, "test_images": 10},
+        }
+    ).write(str(tmp_path / "evaluation" / "metrics.json"))
     model = _artifact(standard_artifacts.Model, tmp_path / "model")
     os.makedirs(os.path.join(model.uri, "Format-Serving", "variables"), exist_ok=True)
     (tmp_path / "model" / "Format-Serving" / "saved_model.pb").write_bytes(b"graph")

@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow(minutes=1)
+
 
 def _cli(*argv):
     return subprocess.run([sys.executable, "-m", "pipeline.cli", *argv], capture_output=True, text=True, timeout=120)
@@ -110,10 +112,10 @@ def test_registry_commands_on_an_empty_registry_explain_themselves(tmp_path):
 def test_a_relative_registry_root_is_pinned_to_the_working_directory(tmp_path, monkeypatch):
     import argparse
 
-    from pipeline.cli import _load_config
+    from pipeline.commands.common import load_run_config
 
     monkeypatch.chdir(tmp_path)
-    config = _load_config(argparse.Namespace(config="local", data=None, output=None, registry=None))
+    config = load_run_config(argparse.Namespace(config="local", data=None, output=None, registry=None))
     assert config.registry.root == str(tmp_path / "registry")
-    given = _load_config(argparse.Namespace(config="local", data=None, output=None, registry="elsewhere"))
+    given = load_run_config(argparse.Namespace(config="local", data=None, output=None, registry="elsewhere"))
     assert given.registry.root == str(tmp_path / "elsewhere")

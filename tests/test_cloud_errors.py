@@ -10,6 +10,8 @@ from conftest import GCS_BUCKET
 from pipeline import cli
 from pipeline.cloud_errors import CREDENTIALS
 
+pytestmark = pytest.mark.slow(minutes=1)
+
 MODEL_ROOT = f"gs://{GCS_BUCKET}/models"
 
 

@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
 from conftest import GCS_BUCKET as BUCKET
 
 from pipeline import cli
+
+pytestmark = pytest.mark.slow(minutes=1)
 
 
 def test_ingest_from_gs_through_beam(gcs, prefix_dataset, tmp_path, capsys, write_config):
@@ -104,7 +107,7 @@ def test_injected_faults_fall_evenly_so_a_run_meets_its_rate_whatever_its_thread
     from pipeline.offline_cloud.fake_gcs import Faults
 
     gcs.blob("faults/probe.txt").upload_from_string(b"probe")
-    fake_gcs.set_faults(Faults(error_rate=0.1, stall_rate=0.05, stall_seconds=0.0, seed=11))
+    fake_gcs.set_faults(Faults(error_rate=0.1, stall_rate=0.05, stall_seconds=0.0, random_state=11))
     try:
         with ThreadPoolExecutor(8) as pool:  # the clients retry every 503
             assert set(pool.map(lambda _: gcs.blob("faults/probe.txt").download_as_bytes(), range(100))) == {b"probe"}

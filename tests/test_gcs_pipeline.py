@@ -21,7 +21,11 @@ from pipeline.offline_cloud.fake_gcs import Faults
 # JSON batch requests are spared: Beam 2.60 sends its renames' copy and delete batches without retrying the
 # batch request itself (Dataflow retries the bundle; the DirectRunner cannot). test_gcs_ingest.py shows
 # that such a failure ends the run in one line.
-FAULTS = Faults(error_rate=0.01, drop_upload_rate=0.05, stall_rate=0.005, stall_seconds=1.0, seed=3, exempt="/batch/")
+pytestmark = pytest.mark.slow(minutes=3)
+
+FAULTS = Faults(
+    error_rate=0.01, drop_upload_rate=0.05, stall_rate=0.005, stall_seconds=1.0, random_state=3, exempt="/batch/"
+)
 COMPONENTS = (
     "DataFingerprint",
     "ImageExampleGen",
@@ -47,10 +51,10 @@ def gcs_run(tmp_path_factory, fake_gcs):
         patch.setenv(name, value)
     bucket = storage.Client(project="offline").bucket(GCS_BUCKET)
     local = tmp_path_factory.mktemp("gcs-images")
-    for seed, (split, label, n) in enumerate(
+    for variant, (split, label, n) in enumerate(
         (s, c, n) for s, k in (("train", 4), ("test", 2)) for c in ("cat", "dog") for n in range(k)
     ):
-        path = write_image(local / split / f"{label}_{n}.png", seed=200 + seed, size=(60 + 10 * n, 36))
+        path = write_image(local / split / f"{label}_{n}.png", variant=200 + variant, size=(60 + 10 * n, 36))
         bucket.blob(f"smoke-data/{split}/{label}_{n}.png").upload_from_filename(str(path))
     output = tmp_path_factory.mktemp("gcs-run")
     config = output / "config.yaml"

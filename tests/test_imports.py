@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow(minutes=1)
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 LAYERS = ("pipeline", "components", "trainer", "shared")  # each may import only the ones after it
 HEAVY = ("tensorflow", "tfx", "apache_beam", "tensorflow_transform", "tensorflow_data_validation", "sklearn")
@@ -92,7 +94,7 @@ def _imports(package: str):
 
 def test_the_offline_cloud_is_imported_only_by_the_commands_that_start_it():
     """The fake GCS, the Vertex fake and the rehearsal are not part of a real run; only `rehearse`,
-    `fake-gcs` (in pipeline/cli.py) and the offline cloud itself may import them."""
+    `fake-gcs` (pipeline/commands/offline.py) and the offline cloud itself may import them."""
     offline = "pipeline.offline_cloud"
     importers = {
         str(path.relative_to(ROOT))
@@ -100,7 +102,7 @@ def test_the_offline_cloud_is_imported_only_by_the_commands_that_start_it():
         for path, _, name in _imports(layer)
         if name.startswith(offline) and offline.replace(".", "/") not in str(path)
     }
-    assert importers == {"pipeline/cli.py"}
+    assert importers == {"pipeline/commands/offline.py"}
 
 
 def test_the_contract_imports_nothing():

@@ -11,6 +11,9 @@ import tensorflow as tf
 
 from components.ingest import image_example_gen, image_folder
 from pipeline import cli
+from pipeline.commands import printing
+
+pytestmark = pytest.mark.slow(minutes=2)
 
 
 def _run_cli(capsys, *argv):
@@ -42,9 +45,9 @@ def messy_dataset(tmp_path_factory):
         for n in range(count)
     ]
     for index, (split, label, n) in enumerate(good):  # distinct seeds: only the copies below are duplicates
-        write_image(root / split / label / f"{n}.jpg", seed=100 + index)
-    write_image(root / "train" / "cat" / "gray.png", seed=1, mode="L")
-    write_image(root / "train" / "dog" / "icon.gif", seed=2, mode="P")
+        write_image(root / split / label / f"{n}.jpg", variant=100 + index)
+    write_image(root / "train" / "cat" / "gray.png", variant=1, mode="L")
+    write_image(root / "train" / "dog" / "icon.gif", variant=2, mode="P")
     bad = {
         "train/cat/empty.jpg": "empty file",
         "train/cat/notes.jpg": "not an image",
@@ -55,13 +58,13 @@ def messy_dataset(tmp_path_factory):
     }
     (root / "train/cat/empty.jpg").write_bytes(b"")
     (root / "train/cat/notes.jpg").write_text("not a picture")
-    full = write_image(root / "train/dog/full.jpg", seed=3, size=(300, 200)).read_bytes()
+    full = write_image(root / "train/dog/full.jpg", variant=3, size=(300, 200)).read_bytes()
     (root / "train/dog/full.jpg").unlink()
     (root / "train/dog/truncated.jpg").write_bytes(full[: len(full) // 2])
-    write_image(root / "train/dog/mislabelled.png", seed=4, image_format="JPEG")
-    write_image(root / "train/cat/huge.png", seed=5, size=(1100, 1000))
+    write_image(root / "train/dog/mislabelled.png", variant=4, image_format="JPEG")
+    write_image(root / "train/cat/huge.png", variant=5, size=(1100, 1000))
     os.symlink(root / "nowhere.jpg", root / "train/dog/dangling.jpg")
-    write_image(root / "test/stray.jpg", seed=6)
+    write_image(root / "test/stray.jpg", variant=6)
     shutil.copy(root / "train/cat/0.jpg", root / "train/cat/copy.jpg")
     shutil.copy(root / "train/dog/0.jpg", root / "test/dog/leaked.jpg")
     (root / "README.md").write_text("about this dataset")
@@ -218,7 +221,7 @@ def test_hash_split_without_split_folders_is_deterministic_and_sharded_as_config
 ):
     root = tmp_path / "flat"
     for n in range(12):
-        image_factory(root / f"{('cat', 'dog')[n % 2]}_{n}.png", seed=100 + n)
+        image_factory(root / f"{('cat', 'dog')[n % 2]}_{n}.png", variant=100 + n)
     config = write_config(ingest={"split_buckets": {"train": 3, "test": 1}, "num_shards": 2})
     code, out, _ = _run_cli(
         capsys, "ingest", "--config", config, "--data", str(root), "--output", str(tmp_path / "r"), "--json"
@@ -234,7 +237,7 @@ def test_hash_split_without_split_folders_is_deterministic_and_sharded_as_config
 
 def test_a_single_class_fails_cleanly(tmp_path, capsys, write_config, image_factory):
     for n in range(3):
-        image_factory(tmp_path / "one" / "train" / f"cat_{n}.jpg", seed=n)
+        image_factory(tmp_path / "one" / "train" / f"cat_{n}.jpg", variant=n)
     code, _, err = _run_cli(
         capsys, "ingest", "--config", write_config(), "--data", str(tmp_path / "one"), "--output", str(tmp_path / "r")
     )
@@ -261,7 +264,7 @@ def test_curated_schema_catches_a_new_class_and_a_missing_split(
     root = tmp_path / "retrain"
     for n in range(4):
         for index, label in enumerate(("cat", "dog", "horse")):
-            image_factory(root / "train" / label / f"{n}.jpg", seed=10 * n + index)
+            image_factory(root / "train" / label / f"{n}.jpg", variant=10 * n + index)
     config = write_config(validation={"schema_path": str(curated), "required_splits": ["train", "test"]})
     code, _, err = _run_cli(capsys, "ingest", "--config", config, "--data", str(root), "--output", str(tmp_path / "r"))
     assert code == 2 and "Traceback" not in err
@@ -279,14 +282,14 @@ def test_a_train_and_val_layout_ingests_with_val_as_the_test_split(tmp_path, cap
     """ImageNet's layout: no test/ folder, so val/ is the split that evaluation reads, and the output says so."""
     root = tmp_path / "imagenet-like"
     for n, (folder, label) in enumerate((f, c) for f in ("train", "train", "val") for c in ("n01440764", "n01443537")):
-        image_factory(root / folder / label / f"{label}_{n}.JPEG", seed=300 + n, image_format="JPEG")
+        image_factory(root / folder / label / f"{label}_{n}.JPEG", variant=300 + n, image_format="JPEG")
     code, out, err = _run_cli(
         capsys, "ingest", "--config", write_config(), "--data", str(root), "--output", str(tmp_path / "r"), "--json"
     )
     assert code == 0, err
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["split_folders"] == {"train": "train", "test": "val"}
-    cli._print_ingest_table(summary)
+    printing.ingest_table(summary)
     table = capsys.readouterr().out
     assert "(from folder val/)" in next(line for line in table.splitlines() if line.startswith("test "))
     assert {split: counts["written"] for split, counts in summary["splits"].items()} == {"train": 4, "test": 2}
@@ -297,12 +300,12 @@ def test_a_train_and_val_layout_ingests_with_val_as_the_test_split(tmp_path, cap
 def test_a_flat_val_folder_ingests_with_the_classes_of_its_labels_file(tmp_path, capsys, write_config, image_factory):
     root = tmp_path / "imagenet-like"
     for n, label in enumerate(("n01440764", "n01443537") * 2):
-        image_factory(root / "train" / label / f"{label}_{n}.JPEG", seed=400 + n, image_format="JPEG")
+        image_factory(root / "train" / label / f"{label}_{n}.JPEG", variant=400 + n, image_format="JPEG")
     rows = ["relative_path,class"]
     for n, label in enumerate(("n01443537", "n01440764", "n01443537"), start=1):
-        image_factory(root / "val" / f"ILSVRC2012_val_{n:08d}.JPEG", seed=500 + n, image_format="JPEG")
+        image_factory(root / "val" / f"ILSVRC2012_val_{n:08d}.JPEG", variant=500 + n, image_format="JPEG")
         rows.append(f"val/ILSVRC2012_val_{n:08d}.JPEG,{label}")
-    image_factory(root / "val" / "ILSVRC2012_val_00000004.JPEG", seed=504, image_format="JPEG")  # not listed
+    image_factory(root / "val" / "ILSVRC2012_val_00000004.JPEG", variant=504, image_format="JPEG")  # not listed
     (root / "val_labels.csv").write_text("\n".join(rows) + "\n")
     config = write_config(ingest={"labels_file": str(root / "val_labels.csv"), "max_reject_fraction": 0.5})
     code, out, err = _run_cli(

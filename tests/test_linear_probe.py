@@ -14,10 +14,10 @@ def _labelled(count_per_class=40, classes=3):
 
 def test_subsets_are_stratified_and_drawn_without_replacement():
     labels, _ = _labelled()
-    subset = linear_probe.stratified_subset(labels, 0.1, seed=0)
+    subset = linear_probe.stratified_subset(labels, 0.1, draw=0)
     assert len(set(subset)) == len(subset) == 12
     assert np.bincount(labels[subset]).tolist() == [4, 4, 4]
-    assert not np.array_equal(subset, linear_probe.stratified_subset(labels, 0.1, seed=1))
+    assert not np.array_equal(subset, linear_probe.stratified_subset(labels, 0.1, draw=1))
 
 
 def test_with_keys_a_seed_labels_the_same_examples_whatever_their_order():
@@ -25,7 +25,7 @@ def test_with_keys_a_seed_labels_the_same_examples_whatever_their_order():
     shuffled = np.random.default_rng(3).permutation(len(labels))
 
     def chosen(order, **kwargs):
-        return set(keys[order][linear_probe.stratified_subset(labels[order], 0.1, seed=0, **kwargs)])
+        return set(keys[order][linear_probe.stratified_subset(labels[order], 0.1, draw=0, **kwargs)])
 
     identity = np.arange(len(labels))
     assert chosen(shuffled, keys=keys[shuffled]) == chosen(identity, keys=keys)

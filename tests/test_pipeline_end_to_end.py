@@ -3,7 +3,11 @@
 import json
 import os
 
-from components.registry.registries import LocalRegistry
+import pytest
+
+from components.registry.local import LocalRegistry
+
+pytestmark = pytest.mark.slow(minutes=5)
 
 COMPONENTS = (
     "DataFingerprint",
@@ -63,7 +67,7 @@ def test_linear_eval_writes_metrics_plots_and_a_report(smoke_pipeline):
         assert open(os.path.join(evaluation.uri, png), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     metrics = json.load(open(os.path.join(evaluation.uri, "metrics.json")))
     assert metrics["train_images"] == 8 and metrics["test_images"] == 4 and metrics["classes"] == ["cat", "dog"]
-    assert len(metrics["linear"]["0.1"]["top1_per_seed"]) == 2
+    assert len(metrics["linear"]["0.1"]["top1_per_draw"]) == 2
     assert evaluation.custom_properties["top1_10pct_mean"].double_value == metrics["linear"]["0.1"]["top1_mean"]
     report = open(os.path.join(evaluation.uri, "report.md")).read()
     assert "(tsne.png)" in report and "(confusion_matrix.png)" in report and "(loss_curve.png)" in report
@@ -74,7 +78,7 @@ def test_linear_eval_writes_metrics_plots_and_a_report(smoke_pipeline):
     assert json.load(open(os.path.join(baseline.uri, "metrics.json")))["supervised"] == metrics["supervised_baseline"]
     supervised = metrics["supervised_baseline"]["0.1"]
     assert supervised["steps"] == 2 and supervised["labels_used"] == metrics["linear"]["0.1"]["labels_used"]
-    # ... trained on the very images the probes labelled: seed for seed, the same content hashes.
+    # ... trained on the very images the probes labelled: draw for draw, the same content hashes.
     probe_digests = metrics["linear"]["0.1"]["subset_digests"]
     assert (
         len(probe_digests) == 2 and supervised["subset_digests"] == probe_digests[: len(supervised["subset_digests"])]
@@ -117,8 +121,8 @@ def test_embed_writes_the_champion_embedding_of_every_image_and_the_reason_for_e
     from pipeline import cli
 
     folder = tmp_path / "photos"
-    write_image(folder / "a.jpg", seed=1, image_format="JPEG")
-    write_image(folder / "nested" / "b.jpg", seed=2, image_format="PNG")  # PNG content, .jpg name: still embedded
+    write_image(folder / "a.jpg", variant=1, image_format="JPEG")
+    write_image(folder / "nested" / "b.jpg", variant=2, image_format="PNG")  # PNG content, .jpg name: still embedded
     (folder / "notes.txt").write_text("not an image")
     output = tmp_path / "embedded"
     code = cli.main(
@@ -252,7 +256,8 @@ def test_the_champion_records_the_keys_that_data_fingerprint_compares(smoke_pipe
     from components.ingest.image_folder import fingerprint
     from shared import stage_keys
 
-    champion = LocalRegistry(str(smoke_pipeline.registry), "simclr-encoder").champion()
+    registry = LocalRegistry(str(smoke_pipeline.registry), "simclr-encoder")
+    champion = registry.show(registry.champion().version)
     assert champion["data_fingerprint"] == fingerprint(str(smoke_pipeline.data))
     settings = stage_keys.stage_settings(champion["config"])
     assert champion["stage_keys"] == stage_keys.stage_keys(champion["data_fingerprint"], settings).model_dump()

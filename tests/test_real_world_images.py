@@ -18,6 +18,10 @@ from PIL import Image
 from components.ingest import image_decoding
 from components.ingest.image_example_gen import rejection_message
 from pipeline import cli
+from pipeline.commands import printing
+from shared.records import IngestReport
+
+pytestmark = pytest.mark.slow(minutes=1)
 
 RED, BLUE = (230, 20, 20), (20, 20, 230)
 
@@ -186,22 +190,25 @@ def test_every_written_image_is_upright_8_bit_rgb_with_its_full_range(ingested):
 
 
 def test_the_report_says_where_each_split_came_from(ingested, capsys):
-    cli._print_ingest_table(ingested)
+    printing.ingest_table(ingested)
     table = capsys.readouterr().out.splitlines()
     assert "(from folder Train/)" in next(line for line in table if line.startswith("train "))
     assert "(from folder VAL/)" in next(line for line in table if line.startswith("test "))
 
 
 def test_a_stopped_ingestion_lists_its_first_20_rejections_and_keeps_the_report(tmp_path):
-    report = {
-        "found": 30,
-        "rejected_total": 25,
-        "rejected": [{"path": f"train/cat/{n:02d}.jpg", "reason": "not an image"} for n in range(25)],
-    }
+    rejected = [{"path": f"train/cat/{n:02d}.jpg", "reason": "not an image", "split": "train"} for n in range(25)]
+    report = IngestReport.model_validate(
+        {
+            **{"input": "/data", "classes": ["cat"], "split_folders": {}, "ignored": [], "warnings": []},
+            **{"splits": {"train": {"written": 5, "rejected": 25}}, "duplicates": [], "cross_split_duplicates": []},
+            **{"found": 30, "written": 5, "rejected_total": 25, "rejected": rejected},
+        }
+    )
     examples_uri = str(tmp_path / "ImageExampleGen" / "examples" / "7")
     lines = rejection_message(report, "/data", examples_uri, 0.05).splitlines()
     kept = str(tmp_path / "ImageExampleGen" / "failed" / "7" / "ingest_report.json")
     assert lines[0].startswith("25 of 30 files in /data were rejected (83.3% > max_reject_fraction 5.0%)")
-    assert lines[0].endswith(kept) and json.load(open(kept)) == report
+    assert lines[0].endswith(kept) and IngestReport.read(kept) == report
     assert lines[1:21] == [f"  train/cat/{n:02d}.jpg: not an image" for n in range(20)]
     assert lines[21:] == ["  ... and 5 more"]

@@ -8,9 +8,11 @@ import os
 import pathlib
 
 import pytest
-from conftest import GCS_BUCKET
+from conftest import GCS_BUCKET, version_metadata
 
-from components.registry.registries import LocalRegistry, RegistryConfig, RegistryError
+from components.registry.config import RegistryConfig
+from components.registry.local import LocalRegistry
+from components.registry.protocol import RegistryError
 from pipeline import cli
 
 
@@ -24,7 +26,7 @@ def make_saved_model_dir(path, payload: bytes = b"weights"):
 def test_push_writes_an_immutable_version_with_metadata(tmp_path):
     registry = LocalRegistry(str(tmp_path / "registry"), "encoder")
     source = make_saved_model_dir(tmp_path / "model")
-    version = registry.push(source, {"metrics": {"knn_top1": 0.5}, "blessing": {"top1": 0.6}}, make_champion=True)
+    version = registry.push(source, version_metadata(metrics={"knn_top1": 0.5}), make_champion=True)
 
     assert version == "1"
     metadata = registry.metadata("1")
@@ -33,15 +35,15 @@ def test_push_writes_an_immutable_version_with_metadata(tmp_path):
     pushed = os.path.join(registry.saved_model_path("1"), "saved_model.pb")
     assert open(pushed, "rb").read() == b"graph"
     assert not os.stat(pushed).st_mode & 0o222
-    assert registry.champion()["version"] == "1"
+    assert registry.champion().version == "1"
     assert [name for name in os.listdir(registry.model_dir) if name.startswith(".staging")] == []
 
 
 def test_unblessed_push_does_not_move_the_champion(tmp_path):
     registry = LocalRegistry(str(tmp_path), "encoder")
     source = make_saved_model_dir(tmp_path / "model")
-    registry.push(source, {}, make_champion=True)
-    registry.push(source, {}, make_champion=False)
+    registry.push(source, version_metadata(), make_champion=True)
+    registry.push(source, version_metadata(), make_champion=False)
     assert registry.versions() == ["1", "2"]
     assert registry.pointer()["version"] == "1"
 
@@ -50,7 +52,7 @@ def test_promote_and_rollback_move_the_pointer_and_keep_history(tmp_path):
     registry = LocalRegistry(str(tmp_path), "encoder")
     source = make_saved_model_dir(tmp_path / "model")
     for _ in range(3):
-        registry.push(source, {}, make_champion=True)
+        registry.push(source, version_metadata(), make_champion=True)
     assert registry.pointer()["version"] == "3"
     assert registry.rollback() == "2"
     assert registry.pointer()["version"] == "2"
@@ -62,7 +64,7 @@ def test_promote_and_rollback_move_the_pointer_and_keep_history(tmp_path):
 
 def test_rollback_without_an_earlier_champion_is_refused(tmp_path):
     registry = LocalRegistry(str(tmp_path), "encoder")
-    registry.push(make_saved_model_dir(tmp_path / "model"), {}, make_champion=True)
+    registry.push(make_saved_model_dir(tmp_path / "model"), version_metadata(), make_champion=True)
     with pytest.raises(RegistryError, match="no earlier champion"):
         registry.rollback()
 
@@ -70,14 +72,14 @@ def test_rollback_without_an_earlier_champion_is_refused(tmp_path):
 def test_a_failed_copy_leaves_no_version_behind(tmp_path):
     registry = LocalRegistry(str(tmp_path / "registry"), "encoder")
     with pytest.raises(OSError):
-        registry.push(str(tmp_path / "does-not-exist"), {}, make_champion=True)
+        registry.push(str(tmp_path / "does-not-exist"), version_metadata(), make_champion=True)
     assert registry.versions() == []
     assert os.listdir(registry.model_dir) == []
 
 
 def _push_after_barrier(root, source, barrier, index, results):
     barrier.wait()
-    version = LocalRegistry(root, "encoder").push(source, {"writer": index}, make_champion=True)
+    version = LocalRegistry(root, "encoder").push(source, version_metadata(writer=index), make_champion=True)
     results.put((index, version))
 
 
@@ -114,18 +116,18 @@ def test_concurrent_pushes_get_distinct_complete_versions(tmp_path):
 def test_vertex_push_is_a_new_version_of_the_parent_model_with_aliases():
     from google.cloud import aiplatform_v1
 
-    from components.registry.registries import VertexModelRegistry
+    from components.registry.vertex import VertexModelRegistry
 
     registry = VertexModelRegistry("my-project", "europe-west4", "simclr-encoder", "serving:latest")
-    metadata = {
-        "metrics": {"knn_top1": 0.7},
-        "blessing": {"top1": 0.7351},
-        "data_fingerprint": "abc",
-        "stage_keys": {"data": "a" * 64, "training": "f" * 64},
-        "pipeline_name": "simclr-Vertex",
-        "git_revision": "0123456789abcdef",
-        "pipeline_run_id": "run-42",
-    }
+    metadata = version_metadata(
+        top1=0.7351,
+        metrics={"knn_top1": 0.7},
+        data_fingerprint="abc",
+        stage_keys={"data": "a" * 64, "training": "f" * 64},
+        pipeline_name="simclr-Vertex",
+        git_revision="0123456789abcdef",
+        pipeline_run_id="run-42",
+    )
     request = registry.upload_request("gs://bucket/root/Trainer/model/7/Format-Serving", metadata, ["champion"])
 
     assert isinstance(request, aiplatform_v1.UploadModelRequest)
@@ -153,7 +155,8 @@ def test_vertex_push_is_a_new_version_of_the_parent_model_with_aliases():
 def test_vertex_endpoint_deployment_is_off_by_default_and_a_new_version_takes_only_what_it_replaces():
     from google.cloud import aiplatform_v1
 
-    from components.registry.registries import VertexModelRegistry, registry_from_config
+    from components.registry.config import registry_from_config
+    from components.registry.vertex import VertexModelRegistry
 
     root = "gs://b/models"
     off = RegistryConfig(kind="vertex", project="p", region="r", model_root=root)
@@ -190,20 +193,20 @@ def test_vertex_endpoint_deployment_is_off_by_default_and_a_new_version_takes_on
 
 
 def test_vertex_push_refuses_a_local_model_path(tmp_path):
-    from components.registry.registries import VertexModelRegistry
+    from components.registry.vertex import VertexModelRegistry
 
     registry = VertexModelRegistry("p", "us-central1", "m", "serving:latest", model_root="gs://b/models")
     with pytest.raises(RegistryError, match="needs the model on gs://"):
-        registry.push(str(tmp_path), {}, make_champion=True)
+        registry.push(str(tmp_path), version_metadata(), make_champion=True)
 
 
 def test_a_vertex_champion_also_takes_the_default_alias_and_a_candidate_neither():
-    from components.registry.registries import VertexModelRegistry, version_aliases
+    from components.registry.vertex import VertexModelRegistry, version_aliases
 
     registry = VertexModelRegistry("p", "europe-west4", "encoder", "image")
-    champion = registry.upload_request("gs://b/m", {}, version_aliases(True)).model
+    champion = registry.upload_request("gs://b/m", version_metadata(), version_aliases(True)).model
     assert sorted(champion.version_aliases) == ["champion", "default"]
-    candidate = registry.upload_request("gs://b/m", {}, version_aliases(False)).model
+    candidate = registry.upload_request("gs://b/m", version_metadata(), version_aliases(False)).model
     assert list(candidate.version_aliases) == ["candidate"]
 
 
@@ -239,14 +242,14 @@ def exported(gcs, tmp_path):
 
 
 def vertex_registry(model: str = "encoder", **options):
-    from components.registry.registries import VertexModelRegistry
+    from components.registry.vertex import VertexModelRegistry
 
     return VertexModelRegistry("p", "europe-west4", model, "image", model_root=MODEL_ROOT, **options)
 
 
 def test_a_vertex_push_registers_a_copy_that_outlives_the_run(vertex_api, exported, gcs):
     source = exported("m1")
-    vertex_registry().push(source, {}, make_champion=True)
+    vertex_registry().push(source, version_metadata(), make_champion=True)
     (upload,) = [c["request"] for c in vertex_api.calls() if c["method"] == "upload_model"]
     registered = upload["model"]["artifact_uri"]
     assert registered.startswith(f"{MODEL_ROOT}/encoder/") and not registered.startswith(source)
@@ -267,7 +270,7 @@ def test_a_push_that_vertex_refuses_leaves_no_copy_behind(tmp_path, monkeypatch,
             monkeypatch.setenv(name, value)
         source = exported("m1")
         with pytest.raises(exceptions.PermissionDenied, match="SERVICE_DISABLED"):
-            vertex_registry("refused").push(source, {}, make_champion=True)
+            vertex_registry("refused").push(source, version_metadata(), make_champion=True)
     left = [blob.name for blob in gcs.list_blobs(prefix="models/refused/") if not blob.name.endswith("/")]
     assert left == []  # TensorFlow's empty folder markers aside
     assert [blob.name for blob in gcs.list_blobs(prefix="pipeline-root/Trainer/m1/")]  # the run's own files stay
@@ -279,7 +282,7 @@ def test_the_vertex_fake_names_resources_by_project_number_and_refuses_an_alias_
     from google.api_core import exceptions
 
     registry = vertex_registry()
-    registry.push(exported("m"), {}, make_champion=True)
+    registry.push(exported("m"), version_metadata(), make_champion=True)
     client = registry._client()
     model = client.get_model(name=f"{PARENT}@champion")
     assert model.name == "projects/123456789012/locations/europe-west4/models/encoder" and model.version_id == "1"
@@ -293,9 +296,11 @@ def test_a_second_vertex_champion_keeps_the_first_as_previous_and_undeploys_it_o
     from google.cloud import aiplatform_v1
 
     other = vertex_registry("other", endpoint=ENDPOINT)
-    other.push(exported("other"), {}, make_champion=True)  # another model served on the same endpoint: 100 %
+    other.push(
+        exported("other"), version_metadata(), make_champion=True
+    )  # another model served on the same endpoint: 100 %
     registry = vertex_registry(endpoint=ENDPOINT)
-    assert registry.push(exported("m1"), {}, make_champion=True) == "1"
+    assert registry.push(exported("m1"), version_metadata(), make_champion=True) == "1"
     endpoints = registry._connect(aiplatform_v1.EndpointServiceClient)
     # Vertex AI moves traffic only by request: the first version takes none from the other model.
     assert dict(endpoints.get_endpoint(name=ENDPOINT).traffic_split) == {"1": 100, "2": 0}
@@ -306,7 +311,7 @@ def test_a_second_vertex_champion_keeps_the_first_as_previous_and_undeploys_it_o
             traffic_split={"1": 50, "2": 50, "0": 0},
         )
     ).result()
-    assert registry.push(exported("m2"), {}, make_champion=True) == "2"
+    assert registry.push(exported("m2"), version_metadata(), make_champion=True) == "2"
     assert vertex_api.aliases("encoder") == {"champion": "2", "default": "2", "previous-champion": "1"}
     merges = [c["request"] for c in vertex_api.calls() if c["method"] == "merge_version_aliases"]
     assert merges == [{"name": f"{PARENT}@1", "version_aliases": ["previous-champion"]}]
@@ -381,10 +386,10 @@ def test_registry_commands_on_a_vertex_config_print_their_requests_in_a_dry_run(
 def test_vertex_promote_and_rollback_move_the_champion_one_step_back(vertex_registry_config, vertex_api, exported):
     registry = vertex_registry()
     for name in ("m1", "m2"):
-        registry.push(exported(name), {}, make_champion=True)
+        registry.push(exported(name), version_metadata(), make_champion=True)
     assert run_registry_cli(vertex_registry_config, "promote", "1") == (
         0,
-        f"champion of {PARENT} is now version 1\n",
+        f"champion of Vertex AI Model Registry {PARENT} is now version 1\n",
     )
     assert vertex_api.aliases("encoder") == {"champion": "1", "default": "1", "previous-champion": "2"}
     code, out = run_registry_cli(vertex_registry_config, "rollback")
@@ -393,7 +398,7 @@ def test_vertex_promote_and_rollback_move_the_champion_one_step_back(vertex_regi
 
 
 def test_a_second_vertex_rollback_is_refused_in_one_line(vertex_registry_config, vertex_api, exported, capsys):
-    vertex_registry().push(exported("m1"), {}, make_champion=True)
+    vertex_registry().push(exported("m1"), version_metadata(), make_champion=True)
     code, _ = run_registry_cli(vertex_registry_config, "rollback")
     assert code != 0
     error = capsys.readouterr().err.strip()

@@ -22,6 +22,8 @@ import yaml
 from pipeline import cli
 from pipeline.offline_cloud import rehearsal
 
+pytestmark = pytest.mark.slow(minutes=6)
+
 
 def test_tasks_run_after_the_tasks_they_depend_on():
     tasks = {"c": {"dependentTasks": ["a", "b"]}, "b": {"dependentTasks": ["a"]}, "a": {}, "d": {}}
@@ -102,14 +104,14 @@ def rehearsed(tmp_path_factory, fake_gcs):
 
     folder = tmp_path_factory.mktemp("rehearsal")
     data = folder / "images"
-    for seed, (split, label, n) in enumerate(
+    for variant, (split, label, n) in enumerate(
         (s, c, n) for s, k in (("train", 4), ("test", 2)) for c in ("cat", "dog") for n in range(k)
     ):
-        write_image(data / split / f"{label}_{n}.png", seed=100 + seed, size=(60 + 10 * n, 36))
+        write_image(data / split / f"{label}_{n}.png", variant=100 + variant, size=(60 + 10 * n, 36))
     grown = folder / "grown"
     shutil.copytree(data, grown)
     for n, label in enumerate(("cat", "dog")):
-        write_image(grown / "train" / f"{label}_new.png", seed=200 + n, size=(50, 40))
+        write_image(grown / "train" / f"{label}_new.png", variant=200 + n, size=(50, 40))
     config = folder / "vertex-smoke.yaml"
     # Any model is blessed here (the smoke model's top-1 on 4 images is chance): the loop is what is rehearsed.
     config.write_text(
@@ -118,7 +120,7 @@ def rehearsed(tmp_path_factory, fake_gcs):
         )
     )
     evaluation_changed = folder / "evaluation-changed.yaml"
-    evaluation_changed.write_text(yaml.safe_dump({"extends": str(config), "evaluation": {"seeds": 3}}))
+    evaluation_changed.write_text(yaml.safe_dump({"extends": str(config), "evaluation": {"label_draws": 3}}))
     patch = pytest.MonkeyPatch()
     for name, value in fake_gcs.env().items():
         patch.setenv(name, value)

@@ -25,7 +25,7 @@ def keys_of(data, config) -> stage_keys.StageKeys:
         ({"eval_split": "val"}, "ingest"),
         ({"transform": {"stored_size": 64}}, "transform"),
         ({"training": {"epochs": 3}}, "training"),
-        ({"evaluation": {"seeds": 7}}, "evaluation"),
+        ({"evaluation": {"label_draws": 7}}, "evaluation"),
         ({"blessing": {"min_top1": 0.5}}, "blessing"),
     ],
 )
@@ -86,7 +86,7 @@ def test_an_added_image_is_new_data(prefix_dataset, tmp_path, image_factory):
     recorded = champion(keys_of(prefix_dataset, config))
     grown = tmp_path / "grown"
     shutil.copytree(prefix_dataset, grown)
-    image_factory(grown / "train" / "cat_new.png", seed=99)
+    image_factory(grown / "train" / "cat_new.png", variant=99)
     decision = stage_keys.decide(keys_of(grown, config), "3", recorded, skip_unchanged=True)
     assert decision.bless and decision.reason == "the data changed since champion version 3"
 
@@ -94,7 +94,7 @@ def test_an_added_image_is_new_data(prefix_dataset, tmp_path, image_factory):
 def test_new_evaluation_settings_evaluate_and_bless_again(prefix_dataset):
     config = load_config("smoke")
     recorded = champion(keys_of(prefix_dataset, config))
-    changed = config.model_copy(update={"evaluation": config.evaluation.model_copy(update={"seeds": 9})})
+    changed = config.model_copy(update={"evaluation": config.evaluation.model_copy(update={"label_draws": 9})})
     decision = stage_keys.decide(keys_of(prefix_dataset, changed), "3", recorded, skip_unchanged=True)
     assert decision.bless and decision.reason == "the evaluation settings changed since champion version 3"
 

@@ -12,6 +12,8 @@ import time
 
 import pytest
 
+pytestmark = pytest.mark.slow(minutes=8)
+
 WORKERS = pathlib.Path(__file__).parent / "workers"
 ROOT = pathlib.Path(__file__).parent.parent
 
@@ -150,8 +152,8 @@ def test_saved_model_embeds_a_jpeg_in_a_fresh_process(smoke_pipeline, tmp_path):
 
     run = smoke_pipeline.run
     model_dir = os.path.join(run.latest_outputs("Trainer")["model"][0].uri, "Format-Serving")
-    jpeg = write_image(tmp_path / "query.jpg", seed=7, size=(50, 40), image_format="JPEG")
-    png = write_image(tmp_path / "other.png", seed=8, size=(30, 45))
+    jpeg = write_image(tmp_path / "query.jpg", variant=7, size=(50, 40), image_format="JPEG")
+    png = write_image(tmp_path / "other.png", variant=8, size=(30, 45))
     script = f"""
 import json, tensorflow as tf
 model = tf.saved_model.load({model_dir!r})

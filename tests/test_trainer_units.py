@@ -15,6 +15,8 @@ from trainer.lars import LARS
 from trainer.resnet import build_resnet
 from trainer.train import plan_steps
 
+pytestmark = pytest.mark.slow(minutes=2)
+
 
 def _seed_style_nt_xent(zis, zjs, temperature):
     """The seed notebook's boolean-mask formulation, as a reference."""
@@ -230,17 +232,17 @@ def test_multi_crop_feeds_small_views_into_every_step(tmp_path):
     assert np.isfinite(float(step_loss)) and int(model.optimizer.iterations) == 1
 
 
-def _stored_images(tmp_path, count=4, seed=0):
+def _stored_images(tmp_path, count=4, variant=0):
     """A TFRecord of random PNGs with channel statistics, as the Transform stores them, and its feature spec."""
     from shared import contract
 
-    images = tf.image.convert_image_dtype(tf.random.stateless_uniform([count, 20, 24, 3], seed=(5, seed)), tf.uint8)
+    images = tf.image.convert_image_dtype(tf.random.stateless_uniform([count, 20, 24, 3], seed=(5, variant)), tf.uint8)
     feature_spec = {
         contract.IMAGE: tf.io.FixedLenFeature([1], tf.string),
         contract.CHANNEL_MEAN: tf.io.FixedLenFeature([3], tf.float32),
         contract.CHANNEL_STD: tf.io.FixedLenFeature([3], tf.float32),
     }
-    records = str(tmp_path / f"stored-{seed}.tfrecord.gz")
+    records = str(tmp_path / f"stored-{variant}.tfrecord.gz")
     with tf.io.TFRecordWriter(records, options="GZIP") as writer:
         for image in images:
             writer.write(
@@ -259,18 +261,18 @@ def _stored_images(tmp_path, count=4, seed=0):
     return records, feature_spec
 
 
-def test_the_seed_fixes_the_initial_weights(tmp_path):
+def test_the_random_state_fixes_the_initial_weights(tmp_path):
     from trainer.train import TrainingData, pretrain
 
     records, feature_spec = _stored_images(tmp_path)
     runs = []
 
-    def initial_weights(seed):
+    def initial_weights(random_state):
         config = TrainingConfig(
             encoder={"depth": 18, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
             batch_size=4,
             epochs=0,
-            seed=seed,
+            random_state=random_state,
             sync_batch_norm=False,
         )
         tf.random.uniform([7])  # whatever ran before must not matter
@@ -278,15 +280,15 @@ def test_the_seed_fixes_the_initial_weights(tmp_path):
         model = pretrain(config, TrainingData([records], feature_spec), str(runs[-1]), str(runs[-1]))
         return np.concatenate([v.numpy().ravel() for v in model.trainable_variables])
 
-    first = initial_weights(seed=0)
-    np.testing.assert_array_equal(initial_weights(seed=0), first)
-    assert not np.allclose(initial_weights(seed=1), first)
+    first = initial_weights(random_state=0)
+    np.testing.assert_array_equal(initial_weights(random_state=0), first)
+    assert not np.allclose(initial_weights(random_state=1), first)
 
 
 def test_checkpoints_are_keyed_by_what_shapes_the_weights(tmp_path):
     from types import SimpleNamespace
 
-    from trainer.task import resumable_checkpoint_dir
+    from trainer import resumable
 
     def fn_args(execution=5, input_digest=None):
         return SimpleNamespace(
@@ -298,7 +300,7 @@ def test_checkpoints_are_keyed_by_what_shapes_the_weights(tmp_path):
 
     def key(epochs=30, inputs=None, **encoder):
         config = TrainingConfig(epochs=epochs, encoder={"image_size": 32, **encoder})
-        return resumable_checkpoint_dir(config, inputs or fn_args())
+        return resumable.checkpoint_dir(config.settings_that_shape_weights(), inputs or fn_args())
 
     assert key().startswith(str(tmp_path / "Trainer" / "checkpoints"))
     assert key(eval_image_size=48) == key()  # serving larger re-exports the same weights
@@ -323,13 +325,13 @@ def test_the_supervised_baseline_learns_from_labels_alone():
     from trainer import supervised
     from trainer.config import SupervisedBaselineConfig
 
-    def pngs(colour, seed, count=12):
-        noise = tf.random.stateless_uniform([count, 24, 24, 3], seed=(seed, 0), maxval=0.3)
+    def pngs(colour, variant, count=12):
+        noise = tf.random.stateless_uniform([count, 24, 24, 3], seed=(variant, 0), maxval=0.3)
         images = tf.image.convert_image_dtype(noise + tf.constant(colour, tf.float32), tf.uint8, saturate=True)
         return [tf.io.encode_png(image).numpy() for image in images]
 
-    def labelled(seed):
-        images = np.array(pngs([0.7, 0.0, 0.0], seed) + pngs([0.0, 0.0, 0.7], seed + 1), dtype=object)
+    def labelled(variant):
+        images = np.array(pngs([0.7, 0.0, 0.0], variant) + pngs([0.0, 0.0, 0.7], variant + 1), dtype=object)
         return tf.data.Dataset.from_tensor_slices((images, np.array([0] * 12 + [1] * 12)))
 
     config = TrainingConfig.model_validate(
@@ -346,14 +348,16 @@ def test_the_supervised_baseline_learns_from_labels_alone():
         }
     )
     baseline = SupervisedBaselineConfig(steps=200, batch_size=8)
-    batch_images, batch_labels = next(iter(supervised.augmented_batches(labelled(seed=1), 24, config, 8, seed=0)))
+    batch_images, batch_labels = next(
+        iter(supervised.augmented_batches(labelled(variant=1), 24, config, 8, random_state=0))
+    )
     assert batch_images.shape == (8, 16, 16, 3) and set(batch_labels.numpy()) <= {0, 1}
 
     classifier = supervised.train_from_scratch(
-        config, baseline, ([0.35] * 3, [0.3] * 3), labelled(seed=1), 24, num_classes=2, seed=0
+        config, baseline, ([0.35] * 3, [0.3] * 3), labelled(variant=1), 24, num_classes=2, random_state=0
     )
     assert classifier.output_shape == (None, 2) and int(classifier.optimizer.iterations) == 200
-    assert supervised.accuracy(classifier, labelled(seed=7), size=20) >= 0.9  # red vs blue: chance is 0.5
+    assert supervised.accuracy(classifier, labelled(variant=7), size=20) >= 0.9  # red vs blue: chance is 0.5
 
 
 def test_attached_tpu_chips_win_over_tpu_name(monkeypatch):
@@ -374,6 +378,7 @@ def test_the_trainer_names_its_inputs_by_the_data_they_hold_and_takes_its_count_
 
     from components.training.resumable_trainer import with_input_digest
     from shared import contract
+    from shared.records import IngestReport
 
     def settings(stored_size: int) -> dict:
         return {"ingest": {}, "validation": {}, "eval_split": "test", "transform": {"stored_size": stored_size}}
@@ -383,10 +388,14 @@ def test_the_trainer_names_its_inputs_by_the_data_they_hold_and_takes_its_count_
         examples.uri = str(tmp_path / run / "examples")
         ingested.uri = str(tmp_path / run / "ingested")
         ingested.set_string_custom_property(contract.INPUT_FINGERPRINT, fingerprint)  # as ImageExampleGen records it
-        (tmp_path / run / "ingested").mkdir(parents=True, exist_ok=True)
-        (tmp_path / run / "ingested" / "ingest_report.json").write_text(
-            json.dumps({"splits": {"train": {"written": 1250, "rejected": 0}, "test": {"written": 250, "rejected": 0}}})
-        )
+        splits = {"train": {"written": 1250, "rejected": 0}, "test": {"written": 250, "rejected": 0}}
+        IngestReport.model_validate(
+            {
+                **{"input": "/data", "classes": ["cat"], "split_folders": {}, "splits": splits, "found": 1500},
+                **{"written": 1500, "rejected_total": 0, "rejected": [], "ignored": [], "warnings": []},
+                **{"duplicates": [], "cross_split_duplicates": []},
+            }
+        ).write(str(tmp_path / run / "ingested" / contract.INGEST_REPORT_FILE))
         config = {"training": "{}", "input_settings": settings(stored_size)}
         properties = with_input_digest(
             {"examples": [examples], "ingested": [ingested]},
@@ -435,7 +444,7 @@ def test_every_epoch_is_a_new_order_of_every_image_and_a_resume_continues_at_the
 
     from trainer import data
 
-    stored = [_stored_images(tmp_path, count=5, seed=seed) for seed in range(3)]  # 15 images in 3 files
+    stored = [_stored_images(tmp_path, count=5, variant=variant) for variant in range(3)]  # 15 images in 3 files
     files, feature_spec = [path for path, _ in stored], stored[0][1]
     config = TrainingConfig(
         encoder={"depth": 18, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
@@ -452,4 +461,4 @@ def test_every_epoch_is_a_new_order_of_every_image_and_a_resume_continues_at_the
     assert len(set(epochs[0])) == 15 and all(sorted(epoch) == sorted(epochs[0]) for epoch in epochs)
     assert epochs[0] != epochs[1] != epochs[2]
     assert image_ids(5, 20) == whole[20:40]  # 5 steps of 4: epoch 2, 5 images in
-    assert image_ids(0, 45) == whole  # the order is fixed by the seed
+    assert image_ids(0, 45) == whole  # the order is fixed by the random state

@@ -11,6 +11,8 @@ import tensorflow_transform as tft
 
 from shared import contract
 
+pytestmark = pytest.mark.slow(minutes=2)
+
 STORED_SIZE = 24
 
 

@@ -17,6 +17,8 @@ from google.cloud import aiplatform_v1
 from pipeline import cli
 from pipeline.config import ConfigError, load_config
 
+pytestmark = pytest.mark.slow(minutes=1)
+
 PROJECT, REGION = "demo-project", "europe-west4"
 IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/simclr/simclr-tfx"  # a repository, as infra/ outputs it
 TPU_IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/simclr/simclr-tfx-tpu"

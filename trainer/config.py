@@ -102,7 +102,7 @@ class TrainingConfig(Section):
     checkpoint_every_seconds: PositiveInt = Field(600, description="See checkpoint_every_steps.")
     knn_every_epochs: int = Field(0, ge=0, description="kNN top-1 on the eval split every N epochs; 0: never.")
     knn_monitor_images: PositiveInt = Field(10_000, description="The kNN monitor's bank and queries, at most each.")
-    seed: int = Field(0, description="Initial weights and data order; augmentations still vary between runs.")
+    random_state: int = Field(0, description="Initial weights and data order; augmentations still vary between runs.")
     shuffle_buffer: PositiveInt = Field(2048, description="Images in tf.data's shuffle buffer.")
     # Decoded stored-size images stay in memory when they fit in this (1,250 images at 128 px: 61 MB;
     # ImageNet-1k: 63 GB, streamed); 0 always streams from the files.
@@ -138,7 +138,7 @@ class SupervisedBaselineConfig(Section):
 
     steps: PositiveInt = Field(600, description="Training steps per labelled subset, whatever its size.")
     batch_size: PositiveInt = Field(64, description="Labelled images per step.")
-    seeds: PositiveInt = Field(1, description="Subsets trained per label fraction (seeds 0, 1, ...).")
+    label_draws: PositiveInt = Field(1, description="Subsets trained per label fraction (draws 0, 1, ...).")
     optimizer: OptimizerConfig = Field(
         default_factory=lambda: OptimizerConfig(
             name="sgd",

@@ -69,7 +69,7 @@ def decoded_bytes_per_image(files: List[str], feature_spec) -> int:
 
 
 def _epoch_seed(config: TrainingConfig, epoch: int) -> int:
-    return config.seed * 1_000_003 + epoch
+    return config.random_state * 1_000_003 + epoch
 
 
 def _concatenated(datasets: List[tf.data.Dataset]) -> tf.data.Dataset:
@@ -85,7 +85,7 @@ def image_stream(
 ) -> tf.data.Dataset:
     """uint8 images [h, w, 3] of ``files`` (``num_images`` of them), epoch after epoch, ``skip_images`` in.
 
-    Each epoch holds every image once, in an order fixed by ``config.seed`` and the epoch number, so a
+    Each epoch holds every image once, in an order fixed by ``config.random_state`` and the epoch number, so a
     resumed run builds only the epochs left and skips within the first of them. One epoch more than
     ``config.epochs`` is there, so a host whose share of the files is below average never runs dry.
     """

@@ -23,7 +23,7 @@ PROGRESS_LINES = 10  # keras "epochs" per training run: one progress line each
 
 
 def augmented_batches(
-    images: tf.data.Dataset, count: int, config: TrainingConfig, batch_size: int, seed: int
+    images: tf.data.Dataset, count: int, config: TrainingConfig, batch_size: int, random_state: int
 ) -> tf.data.Dataset:
     """Endless batches of (augmented view at image_size, label id) from (PNG bytes, label id) pairs, ``count``
     of them, shuffled through a buffer of at most SHUFFLE_BUFFER; kept in memory after the first pass when
@@ -35,7 +35,7 @@ def augmented_batches(
     if count <= CACHED_IMAGES:
         images = images.cache()
     return (
-        images.shuffle(min(count, SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True)
+        images.shuffle(min(count, SHUFFLE_BUFFER), seed=random_state, reshuffle_each_iteration=True)
         .repeat()
         .map(view, num_parallel_calls=AUTOTUNE)
         .batch(batch_size, drop_remainder=True)
@@ -59,11 +59,11 @@ def train_from_scratch(
     images: tf.data.Dataset,
     count: int,
     num_classes: int,
-    seed: int,
+    random_state: int,
 ) -> keras.Model:
     """A freshly initialised encoder plus a linear classifier, trained on ``count`` (PNG bytes, label id) pairs."""
     config = config.model_copy(update={"optimizer": baseline.optimizer, "batch_size": baseline.batch_size})
-    keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(random_state)
     encoder = build_encoder(config, *channel_stats)
     classifier = keras.Model(encoder.input, keras.layers.Dense(num_classes, name="logits")(encoder.output))
     steps_per_epoch = max(1, baseline.steps // PROGRESS_LINES)
@@ -73,7 +73,7 @@ def train_from_scratch(
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    batches = augmented_batches(images, count, config, baseline.batch_size, seed)
+    batches = augmented_batches(images, count, config, baseline.batch_size, random_state)
     print(
         f"supervised baseline: {count} labelled images, {steps_per_epoch * epochs} steps of {baseline.batch_size}",
         file=sys.stderr,

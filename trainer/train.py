@@ -72,43 +72,89 @@ def pretrain(
     """
     strategy = strategy or distribute.select_strategy()
     configure_precision(config, strategy)
-    keras.utils.set_random_seed(config.seed)  # the same initial weights on every run of a config
+    keras.utils.set_random_seed(config.random_state)  # the same initial weights on every run of a config
     mean, std = data.channel_statistics(inputs.train_files, inputs.feature_spec)
     num_images = inputs.num_train_images or data.count_records(inputs.train_files)
     steps_per_epoch, total_steps = plan_steps(config, num_images, strategy.num_replicas_in_sync)
     model = SimCLR.create(config, strategy, mean, std, steps_per_epoch, total_steps)
+    saver = _Checkpoints(model, checkpoint_dir, config)
+    saver.restore(finished_run)
+    history = saver.history
+    iterator = _input_iterator(config, inputs, strategy, num_images, steps_per_epoch, total_steps, saver.step)
+    writer = tf.summary.create_file_writer(tensorboard_dir or log_dir)
+    started, start_step = time.monotonic(), saver.step
+    while saver.step < total_steps:
+        record = _train_epoch(model, iterator, saver, config, steps_per_epoch, total_steps)
+        if config.knn_every_epochs and inputs.eval_files and record["epoch"] % config.knn_every_epochs == 0:
+            record["knn_top1"] = knn_monitor(model, inputs, config)
+        history.append(record)
+        with writer.as_default(step=saver.step):
+            for name, value in record.items():
+                if name not in ("epoch", "step"):
+                    tf.summary.scalar(name, value)
+        rate = (saver.step - start_step) / (time.monotonic() - started)
+        _log_epoch(
+            record, -(-total_steps // steps_per_epoch), total_steps, (total_steps - saver.step) / max(rate, 1e-9)
+        )
+    saver.save()
+    saver.checkpoint.sync()  # the last checkpoint is on storage before the run goes on
+    writer.flush()
+    if history:
+        plots.loss_curve(history, os.path.join(log_dir, contract.LOSS_CURVE_FILE))
+        uri_io.write_json(os.path.join(log_dir, contract.HISTORY_FILE), history, indent=1)
+    return model
 
-    checkpoint = model.checkpoint()
-    manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=2)
-    history_path = os.path.join(checkpoint_dir, contract.HISTORY_FILE)
-    history: List[Dict] = []
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        if tf.io.gfile.exists(history_path):
-            restored = int(model.optimizer.iterations)  # a kill between history and state leaves later epochs
-            history = [record for record in uri_io.read_json(history_path) if record["step"] <= restored]
-        _log(f"resumed from {manager.latest_checkpoint} at step {int(model.optimizer.iterations)}")
-    elif finished_run:
-        final = os.path.join(finished_run, FINAL_CHECKPOINT)
-        checkpoint.read(final).assert_existing_objects_matched()
-        history = uri_io.read_json(os.path.join(finished_run, contract.HISTORY_FILE))
-        _log(f"resumed from {final} at step {int(model.optimizer.iterations)}")
-    step = int(model.optimizer.iterations)
 
-    last_save = time.monotonic()
+class _Checkpoints:
+    """The training state in ``checkpoint_dir``: restored at the start, saved every N steps or S seconds.
 
-    def save() -> None:
-        """Writes the checkpoint in a background thread while training goes on; once it is written, the
-        history up to this step goes beside it, then the manager names it the latest checkpoint."""
-        nonlocal last_save
-        settled = list(history)
+    ``step`` counts the steps trained and ``history`` the finished epochs. A save writes the checkpoint
+    in a background thread while training goes on; once it is written, the history up to its step goes
+    beside it, then the manager names it the latest checkpoint."""
+
+    def __init__(self, model: SimCLR, checkpoint_dir: str, config: TrainingConfig):
+        self.model, self.config = model, config
+        self.checkpoint = model.checkpoint()
+        self.manager = tf.train.CheckpointManager(self.checkpoint, checkpoint_dir, max_to_keep=2)
+        self.history_path = os.path.join(checkpoint_dir, contract.HISTORY_FILE)
+        self.history: List[Dict] = []
+        self.step = 0
+        self.last_save = time.monotonic()
+
+    def restore(self, finished_run: Optional[str]) -> None:
+        """Restores the latest checkpoint, else a finished run's final one, and the history up to its step."""
+        if self.manager.latest_checkpoint:
+            self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+            if tf.io.gfile.exists(self.history_path):
+                restored = int(self.model.optimizer.iterations)  # a kill between history and state leaves later epochs
+                self.history = [r for r in uri_io.read_json(self.history_path) if r["step"] <= restored]
+            _log(f"resumed from {self.manager.latest_checkpoint} at step {int(self.model.optimizer.iterations)}")
+        elif finished_run:
+            final = os.path.join(finished_run, FINAL_CHECKPOINT)
+            self.checkpoint.read(final).assert_existing_objects_matched()
+            self.history = uri_io.read_json(os.path.join(finished_run, contract.HISTORY_FILE))
+            _log(f"resumed from {final} at step {int(self.model.optimizer.iterations)}")
+        self.step = int(self.model.optimizer.iterations)
+
+    def due(self) -> bool:
+        return (
+            self.step % self.config.checkpoint_every_steps == 0
+            or time.monotonic() - self.last_save >= self.config.checkpoint_every_seconds
+        )
+
+    def save(self) -> None:
+        settled = list(self.history)
         options = tf.train.CheckpointOptions(
             enable_async=True,
-            experimental_write_callbacks=[lambda: uri_io.write_json(history_path, settled, indent=None)],
+            experimental_write_callbacks=[lambda: uri_io.write_json(self.history_path, settled, indent=None)],
         )
-        manager.save(checkpoint_number=step, options=options)
-        last_save = time.monotonic()
+        self.manager.save(checkpoint_number=self.step, options=options)
+        self.last_save = time.monotonic()
 
+
+def _input_iterator(config, inputs: TrainingData, strategy, num_images: int, steps_per_epoch, total_steps, step: int):
+    """The distributed training input from ``step`` on: each host builds its own from its share of the files,
+    batched per replica; decoded images are cached in memory when they fit ``cache_budget_mb``."""
     decoded_mb = num_images * data.decoded_bytes_per_image(inputs.train_files, inputs.feature_spec) / 2**20
     cache = decoded_mb <= config.cache_budget_mb
     _log(
@@ -117,8 +163,7 @@ def pretrain(
         f"{decoded_mb:.0f} MB: {'cached in memory' if cache else 'streamed from'} "
         f"{len(inputs.train_files)} files (cache_budget_mb {config.cache_budget_mb})"
     )
-    # Each host builds its own input from its share of the files, batched per replica.
-    iterator = iter(
+    return iter(
         strategy.distribute_datasets_from_function(
             lambda context: data.pretraining_dataset(
                 inputs.train_files,
@@ -131,53 +176,38 @@ def pretrain(
             )
         )
     )
-    writer = tf.summary.create_file_writer(tensorboard_dir or log_dir)
-    started, start_step = time.monotonic(), step
-    while step < total_steps:
-        epoch = step // steps_per_epoch + 1
-        epoch_end = min(epoch * steps_per_epoch, total_steps)
-        epoch_started, losses, accuracies = time.monotonic(), [], []
-        while step < epoch_end:
-            loss, accuracy = model.train_step(iterator)
-            losses.append(float(loss))
-            accuracies.append(float(accuracy))
-            step += 1
-            due = (
-                step % config.checkpoint_every_steps == 0
-                or time.monotonic() - last_save >= config.checkpoint_every_seconds
-            )
-            if due and step < total_steps:
-                save()
-        elapsed = time.monotonic() - epoch_started
-        record = {
-            "epoch": epoch,
-            "step": step,
-            "loss": float(np.mean(losses)),
-            "contrastive_accuracy": float(np.mean(accuracies)),
-            "learning_rate": model.learning_rate(),
-            "images_per_s": 2 * config.batch_size * len(losses) / elapsed,
-        }
-        if config.knn_every_epochs and inputs.eval_files and epoch % config.knn_every_epochs == 0:
-            record["knn_top1"] = knn_monitor(model, inputs, config)
-        history.append(record)
-        with writer.as_default(step=step):
-            for name, value in record.items():
-                if name not in ("epoch", "step"):
-                    tf.summary.scalar(name, value)
-        rate = (step - start_step) / (time.monotonic() - started)
-        knn_text = f" knn {record['knn_top1']:.3f}" if "knn_top1" in record else ""
-        _log(
-            f"epoch {epoch}/{-(-total_steps // steps_per_epoch)} step {step}/{total_steps} loss {record['loss']:.4f} "
-            f"contrastive-acc {record['contrastive_accuracy']:.3f} lr {record['learning_rate']:.4g} "
-            f"{record['images_per_s']:.0f} img/s{knn_text} ETA {(total_steps - step) / max(rate, 1e-9):.0f}s"
-        )
-    save()
-    checkpoint.sync()  # the last checkpoint is on storage before the run goes on
-    writer.flush()
-    if history:
-        plots.loss_curve(history, os.path.join(log_dir, contract.LOSS_CURVE_FILE))
-        uri_io.write_json(os.path.join(log_dir, contract.HISTORY_FILE), history, indent=1)
-    return model
+
+
+def _train_epoch(model: SimCLR, iterator, saver: _Checkpoints, config, steps_per_epoch: int, total_steps: int) -> Dict:
+    """Trains to the end of the current epoch (or the last step), saving when due; returns the epoch's record."""
+    epoch = saver.step // steps_per_epoch + 1
+    epoch_end = min(epoch * steps_per_epoch, total_steps)
+    epoch_started, losses, accuracies = time.monotonic(), [], []
+    while saver.step < epoch_end:
+        loss, accuracy = model.train_step(iterator)
+        losses.append(float(loss))
+        accuracies.append(float(accuracy))
+        saver.step += 1
+        if saver.step < total_steps and saver.due():
+            saver.save()
+    elapsed = time.monotonic() - epoch_started
+    return {
+        "epoch": epoch,
+        "step": saver.step,
+        "loss": float(np.mean(losses)),
+        "contrastive_accuracy": float(np.mean(accuracies)),
+        "learning_rate": model.learning_rate(),
+        "images_per_s": 2 * config.batch_size * len(losses) / elapsed,
+    }
+
+
+def _log_epoch(record: Dict, epochs: int, total_steps: int, eta_seconds: float) -> None:
+    knn_text = f" knn {record['knn_top1']:.3f}" if "knn_top1" in record else ""
+    _log(
+        f"epoch {record['epoch']}/{epochs} step {record['step']}/{total_steps} loss {record['loss']:.4f} "
+        f"contrastive-acc {record['contrastive_accuracy']:.3f} lr {record['learning_rate']:.4g} "
+        f"{record['images_per_s']:.0f} img/s{knn_text} ETA {eta_seconds:.0f}s"
+    )
 
 
 def knn_monitor(model: SimCLR, inputs: TrainingData, config: TrainingConfig) -> float:

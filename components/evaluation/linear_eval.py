@@ -2,7 +2,7 @@
 
 It reads the Embedder's shards (the exported SavedModel served on every ingested image,
 exactly as a user of the registry would call it), then fits linear probes on 1 %, 10 %
-and 100 % of the train labels over several seeds (components/evaluation/linear_probe.py) and a kNN
+and 100 % of the train labels over several label draws (components/evaluation/linear_probe.py) and a kNN
 classifier, streaming the train split block by block. Into its artifact go metrics.json
 (also set as MLMD custom properties), a t-SNE PNG of at most ``TSNE_MAX_POINTS`` test
 features, the confusion matrix of the blessing probe (PNG and CSV), the pretraining loss
@@ -24,6 +24,7 @@ from components.evaluation import embeddings, linear_probe, supervised_baseline
 from components.evaluation.settings import LinearEvalSettings
 from components.private_apis import InputArtifact, OutputArtifact, Parameter, component, standard_artifacts
 from shared import contract, plots, uri_io
+from shared.records import BaselineMetrics, BlessingMetric, EvaluationMetrics, ProbeSummary
 
 CONFUSION_PNG = "confusion_matrix.png"
 CONFUSION_CSV = "confusion_matrix.csv"  # rows: true class, columns: predicted class, header: class names
@@ -31,15 +32,16 @@ TSNE_MAX_POINTS = 10_000
 TSNE_PCA_DIMENSIONS = 50
 
 
-def tsne_points(features: np.ndarray, labels: np.ndarray, seed: int = 0):
+def tsne_points(features: np.ndarray, labels: np.ndarray, random_state: int = 0):
     """(points [m, 2], labels [m]) of a t-SNE of at most TSNE_MAX_POINTS sampled features [n, d], after PCA to 50."""
     if len(labels) > TSNE_MAX_POINTS:
-        chosen = np.sort(np.random.default_rng(seed).choice(len(labels), TSNE_MAX_POINTS, replace=False))
+        chosen = np.sort(np.random.default_rng(random_state).choice(len(labels), TSNE_MAX_POINTS, replace=False))
         features, labels = features[chosen], labels[chosen]
     features = linear_probe.l2_normalise(features)
     if min(features.shape) > TSNE_PCA_DIMENSIONS:
-        features = PCA(TSNE_PCA_DIMENSIONS, random_state=seed).fit_transform(features)
-    points = TSNE(perplexity=min(30.0, len(labels) - 1.0), init="pca", random_state=seed).fit_transform(features)
+        features = PCA(TSNE_PCA_DIMENSIONS, random_state=random_state).fit_transform(features)
+    tsne = TSNE(perplexity=min(30.0, len(labels) - 1.0), init="pca", random_state=random_state)
+    points = tsne.fit_transform(features)
     return points, labels
 
 
@@ -49,16 +51,16 @@ def write_confusion_csv(path: str, matrix: np.ndarray, classes: List[str]) -> No
     uri_io.write_text(path, "\n".join(lines) + "\n")
 
 
-def _percent(result: Dict) -> str:
-    return f"{100 * result['top1_mean']:.1f} ± {100 * result['top1_sd']:.1f}"
+def _percent(result: ProbeSummary) -> str:
+    return f"{100 * result.top1_mean:.1f} ± {100 * result.top1_sd:.1f}"
 
 
-def write_report(path: str, metrics: Dict, settings: LinearEvalSettings) -> None:
-    baseline = metrics.get("supervised_baseline")
+def write_report(path: str, metrics: EvaluationMetrics, settings: LinearEvalSettings) -> None:
+    baseline = metrics.supervised_baseline
     rows = "\n".join(
-        f"| {float(fraction):.0%} | {probe['labels_used']} | {_percent(probe)} |"
+        f"| {float(fraction):.0%} | {probe.labels_used} | {_percent(probe)} |"
         + (f" {_percent(baseline[fraction])} |" if baseline else "")
-        for fraction, probe in metrics["linear"].items()
+        for fraction, probe in metrics.linear.items()
     )
     header = "| labels | images labelled | test top-1 % (mean ± sd) |" + (
         " supervised from scratch, same labels: top-1 % |" if baseline else ""
@@ -66,31 +68,31 @@ def write_report(path: str, metrics: Dict, settings: LinearEvalSettings) -> None
     rule = "|---|---|---|" + ("---|" if baseline else "")
     baseline_note = (
         f"\nThe last column trains the same encoder from scratch with the same augmentations on subsets drawn the "
-        f"same way ({next(iter(baseline.values()))['steps']} steps each; see SupervisedBaseline's metrics.json).\n"
+        f"same way ({next(iter(baseline.values())).steps} steps each; see SupervisedBaseline's metrics.json).\n"
         if baseline
         else ""
     )
     text = f"""# Linear evaluation of the SimCLR encoder
 
-Frozen {metrics["feature_dim"]}-d embeddings from the exported SavedModel (`serving_default`),
-{metrics["train_images"]} train and {metrics["test_images"]} test images ({", ".join(metrics["classes"])}).
+Frozen {metrics.feature_dim}-d embeddings from the exported SavedModel (`serving_default`),
+{metrics.train_images} train and {metrics.test_images} test images ({", ".join(metrics.classes)}).
 Each probe is a multinomial logistic regression on L2-normalised features, its C chosen by
-cross-validation inside the labelled subset; {settings.seeds} stratified subsets per fraction.
+cross-validation inside the labelled subset; {settings.label_draws} stratified subsets per fraction.
 
 {header}
 {rule}
 {rows}
 {baseline_note}
-kNN (k={settings.knn_k}, cosine, all train labels): **{100 * metrics["knn_top1"]:.1f} %**
+kNN (k={settings.knn_k}, cosine, all train labels): **{100 * metrics.knn_top1:.1f} %**
 
-- Data fingerprint: `{metrics.get("data_fingerprint") or "unknown"}`
+- Data fingerprint: `{metrics.data_fingerprint or "unknown"}`
 - Training config: `{settings.training.model_dump_json()}`
 
-{"![pretraining loss](loss_curve.png)" if metrics["plots"].get("loss_curve") else "(no pretraining: untrained encoder)"}
+{"![pretraining loss](loss_curve.png)" if metrics.plots.get("loss_curve") else "(no pretraining: untrained encoder)"}
 
-![confusion matrix]({os.path.basename(metrics["plots"]["confusion_matrix"])})
+![confusion matrix]({os.path.basename(metrics.plots["confusion_matrix"])})
 
-{"![t-SNE of the test features](tsne.png)" if metrics["plots"].get("tsne") else ""}
+{"![t-SNE of the test features](tsne.png)" if metrics.plots.get("tsne") else ""}
 """
     uri_io.write_text(path, text)
 
@@ -102,11 +104,11 @@ def evaluate_encoder(
     classes: List[str],
     settings: LinearEvalSettings,
     data_fingerprint: Optional[str] = None,
-    baseline_metrics: Optional[Dict] = None,
-) -> Dict:
+    baseline: Optional[BaselineMetrics] = None,
+) -> EvaluationMetrics:
     """Runs the whole evaluation into output_uri and returns the metrics.
 
-    ``baseline_metrics``: SupervisedBaseline's figures per fraction, reported beside the probes'.
+    ``baseline``: SupervisedBaseline's figures, reported beside the probes'.
 
     Reads ``<embeddings_uri>/Split-<split>/`` shards: the evaluation split whole, the train split in blocks.
     """
@@ -122,53 +124,55 @@ def evaluate_encoder(
         test_x,
         test_y,
         list(settings.label_fractions),
-        list(range(settings.seeds)),
+        list(range(settings.label_draws)),
         knn_k=settings.knn_k,
         train_keys=train_keys,
     )
     blessing_key = f"{settings.blessing_fraction:g}"
-    metrics = {
-        "linear": results["linear"],
-        "knn_top1": results["knn_top1"],
-        "blessing_metric": {
-            "label_fraction": settings.blessing_fraction,
-            "top1_mean": results["linear"][blessing_key]["top1_mean"],
-        },
-        "classes": classes,
-        "feature_dim": int(test_x.shape[1]),
-        "train_images": int(len(train_y)),
-        "test_images": int(len(test_y)),
-        "data_fingerprint": data_fingerprint,
-        "plots": {},
-    }
-    if baseline_metrics:
-        metrics["supervised_baseline"] = baseline_metrics
     tf.io.gfile.makedirs(output_uri)
-    matrix = confusion_matrix(test_y, results["predictions"][blessing_key], labels=range(len(classes)))
-    write_confusion_csv(os.path.join(output_uri, CONFUSION_CSV), matrix, classes)
-    metrics["plots"]["confusion_matrix"] = os.path.join(output_uri, CONFUSION_PNG)
-    plots.confusion_matrix(
-        matrix,
-        classes,
-        metrics["plots"]["confusion_matrix"],
-        f"linear probe, {settings.blessing_fraction:.0%} labels (seed 0)",
+    metrics = EvaluationMetrics(
+        linear=results.linear,
+        knn_top1=results.knn_top1,
+        blessing_metric=BlessingMetric(
+            label_fraction=settings.blessing_fraction, top1_mean=results.linear[blessing_key].top1_mean
+        ),
+        classes=classes,
+        feature_dim=int(test_x.shape[1]),
+        train_images=int(len(train_y)),
+        test_images=int(len(test_y)),
+        data_fingerprint=data_fingerprint,
+        plots=_plots(output_uri, model_run_uri, classes, settings, test_x, test_y, results.predictions[blessing_key]),
+        supervised_baseline=baseline.supervised if baseline else None,
+        pretraining=_last_epoch(model_run_uri),
     )
+    metrics.write(os.path.join(output_uri, contract.EVALUATION_METRICS_FILE))
+    write_report(os.path.join(output_uri, contract.EVALUATION_REPORT_FILE), metrics, settings)
+    return metrics
+
+
+def _plots(output_uri, model_run_uri, classes, settings, test_x, test_y, predicted) -> Dict[str, str]:
+    """The confusion matrix of the blessing probe (PNG, CSV), a t-SNE of the test features and the loss curve."""
+    found = {"confusion_matrix": os.path.join(output_uri, CONFUSION_PNG)}
+    matrix = confusion_matrix(test_y, predicted, labels=range(len(classes)))
+    write_confusion_csv(os.path.join(output_uri, CONFUSION_CSV), matrix, classes)
+    title = f"linear probe, {settings.blessing_fraction:.0%} labels (first label draw)"
+    plots.confusion_matrix(matrix, classes, found["confusion_matrix"], title)
     if settings.tsne and len(test_y) > 3:  # t-SNE needs perplexity < samples
         points, point_labels = tsne_points(test_x, test_y)
-        metrics["plots"]["tsne"] = os.path.join(output_uri, "tsne.png")
+        found["tsne"] = os.path.join(output_uri, "tsne.png")
         plots.embedding_scatter(
-            points, point_labels, classes, metrics["plots"]["tsne"], f"t-SNE of {len(point_labels)} test embeddings"
+            points, point_labels, classes, found["tsne"], f"t-SNE of {len(point_labels)} test embeddings"
         )
     loss_curve = os.path.join(model_run_uri, contract.LOSS_CURVE_FILE)
     if tf.io.gfile.exists(loss_curve):
-        tf.io.gfile.copy(loss_curve, os.path.join(output_uri, contract.LOSS_CURVE_FILE), overwrite=True)
-        metrics["plots"]["loss_curve"] = os.path.join(output_uri, contract.LOSS_CURVE_FILE)
+        found["loss_curve"] = os.path.join(output_uri, contract.LOSS_CURVE_FILE)
+        tf.io.gfile.copy(loss_curve, found["loss_curve"], overwrite=True)
+    return found
+
+
+def _last_epoch(model_run_uri: str) -> Optional[Dict]:
     history = os.path.join(model_run_uri, contract.HISTORY_FILE)
-    if tf.io.gfile.exists(history):
-        metrics["pretraining"] = uri_io.read_json(history)[-1]
-    uri_io.write_json(os.path.join(output_uri, contract.EVALUATION_METRICS_FILE), metrics)
-    write_report(os.path.join(output_uri, contract.EVALUATION_REPORT_FILE), metrics, settings)
-    return metrics
+    return uri_io.read_json(history)[-1] if tf.io.gfile.exists(history) else None
 
 
 @component
@@ -189,7 +193,7 @@ def LinearEval(
     """
     baseline_metrics = None
     if baseline is not None:
-        baseline_metrics = uri_io.read_json(os.path.join(baseline.uri, contract.BASELINE_METRICS_FILE))["supervised"]
+        baseline_metrics = BaselineMetrics.read(os.path.join(baseline.uri, contract.BASELINE_METRICS_FILE))
     classes = json.loads(examples.get_string_custom_property("classes"))
     metrics = evaluate_encoder(
         embeddings.uri,
@@ -198,13 +202,13 @@ def LinearEval(
         classes,
         LinearEvalSettings.model_validate_json(settings),
         data_fingerprint=examples.get_string_custom_property(contract.INPUT_FINGERPRINT) or None,
-        baseline_metrics=baseline_metrics,
+        baseline=baseline_metrics,
     )
-    for fraction, probe in metrics["linear"].items():
+    for fraction, probe in metrics.linear.items():
         percent = f"{100 * float(fraction):g}pct"
-        evaluation.set_float_custom_property(f"top1_{percent}_mean", probe["top1_mean"])
-        evaluation.set_float_custom_property(f"top1_{percent}_sd", probe["top1_sd"])
-    for fraction, result in metrics.get("supervised_baseline", {}).items():
-        evaluation.set_float_custom_property(supervised_baseline.property_name(fraction), result["top1_mean"])
-    evaluation.set_float_custom_property("knn_top1", metrics["knn_top1"])
-    evaluation.set_float_custom_property("blessing_top1", metrics["blessing_metric"]["top1_mean"])
+        evaluation.set_float_custom_property(f"top1_{percent}_mean", probe.top1_mean)
+        evaluation.set_float_custom_property(f"top1_{percent}_sd", probe.top1_sd)
+    for fraction, result in (metrics.supervised_baseline or {}).items():
+        evaluation.set_float_custom_property(supervised_baseline.property_name(fraction), result.top1_mean)
+    evaluation.set_float_custom_property("knn_top1", metrics.knn_top1)
+    evaluation.set_float_custom_property("blessing_top1", metrics.blessing_metric.top1_mean)

@@ -1,8 +1,8 @@
 """Linear evaluation of frozen features: few-label logistic-regression probes and a kNN check.
 
-Features are L2-normalised. For each label fraction and seed, a stratified subset
+Features are L2-normalised. For each label fraction and draw, a stratified subset
 of the train labels is drawn without replacement (keyed by content hash, so the
-same seed labels the same images on every run); a multinomial logistic
+same draw labels the same images on every run); a multinomial logistic
 regression is fitted on it, its regularisation chosen by stratified
 cross-validation inside that subset (never on test), and scored on test.
 
@@ -26,6 +26,7 @@ import tf_keras as keras
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
+from shared.records import ProbeSummary
 from trainer import knn
 from trainer.knn import BlocksFn, l2_normalise
 
@@ -38,14 +39,14 @@ REGULARISATION_GRID = (0.1, 1.0, 10.0, 100.0)  # inverse strength C of the L2 pe
 MAX_FOLDS = 3
 
 
-def stratified_subset(labels: np.ndarray, fraction: float, seed: int, keys: Optional[np.ndarray] = None) -> np.ndarray:
+def stratified_subset(labels: np.ndarray, fraction: float, draw: int, keys: Optional[np.ndarray] = None) -> np.ndarray:
     """Indices of about ``fraction`` of each class (at least 2 per class), drawn without replacement.
 
     ``keys`` (a stable identity per example, such as its content hash) make the draw and the order of the
-    result depend only on which examples there are, not on the order they were read in: a seed then gives
+    result depend only on which examples there are, not on the order they were read in: a draw then gives
     the same labelled images, in the same order, on every run. Without keys, both follow the indices.
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(draw)
     order = np.argsort(keys, kind="stable") if keys is not None else np.arange(len(labels))
     ordered_labels = labels[order]
     chosen = []  # positions in key order
@@ -83,14 +84,14 @@ def gather(blocks: BlocksFn, size: int, indices: np.ndarray) -> Tuple[np.ndarray
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
-def fit_probe(features: np.ndarray, labels: np.ndarray, seed: int) -> LogisticRegression:
+def fit_probe(features: np.ndarray, labels: np.ndarray, draw: int) -> LogisticRegression:
     """Logistic regression with C chosen by stratified k-fold cross-validation on the given labels only."""
     folds = min(MAX_FOLDS, int(np.bincount(labels)[np.unique(labels)].min()))
     probe = LogisticRegression(max_iter=2000)
     search = GridSearchCV(
         probe,
         {"C": list(REGULARISATION_GRID)},
-        cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
+        cv=StratifiedKFold(folds, shuffle=True, random_state=draw),
         scoring="accuracy",
     )
     return search.fit(features, labels).best_estimator_
@@ -103,8 +104,8 @@ class SoftmaxProbe:
     the bias unpenalised. ``fit`` streams (features [b, d], labels [b]) blocks; ``predict`` takes [m, d].
     """
 
-    def __init__(self, c: float, classes: int, seed: int):
-        self.C, self.classes, self.seed = c, classes, seed
+    def __init__(self, c: float, classes: int, draw: int):
+        self.C, self.classes, self.draw = c, classes, draw
         self.kernel = self.bias = None
 
     def fit(self, blocks: BlocksFn, count: int, dim: int):
@@ -114,12 +115,12 @@ class SoftmaxProbe:
         epochs = max(SOFTMAX_EPOCHS, -(-SOFTMAX_MIN_STEPS * SOFTMAX_BATCH // count))
         dataset = (
             dataset.unbatch()
-            .shuffle(min(SHUFFLE_BUFFER, count), seed=self.seed)
+            .shuffle(min(SHUFFLE_BUFFER, count), seed=self.draw)
             .repeat(epochs)
             .batch(SOFTMAX_BATCH)
             .prefetch(tf.data.AUTOTUNE)
         )
-        tf.random.set_seed(self.seed)
+        tf.random.set_seed(self.draw)
         kernel = tf.Variable(tf.zeros([dim, self.classes]))
         bias = tf.Variable(tf.zeros([self.classes]))
         steps = epochs * -(-count // SOFTMAX_BATCH)
@@ -144,21 +145,21 @@ class SoftmaxProbe:
 
 
 def fit_streamed_probe(
-    blocks: BlocksFn, size: int, labels: np.ndarray, subset: np.ndarray, classes: int, dim: int, seed: int
+    blocks: BlocksFn, size: int, labels: np.ndarray, subset: np.ndarray, classes: int, dim: int, draw: int
 ) -> SoftmaxProbe:
     """SoftmaxProbe on the rows at ``subset``; C chosen on one stratified fold held out of the subset."""
     fit_rows, held_rows = next(
-        StratifiedKFold(MAX_FOLDS, shuffle=True, random_state=seed).split(subset, labels[subset])
+        StratifiedKFold(MAX_FOLDS, shuffle=True, random_state=draw).split(subset, labels[subset])
     )
     held_x, held_y = gather(blocks, size, np.sort(subset[held_rows]))
     fit_subset = np.sort(subset[fit_rows])
 
     def accuracy(c):
-        probe = SoftmaxProbe(c, classes, seed).fit(lambda: _selected(blocks, size, fit_subset), len(fit_subset), dim)
+        probe = SoftmaxProbe(c, classes, draw).fit(lambda: _selected(blocks, size, fit_subset), len(fit_subset), dim)
         return float(np.mean(probe.predict(held_x) == held_y))
 
     best = max(REGULARISATION_GRID, key=accuracy)  # the first of equals, as GridSearchCV
-    return SoftmaxProbe(best, classes, seed).fit(lambda: _selected(blocks, size, subset), len(subset), dim)
+    return SoftmaxProbe(best, classes, draw).fit(lambda: _selected(blocks, size, subset), len(subset), dim)
 
 
 @dataclasses.dataclass
@@ -167,19 +168,28 @@ class ProbeResult:
     accuracies: List[float]
     chosen_c: List[float]
     labels_used: int
-    predictions: np.ndarray  # test predictions of the first seed
-    subset_digests: List[str]  # per seed, when the examples have keys
+    predictions: np.ndarray  # test predictions of the first draw
+    subset_digests: List[str]  # per draw, when the examples have keys
 
-    def summary(self) -> Dict:
-        return {
-            "label_fraction": self.fraction,
-            "labels_used": self.labels_used,
-            "top1_mean": float(np.mean(self.accuracies)),
-            "top1_sd": float(np.std(self.accuracies)),
-            "top1_per_seed": [float(a) for a in self.accuracies],
-            "chosen_c": self.chosen_c,
-            "subset_digests": self.subset_digests,
-        }
+    def summary(self) -> ProbeSummary:
+        return ProbeSummary(
+            label_fraction=self.fraction,
+            labels_used=self.labels_used,
+            top1_mean=float(np.mean(self.accuracies)),
+            top1_sd=float(np.std(self.accuracies)),
+            top1_per_draw=[float(a) for a in self.accuracies],
+            chosen_c=self.chosen_c,
+            subset_digests=self.subset_digests,
+        )
+
+
+@dataclasses.dataclass
+class FeatureEvaluation:
+    """Every probe's summary (keyed ``f"{fraction:g}"``), kNN top-1, and each fraction's first-draw test predictions."""
+
+    linear: Dict[str, ProbeSummary]
+    knn_top1: float
+    predictions: Dict[str, np.ndarray]
 
 
 def linear_probe(
@@ -188,11 +198,11 @@ def linear_probe(
     test_x: np.ndarray,
     test_y: np.ndarray,
     fraction: float,
-    seeds: Sequence[int],
+    draws: Sequence[int],
     train_keys: Optional[np.ndarray] = None,
     sklearn_max: int = SKLEARN_MAX_LABELS,
 ) -> ProbeResult:
-    """Probes on ``fraction`` of the train labels, one per seed; train features [n, d] come as blocks."""
+    """Probes on ``fraction`` of the train labels, one per draw; train features [n, d] come as blocks."""
     test_x = l2_normalise(test_x)
     classes = int(max(train_y.max(), test_y.max())) + 1
     accuracies: List[float] = []
@@ -200,17 +210,17 @@ def linear_probe(
     digests: List[str] = []
     predictions: Optional[np.ndarray] = None
     used = 0
-    for seed in seeds:
-        subset = stratified_subset(train_y, fraction, seed, train_keys)
+    for draw in draws:
+        subset = stratified_subset(train_y, fraction, draw, train_keys)
         if train_keys is not None:
             digests.append(subset_digest(train_keys[subset]))
         if len(subset) <= sklearn_max:
             order = np.argsort(subset, kind="stable")  # gather reads in order; fit in the subset's order
             features = np.empty((len(subset), test_x.shape[1]), np.float32)
             features[order] = gather(train, len(train_y), subset[order])[0]
-            probe = fit_probe(features, train_y[subset], seed)
+            probe = fit_probe(features, train_y[subset], draw)
         else:
-            probe = fit_streamed_probe(train, len(train_y), train_y, subset, classes, test_x.shape[1], seed)
+            probe = fit_streamed_probe(train, len(train_y), train_y, subset, classes, test_x.shape[1], draw)
         predicted = probe.predict(test_x)
         accuracies.append(float(np.mean(predicted == test_y)))
         chosen.append(float(probe.C))
@@ -218,7 +228,7 @@ def linear_probe(
         if predictions is None:
             predictions = predicted
     if predictions is None:
-        raise ValueError("a linear probe needs at least one seed")
+        raise ValueError("a linear probe needs at least one draw")
     return ProbeResult(fraction, accuracies, chosen, used, predictions, digests)
 
 
@@ -228,22 +238,22 @@ def evaluate_features(
     test_x: np.ndarray,
     test_y: np.ndarray,
     fractions: Sequence[float],
-    seeds: Sequence[int],
+    draws: Sequence[int],
     knn_k: int = 20,
     train_keys: Optional[np.ndarray] = None,
     sklearn_max: int = SKLEARN_MAX_LABELS,
-) -> Dict:
-    """All probes plus kNN; returns the metrics and each fraction's first-seed test predictions.
+) -> FeatureEvaluation:
+    """All probes plus kNN.
 
     train: the train split's (features [b, d], labels [b]) blocks, in the order of train_y [n] and train_keys [n].
     """
     results = {
-        fraction: linear_probe(train, train_y, test_x, test_y, fraction, seeds, train_keys, sklearn_max)
+        fraction: linear_probe(train, train_y, test_x, test_y, fraction, draws, train_keys, sklearn_max)
         for fraction in fractions
     }
     knn_predicted = knn.knn_predictions(train(), test_x, k=knn_k)
-    return {
-        "linear": {f"{fraction:g}": result.summary() for fraction, result in results.items()},
-        "knn_top1": float(np.mean(knn_predicted == test_y)),
-        "predictions": {f"{fraction:g}": result.predictions for fraction, result in results.items()},
-    }
+    return FeatureEvaluation(
+        linear={f"{fraction:g}": result.summary() for fraction, result in results.items()},
+        knn_top1=float(np.mean(knn_predicted == test_y)),
+        predictions={f"{fraction:g}": result.predictions for fraction, result in results.items()},
+    )

@@ -21,7 +21,7 @@ class LabelledSplits(Section):
 
 
 class LinearEvalSettings(LabelledSplits):
-    seeds: PositiveInt  # stratified subsets per fraction
+    label_draws: PositiveInt  # stratified subsets per fraction
     knn_k: PositiveInt
     tsne: bool
     blessing_fraction: float  # the probe whose top-1 the Blesser reads; one of label_fractions

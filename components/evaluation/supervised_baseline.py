@@ -4,7 +4,7 @@ It reads the ingested examples in two streams: first only their label ids and co
 (about 90 MB at 1.28 M images), then, for each labelled subset, the chosen examples' images,
 stored on the fly as the Transform graph stores them for pretraining. For each label fraction
 of the linear probes it labels the same images as the probes (``linear_probe.stratified_subset``
-keyed by content hash, seeds 0, 1, ...; ``subset_digests`` in both metrics show it), trains the
+keyed by content hash, label draws 0, 1, ...; ``subset_digests`` in both metrics show it), trains the
 pretraining's encoder architecture from scratch on each with the same augmentations
 (trainer/supervised.py) and scores it on the evaluation split at the serving size.
 metrics.json goes into its artifact, and each fraction's mean top-1 becomes an MLMD custom
@@ -13,7 +13,7 @@ property; LinearEval puts the figures beside its probes.
 
 import json
 import os
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -23,7 +23,8 @@ from components.evaluation import labelled_examples
 from components.evaluation.linear_probe import stratified_subset, subset_digest
 from components.evaluation.settings import SupervisedBaselineSettings
 from components.private_apis import InputArtifact, OutputArtifact, Parameter, component, standard_artifacts
-from shared import contract, uri_io
+from shared import contract
+from shared.records import BaselineMetrics, ProbeSummary
 from trainer import supervised
 
 READ_BATCH = 64
@@ -68,8 +69,8 @@ def channel_statistics(files: List[str], transform_layer):
 
 def evaluate_baseline(
     examples_uri: str, transform_graph_uri: str, num_classes: int, settings: SupervisedBaselineSettings
-) -> Dict:
-    """Trains and scores one classifier per label fraction and seed; returns the metrics."""
+) -> BaselineMetrics:
+    """Trains and scores one classifier per label fraction and label draw; returns the metrics."""
     training, baseline = settings.training, settings.supervised_baseline
     transform_layer = tft.TFTransformOutput(transform_graph_uri).transform_features_layer()
     train_files = labelled_examples.split_files(examples_uri, settings.train_split)
@@ -83,8 +84,8 @@ def evaluate_baseline(
     results = {}
     for fraction in settings.label_fractions:
         accuracies, digests, used, steps = [], [], 0, 0
-        for seed in range(baseline.seeds):
-            subset = stratified_subset(train_labels, fraction, seed, train_hashes)
+        for draw in range(baseline.label_draws):
+            subset = stratified_subset(train_labels, fraction, draw, train_hashes)
             classifier = supervised.train_from_scratch(
                 training,
                 baseline,
@@ -92,28 +93,28 @@ def evaluate_baseline(
                 stored_images(train_files, transform_layer, train_hashes[subset]),
                 len(subset),
                 num_classes,
-                seed,
+                draw,
             )
             accuracies.append(supervised.accuracy(classifier, test_images, training.encoder.serving_size))
             digests.append(subset_digest(train_hashes[subset]))
             used = len(subset)
             # Whole progress epochs: baseline.steps rounded up to a multiple of its tenth.
             steps = int(classifier.optimizer.iterations)
-        results[f"{fraction:g}"] = {
-            "label_fraction": fraction,
-            "labels_used": used,
-            "steps": steps,
-            "top1_mean": float(np.mean(accuracies)),
-            "top1_sd": float(np.std(accuracies)),
-            "top1_per_seed": accuracies,
-            "subset_digests": digests,
-        }
-    return {
-        "supervised": results,
-        "train_images": int(len(train_labels)),
-        "test_images": int(test_count),
-        "settings": baseline.model_dump(mode="json"),
-    }
+        results[f"{fraction:g}"] = ProbeSummary(
+            label_fraction=fraction,
+            labels_used=used,
+            steps=steps,
+            top1_mean=float(np.mean(accuracies)),
+            top1_sd=float(np.std(accuracies)),
+            top1_per_draw=accuracies,
+            subset_digests=digests,
+        )
+    return BaselineMetrics(
+        supervised=results,
+        train_images=int(len(train_labels)),
+        test_images=int(test_count),
+        settings=baseline.model_dump(mode="json"),
+    )
 
 
 @component
@@ -132,6 +133,6 @@ def SupervisedBaseline(
         examples.uri, transform_graph.uri, num_classes, SupervisedBaselineSettings.model_validate_json(settings)
     )
     tf.io.gfile.makedirs(baseline.uri)
-    uri_io.write_json(os.path.join(baseline.uri, contract.BASELINE_METRICS_FILE), metrics)
-    for fraction, result in metrics["supervised"].items():
-        baseline.set_float_custom_property(property_name(fraction), result["top1_mean"])
+    metrics.write(os.path.join(baseline.uri, contract.BASELINE_METRICS_FILE))
+    for fraction, result in metrics.supervised.items():
+        baseline.set_float_custom_property(property_name(fraction), result.top1_mean)

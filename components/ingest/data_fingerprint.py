@@ -25,8 +25,9 @@ from absl import logging
 
 from components.ingest import image_folder
 from components.private_apis import Artifact, OutputArtifact, OutputDict, Parameter, component
-from components.registry.registries import RegistryConfig, registry_from_config
-from shared import contract, stage_keys, uri_io
+from components.registry.config import RegistryConfig, registry_from_config
+from shared import contract, stage_keys
+from shared.records import Snapshot
 
 SURVEY_KEY = "survey"  # the value output ImageExampleGen takes as its ``survey`` parameter
 BLESS_PROPERTY = "bless"  # on the snapshot: 1 when Blesser and RegistryPusher run
@@ -60,10 +61,10 @@ def DataFingerprint(
     survey = known_survey or _survey(data)
     keys = stage_keys.stage_keys(json.loads(survey)["fingerprint"], json.loads(settings))
     champion = registry_from_config(RegistryConfig.model_validate_json(registry)).champion()
-    version: Optional[str] = (champion or {}).get("version")
-    decision = stage_keys.decide(keys, version, (champion or {}).get("stage_keys"), bool(skip_unchanged))
-    record = {"data": data, "data_fingerprint": keys.data, "stage_keys": keys.model_dump(), **decision.model_dump()}
-    uri_io.write_json(os.path.join(snapshot.uri, contract.SNAPSHOT_FILE), record)
+    version: Optional[str] = champion.version if champion else None
+    decision = stage_keys.decide(keys, version, champion.stage_keys if champion else None, bool(skip_unchanged))
+    record = Snapshot(data=data, data_fingerprint=keys.data, stage_keys=keys, **decision.model_dump())
+    record.write(os.path.join(snapshot.uri, contract.SNAPSHOT_FILE))
     snapshot.set_string_custom_property("data_fingerprint", keys.data)
     snapshot.set_int_custom_property(BLESS_PROPERTY, int(decision.bless))
     snapshot.set_string_custom_property("reason", decision.reason)

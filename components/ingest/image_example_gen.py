@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, NamedTuple, Optional
 
 import apache_beam as beam
 import tensorflow as tf
@@ -36,6 +36,7 @@ from components.private_apis import (
     standard_artifacts,
 )
 from shared import contract, uri_io
+from shared.records import IngestReport
 
 EXAMPLES_KEY = "examples"
 _RECORDS_DIR = "_ingest_records"
@@ -84,6 +85,15 @@ class _LocateFile(beam.DoFn):
             yield located
 
 
+class WrittenExample(NamedTuple):
+    """One converted file on its way to its split's TFRecords."""
+
+    split: str
+    sha256: str
+    path: str  # relative to the dataset's root
+    serialized: bytes  # a tf.train.Example
+
+
 class _IngestFile(beam.DoFn):
     """Reads and converts one file; rejected files go to a tagged output with the reason."""
 
@@ -114,7 +124,7 @@ class _IngestFile(beam.DoFn):
             yield beam.pvalue.TaggedOutput(
                 _WARNING, {"kind": _WARNING, "path": source.relative_path, "split": split, "reason": warning}
             )
-        yield split, sha256, source.relative_path, result.SerializeToString()
+        yield WrittenExample(split, sha256, source.relative_path, result.SerializeToString())
 
 
 def _duplicate_groups(item) -> Iterable[Dict[str, Any]]:
@@ -166,7 +176,7 @@ def _read_records(directory: str) -> List[Dict[str, Any]]:
     return records
 
 
-def build_report(layout: image_folder.Layout, split_names: List[str], records: List[Dict[str, Any]]) -> Dict[str, Any]:
+def build_report(layout: image_folder.Layout, split_names: List[str], records: List[Dict[str, Any]]) -> IngestReport:
     """The ingestion report: classes, per-split counts, every rejected and ignored file, duplicates and leakage.
 
     ``records`` are what the Beam job found and did: ``classes`` (sorted; a class id is its index),
@@ -197,21 +207,23 @@ def build_report(layout: image_folder.Layout, split_names: List[str], records: L
     total_rejected = len(rejected)
     if written + total_rejected != found:
         raise RuntimeError(f"ingestion lost files: found {found}, written {written}, rejected {total_rejected}")
-    return {
-        "input": layout.root,
-        "classes": classes,
-        # The folder each split came from, e.g. {"train": "Train", "test": "val"}; {} without split folders.
-        "split_folders": {layout.split_of(folder): folder for folder in layout.split_folders},
-        "splits": splits,
-        "found": found,
-        "written": written,
-        "rejected_total": total_rejected,
-        "rejected": sorted(rejected, key=lambda r: r["path"]),
-        "ignored": sorted(ignored, key=lambda r: r["path"]),
-        "warnings": sorted(warnings, key=lambda r: r["path"]),  # written, but worth a look
-        "duplicates": sorted(duplicates, key=lambda d: d["copies"][0]["path"]),
-        "cross_split_duplicates": [d for d in duplicates if len({c["split"] for c in d["copies"]}) > 1],
-    }
+    duplicates.sort(key=lambda d: d["copies"][0]["path"])
+    return IngestReport.model_validate(
+        {
+            "input": layout.root,
+            "classes": classes,
+            "split_folders": {layout.split_of(folder): folder for folder in layout.split_folders},
+            "splits": splits,
+            "found": found,
+            "written": written,
+            "rejected_total": total_rejected,
+            "rejected": sorted(rejected, key=lambda r: r["path"]),
+            "ignored": sorted(ignored, key=lambda r: r["path"]),
+            "warnings": sorted(warnings, key=lambda r: r["path"]),
+            "duplicates": duplicates,
+            "cross_split_duplicates": [d for d in duplicates if len({c["split"] for c in d["copies"]}) > 1],
+        }
+    )
 
 
 class Executor(BaseBeamExecutor):
@@ -233,11 +245,9 @@ class Executor(BaseBeamExecutor):
         )
         split_names = image_folder.split_names(layout, split_buckets)
         survey = json.loads(exec_properties["survey"])
-        folder_bytes = survey["folder_bytes"]
         examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
         examples.split_names = artifact_utils.encode_split_names(split_names)
         records_dir = os.path.join(examples.uri, _RECORDS_DIR)
-
         with self._make_beam_pipeline() as pipeline:
             runner = pipeline.options.view_as(StandardOptions).runner or "DirectRunner"
             shards = shard_counts(
@@ -245,109 +255,127 @@ class Executor(BaseBeamExecutor):
                 split_names,
                 split_buckets,
                 exec_properties["num_shards"],
-                folder_bytes,
+                survey["folder_bytes"],
                 sized="Direct" not in str(runner),
             )
-            listed = (
-                pipeline
-                | "Root" >> beam.Create([layout.root])
-                | "ListFiles" >> beam.FlatMap(image_folder.iter_files)
-                | "Locate" >> beam.ParDo(_LocateFile(layout)).with_outputs(_IGNORED, main="files")
-            )
-            classes = (
-                listed.files
-                | "Label" >> beam.FlatMap(lambda source: [source.label] if source.label is not None else [])
-                | "DistinctLabels" >> beam.Distinct()
-                | "AllLabels" >> beam.combiners.ToList()
-                | "Sorted" >> beam.Map(sorted)
-            )
-            found = (
-                listed.files
-                | "CountFound" >> beam.combiners.Count.Globally()
-                | "FoundRecord" >> beam.Map(lambda count: {"kind": "found", "count": count})
-            )
-            results = (
-                listed.files
-                | "Spread" >> beam.Reshuffle()
-                | "Ingest"
-                >> beam.ParDo(
-                    _IngestFile(exec_properties["max_pixels"], split_buckets), beam.pvalue.AsSingleton(classes)
-                ).with_outputs(_REJECTED, _WARNING, main="written")
-            )
-            by_split = results.written | "BySplit" >> beam.Partition(
-                lambda item, _: split_names.index(item[0]), len(split_names)
-            )
-            # Files are already read in shuffled order, so the splits are written without
-            # a second shuffle of the image bytes (unlike TFX's WriteSplit).
-            for name, split in zip(split_names, by_split):
-                _ = (
-                    split
-                    | f"Serialized[{name}]" >> beam.Map(lambda item: item[3])
-                    | f"Write[{name}]"
-                    >> beam.io.WriteToTFRecord(
-                        os.path.join(artifact_utils.get_split_uri([examples], name), EXAMPLES_FILE_PREFIX),
-                        file_name_suffix=".gz",
-                        num_shards=shards[name],
-                    )
-                )
-            counts = (
-                results.written
-                | "SplitOf" >> beam.Map(lambda item: item[0])
-                | "CountWritten" >> beam.combiners.Count.PerElement()
-                | "WrittenRecord" >> beam.Map(lambda kv: {"kind": "written", "split": kv[0], "count": kv[1]})
-            )
-            duplicates = (
-                results.written
-                | "ByHash" >> beam.Map(lambda item: (item[1], (item[0], item[2])))
-                | "GroupByHash" >> beam.GroupByKey()
-                | "Duplicates" >> beam.FlatMap(_duplicate_groups)
-            )
-            rejected = results[_REJECTED] | "RejectedRecord" >> beam.Map(lambda r: {"kind": _REJECTED, **r})
-            class_record = classes | "ClassesRecord" >> beam.Map(lambda names: {"kind": "classes", "classes": names})
-            _ = (
-                (class_record, found, listed[_IGNORED], results[_WARNING], counts, duplicates, rejected)
-                | "AllRecords" >> beam.Flatten()
-                | "ToJson" >> beam.Map(json.dumps)
-                | "WriteRecords" >> beam.io.WriteToText(os.path.join(records_dir, "part"), file_name_suffix=".jsonl")
-            )
-
+            split_uris = {name: artifact_utils.get_split_uri([examples], name) for name in split_names}
+            _ingest(pipeline, layout, exec_properties["max_pixels"], split_buckets, split_uris, shards, records_dir)
         report = build_report(layout, split_names, _read_records(records_dir))
         tf.io.gfile.rmtree(records_dir)
-        if not report["found"]:
-            raise DataError(f"dataset path {root} does not exist or is empty: point --data at a folder of images")
-        image_folder.check_classes(root, report["classes"], exec_properties["class_separator"])
-        report_path = os.path.join(examples.uri, contract.INGEST_REPORT_FILE)
-        uri_io.write_json(report_path, report)
+        _finish(report, root, examples, exec_properties, survey["fingerprint"])
 
-        examples.set_string_custom_property("payload_format", "FORMAT_TF_EXAMPLE")
-        examples.set_string_custom_property("file_format", "tfrecords_gzip")
-        examples.set_string_custom_property("classes", json.dumps(report["classes"]))
-        examples.set_int_custom_property("written", report["written"])
-        examples.set_int_custom_property("rejected", report["rejected_total"])
-        examples.set_string_custom_property(contract.INPUT_FINGERPRINT, survey["fingerprint"])
 
-        fraction = report["rejected_total"] / max(report["found"], 1)
-        if fraction > exec_properties["max_reject_fraction"]:
-            raise DataError(rejection_message(report, root, examples.uri, exec_properties["max_reject_fraction"]))
+def _ingest(pipeline, layout, max_pixels: int, split_buckets, split_uris, shards, records_dir: str) -> None:
+    """The Beam job: list, label, convert and write every file; one JSON record per finding into ``records_dir``."""
+    split_names = list(split_uris)
+    listed = (
+        pipeline
+        | "Root" >> beam.Create([layout.root])
+        | "ListFiles" >> beam.FlatMap(image_folder.iter_files)
+        | "Locate" >> beam.ParDo(_LocateFile(layout)).with_outputs(_IGNORED, main="files")
+    )
+    classes = listed.files | "Classes" >> _Classes()
+    found = (
+        listed.files
+        | "CountFound" >> beam.combiners.Count.Globally()
+        | "FoundRecord" >> beam.Map(lambda count: {"kind": "found", "count": count})
+    )
+    results = (
+        listed.files
+        | "Spread" >> beam.Reshuffle()
+        | "Ingest"
+        >> beam.ParDo(_IngestFile(max_pixels, split_buckets), beam.pvalue.AsSingleton(classes)).with_outputs(
+            _REJECTED, _WARNING, main="written"
+        )
+    )
+    by_split = results.written | "BySplit" >> beam.Partition(_BySplit(split_names), len(split_names))
+    # Files are already read in shuffled order, so the splits are written without
+    # a second shuffle of the image bytes (unlike TFX's WriteSplit).
+    for name, split in zip(split_names, by_split):
+        _ = (
+            split
+            | f"Serialized[{name}]" >> beam.Map(lambda example: example.serialized)
+            | f"Write[{name}]"
+            >> beam.io.WriteToTFRecord(
+                os.path.join(split_uris[name], EXAMPLES_FILE_PREFIX), file_name_suffix=".gz", num_shards=shards[name]
+            )
+        )
+    counts = (
+        results.written
+        | "SplitOf" >> beam.Map(lambda example: example.split)
+        | "CountWritten" >> beam.combiners.Count.PerElement()
+        | "WrittenRecord" >> beam.Map(lambda kv: {"kind": "written", "split": kv[0], "count": kv[1]})
+    )
+    duplicates = (
+        results.written
+        | "ByHash" >> beam.Map(lambda example: (example.sha256, (example.split, example.path)))
+        | "GroupByHash" >> beam.GroupByKey()
+        | "Duplicates" >> beam.FlatMap(_duplicate_groups)
+    )
+    rejected = results[_REJECTED] | "RejectedRecord" >> beam.Map(lambda r: {"kind": _REJECTED, **r})
+    class_record = classes | "ClassesRecord" >> beam.Map(lambda names: {"kind": "classes", "classes": names})
+    _ = (
+        (class_record, found, listed[_IGNORED], results[_WARNING], counts, duplicates, rejected)
+        | "AllRecords" >> beam.Flatten()
+        | "ToJson" >> beam.Map(json.dumps)
+        | "WriteRecords" >> beam.io.WriteToText(os.path.join(records_dir, "part"), file_name_suffix=".jsonl")
+    )
+
+
+class _Classes(beam.PTransform):
+    """The sorted class names of the located files (a class id is its index)."""
+
+    def expand(self, files):
+        return (
+            files
+            | "Label" >> beam.FlatMap(lambda source: [source.label] if source.label is not None else [])
+            | "DistinctLabels" >> beam.Distinct()
+            | "AllLabels" >> beam.combiners.ToList()
+            | "Sorted" >> beam.Map(sorted)
+        )
+
+
+class _BySplit(beam.PartitionFn):
+    def __init__(self, split_names: List[str]):
+        self._split_names = split_names
+
+    def partition_for(self, element, num_partitions, *args, **kwargs) -> int:  # element: a WrittenExample
+        return self._split_names.index(element.split)
+
+
+def _finish(report: IngestReport, root: str, examples, exec_properties, fingerprint: str) -> None:
+    """Checks the ingestion's outcome, writes its report and the Examples artifact's properties."""
+    if not report.found:
+        raise DataError(f"dataset path {root} does not exist or is empty: point --data at a folder of images")
+    image_folder.check_classes(root, report.classes, exec_properties["class_separator"])
+    report.write(os.path.join(examples.uri, contract.INGEST_REPORT_FILE))
+    examples.set_string_custom_property("payload_format", "FORMAT_TF_EXAMPLE")
+    examples.set_string_custom_property("file_format", "tfrecords_gzip")
+    examples.set_string_custom_property("classes", json.dumps(report.classes))
+    examples.set_int_custom_property("written", report.written)
+    examples.set_int_custom_property("rejected", report.rejected_total)
+    examples.set_string_custom_property(contract.INPUT_FINGERPRINT, fingerprint)
+    if report.rejected_total / max(report.found, 1) > exec_properties["max_reject_fraction"]:
+        raise DataError(rejection_message(report, root, examples.uri, exec_properties["max_reject_fraction"]))
 
 
 SHOWN_REJECTIONS = 20
 
 
-def rejection_message(report: Dict[str, Any], root: str, examples_uri: str, max_fraction: float) -> str:
+def rejection_message(report: IngestReport, root: str, examples_uri: str, max_fraction: float) -> str:
     """The error of an ingestion stopped by too many rejections: one line, then the first rejected files
     and their reasons. The whole report is kept beside the examples (``<ImageExampleGen>/failed/<id>/``):
     TFX deletes a failed execution's outputs, the examples folder with them."""
     kept = uri_io.join(uri_io.parent(examples_uri, 2), "failed", examples_uri.rstrip("/").rsplit("/", 1)[-1])
     kept_report = uri_io.join(kept, contract.INGEST_REPORT_FILE)
-    uri_io.write_json(kept_report, report)
-    total, found = report["rejected_total"], report["found"]
+    report.write(kept_report)
+    total, found = report.rejected_total, report.found
     lines = [
         f"{total} of {found} files in {root} were rejected ({total / max(found, 1):.1%} > max_reject_fraction "
         f"{max_fraction:.1%}): fix or remove them, or raise ingest.max_reject_fraction; "
         f"every reason is in {kept_report}"
     ]
-    lines += [f"  {record['path']}: {record['reason']}" for record in report["rejected"][:SHOWN_REJECTIONS]]
+    lines += [f"  {note.path}: {note.reason}" for note in report.rejected[:SHOWN_REJECTIONS]]
     if total > SHOWN_REJECTIONS:
         lines.append(f"  ... and {total - SHOWN_REJECTIONS} more")
     return "\n".join(lines)

@@ -14,8 +14,8 @@ examples); its executor adds to ``custom_config`` what the run trains on by cont
 * ``train_images``: how many training examples there are, from ImageExampleGen's report
   (its ``ingested`` input), so the training job never reads the train split just to count it.
 
-``trainer/task.py`` keys its checkpoint folder by these and the training settings.
-RegistryPusher deletes the folder once the model is pushed or refused.
+``trainer/resumable.py`` keys the checkpoint folder by these and the training settings,
+and deletes it once RegistryPusher has pushed or refused the model.
 
 Locally the executor is TFX's ``GenericExecutor``; on Vertex AI it is the Vertex
 Trainer's executor, which sends ``custom_config`` (digest included) to the
@@ -42,8 +42,8 @@ from components.private_apis import (
     artifact_utils,
     standard_artifacts,
 )
-from shared import contract, stage_keys, uri_io
-from trainer.task import INPUT_DIGEST_KEY, INPUT_SETTINGS_KEY, TRAIN_IMAGES_KEY, TRAIN_SPLIT
+from shared import contract, stage_keys
+from shared.records import IngestReport
 
 INGESTED_KEY = "ingested"
 
@@ -60,13 +60,13 @@ def with_input_digest(input_dict: Dict[str, list], exec_properties: Dict[str, An
     gives the number of training examples (``train_images``)."""
     ingested = artifact_utils.get_single_instance(input_dict[INGESTED_KEY])
     fingerprint = ingested.get_string_custom_property(contract.INPUT_FINGERPRINT)
-    report = uri_io.read_json(os.path.join(ingested.uri, contract.INGEST_REPORT_FILE))
+    report = IngestReport.read(os.path.join(ingested.uri, contract.INGEST_REPORT_FILE))
     raw = exec_properties.get(CUSTOM_CONFIG_KEY) or "{}"
     custom_config = json.loads(raw) if isinstance(raw, str) else dict(raw)
-    custom_config[INPUT_DIGEST_KEY] = stage_keys.key_through(
-        "transform", fingerprint, custom_config[INPUT_SETTINGS_KEY]
+    custom_config[contract.INPUT_DIGEST_KEY] = stage_keys.key_through(
+        "transform", fingerprint, custom_config[contract.INPUT_SETTINGS_KEY]
     )
-    custom_config[TRAIN_IMAGES_KEY] = report["splits"][TRAIN_SPLIT]["written"]
+    custom_config[contract.TRAIN_IMAGES_KEY] = report.splits[contract.TRAIN_SPLIT].written
     encoded = json.dumps(custom_config, sort_keys=True) if isinstance(raw, str) else custom_config
     return {**exec_properties, CUSTOM_CONFIG_KEY: encoded}
 

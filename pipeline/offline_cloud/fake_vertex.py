@@ -1,7 +1,7 @@
 """A Vertex AI API on loopback: the parts of ModelService and EndpointService the pipeline calls.
 
 The SDK's own clients reach it over gRPC (``aiplatform_v1.ModelServiceClient`` and
-``EndpointServiceClient`` on an insecure channel, ``components.registry.registries.VERTEX_EMULATOR_ENV``),
+``EndpointServiceClient`` on an insecure channel, ``components.registry.vertex.VERTEX_EMULATOR_ENV``),
 and wait on its long-running operations with the SDK's own operation futures. It keeps its state
 in a JSON file, so that rehearsals run one after another, like the runs of a schedule, find the
 registry and the endpoint as the run before left them.
@@ -454,7 +454,7 @@ class FakeVertex:
         self.stop()
 
     def env(self) -> Dict[str, str]:
-        from components.registry.registries import VERTEX_EMULATOR_ENV
+        from components.registry.vertex import VERTEX_EMULATOR_ENV
 
         return {VERTEX_EMULATOR_ENV: f"127.0.0.1:{self.port}"}
 

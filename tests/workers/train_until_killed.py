@@ -11,7 +11,8 @@ from trainer import runtime  # noqa: E402
 runtime.configure()
 from tfx.components.trainer.fn_args_utils import FnArgs  # noqa: E402
 
-from trainer.task import TRAINING_CONFIG_KEY, run_fn  # noqa: E402
+from shared.contract import TRAINING_CONFIG_KEY  # noqa: E402
+from trainer.task import run_fn  # noqa: E402
 
 transform_graph, examples, output, training = sys.argv[1:5]
 run_fn(
