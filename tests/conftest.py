@@ -6,6 +6,7 @@ runtime.configure()  # before TensorFlow loads, as the CLI does
 
 import contextlib  # noqa: E402
 import dataclasses  # noqa: E402
+import fcntl  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
 import pathlib  # noqa: E402
@@ -103,48 +104,42 @@ supervised_baseline: {steps: 2, batch_size: 4}
 
 
 @pytest.fixture(scope="session")
-def smoke_pipeline(tmp_path_factory):
-    """The whole local pipeline, run once through the CLI on a generated prefix-layout dataset."""
+def smoke_pipeline(tmp_path_factory, worker_id):
+    """The whole local pipeline, run once through the CLI on a generated prefix-layout dataset.
+
+    Once for the whole session: the first pytest-xdist worker that needs it runs it, under a lock in the
+    folder the workers share; the others wait for it and read what it left."""
     from pipeline import cli
     from pipeline.local_runner import LocalRun
 
-    root = tmp_path_factory.mktemp("smoke-data")
-    images = [
-        (split, label, n)
-        for split, count in (("train", 4), ("test", 2))
-        for label in ("cat", "dog")
-        for n in range(count)
-    ]
-    for variant, (split, label, n) in enumerate(images):
-        write_image(root / split / f"{label}_{n}.png", variant=variant, size=(60 + 10 * n, 36))
-    output = tmp_path_factory.mktemp("smoke-run")
-    (output / "config.yaml").write_text(SMOKE_CONFIG)
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    root, output = shared / "smoke-data", shared / "smoke-run"
     registry = output / "registry"
 
-    stderr = io.StringIO()
-
-    def run_once(into: pathlib.Path = output, registry: pathlib.Path = registry) -> dict:
+    def run_once(into: pathlib.Path = output, registry: pathlib.Path = registry, stderr=None) -> dict:
         stdout = io.StringIO()
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr or io.StringIO()):
             code = cli.main(
-                [
-                    "run",
-                    "--config",
-                    str(output / "config.yaml"),
-                    "--data",
-                    str(root),
-                    "--output",
-                    str(into),
-                    "--registry",
-                    str(registry),
-                    "--json",
-                ]
+                ["run", "--config", str(output / "config.yaml"), "--data", str(root), "--output", str(into)]
+                + ["--registry", str(registry), "--json"]
             )
         assert code == 0
         return json.loads(stdout.getvalue().strip().splitlines()[-1])
 
-    summary = run_once()
-    return SmokeRun(root, LocalRun(str(output), "smoke-test"), summary, registry, run_once, stderr.getvalue())
+    with open(shared / "smoke-pipeline.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = output / "first-run.json"
+        if not done.exists():
+            images = [(s, c, n) for s, k in (("train", 4), ("test", 2)) for c in ("cat", "dog") for n in range(k)]
+            for variant, (split, label, n) in enumerate(images):
+                write_image(root / split / f"{label}_{n}.png", variant=variant, size=(60 + 10 * n, 36))
+            output.mkdir(parents=True, exist_ok=True)
+            (output / "config.yaml").write_text(SMOKE_CONFIG)
+            stderr = io.StringIO()
+            summary = run_once(stderr=stderr)
+            done.write_text(json.dumps({"summary": summary, "stderr": stderr.getvalue()}))
+    first = json.loads(done.read_text())
+    return SmokeRun(root, LocalRun(str(output), "smoke-test"), first["summary"], registry, run_once, first["stderr"])
 
 
 GCS_BUCKET = "simclr-test-bucket"

@@ -2,6 +2,10 @@
 
 import ast
 import pathlib
+import shutil
+import subprocess
+
+import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PACKAGES = ("pipeline", "components", "trainer", "shared")
@@ -29,3 +33,19 @@ def test_no_function_runs_over_sixty_lines_without_saying_why():
                     if length > MAX_LINES and "# long:" not in lines[node.lineno - 1]:
                         long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({length} lines)")
     assert long == []
+
+
+def test_no_file_of_a_package_is_ignored_by_git():
+    """An ignore pattern that matches a package (an unanchored ``registry/`` once did) leaves it out of every clone."""
+    if not shutil.which("git") or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    ignored = []
+    for which in ("--others", "--cached"):  # not yet added (and never will be), or tracked but matching
+        ignored += subprocess.run(
+            ["git", "ls-files", which, "--ignored", "--exclude-standard", "--", *PACKAGES, "tests", "bench"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+    assert [path for path in ignored if path.endswith((".py", ".yaml", ".md"))] == []

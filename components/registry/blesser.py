@@ -15,7 +15,9 @@ from shared import contract, uri_io
 from shared.records import Blessing, Champion, EvaluationMetrics
 
 
-def decide(top1: float, min_top1: float, tolerance: float, champion: Optional[Champion], label_fraction: float) -> Blessing:
+def decide(
+    top1: float, min_top1: float, tolerance: float, champion: Optional[Champion], label_fraction: float
+) -> Blessing:
     """The blessing decision, its reasons and the figures it compared."""
     champion_top1 = champion.top1 if champion else None
     reasons = []

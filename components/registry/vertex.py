@@ -73,9 +73,9 @@ class VertexModelRegistry:
             model_id=self.model_name if first_version else "",
             model=aiplatform_v1.Model(
                 display_name=self.model_name,
-                description=json.dumps(
-                    {"metrics": metadata.metrics, "data_fingerprint": metadata.data_fingerprint}
-                )[:2000],
+                description=json.dumps({"metrics": metadata.metrics, "data_fingerprint": metadata.data_fingerprint})[
+                    :2000
+                ],
                 artifact_uri=artifact_uri,
                 version_aliases=list(aliases),
                 version_description=f"pipeline run {metadata.pipeline_run_id}",
