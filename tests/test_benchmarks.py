@@ -5,8 +5,6 @@ so that the test processes can share the work.
 
 The figures of a tiny run mean nothing and are not checked: this only keeps the benchmarks
 from rotting between the sessions that need their figures.
-pytestmark = pytest.mark.slow(minutes=4)
-
 """
 
 import json
@@ -16,6 +14,8 @@ import subprocess
 import sys
 
 import pytest
+
+pytestmark = pytest.mark.slow(minutes=4)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
