@@ -55,23 +55,13 @@ def write_dataset(root: pathlib.Path, size: int, classes: int = CLASSES) -> None
         Image.fromarray(hsv, "HSV").convert("RGB").save(folder / f"{index:07d}.jpg", quality=85)
 
 
-def run_pipeline(data: pathlib.Path, output: pathlib.Path, config: str = "scale"):
-    """Runs `simclr-tfx run` as a child; returns its RSS samples [(time, MB)] and the run's JSON summary."""
-    command = [
-        sys.executable,
-        "-m",
-        "pipeline.cli",
-        "run",
-        "--config",
-        config,
-        "--data",
-        str(data),
-        "--output",
-        str(output),
-        "--registry",
-        str(output / "registry"),
-        "--json",
-    ]
+def run_pipeline(data: pathlib.Path, output: pathlib.Path, config: str = "scale", whole: bool = True):
+    """Runs `simclr-tfx run` (``whole``) or `simclr-tfx ingest` as a child; returns its RSS samples
+    [(time, MB)] and the run's JSON summary."""
+    command = [sys.executable, "-m", "pipeline.cli", "run" if whole else "ingest", "--config", config]
+    command += ["--data", str(data), "--output", str(output), "--json"]
+    if whole:
+        command += ["--registry", str(output / "registry")]
     child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     samples, done = [], threading.Event()
 
@@ -122,7 +112,10 @@ def main() -> None:
     parser.add_argument("--sizes", default="2000,20000,200000")
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
     parser.add_argument(
-        "--tiny", action="store_true", help="the smoke config on 4-class sets of 60 and 120 images; writes no results"
+        "--tiny",
+        action="store_true",
+        help="ingestion and validation only (`simclr-tfx ingest`), smoke config, 4-class sets of 60 and 120 images; "
+        "writes no results",
     )
     args = parser.parse_args()
     config, pipeline_name, classes = ("smoke", "simclr-smoke", 4) if args.tiny else ("scale", "simclr-scale", CLASSES)
@@ -135,7 +128,7 @@ def main() -> None:
         try:
             started = time.monotonic()
             write_dataset(scratch / "data", size, classes)
-            samples, summary = run_pipeline(scratch / "data", scratch / "run", config)
+            samples, summary = run_pipeline(scratch / "data", scratch / "run", config, whole=not args.tiny)
             windows = stage_windows(scratch / "run", pipeline_name)
             for name, (start, end) in sorted(windows.items(), key=lambda item: item[1]):
                 # A stage shorter than the sampling interval still gets the samples around it.

@@ -90,7 +90,7 @@ beam_args: [--direct_num_workers=1]
 ingest: {beam_args: [--direct_num_workers=1]}
 transform: {stored_size: 24}
 training:
-  encoder: {depth: 18, width_multiplier: 0.125, image_size: 16, eval_image_size: 20, stem: small}
+  encoder: {depth: 10, width_multiplier: 0.125, image_size: 16, eval_image_size: 20, stem: small}
   head: {widths: [16, 8]}
   batch_size: 8
   epochs: 2

@@ -1,4 +1,4 @@
-"""bench/scale.py in its tiny mode: two whole pipeline runs on generated 4-class folders."""
+"""bench/scale.py in its tiny mode: ingestion and validation on two generated 4-class folders."""
 
 import pytest
 from test_benchmarks import check, run_tiny

@@ -108,7 +108,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(smoke_pipeline, tmp_path)
     steps = 48
     training = json.dumps(
         {
-            "encoder": {"depth": 18, "width_multiplier": 0.25, "image_size": 32, "stem": "small"},
+            "encoder": {"depth": 10, "width_multiplier": 0.25, "image_size": 32, "stem": "small"},
             "head": {"widths": [16, 8]},
             "batch_size": 4,
             "epochs": 100,
@@ -217,7 +217,7 @@ def test_a_bf16_trained_encoder_is_served_in_float32_with_the_embeddings_it_trai
     transform_dir = outputs["transform_graph"][0].uri
     train_files = glob.glob(os.path.join(outputs["transformed_examples"][0].uri, "Split-train", "*"))
     config = TrainingConfig(
-        encoder={"depth": 18, "width_multiplier": 0.125, "image_size": 32, "stem": "small"},
+        encoder={"depth": 10, "width_multiplier": 0.125, "image_size": 32, "stem": "small"},
         head={"widths": [16, 8]},
         batch_size=4,
         epochs=1,

@@ -158,7 +158,7 @@ def test_the_encoder_serves_at_its_evaluation_size():
     from trainer.model import build_encoder
 
     config = TrainingConfig.model_validate(
-        {"encoder": {"depth": 18, "width_multiplier": 0.125, "image_size": 16, "eval_image_size": 24, "stem": "small"}}
+        {"encoder": {"depth": 10, "width_multiplier": 0.125, "image_size": 16, "eval_image_size": 24, "stem": "small"}}
     )
     assert config.encoder.serving_size == 24
     assert TrainingConfig.model_validate({"encoder": {"image_size": 16}}).encoder.serving_size == 16
@@ -191,7 +191,7 @@ def test_every_optimizer_and_recipe_builds_and_takes_a_step(recipe, optimizer):
     from trainer.model import SimCLR
 
     overrides = {
-        "encoder": {"depth": 18, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
+        "encoder": {"depth": 10, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
         "batch_size": 4,
         "epochs": 2,
         "sync_batch_norm": False,
@@ -213,7 +213,7 @@ def test_multi_crop_feeds_small_views_into_every_step(tmp_path):
     config = load_config(
         "local",
         training={
-            "encoder": {"depth": 18, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
+            "encoder": {"depth": 10, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
             "augment": {"local_views": 3, "local_view_size": 8},
             "head": {"widths": [16, 8]},
             "batch_size": 4,
@@ -269,7 +269,7 @@ def test_the_random_state_fixes_the_initial_weights(tmp_path):
 
     def initial_weights(random_state):
         config = TrainingConfig(
-            encoder={"depth": 18, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
+            encoder={"depth": 10, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
             batch_size=4,
             epochs=0,
             random_state=random_state,
@@ -421,7 +421,7 @@ def test_the_knn_monitor_embeds_a_bounded_sample_in_reading_order_and_traces_onc
 
     records, feature_spec = _stored_images(tmp_path, count=6)
     config = TrainingConfig(
-        encoder={"depth": 18, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
+        encoder={"depth": 10, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
         batch_size=4,
         sync_batch_norm=False,
     )
@@ -447,7 +447,7 @@ def test_every_epoch_is_a_new_order_of_every_image_and_a_resume_continues_at_the
     stored = [_stored_images(tmp_path, count=5, variant=variant) for variant in range(3)]  # 15 images in 3 files
     files, feature_spec = [path for path, _ in stored], stored[0][1]
     config = TrainingConfig(
-        encoder={"depth": 18, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
+        encoder={"depth": 10, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
         batch_size=4,
         shuffle_buffer=6,
     )

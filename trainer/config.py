@@ -16,7 +16,9 @@ class Section(BaseModel):
 
 
 class EncoderConfig(Section):
-    depth: Literal[18, 34, 50] = Field(18, description="ResNet depth.")
+    depth: Literal[10, 18, 34, 50] = Field(
+        18, description="ResNet depth; 10 (one basic block per stage) is for tiny data and tests."
+    )
     width_multiplier: float = Field(1.0, gt=0, description="Channels of every layer times this.")
     stem: Literal["auto", "imagenet", "small"] = Field(
         "auto", description="imagenet: 7x7 stride 2 and max pool; small: 3x3 stride 1; auto: small at 64 px or less."

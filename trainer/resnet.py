@@ -1,4 +1,4 @@
-"""ResNet-18/34/50 encoders (v1.5) with a width multiplier and two stems.
+"""ResNet-10/18/34/50 encoders (v1.5) with a width multiplier and two stems.
 
 The ImageNet stem is a 7x7 stride-2 convolution and a max-pool; the small-image
 stem (for inputs of 64 px or less, as in SimCLR's CIFAR setting) is a 3x3
@@ -9,7 +9,12 @@ replicas. The output is the globally pooled feature vector.
 import tf_keras as keras
 from tf_keras import layers
 
-BLOCKS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)), 50: ("bottleneck", (3, 4, 6, 3))}
+BLOCKS = {
+    10: ("basic", (1, 1, 1, 1)),
+    18: ("basic", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+}
 SMALL_STEM_MAX_SIZE = 64
 
 

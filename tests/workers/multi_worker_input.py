@@ -41,7 +41,7 @@ FEATURE_SPEC = {
 }
 CONFIG = TrainingConfig.model_validate(
     {
-        "encoder": {"depth": 18, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
+        "encoder": {"depth": 10, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
         "head": {"widths": [16, 8]},
         "batch_size": 4,
         "epochs": 2,

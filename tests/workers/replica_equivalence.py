@@ -24,7 +24,7 @@ sync_bn = sys.argv[1] == "sync"
 local_views = 2 if "multicrop" in sys.argv[2:] else 0  # and two small views of each image
 config = TrainingConfig.model_validate(
     {
-        "encoder": {"depth": 18, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
+        "encoder": {"depth": 10, "width_multiplier": 0.125, "image_size": 16, "stem": "small"},
         "head": {"widths": [16, 8]},
         "batch_size": 8,
         "sync_batch_norm": sync_bn,
