@@ -66,12 +66,12 @@ def _drop_tfx_info_logs() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pipeline.commands import embed, local, offline, registry, schema, vertex
+    from pipeline.commands import embed, local, offline, predict, registry, schema, vertex
 
     parser = argparse.ArgumentParser(prog="simclr-tfx", description=__doc__.splitlines()[0])
     parser.add_argument("--verbose", action="store_true", help="show TFX, Beam and TensorFlow logs")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (local, registry, embed, schema, vertex, offline):
+    for group in (local, registry, embed, predict, schema, vertex, offline):
         group.add_commands(commands)
     return parser
 

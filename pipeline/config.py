@@ -19,7 +19,7 @@ from pydantic import Field, PositiveInt
 
 from components.registry.config import RegistryConfig
 from trainer import tpu_memory
-from trainer.config import Section, SupervisedBaselineConfig, TrainingConfig
+from trainer.config import FinetuneConfig, Section, SupervisedBaselineConfig, TrainingConfig
 
 CONFIG_DIR = pathlib.Path(__file__).parent / "configs"
 # Vertex AI pipeline job IDs are "<pipeline name>-<YYYYmmddHHMMSS>" and must match [a-z][-a-z0-9]{0,127}
@@ -305,6 +305,9 @@ class PipelineConfig(Section):
     supervised_baseline: Optional[SupervisedBaselineConfig] = Field(
         None,
         description="Set to also train the encoder from scratch on the probes' labelled subsets (benchmark config).",
+    )
+    finetune: Optional[FinetuneConfig] = Field(
+        None, description="Set to fine-tune the encoder into a classifier (SimCLR v2), score it and export it."
     )
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     skip_unchanged_data: bool = Field(

@@ -8,7 +8,8 @@ Every step after DataFingerprint is cached by what shapes its output (``shared/s
 ImageExampleGen takes the data's survey as a value, and each step its own settings, so a
 change re-runs the stage it shapes and those after it, and unchanged data is never ingested twice.
 With ``supervised_baseline`` set, the encoder is also trained from scratch on the
-probes' labelled subsets, and linear evaluation reports both side by side.
+probes' labelled subsets, and linear evaluation reports both side by side. With ``finetune`` set,
+FineTuner fine-tunes the encoder into a classifier (SimCLR v2), scores it and exports it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Dict, List, Optional
 
 from tfx import v1 as tfx
 
+from components.classifier.finetuner import FineTuner, FinetuneSettings
 from components.evaluation.embedder import Embedder
 from components.evaluation.linear_eval import LinearEval
 from components.evaluation.settings import LinearEvalSettings, SupervisedBaselineSettings
@@ -37,6 +39,9 @@ from trainer import resumable
 STAGES = ("examples", "ingest", "transform", "pretrain", "push")  # each stage adds components to the one before
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.task.run_fn"
+# Splits whose statistics neither shape the schema nor are checked against it: unlabelled images have no
+# class, which the schema requires (ingestion still checks each one is an image; StatisticsGen describes them).
+UNVALIDATED_SPLITS = (contract.UNLABELLED_SPLIT,)
 # Steps that look at something no input names (the bucket, the registry): never served from a cache.
 UNCACHED_STEPS = (contract.DATA_FINGERPRINT,)
 
@@ -142,10 +147,14 @@ def _validation(config: PipelineConfig, example_gen, check_eval_split: bool) -> 
         schema_gen = tfx.components.ImportSchemaGen(schema_file=config.validation.schema_path)
     else:
         schema_gen = tfx.components.SchemaGen(
-            statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
+            statistics=statistics_gen.outputs["statistics"],
+            infer_feature_shape=True,
+            exclude_splits=list(UNVALIDATED_SPLITS),
         ).with_id(contract.SCHEMA_GEN)
     example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"],
+        exclude_splits=list(UNVALIDATED_SPLITS),
     ).with_id(contract.EXAMPLE_VALIDATOR)
     # Training and evaluation read the eval split too: missing, it is a one-line error here.
     required = set(config.validation.required_splits) | ({config.eval_split} if check_eval_split else set())
@@ -255,11 +264,30 @@ def _evaluate_and_push(config: PipelineConfig, fingerprint, example_gen, transfo
             blessing_fraction=config.blessing.label_fraction,
         ).model_dump_json(),
     ).with_id(contract.LINEAR_EVAL)
+    fine_tuner = _fine_tuner(config, example_gen, transform, trainer)
     # DataFingerprint's fresh artifact is an input of these two alone (TFX adds a Cond's channel to each
     # task under it), so only they miss the cache when it is new: they read the champion anyway.
     with tfx.dsl.Cond(fingerprint.outputs["snapshot"].future()[0].custom_property(BLESS_PROPERTY) == 1):
         blesser, pusher = _bless_and_push(config, example_gen, trainer, linear_eval)
-    return ([baseline] if baseline else []) + [embedder, linear_eval, blesser, pusher]
+    return (
+        ([baseline] if baseline else [])
+        + ([fine_tuner] if fine_tuner else [])
+        + [embedder, linear_eval, blesser, pusher]
+    )
+
+
+def _fine_tuner(config: PipelineConfig, example_gen, transform, trainer):
+    """The classifier fine-tuned from the Trainer's final checkpoint (FineTuner), or None without ``finetune``."""
+    if not config.finetune:
+        return None
+    return FineTuner(
+        examples=example_gen.outputs["examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        model_run=trainer.outputs["model_run"],
+        settings=FinetuneSettings(
+            eval_split=config.eval_split, training=config.training, finetune=config.finetune
+        ).model_dump_json(),
+    ).with_id(contract.FINE_TUNER)
 
 
 def _bless_and_push(config: PipelineConfig, example_gen, trainer, linear_eval) -> tuple:

@@ -8,8 +8,10 @@ every package (pipeline -> components -> trainer -> shared) can import it withou
 # --- tf.train.Example features that ImageExampleGen writes (one per image) ---
 IMAGE_BYTES = "image_bytes"  # the image file's bytes: JPEG or PNG as read, other formats re-encoded as PNG
 IMAGE_FORMAT = "image_format"  # "jpeg" or "png"
-LABEL = "label"  # the class name
-LABEL_ID = "label_id"  # the class's index in the sorted class names (the Examples artifact's "classes")
+LABEL = "label"  # the class name; UNLABELLED_LABEL in the unlabelled split
+LABEL_ID = "label_id"  # the class's index in the sorted class names (the Examples artifact's "classes"), or -1
+UNLABELLED_LABEL = ""  # LABEL of an image without a class (its LABEL_ID is UNLABELLED_ID)
+UNLABELLED_ID = -1
 RELATIVE_PATH = "relative_path"  # below the dataset folder, '/'-separated
 HEIGHT = "height"
 WIDTH = "width"
@@ -26,6 +28,12 @@ SERVING_SIGNATURE = "serving_default"  # [batch] string IMAGE_BYTES -> {"embeddi
 SERVING_INPUT = IMAGE_BYTES
 EMBEDDING_OUTPUT = "embedding"
 
+# --- the exported classifier (SavedModel, FineTuner's model): SERVING_SIGNATURE on SERVING_INPUT ->
+# {PROBABILITIES_OUTPUT [batch, classes] float32, LABEL_ID [batch] int32, LABEL [batch] string,
+#  PROBABILITY_OUTPUT [batch] float32 (the predicted class's)}
+PROBABILITIES_OUTPUT = "probabilities"
+PROBABILITY_OUTPUT = "probability"
+
 # --- properties on artifacts ---
 INPUT_FINGERPRINT = "input_fingerprint"  # ImageExampleGen's examples: the fingerprint of the data they hold
 
@@ -37,6 +45,7 @@ LOSS_CURVE_FILE = "loss_curve.png"  # Trainer's model_run
 EVALUATION_METRICS_FILE = "metrics.json"  # LinearEval: the probes' and kNN's figures
 EVALUATION_REPORT_FILE = "report.md"  # LinearEval: the same, for people
 BASELINE_METRICS_FILE = "metrics.json"  # SupervisedBaseline: its probes' figures
+FINETUNE_METRICS_FILE = "metrics.json"  # FineTuner: the fine-tuned classifiers' figures
 BLESSING_FILE = "blessing.json"  # Blesser: blessed or not, and why
 PUSH_FILE = "push.json"  # RegistryPusher: the version pushed, or why none
 
@@ -52,6 +61,7 @@ TRAINER = "Trainer"
 EMBEDDER = "Embedder"
 SUPERVISED_BASELINE = "SupervisedBaseline"
 LINEAR_EVAL = "LinearEval"
+FINE_TUNER = "FineTuner"
 BLESSER = "Blesser"
 REGISTRY_PUSHER = "RegistryPusher"
 
@@ -62,3 +72,4 @@ INPUT_DIGEST_KEY = "input_digest"  # the transform stage's key: what the Trainer
 CHECKPOINT_ROOT_KEY = "checkpoint_root"  # where resumable checkpoints live, outside every run
 TRAIN_IMAGES_KEY = "train_images"  # the train split's example count, when the caller knows it
 TRAIN_SPLIT = "train"
+UNLABELLED_SPLIT = "unlabelled"  # images without a class: pretraining reads them with TRAIN_SPLIT, probes never

@@ -7,6 +7,7 @@ writer and a reader cannot drift apart.
     Snapshot          DataFingerprint -> the CLI, the run summary     snapshot.json
     IngestReport      ImageExampleGen -> the CLI                      ingest_report.json
     BaselineMetrics   SupervisedBaseline -> LinearEval                 metrics.json
+    FinetuneMetrics   FineTuner -> the CLI, bench/quality.py           metrics.json
     EvaluationMetrics LinearEval -> Blesser, RegistryPusher, the CLI  metrics.json
     Blessing          Blesser -> RegistryPusher, the CLI              blessing.json
     PushRecord        RegistryPusher -> the CLI                       push.json
@@ -124,6 +125,19 @@ class BaselineMetrics(Record):
     """SupervisedBaseline's figures: the encoder trained from scratch on the probes' label subsets."""
 
     supervised: Dict[str, ProbeSummary]
+    train_images: int
+    test_images: int
+    settings: Dict[str, Any]
+
+
+class FinetuneMetrics(Record):
+    """FineTuner's figures: the classifier fine-tuned on the probes' label subsets, and the one it exported
+    (fine-tuned on every labelled train image), each scored on the evaluation split."""
+
+    finetuned: Dict[str, ProbeSummary]
+    exported_top1: float
+    exported_labels: int
+    classes: List[str]
     train_images: int
     test_images: int
     settings: Dict[str, Any]

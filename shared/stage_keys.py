@@ -7,7 +7,7 @@ nothing else (Beam options, where the run writes, the Vertex machines do not cha
     ingest      data + ``ingest`` (less its Beam options), ``validation``, ``eval_split``
     transform   ingest + ``transform``
     training    transform + ``training``
-    evaluation  training + ``evaluation``, ``supervised_baseline``
+    evaluation  training + ``evaluation``, ``supervised_baseline``, ``finetune``
     blessing    evaluation + ``blessing``
 
 Which stages run again is the caches' business (local MLMD, Vertex AI's cache): each stage takes exactly
@@ -30,7 +30,7 @@ STAGE_SECTIONS: Dict[str, tuple] = {
     "ingest": ("ingest", "validation", "eval_split"),
     "transform": ("transform",),
     "training": ("training",),
-    "evaluation": ("evaluation", "supervised_baseline"),
+    "evaluation": ("evaluation", "supervised_baseline", "finetune"),
     "blessing": ("blessing",),
 }
 STAGES = ("data",) + tuple(STAGE_SECTIONS)

@@ -100,7 +100,9 @@ training:
 evaluation: {label_draws: 2}
 blessing: {min_top1: 0.0}
 supervised_baseline: {steps: 2, batch_size: 4}
+finetune: {min_steps: 2, max_steps: 3, batch_size: 4, label_draws: 1}
 """
+SMOKE_UNLABELLED = ("unlabelled/a.png", "unlabelled/2024/cat_b.png", "unlabelled/2024/06/c.png")
 
 
 @pytest.fixture(scope="session")
@@ -133,6 +135,8 @@ def smoke_pipeline(tmp_path_factory, worker_id):
             images = [(s, c, n) for s, k in (("train", 4), ("test", 2)) for c in ("cat", "dog") for n in range(k)]
             for variant, (split, label, n) in enumerate(images):
                 write_image(root / split / f"{label}_{n}.png", variant=variant, size=(60 + 10 * n, 36))
+            for variant, relative_path in enumerate(SMOKE_UNLABELLED, start=len(images)):
+                write_image(root / relative_path, variant=variant, size=(48, 40))
             output.mkdir(parents=True, exist_ok=True)
             (output / "config.yaml").write_text(SMOKE_CONFIG)
             stderr = io.StringIO()

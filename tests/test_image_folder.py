@@ -159,3 +159,42 @@ def test_a_labels_file_inside_the_data_is_ignored_as_an_image_and_a_bad_row_is_a
         image_folder.plan_dataset(
             str(tmp_path), relative_paths=["cat_1.jpg"], labels_file=str(tmp_path / "missing.csv")
         )
+
+
+def test_an_unlabelled_folder_is_a_split_of_its_own_in_any_nesting_and_adds_no_class(tmp_path):
+    _touch(
+        tmp_path,
+        "train/cat/1.jpg",
+        "train/dog/2.jpg",
+        "test/cat/3.jpg",
+        "Unlabelled/a.jpg",
+        "Unlabelled/2019/06/b.jpg",
+        "Unlabelled/cat_c.jpg",  # a prefix is not a class here
+    )
+    plan = image_folder.plan_dataset(str(tmp_path))
+    assert plan.classes == ("cat", "dog")
+    unlabelled = {f.relative_path: (f.split, f.label, f.problem) for f in plan.files if f.split == "unlabelled"}
+    assert unlabelled == {
+        "Unlabelled/a.jpg": ("unlabelled", None, None),
+        "Unlabelled/2019/06/b.jpg": ("unlabelled", None, None),
+        "Unlabelled/cat_c.jpg": ("unlabelled", None, None),
+    }
+    assert image_folder.split_names(plan.layout, {"train": 4, "test": 1}) == ["test", "train", "unlabelled"]
+
+
+def test_an_unlabelled_folder_beside_class_folders_leaves_them_to_the_hash_split(tmp_path):
+    _touch(tmp_path, "cat/1.jpg", "dog/2.jpg", "unlabeled/x/3.jpg")
+    plan = image_folder.plan_dataset(str(tmp_path))
+    assert not plan.has_split_folders and plan.classes == ("cat", "dog")
+    assert {(f.relative_path, f.split) for f in plan.files} == {
+        ("cat/1.jpg", None),
+        ("dog/2.jpg", None),
+        ("unlabeled/x/3.jpg", "unlabelled"),
+    }
+    assert image_folder.split_names(plan.layout, {"train": 4, "test": 1}) == ["test", "train", "unlabelled"]
+
+
+def test_two_unlabelled_folders_are_a_one_line_error(tmp_path):
+    _touch(tmp_path, "train/cat/1.jpg", "train/dog/2.jpg", "unlabelled/a.jpg", "unlabeled/b.jpg")
+    with pytest.raises(DataError, match="two folders of unlabelled images"):
+        image_folder.plan_dataset(str(tmp_path))

@@ -149,11 +149,28 @@ def test_the_folder_is_listed_once_for_its_fingerprint_and_once_by_the_beam_job(
         ({"": 1500 * 2**20}, {"train": 4, "test": 1}, 0, {"train": 8, "test": 2}),
         ({"": 1500 * 2**20}, {"train": 4, "test": 1}, 3, {"train": 3, "test": 3}),
         ({}, {"train": 4, "test": 1}, 0, {"train": 1, "test": 1}),
+        (
+            {"train": 600 * 2**20, "test": 40 * 2**20, "unlabelled": 900 * 2**20},
+            {"train": 1},
+            0,
+            {"train": 4, "test": 1, "unlabelled": 6},
+        ),
+        (
+            {"": 1500 * 2**20, "unlabelled": 300 * 2**20},
+            {"train": 4, "test": 1},
+            0,
+            {"train": 8, "test": 2, "unlabelled": 2},
+        ),
     ],
 )
 def test_shards_hold_about_150_mb_of_images_unless_num_shards_is_set(folders, buckets, num_shards, expected):
-    split_folders = tuple(sorted(name for name in folders if name))
-    layout = image_folder.Layout("gs://b/d", split_folders, renamed=(("val", "test"),) if "val" in folders else ())
+    split_folders = tuple(sorted(name for name in folders if name and name != "unlabelled"))
+    layout = image_folder.Layout(
+        "gs://b/d",
+        split_folders,
+        renamed=(("val", "test"),) if "val" in folders else (),
+        unlabelled_folder="unlabelled" if "unlabelled" in folders else None,
+    )
     names = image_folder.split_names(layout, buckets)
     assert image_example_gen.shard_counts(layout, names, buckets, num_shards, folders) == expected
     # On the DirectRunner the runner chooses (0) unless num_shards is set: a fixed count is a shuffle in memory.

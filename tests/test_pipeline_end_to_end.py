@@ -19,6 +19,7 @@ COMPONENTS = (
     "Transform",
     "SupervisedBaseline",
     "Trainer",
+    "FineTuner",
     "Embedder",
     "LinearEval",
     "Blesser",

@@ -150,3 +150,45 @@ class SupervisedBaselineConfig(Section):
             warmup_epochs=0.5,
         )
     )  # an "epoch" here is a tenth of the steps: one progress line each
+
+
+class FinetuneConfig(Section):
+    """SimCLR v2 fine-tuning (Chen et al. 2020b, arXiv 2006.10029, section 2 and appendix B.2): the
+    pretrained encoder plus the projection head's first layer, then a linear classifier, all trained on
+    the labelled images with crops and flips only.
+
+    The paper fine-tunes with LARS at 0.005 x sqrt(batch), no weight decay and no warm-up, for 60 epochs
+    of the 1 % and 10 % subsets; here the epochs are bounded by ``min_steps`` and ``max_steps`` so that a
+    subset of a dozen images still gets some steps and a large one a bounded run on a CPU.
+    """
+
+    head_layers: int = Field(1, ge=0, description="Projection-head layers kept under the classifier (v2: 1).")
+    epochs: PositiveInt = Field(60, description="Passes over the labelled images, within min_steps..max_steps.")
+    min_steps: PositiveInt = Field(100, description="Fewest steps, however few the labelled images.")
+    max_steps: PositiveInt = Field(600, description="Most steps, however many the labelled images.")
+    batch_size: PositiveInt = Field(64, description="Labelled images per step.")
+    label_fractions: Tuple[float, ...] = Field(
+        (0.01, 0.1), description="Fractions of the train labels it is fine-tuned on to be scored on the test split."
+    )
+    label_draws: PositiveInt = Field(3, description="Subsets fine-tuned per label fraction (draws 0, 1, ...).")
+    optimizer: OptimizerConfig = Field(
+        default_factory=lambda: OptimizerConfig(
+            name="lars", base_learning_rate=0.005, lr_scaling="sqrt", weight_decay=0.0, warmup_epochs=0
+        )
+    )
+    augment: AugmentConfig = Field(
+        default_factory=lambda: AugmentConfig(jitter_strength=0.0, grayscale_probability=0.0, blur_probability=0.0),
+        description="The views fine-tuning trains on (v2: random crops and flips only).",
+    )
+
+    def steps_for(self, images: int) -> int:
+        """Training steps for ``images`` labelled images: ``epochs`` passes, within min_steps..max_steps."""
+        return max(self.min_steps, min(self.max_steps, -(-self.epochs * images // self.batch_size)))
+
+    @model_validator(mode="after")
+    def _check(self):
+        if any(not 0.0 < fraction <= 1.0 for fraction in self.label_fractions):
+            raise ValueError("finetune.label_fractions: every label fraction must be in (0, 1]")
+        if self.min_steps > self.max_steps:
+            raise ValueError(f"finetune.min_steps ({self.min_steps}) must not exceed max_steps ({self.max_steps})")
+        return self

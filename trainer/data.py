@@ -1,6 +1,7 @@
 """tf.data input pipelines over the Transform output.
 
-Pretraining reads the train split (on several hosts, each host its own files) as a sequence
+Pretraining reads the train split and the unlabelled one, when the data has one (on several hosts,
+each host its own files), as a sequence
 of epochs, each a new order of every image: either decoded once and cached in memory, when
 the decoded images fit in ``training.cache_budget_mb``, or streamed, each epoch reading the
 files in a new order, many at once (interleave), through a shuffle buffer. Two augmented
@@ -190,13 +191,17 @@ def evaluation_dataset(
     batch_size: int = 256,
     limit: Optional[int] = None,
     drop_remainder: bool = False,
+    labelled_only: bool = False,
 ) -> tf.data.Dataset:
-    """(center-cropped images in [0, 1], label ids), batched, in file order; the first ``limit`` when set."""
+    """(center-cropped images in [0, 1], label ids), batched, in file order; the first ``limit`` when set.
+    ``labelled_only``: images of the unlabelled split (label id contract.UNLABELLED_ID) are skipped."""
 
     def view(image, label):
         return augment.center_crop(tf.image.convert_image_dtype(image, tf.float32), image_size), label
 
     images = decoded_images(files, feature_spec)
+    if labelled_only:
+        images = images.filter(lambda _, label: label != contract.UNLABELLED_ID)
     if limit is not None:
         images = images.take(limit)
     return (

@@ -1,4 +1,4 @@
-"""Exports the encoder as a SavedModel that serves encoded images (JPEG or PNG bytes).
+"""Exports the encoder, and a fine-tuned classifier, as SavedModels that serve encoded images (JPEG or PNG bytes).
 
 Signatures:
   serving_default(image_bytes: string[batch]) -> {"embedding": float32[batch, features]}
@@ -57,6 +57,17 @@ def float32_models(model: SimCLR) -> types.SimpleNamespace:
     return types.SimpleNamespace(encoder=encoder, head=head, config=config)
 
 
+def served_images(transform_layer, image_bytes, serving_size: int):
+    """Encoded images [n] -> views [n, serving_size, serving_size, 3] in [0, 1]: the Transform graph (decode,
+    resize to the stored size), then the centre square at the serving size."""
+    transformed = transform_layer({contract.SERVING_INPUT: tf.reshape(image_bytes, [-1, 1])})
+    return tf.map_fn(
+        lambda png: augment.served_view(png, serving_size),
+        tf.reshape(transformed[contract.IMAGE], [-1]),
+        fn_output_signature=tf.TensorSpec([serving_size, serving_size, 3], tf.float32),
+    )
+
+
 class EncoderModule(tf.Module):
     def __init__(self, model, transform_output: tft.TFTransformOutput):
         """``model``: a SimCLR, or anything with its ``encoder``, ``head`` and ``config`` (``float32_models``)."""
@@ -68,12 +79,7 @@ class EncoderModule(tf.Module):
         self.serving_size = model.config.encoder.serving_size
 
     def _images(self, image_bytes):
-        transformed = self.transform_layer({contract.SERVING_INPUT: tf.reshape(image_bytes, [-1, 1])})
-        return tf.map_fn(
-            lambda png: augment.served_view(png, self.serving_size),
-            tf.reshape(transformed[contract.IMAGE], [-1]),
-            fn_output_signature=tf.TensorSpec([self.serving_size, self.serving_size, 3], tf.float32),
-        )
+        return served_images(self.transform_layer, image_bytes, self.serving_size)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=contract.SERVING_INPUT)])
     def serve_embedding(self, image_bytes):
@@ -106,3 +112,35 @@ def export_encoder(model: SimCLR, transform_output_dir: str, export_dir: str) ->
         export_dir,
         signatures={"serving_default": module.serve_embedding, "projection": module.serve_projection},
     )
+
+
+class ClassifierModule(tf.Module):
+    """A fine-tuned classifier served on encoded images, decoded as the encoder's signature decodes them."""
+
+    def __init__(self, classifier, classes, transform_output: tft.TFTransformOutput, serving_size: int):
+        super().__init__(name="simclr_classifier")
+        self._models = types.SimpleNamespace(classifier=classifier)
+        self.classifier_weights = list(classifier.variables)
+        self.transform_layer = transform_output.transform_features_layer()
+        self.serving_size = serving_size
+        self.class_names = tf.constant(list(classes), tf.string)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=contract.SERVING_INPUT)])
+    def serve_classes(self, image_bytes):
+        logits = self._models.classifier(served_images(self.transform_layer, image_bytes, self.serving_size))
+        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+        label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+        return {
+            contract.PROBABILITIES_OUTPUT: probabilities,
+            contract.LABEL_ID: label_id,
+            contract.LABEL: tf.gather(self.class_names, label_id),
+            contract.PROBABILITY_OUTPUT: tf.reduce_max(probabilities, axis=-1),
+        }
+
+
+def export_classifier(classifier, classes, transform_output_dir: str, serving_size: int, export_dir: str) -> None:
+    """Writes the classifier's SavedModel: ``serving_default`` ([batch] string contract.SERVING_INPUT ->
+    {probabilities [batch, classes] float32, label_id [batch] int32, label [batch] string (the class name),
+    probability [batch] float32 (the label's)}); the class names are those of ``classes``, in their order."""
+    module = ClassifierModule(classifier, classes, tft.TFTransformOutput(transform_output_dir), serving_size)
+    tf.saved_model.save(module, export_dir, signatures={"serving_default": module.serve_classes})

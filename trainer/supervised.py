@@ -66,16 +66,30 @@ def train_from_scratch(
     keras.utils.set_random_seed(random_state)
     encoder = build_encoder(config, *channel_stats)
     classifier = keras.Model(encoder.input, keras.layers.Dense(num_classes, name="logits")(encoder.output))
-    steps_per_epoch = max(1, baseline.steps // PROGRESS_LINES)
-    epochs = -(-baseline.steps // steps_per_epoch)
+    return fit_classifier(classifier, config, images, count, baseline.steps, random_state, "supervised baseline")
+
+
+def fit_classifier(
+    classifier: keras.Model,
+    config: TrainingConfig,
+    images: tf.data.Dataset,
+    count: int,
+    steps: int,
+    random_state: int,
+    name: str,
+) -> keras.Model:
+    """Trains ``classifier`` (images -> logits) with cross-entropy on ``count`` (PNG bytes, label id) pairs, for
+    ``steps`` rounded up to whole progress epochs, with ``config``'s optimiser, batch size and augmentations."""
+    steps_per_epoch = max(1, steps // PROGRESS_LINES)
+    epochs = -(-steps // steps_per_epoch)
     classifier.compile(
         optimizer=build_optimizer(config, steps_per_epoch, steps_per_epoch * epochs, classifier.trainable_variables),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    batches = augmented_batches(images, count, config, baseline.batch_size, random_state)
+    batches = augmented_batches(images, count, config, config.batch_size, random_state)
     print(
-        f"supervised baseline: {count} labelled images, {steps_per_epoch * epochs} steps of {baseline.batch_size}",
+        f"{name}: {count} labelled images, {steps_per_epoch * epochs} steps of {config.batch_size}",
         file=sys.stderr,
         flush=True,
     )

@@ -218,16 +218,19 @@ def knn_monitor(model: SimCLR, inputs: TrainingData, config: TrainingConfig) -> 
     if not inputs.eval_files:
         raise ValueError("the kNN monitor needs labelled eval files")
     size = config.encoder.serving_size  # as the exported encoder will see them
-    bank, bank_labels = embed_sample(model, inputs.train_files, inputs.feature_spec, size, config.knn_monitor_images)
+    bank, bank_labels = embed_sample(
+        model, inputs.train_files, inputs.feature_spec, size, config.knn_monitor_images, labelled_only=True
+    )
     queries, query_labels = embed_sample(model, inputs.eval_files, inputs.feature_spec, size, config.knn_monitor_images)
     return knn.knn_accuracy(bank, bank_labels, queries, query_labels, k=20)
 
 
-def embed_sample(model: SimCLR, files: List[str], feature_spec, size: int, limit: int):
-    """(features [n, d] float32, label ids [n]) of the first ``limit`` images of ``files``, n <= limit."""
+def embed_sample(model: SimCLR, files: List[str], feature_spec, size: int, limit: int, labelled_only: bool = False):
+    """(features [n, d] float32, label ids [n]) of the first ``limit`` images of ``files`` (of the labelled
+    ones: ``labelled_only``), n <= limit."""
     strategy = model.strategy
     dataset = data.evaluation_dataset(
-        files, feature_spec, size, limit=limit, drop_remainder=distribute.is_tpu(strategy)
+        files, feature_spec, size, limit=limit, drop_remainder=distribute.is_tpu(strategy), labelled_only=labelled_only
     )
 
     features, labels = [], []

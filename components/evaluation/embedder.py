@@ -40,8 +40,8 @@ def serving_model_dir(model_uri: str) -> str:
     return os.path.join(model_uri, contract.SERVING_DIR)
 
 
-class EncoderHandler(ModelHandler[bytes, PredictionResult, Any]):
-    """RunInference's handle on the SavedModel: encoded images [n] (bytes) -> embeddings [n, d] float32."""
+class SavedModelHandler(ModelHandler[bytes, PredictionResult, Any]):
+    """RunInference's handle on one of our SavedModels, called on batches of encoded images (bytes)."""
 
     def __init__(self, saved_model_dir: str, batch_size: int = BATCH_SIZE):
         super().__init__()
@@ -51,6 +51,13 @@ class EncoderHandler(ModelHandler[bytes, PredictionResult, Any]):
     def load_model(self):
         return tf.saved_model.load(self._saved_model_dir)
 
+    def batch_elements_kwargs(self) -> Dict[str, int]:
+        return {"max_batch_size": self._batch_size}
+
+
+class EncoderHandler(SavedModelHandler):
+    """The encoder: encoded images [n] (bytes) -> embeddings [n, d] float32."""
+
     def run_inference(
         self, batch: Sequence[bytes], model, inference_args: Optional[Dict[str, Any]] = None
     ) -> Iterable[PredictionResult]:
@@ -58,9 +65,6 @@ class EncoderHandler(ModelHandler[bytes, PredictionResult, Any]):
             contract.EMBEDDING_OUTPUT
         ].numpy()
         return [PredictionResult(image, feature) for image, feature in zip(batch, features)]
-
-    def batch_elements_kwargs(self) -> Dict[str, int]:
-        return {"max_batch_size": self._batch_size}
 
 
 def _keyed_example(serialized: bytes) -> Tuple[Key, bytes]:
@@ -111,7 +115,7 @@ def embed_examples(
         write_embeddings(images, saved_model_dir, os.path.join(output_uri, f"Split-{split}"), split)
 
 
-class _ReadImage(beam.DoFn):
+class ReadImage(beam.DoFn):
     """A listed file -> ((relative path, sha256, -1), image bytes), or a {"path", "reason"} rejection."""
 
     REJECTED = "rejected"
@@ -133,6 +137,18 @@ class _ReadImage(beam.DoFn):
             yield (relative_path, image_decoding.content_hash(data), -1), converted.encoded
 
 
+def read_folder(pipeline: beam.Pipeline, root: str, max_pixels: int):
+    """Every file below ``root``, listed in a worker and read as ingestion converts it: tagged outputs
+    ``images`` (((relative path, sha256, -1), encoded bytes)) and ``ReadImage.REJECTED`` ({"path", "reason"})."""
+    return (
+        pipeline
+        | "Root" >> beam.Create([root])
+        | "ListFiles" >> beam.FlatMap(image_folder.iter_files)
+        | "Spread" >> beam.Reshuffle()
+        | "Read" >> beam.ParDo(ReadImage(root, max_pixels)).with_outputs(ReadImage.REJECTED, main="images")
+    )
+
+
 def embed_folder(
     root: str, saved_model_dir: str, output: str, beam_args: Sequence[str] = (), max_pixels: int = 50_000_000
 ) -> None:
@@ -140,16 +156,10 @@ def embed_folder(
     images are listed with their reason in ``<output>/_rejected.jsonl`` (created even when empty)."""
     options = beam.options.pipeline_options.PipelineOptions(list(beam_args))
     with beam.Pipeline(options=options) as pipeline:
-        images = (
-            pipeline
-            | "Root" >> beam.Create([root])
-            | "ListFiles" >> beam.FlatMap(image_folder.iter_files)
-            | "Spread" >> beam.Reshuffle()
-            | "Read" >> beam.ParDo(_ReadImage(root, max_pixels)).with_outputs(_ReadImage.REJECTED, main="images")
-        )
+        images = read_folder(pipeline, root, max_pixels)
         write_embeddings(images.images, saved_model_dir, output, "images")
         _ = (
-            images[_ReadImage.REJECTED]
+            images[ReadImage.REJECTED]
             | "RejectedJson" >> beam.Map(lambda r: json.dumps(r, sort_keys=True))
             | "WriteRejected" >> beam.io.WriteToText(os.path.join(output, REJECTED_FILE), shard_name_template="")
         )

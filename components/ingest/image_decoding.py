@@ -220,8 +220,9 @@ def read_bytes(path: str) -> Union[bytes, Rejection]:
         return Rejection(f"unreadable ({type(error).__name__}: {str(error)[:120]})")
 
 
-def ingest_file(path: str, relative_path: str, label: str, class_ids: dict, max_pixels: int):
-    """(sha256 or None, Example or Rejection, warning or None) for one source file."""
+def ingest_file(path: str, relative_path: str, label: Optional[str], class_ids: dict, max_pixels: int):
+    """(sha256 or None, Example or Rejection, warning or None) for one source file; ``label`` None: an
+    unlabelled image (contract.UNLABELLED_LABEL, contract.UNLABELLED_ID)."""
     data = read_bytes(path)
     if isinstance(data, Rejection):
         return None, data, None
@@ -229,4 +230,8 @@ def ingest_file(path: str, relative_path: str, label: str, class_ids: dict, max_
     converted = convert_image(data, relative_path, max_pixels)
     if isinstance(converted, Rejection):
         return sha256, converted, None
-    return sha256, make_example(converted, label, class_ids[label], relative_path, sha256), converted.warning
+    if label is None:
+        example = make_example(converted, contract.UNLABELLED_LABEL, contract.UNLABELLED_ID, relative_path, sha256)
+    else:
+        example = make_example(converted, label, class_ids[label], relative_path, sha256)
+    return sha256, example, converted.warning

@@ -106,7 +106,8 @@ class _IngestFile(beam.DoFn):
     def process(self, source: image_folder.SourceFile, classes: List[str]):
         if classes is not self._classes:  # the side input: the same object for every element of a bundle
             self._classes, self._class_ids = classes, {name: index for index, name in enumerate(classes)}
-        if source.problem or source.label is None:  # a file without a problem has its class
+        unlabelled = source.split == contract.UNLABELLED_SPLIT
+        if source.problem or (source.label is None and not unlabelled):  # a file without a problem has its class
             yield beam.pvalue.TaggedOutput(
                 _REJECTED, {"path": source.relative_path, "split": source.split, "reason": source.problem}
             )
@@ -158,13 +159,16 @@ def shard_counts(
     """
     if num_shards or not sized:
         return {name: num_shards for name in split_names}
+    unlabelled = folder_bytes.get(layout.unlabelled_folder, 0) if layout.unlabelled_folder else 0
     if layout.split_folders:
         split_bytes: Dict[str, float] = {name: 0 for name in split_names}
         for folder in layout.split_folders:
             split_bytes[layout.split_of(folder)] += folder_bytes.get(folder, 0)
     else:
-        total, buckets = sum(folder_bytes.values()), sum(split_buckets.values())
-        split_bytes = {name: total * split_buckets[name] / buckets for name in split_names}
+        total, buckets = sum(folder_bytes.values()) - unlabelled, sum(split_buckets.values())
+        split_bytes = {name: total * split_buckets[name] / buckets for name in split_buckets}
+    if layout.unlabelled_folder:
+        split_bytes[contract.UNLABELLED_SPLIT] = unlabelled
     return {name: max(1, round(split_bytes[name] / TARGET_SHARD_BYTES)) for name in split_names}
 
 

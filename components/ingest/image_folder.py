@@ -7,6 +7,9 @@ Two layouts are understood, each with or without split folders
 * ``[split/]class_anything.ext``: the class is the file name's prefix.
 
 Without split folders, every file is put in a split later, by its content hash.
+An ``unlabelled/`` folder (or ``unlabeled/``) beside them holds images without a class, in any
+nesting: they become the ``unlabelled`` split, which pretraining reads with ``train`` and which
+no probe or fine-tuning reads for labels.
 A labels file (``ingest.labels_file``) names the class of files that sit in no class
 folder, as ImageNet's flat validation folder does; with one, file-name prefixes are not
 read as classes.
@@ -28,9 +31,10 @@ from google.api_core.exceptions import GoogleAPICallError
 from google.cloud import storage
 
 from components.errors import DataError
-from shared import uri_io
+from shared import contract, uri_io
 
 SPLIT_FOLDER_NAMES = ("train", "test", "val", "validation", "eval")
+UNLABELLED_FOLDER_NAMES = ("unlabelled", "unlabeled")  # either spelling, any case
 # Without a folder named as the evaluation split (config eval_split, default test), the first of these
 # present becomes that split: ImageNet and most public sets ship train/ and val/.
 EVAL_FOLDER_FALLBACKS = ("test", "val", "validation", "eval")
@@ -185,6 +189,7 @@ class Layout:
     class_separator: str = "_"
     renamed: Tuple[Tuple[str, str], ...] = ()  # (folder, split) where they differ, e.g. ("val", "test")
     labels_file: Optional[str] = None  # its URI: each reader loads it (read_labels_file)
+    unlabelled_folder: Optional[str] = None  # the folder of images without a class, as spelled on disk
 
     def split_of(self, folder: str) -> str:
         return dict(self.renamed).get(folder, folder)
@@ -231,6 +236,8 @@ def locate(
         return IgnoredFile(relative_path, "hidden file")
     if layout.labels_file and join(layout.root, relative_path) == layout.labels_file:
         return IgnoredFile(relative_path, "the labels file (ingest.labels_file)")
+    if layout.unlabelled_folder and len(parts) > 1 and parts[0] == layout.unlabelled_folder:
+        return SourceFile(join(layout.root, relative_path), relative_path, contract.UNLABELLED_SPLIT, None)
     if layout.split_folders:
         if parts[0] not in layout.split_folders:
             where = "beside" if len(parts) == 1 else "in a folder that is not a split folder, beside"
@@ -257,6 +264,9 @@ def _layout(
     ``EVAL_FOLDER_FALLBACKS`` present stands in for it.
     """
     by_name: Dict[str, str] = {}
+    unlabelled = [folder for folder in sorted(top_folders) if folder.lower() in UNLABELLED_FOLDER_NAMES]
+    if len(unlabelled) > 1:
+        raise DataError(f"dataset {root} has two folders of unlabelled images, {unlabelled}: merge them into one")
     for folder in sorted(top_folders):
         name = folder.lower()
         if name in SPLIT_FOLDER_NAMES:
@@ -273,7 +283,14 @@ def _layout(
     )
     split_of = {folder: (eval_split if name == eval_name else name) for name, folder in by_name.items()}
     renamed = tuple(sorted((folder, split) for folder, split in split_of.items() if folder != split))
-    return Layout(root, tuple(sorted(by_name.values())), class_separator, renamed, labels_file or None)
+    return Layout(
+        root,
+        tuple(sorted(by_name.values())),
+        class_separator,
+        renamed,
+        labels_file or None,
+        unlabelled[0] if unlabelled else None,
+    )
 
 
 def _split_folders_below(root: str) -> List[str]:
@@ -286,7 +303,8 @@ def _split_folders_below(root: str) -> List[str]:
         if not os.path.isdir(root):
             raise DataError(f"dataset path {root} does not exist or is not a folder: pass --data with an image folder")
         return [name for name in os.listdir(root) if os.path.isdir(os.path.join(root, name))]
-    candidates = dict.fromkeys(v for name in SPLIT_FOLDER_NAMES for v in (name, name.capitalize(), name.upper()))
+    names = SPLIT_FOLDER_NAMES + UNLABELLED_FOLDER_NAMES
+    candidates = dict.fromkeys(v for name in names for v in (name, name.capitalize(), name.upper()))
     patterns = [join(root, name) + "/**" for name in candidates]
     matches = FileSystems.match(patterns, limits=[1] * len(patterns))
     return [name for name, match in zip(candidates, matches) if match.metadata_list]
@@ -300,10 +318,13 @@ def plan_layout(
 
 
 def split_names(layout: Layout, split_buckets: Dict[str, int]) -> List[str]:
-    """The splits a layout produces: its split folders (renamed), or the hash buckets' names without them."""
+    """The splits a layout produces: its split folders (renamed), or the hash buckets' names without them,
+    and ``unlabelled`` when it has a folder of unlabelled images."""
     if layout.split_folders:
-        return sorted({layout.split_of(folder) for folder in layout.split_folders})
-    return sorted(split_buckets)
+        names = {layout.split_of(folder) for folder in layout.split_folders}
+    else:
+        names = set(split_buckets)
+    return sorted(names | ({contract.UNLABELLED_SPLIT} if layout.unlabelled_folder else set()))
 
 
 def check_classes(root: str, classes: Sequence[str], class_separator: str) -> None:

@@ -14,6 +14,11 @@ examples); its executor adds to ``custom_config`` what the run trains on by cont
 * ``train_images``: how many training examples there are, from ImageExampleGen's report
   (its ``ingested`` input), so the training job never reads the train split just to count it.
 
+When the data has unlabelled images (the ``unlabelled`` split), the executor adds that split to
+``train_args``: pretraining reads ``train`` and ``unlabelled`` together, and counts both. Only the
+executor can: whether the folder has one is known when ImageExampleGen has run, not when the
+pipeline is compiled.
+
 ``trainer/resumable.py`` keys the checkpoint folder by these and the training settings,
 and deletes it once RegistryPusher has pushed or refused the model.
 
@@ -26,7 +31,9 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict
+from typing import Any, Dict, List
+
+from google.protobuf import json_format
 
 from components.private_apis import (
     CUSTOM_CONFIG_KEY,
@@ -46,6 +53,7 @@ from shared import contract, stage_keys
 from shared.records import IngestReport
 
 INGESTED_KEY = "ingested"
+TRAIN_ARGS_KEY = "train_args"  # TFX's exec property: TrainArgs as JSON
 
 
 class ResumableTrainerSpec(TrainerSpec):
@@ -66,9 +74,21 @@ def with_input_digest(input_dict: Dict[str, list], exec_properties: Dict[str, An
     custom_config[contract.INPUT_DIGEST_KEY] = stage_keys.key_through(
         "transform", fingerprint, custom_config[contract.INPUT_SETTINGS_KEY]
     )
-    custom_config[contract.TRAIN_IMAGES_KEY] = report.splits[contract.TRAIN_SPLIT].written
+    splits = [contract.TRAIN_SPLIT]
+    if report.splits.get(contract.UNLABELLED_SPLIT) and report.splits[contract.UNLABELLED_SPLIT].written:
+        splits.append(contract.UNLABELLED_SPLIT)
+    custom_config[contract.TRAIN_IMAGES_KEY] = sum(report.splits[split].written for split in splits)
     encoded = json.dumps(custom_config, sort_keys=True) if isinstance(raw, str) else custom_config
-    return {**exec_properties, CUSTOM_CONFIG_KEY: encoded}
+    return {**exec_properties, CUSTOM_CONFIG_KEY: encoded, TRAIN_ARGS_KEY: _train_args(exec_properties, splits)}
+
+
+def _train_args(exec_properties: Dict[str, Any], splits: List[str]) -> str:
+    """The ``train_args`` exec property (TrainArgs as JSON) reading ``splits``."""
+    train_args = TrainArgs()
+    json_format.Parse(exec_properties.get(TRAIN_ARGS_KEY) or "{}", train_args)
+    del train_args.splits[:]
+    train_args.splits.extend(splits)
+    return json_format.MessageToJson(train_args, sort_keys=True)
 
 
 class Executor(TrainerExecutor):

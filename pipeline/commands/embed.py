@@ -16,17 +16,23 @@ def add_commands(commands) -> None:
         "below --data and writes Parquet shards: relative_path, sha256, label_id (-1) and the float16 "
         "embedding (see components/evaluation/embeddings.py for reading them with pandas or numpy).",
     )
-    embed.add_argument(
-        "--model", required=True, help="a SavedModel folder (local or gs://), or a local registry folder (its champion)"
+    add_folder_options(
+        embed, "a SavedModel folder (local or gs://), or a local registry folder (its champion)", "the shards"
     )
-    embed.add_argument("--version", help="with a registry: this version instead of the champion")
-    embed.add_argument("--model-name", help="with a registry: the model (default: the config's registry.model_name)")
-    embed.add_argument("--data", required=True, help="an image folder, local or gs://")
-    embed.add_argument("--output", required=True, help="folder for the shards, local or gs://")
-    embed.add_argument("--config", default="local", help="config for the Beam options and the pixel limit")
-    embed.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    add_beam_arg(embed)
     embed.set_defaults(func=cmd_embed)
+
+
+def add_folder_options(parser, model_help: str, output_help: str) -> None:
+    """The options of a command that runs a model over a folder: --model (and --version, --model-name for a
+    registry), --data, --output, --config, --json and --beam-arg."""
+    parser.add_argument("--model", required=True, help=model_help)
+    parser.add_argument("--version", help="with a registry: this version instead of the champion")
+    parser.add_argument("--model-name", help="with a registry: the model (default: the config's registry.model_name)")
+    parser.add_argument("--data", required=True, help="an image folder, local or gs://")
+    parser.add_argument("--output", required=True, help=f"folder for {output_help}, local or gs://")
+    parser.add_argument("--config", default="local", help="config for the Beam options and the pixel limit")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_beam_arg(parser)
 
 
 def saved_model_of(args: argparse.Namespace) -> str:

@@ -141,6 +141,7 @@ def _evaluation_summary(run) -> Dict[str, Any]:
         summary_metrics["supervised_baseline"] = {
             fraction: result.model_dump(include=headline) for fraction, result in metrics.supervised_baseline.items()
         }
+    summary_metrics.update(_finetune_summary(run))
     return {
         "metrics": summary_metrics,
         "report": os.path.join(evaluation_dir, contract.EVALUATION_REPORT_FILE),
@@ -150,4 +151,24 @@ def _evaluation_summary(run) -> Dict[str, Any]:
         "registry": push.registry,
         # A run whose pusher was cached pushed nothing new: `version` is the earlier push of this same model.
         "pushed_this_run": push.pushed and run.latest_state(contract.REGISTRY_PUSHER) == "COMPLETE",
+    }
+
+
+def _finetune_summary(run) -> Dict[str, Any]:
+    """FineTuner's figures and its classifier, when the config fine-tunes (``finetune``)."""
+    from shared import contract
+    from shared.records import FinetuneMetrics
+
+    outputs = run.latest_outputs(contract.FINE_TUNER)
+    if not outputs:
+        return {}
+    metrics = FinetuneMetrics.read(os.path.join(outputs["evaluation"][0].uri, contract.FINETUNE_METRICS_FILE))
+    headline = {"top1_mean", "top1_sd", "labels_used"}
+    return {
+        "finetuned": {fraction: result.model_dump(include=headline) for fraction, result in metrics.finetuned.items()},
+        "classifier": {
+            "model": os.path.join(outputs["model"][0].uri, contract.SERVING_DIR),
+            "top1": metrics.exported_top1,
+            "labels_used": metrics.exported_labels,
+        },
     }
