@@ -318,6 +318,15 @@ class PipelineConfig(Section):
     vertex: Optional[VertexConfig] = Field(None, description="Set to run on Vertex AI Pipelines (compile, submit).")
 
     @pydantic.model_validator(mode="after")
+    def _two_registry_models(self):
+        if self.finetune and self.registry.model_name == self.registry.classifier_model_name:
+            raise ValueError(
+                f"registry.classifier_model_name must differ from registry.model_name ({self.registry.model_name!r}): "
+                "the encoder and the classifier are two models of the registry"
+            )
+        return self
+
+    @pydantic.model_validator(mode="after")
     def _vertex_is_consistent(self):
         if self.vertex is None:
             return self

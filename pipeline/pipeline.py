@@ -269,10 +269,12 @@ def _evaluate_and_push(config: PipelineConfig, fingerprint, example_gen, transfo
     # task under it), so only they miss the cache when it is new: they read the champion anyway.
     with tfx.dsl.Cond(fingerprint.outputs["snapshot"].future()[0].custom_property(BLESS_PROPERTY) == 1):
         blesser, pusher = _bless_and_push(config, example_gen, trainer, linear_eval)
+        classifier_steps = _bless_and_push_classifier(config, example_gen, fine_tuner, pusher) if fine_tuner else []
     return (
         ([baseline] if baseline else [])
         + ([fine_tuner] if fine_tuner else [])
         + [embedder, linear_eval, blesser, pusher]
+        + classifier_steps
     )
 
 
@@ -307,3 +309,27 @@ def _bless_and_push(config: PipelineConfig, example_gen, trainer, linear_eval) -
         pipeline_config=config.model_dump_json(),
     ).with_id(contract.REGISTRY_PUSHER)
     return blesser, pusher
+
+
+def _bless_and_push_classifier(config: PipelineConfig, example_gen, fine_tuner, encoder_pusher) -> list:
+    """The classifier's Blesser (FineTuner's exported top-1 against ``blessing`` and its own champion) and its
+    push, as the registry's second model (``registry.classifier_model_name``), naming the encoder's version."""
+    registry = config.registry.for_classifier().model_dump_json()
+    blesser = Blesser(
+        evaluation=fine_tuner.outputs["evaluation"],
+        min_top1=config.blessing.min_top1,
+        champion_tolerance=config.blessing.champion_tolerance,
+        registry=registry,
+        model_kind="classifier",
+    ).with_id(contract.CLASSIFIER_BLESSER)
+    pusher = RegistryPusher(
+        model=fine_tuner.outputs["model"],
+        model_blessing=blesser.outputs["blessing"],
+        evaluation=fine_tuner.outputs["evaluation"],
+        examples=example_gen.outputs["examples"],
+        registry=registry,
+        pipeline_config=config.model_dump_json(),
+        model_kind="classifier",
+        encoder_push=encoder_pusher.outputs["pushed_model"],
+    ).with_id(contract.CLASSIFIER_PUSHER)
+    return [blesser, pusher]

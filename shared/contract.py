@@ -64,6 +64,8 @@ LINEAR_EVAL = "LinearEval"
 FINE_TUNER = "FineTuner"
 BLESSER = "Blesser"
 REGISTRY_PUSHER = "RegistryPusher"
+CLASSIFIER_BLESSER = "ClassifierBlesser"
+CLASSIFIER_PUSHER = "ClassifierPusher"
 
 # --- the Trainer's custom_config (what the pipeline sends to trainer/task.py's run_fn) ---
 TRAINING_CONFIG_KEY = "training"  # the TrainingConfig as JSON

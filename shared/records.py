@@ -7,7 +7,7 @@ writer and a reader cannot drift apart.
     Snapshot          DataFingerprint -> the CLI, the run summary     snapshot.json
     IngestReport      ImageExampleGen -> the CLI                      ingest_report.json
     BaselineMetrics   SupervisedBaseline -> LinearEval                 metrics.json
-    FinetuneMetrics   FineTuner -> the CLI, bench/quality.py           metrics.json
+    FinetuneMetrics   FineTuner -> the classifier's Blesser and pusher  metrics.json
     EvaluationMetrics LinearEval -> Blesser, RegistryPusher, the CLI  metrics.json
     Blessing          Blesser -> RegistryPusher, the CLI              blessing.json
     PushRecord        RegistryPusher -> the CLI                       push.json
@@ -18,10 +18,11 @@ writer and a reader cannot drift apart.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Type, TypeVar
+from typing import Any, Dict, List, NamedTuple, Optional, Set, Type, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from shared import contract
 from shared.stage_keys import StageKeys
 
 R = TypeVar("R", bound="Record")
@@ -130,22 +131,24 @@ class BaselineMetrics(Record):
     settings: Dict[str, Any]
 
 
+class BlessingMetric(Record):
+    label_fraction: float
+    top1_mean: float
+
+
 class FinetuneMetrics(Record):
     """FineTuner's figures: the classifier fine-tuned on the probes' label subsets, and the one it exported
-    (fine-tuned on every labelled train image), each scored on the evaluation split."""
+    (fine-tuned on every labelled train image), each scored on the evaluation split. ``blessing_metric`` is
+    the exported classifier's: what the classifier's Blesser reads."""
 
     finetuned: Dict[str, ProbeSummary]
     exported_top1: float
     exported_labels: int
+    blessing_metric: BlessingMetric
     classes: List[str]
     train_images: int
     test_images: int
     settings: Dict[str, Any]
-
-
-class BlessingMetric(Record):
-    label_fraction: float
-    top1_mean: float
 
 
 class EvaluationMetrics(Record):
@@ -162,6 +165,25 @@ class EvaluationMetrics(Record):
     plots: Dict[str, str] = {}
     supervised_baseline: Optional[Dict[str, ProbeSummary]] = None
     pretraining: Optional[Dict[str, Any]] = None  # the last epoch of the Trainer's history
+
+
+class Blessable(NamedTuple):
+    """A metrics record that a Blesser judges and a pusher keeps with the version: its file in the
+    evaluation artifact and the fields a registry version keeps."""
+
+    record: Type[Record]
+    file: str
+    headline: Set[str]
+
+
+BLESSABLE: Dict[str, Blessable] = {  # by the name the pipeline passes Blesser and RegistryPusher
+    "encoder": Blessable(
+        EvaluationMetrics, contract.EVALUATION_METRICS_FILE, {"linear", "knn_top1", "blessing_metric"}
+    ),
+    "classifier": Blessable(
+        FinetuneMetrics, contract.FINETUNE_METRICS_FILE, {"finetuned", "exported_top1", "blessing_metric"}
+    ),
+}
 
 
 class Blessing(Record):
@@ -190,7 +212,7 @@ class VersionMetadata(Record):
 
     model_config = ConfigDict(frozen=True, extra="allow")
 
-    metrics: Dict[str, Any]  # EvaluationMetrics' linear, knn_top1 and blessing_metric
+    metrics: Dict[str, Any]  # the headline figures of its metrics record (``BLESSABLE``), with blessing_metric
     blessing: Blessing
     config: Dict[str, Any]
     data_fingerprint: Optional[str] = None
@@ -200,6 +222,7 @@ class VersionMetadata(Record):
     git_revision: str = "unknown"
     evaluation_report: Optional[str] = None
     source_model: Optional[str] = None
+    encoder_version: Optional[str] = None  # a classifier's: the encoder version it was fine-tuned from
 
 
 class Champion(Record):

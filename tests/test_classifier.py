@@ -89,3 +89,19 @@ def test_predict_labels_every_image_of_a_folder_and_gives_the_reason_for_every_o
     assert frame.loc["a.jpg", "label"] == rows["a.jpg"]["label"]
     assert math.isnan(frame.loc["notes.txt", "probability"])
     assert summary["labels"] == dict(pd.Series([rows[p]["label"] for p in ("a.jpg", "nested/b.jpg")]).value_counts())
+
+
+def test_the_registry_gets_the_classifier_as_its_second_model_naming_the_encoder_it_came_from(smoke_pipeline):
+    from components.registry.local import LocalRegistry
+
+    encoder = LocalRegistry(str(smoke_pipeline.registry), "simclr-encoder")
+    classifier = LocalRegistry(str(smoke_pipeline.registry), "simclr-classifier")
+    assert encoder.champion().version == "1" and classifier.champion().version == "1"
+    metadata = classifier.metadata("1")
+    assert metadata["encoder_version"] == "1"
+    assert metadata["blessing"]["top1"] == metadata["metrics"]["exported_top1"]
+    assert set(metadata["metrics"]["finetuned"]) == {"0.01", "0.1"}
+    served = os.path.join(classifier.saved_model_path("1"), "saved_model.pb")
+    assert os.path.exists(served)
+    summary = smoke_pipeline.summary["metrics"]["classifier"]
+    assert summary["version"] == "1" and "simclr-classifier" in summary["registry"]

@@ -24,6 +24,8 @@ COMPONENTS = (
     "LinearEval",
     "Blesser",
     "RegistryPusher",
+    "ClassifierBlesser",
+    "ClassifierPusher",
 )
 
 
@@ -40,7 +42,7 @@ def test_progress_lines_report_each_component_done_once_with_its_place_in_the_pi
     assert {(int(place), int(total)) for place, total, _ in done} == {
         (i, len(COMPONENTS)) for i in range(1, len(COMPONENTS) + 1)
     }
-    assert done[0][2] == "DataFingerprint" and done[-1][2] == "RegistryPusher"
+    assert done[0][2] == "DataFingerprint" and done[-1][2] == "ClassifierPusher"
 
 
 def test_run_json_names_metrics_blessing_and_version(smoke_pipeline):
@@ -231,16 +233,18 @@ def test_registry_version_carries_its_metadata(smoke_pipeline):
 
 def test_a_rerun_with_nothing_changed_is_cached_and_pushes_nothing(smoke_pipeline):
     """DataFingerprint looks again (never cached), finds the champion made from this data and these settings:
-    every step up to LinearEval comes from the cache, and Blesser and RegistryPusher do not run."""
+    every step up to LinearEval comes from the cache, and neither model's Blesser or pusher runs."""
     summary = smoke_pipeline.run_again()
     run = smoke_pipeline.run
     states = {component: run.latest_state(component) for component in COMPONENTS}
     assert states.pop("DataFingerprint") == "COMPLETE"
-    cached = [c for c in COMPONENTS if c not in ("DataFingerprint", "Blesser", "RegistryPusher")]
+    decided = ("Blesser", "RegistryPusher", "ClassifierBlesser", "ClassifierPusher")
+    cached = [c for c in COMPONENTS if c != "DataFingerprint" and c not in decided]
     assert {c: states.pop(c) for c in cached} == {c: "CACHED" for c in cached}
     assert summary["skipped"] is True and summary["version"] is None and summary["champion_version"] == "1"
     assert "nothing new to train on" in summary["reason"] and summary["pushed_this_run"] is False
     assert LocalRegistry(str(smoke_pipeline.registry), "simclr-encoder").versions() == ["1"]
+    assert LocalRegistry(str(smoke_pipeline.registry), "simclr-classifier").versions() == ["1"]
 
 
 def test_an_emptied_registry_is_read_afresh_and_gets_the_cached_model_blessed_and_pushed(smoke_pipeline, tmp_path):

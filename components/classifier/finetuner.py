@@ -21,7 +21,7 @@ from components.evaluation import labelled_examples, supervised_baseline
 from components.evaluation.linear_probe import stratified_subset, subset_digest
 from components.private_apis import InputArtifact, OutputArtifact, Parameter, component, standard_artifacts
 from shared import contract, uri_io
-from shared.records import FinetuneMetrics, ProbeSummary
+from shared.records import BlessingMetric, FinetuneMetrics, ProbeSummary
 from trainer import finetune, supervised
 from trainer.config import FinetuneConfig, Section, TrainingConfig
 from trainer.export import export_classifier
@@ -105,6 +105,7 @@ def evaluate_and_export(
         finetuned=results,
         exported_top1=top1,
         exported_labels=int(len(data.train_labels)),
+        blessing_metric=BlessingMetric(label_fraction=1.0, top1_mean=top1),
         classes=list(classes),
         train_images=int(len(data.train_labels)),
         test_images=int(data.test_count),

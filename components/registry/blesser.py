@@ -12,7 +12,7 @@ from typing import Optional
 from components.private_apis import InputArtifact, OutputArtifact, Parameter, component, standard_artifacts
 from components.registry.config import RegistryConfig, registry_from_config
 from shared import contract, uri_io
-from shared.records import Blessing, Champion, EvaluationMetrics
+from shared.records import BLESSABLE, Blessing, Champion
 
 
 def decide(
@@ -52,9 +52,14 @@ def Blesser(
     min_top1: Parameter[float],
     champion_tolerance: Parameter[float],
     registry: Parameter[str],
+    model_kind: Parameter[str] = "encoder",
 ) -> None:
-    """Blesses the model iff top-1 >= min_top1 and >= champion - tolerance; records why."""
-    measured = EvaluationMetrics.read(os.path.join(evaluation.uri, contract.EVALUATION_METRICS_FILE)).blessing_metric
+    """Blesses the model iff top-1 >= min_top1 and >= champion - tolerance; records why.
+
+    ``model_kind`` names the metrics record in ``evaluation`` (``shared.records.BLESSABLE``): LinearEval's for
+    the encoder, FineTuner's for the classifier; either way its ``blessing_metric`` is judged."""
+    blessable = BLESSABLE[model_kind]
+    measured = blessable.record.read(os.path.join(evaluation.uri, blessable.file)).blessing_metric  # type: ignore[attr-defined]
     champion = registry_from_config(RegistryConfig.model_validate_json(registry)).champion()
     decision = decide(measured.top1_mean, min_top1, champion_tolerance, champion, measured.label_fraction)
     decision.write(os.path.join(blessing.uri, contract.BLESSING_FILE))

@@ -19,6 +19,11 @@ class RegistryConfig(Section):
     kind: Literal["local", "vertex"] = Field("local", description="A local folder, or Vertex AI Model Registry.")
     root: str = Field("registry", description="Local registry folder (kind: local).")
     model_name: str = Field("simclr-encoder", pattern=r"^[a-z0-9][a-z0-9_-]*$", description="The registry's model.")
+    classifier_model_name: str = Field(
+        "simclr-classifier",
+        pattern=r"^[a-z0-9][a-z0-9_-]*$",
+        description="The registry's second model: the fine-tuned classifier (when finetune is set).",
+    )
     project: Optional[str] = Field(None, description="GCP project (kind: vertex).")
     region: Optional[str] = Field(None, description="Vertex AI region (kind: vertex).")
     serving_image: str = Field(
@@ -35,6 +40,10 @@ class RegistryConfig(Section):
         description="kind vertex: gs:// folder that each pushed SavedModel is copied to and registered from; "
         "outside every lifecycle rule (infra/ outputs gs://<bucket>/models), so a long-lived champion keeps its files.",
     )
+
+    def for_classifier(self) -> "RegistryConfig":
+        """The same registry, for the classifier's model."""
+        return self.model_copy(update={"model_name": self.classifier_model_name})
 
     @pydantic.field_validator("root")
     @classmethod

@@ -1,4 +1,4 @@
-"""RegistryPusher: a blessed encoder becomes a new registry version and the champion.
+"""RegistryPusher: a blessed encoder (or classifier) becomes a new registry version and the champion.
 
 It pushes a blessed model with its metadata (``shared.records.VersionMetadata``: metrics, config,
 data fingerprint, every stage's key, pipeline run id, git revision, time); an unblessed one is
@@ -29,7 +29,7 @@ from components.private_apis import (
 )
 from components.registry.config import RegistryConfig, registry_from_config
 from shared import contract, stage_keys
-from shared.records import Blessing, EvaluationMetrics, PushRecord, VersionMetadata
+from shared.records import BLESSABLE, Blessing, PushRecord, VersionMetadata
 from trainer import resumable
 
 
@@ -54,6 +54,7 @@ class RegistryPusherSpec(ComponentSpec):
     PARAMETERS = {
         "registry": ExecutionParameter(type=str),  # RegistryConfig as JSON
         "pipeline_config": ExecutionParameter(type=str),  # recorded in each version's metadata
+        "model_kind": ExecutionParameter(type=str),  # "encoder" or "classifier": its metrics record (BLESSABLE)
     }
     INPUTS = {
         "model": ChannelParameter(type=standard_artifacts.Model),
@@ -62,6 +63,8 @@ class RegistryPusherSpec(ComponentSpec):
         "model_blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
         "evaluation": ChannelParameter(type=standard_artifacts.ModelEvaluation),
         "examples": ChannelParameter(type=standard_artifacts.Examples),
+        # A classifier's: the encoder's push, whose version the classifier's metadata names.
+        "encoder_push": ChannelParameter(type=standard_artifacts.PushedModel, optional=True),
     }
     OUTPUTS = {"pushed_model": ChannelParameter(type=standard_artifacts.PushedModel)}
 
@@ -91,11 +94,18 @@ class RegistryPusherExecutor(BaseExecutor):
         evaluation = artifact_utils.get_single_instance(input_dict["evaluation"])
         examples = artifact_utils.get_single_instance(input_dict["examples"])
         pipeline_name, pipeline_run_id = pipeline_run(self)
-        metrics = EvaluationMetrics.read(os.path.join(evaluation.uri, contract.EVALUATION_METRICS_FILE))
+        blessable = BLESSABLE[exec_properties.get("model_kind") or "encoder"]
+        metrics = blessable.record.read(os.path.join(evaluation.uri, blessable.file))
         config = json.loads(exec_properties["pipeline_config"])
         fingerprint = examples.get_string_custom_property(contract.INPUT_FINGERPRINT)
+        encoder_push = input_dict.get("encoder_push")
         return VersionMetadata(
-            metrics=metrics.model_dump(mode="json", include={"linear", "knn_top1", "blessing_metric"}),
+            metrics=metrics.model_dump(mode="json", include=blessable.headline),
+            encoder_version=(
+                artifact_utils.get_single_instance(encoder_push).get_string_custom_property("pushed_version") or None
+                if encoder_push
+                else None
+            ),
             blessing=decision,
             config=config,
             data_fingerprint=fingerprint or None,
@@ -125,6 +135,8 @@ class RegistryPusher(BaseComponent):
         registry: str,
         pipeline_config: str,
         model_run: Optional[BaseChannel] = None,
+        model_kind: str = "encoder",
+        encoder_push: Optional[BaseChannel] = None,
     ):
         super().__init__(
             spec=RegistryPusherSpec(
@@ -135,6 +147,8 @@ class RegistryPusher(BaseComponent):
                 examples=examples,
                 registry=registry,
                 pipeline_config=pipeline_config,
+                model_kind=model_kind,
+                encoder_push=encoder_push,
                 pushed_model=Channel(type=standard_artifacts.PushedModel),
             )
         )

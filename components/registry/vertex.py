@@ -62,6 +62,7 @@ class VertexModelRegistry:
             "pipeline": _label(metadata.pipeline_name or ""),
             "git": _label(metadata.git_revision or "")[:12],
             "top1-permille": str(round(1000 * metadata.blessing.top1)),
+            "encoder-version": metadata.encoder_version or "",  # a classifier's: the encoder it came from
         }
         # What DataFingerprint compares on the next run (a 128-bit prefix fits a label).
         for stage, key in metadata.stage_keys.items():

@@ -157,18 +157,24 @@ def _evaluation_summary(run) -> Dict[str, Any]:
 def _finetune_summary(run) -> Dict[str, Any]:
     """FineTuner's figures and its classifier, when the config fine-tunes (``finetune``)."""
     from shared import contract
-    from shared.records import FinetuneMetrics
+    from shared.records import FinetuneMetrics, PushRecord
 
     outputs = run.latest_outputs(contract.FINE_TUNER)
     if not outputs:
         return {}
     metrics = FinetuneMetrics.read(os.path.join(outputs["evaluation"][0].uri, contract.FINETUNE_METRICS_FILE))
     headline = {"top1_mean", "top1_sd", "labels_used"}
+    push = PushRecord.read(
+        os.path.join(run.latest_outputs(contract.CLASSIFIER_PUSHER)["pushed_model"][0].uri, contract.PUSH_FILE)
+    )
     return {
         "finetuned": {fraction: result.model_dump(include=headline) for fraction, result in metrics.finetuned.items()},
         "classifier": {
             "model": os.path.join(outputs["model"][0].uri, contract.SERVING_DIR),
             "top1": metrics.exported_top1,
             "labels_used": metrics.exported_labels,
+            "version": push.version,
+            "registry": push.registry,
+            "reasons": push.reasons,
         },
     }

@@ -67,6 +67,10 @@ def run_summary(summary: Dict[str, Any]) -> None:
             f"classifier (SavedModel, fine-tuned on all {classifier['labels_used']} train labels, "
             f"test top-1 {100 * classifier['top1']:.1f} %): {classifier['model']}"
         )
+        pushed = (
+            f"version {classifier['version']} of {classifier['registry']}" if classifier["version"] else "not pushed"
+        )
+        print(f"classifier: {pushed} ({'; '.join(classifier['reasons'])})")
     print(f"report: {summary['report']}")
     reasons = "; ".join(summary["blessing"]["reasons"])
     if summary["version"] and not summary["pushed_this_run"]:
