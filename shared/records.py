@@ -120,6 +120,9 @@ class ProbeSummary(Record):
     chosen_c: List[float] = []  # the probe's regularisation per draw (none for the supervised baseline)
     subset_digests: List[str] = []
     steps: Optional[int] = None  # the supervised baseline's training steps per draw
+    # Fine-tuning's: top-1 on the train images outside each draw's labelled subset (choosing settings on
+    # these never looks at the evaluation split).
+    heldout_top1_per_draw: List[float] = []
 
 
 class BaselineMetrics(Record):

@@ -39,6 +39,7 @@ def test_the_fine_tuned_classifier_is_scored_on_few_labels_and_serves_class_name
     metrics = FinetuneMetrics.read(os.path.join(evaluation.uri, contract.FINETUNE_METRICS_FILE))
     assert set(metrics.finetuned) == {"0.01", "0.1"} and metrics.classes == ["cat", "dog"]
     for result in metrics.finetuned.values():
+        assert len(result.heldout_top1_per_draw) == 1 and 0.0 <= result.heldout_top1_per_draw[0] <= 1.0
         assert len(result.top1_per_draw) == 1 and 0.0 <= result.top1_mean <= 1.0 and result.steps == 3  # max_steps
     assert metrics.exported_labels == metrics.train_images and 0.0 <= metrics.exported_top1 <= 1.0
 
@@ -71,12 +72,13 @@ def test_predict_labels_every_image_of_a_folder_and_gives_the_reason_for_every_o
     write_image(folder / "a.jpg", variant=1, image_format="JPEG")
     write_image(folder / "nested" / "b.jpg", variant=2, image_format="PNG")
     (folder / "notes.txt").write_text("not an image")
-    model = smoke_pipeline.run.latest_outputs("FineTuner")["model"][0]
-    output = tmp_path / "predicted"
-    arguments = ["predict", "--model", model.uri, "--data", str(folder), "--output", str(output), "--json"]
+    output = tmp_path / "predicted"  # the registry's classifier champion, as a user would name it
+    arguments = ["predict", "--model", str(smoke_pipeline.registry), "--data", str(folder), "--output", str(output)]
+    arguments.append("--json")
     assert cli.main(arguments + ["--config", "smoke"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["predicted"] == 2 and summary["not_predicted"] == 1
+    assert "simclr-classifier" in summary["model"]
     with open(output / "predictions.csv") as handle:
         rows = {row["relative_path"]: row for row in csv.DictReader(handle)}
     assert set(rows) == {"a.jpg", "nested/b.jpg", "notes.txt"}

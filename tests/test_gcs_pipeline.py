@@ -35,10 +35,13 @@ COMPONENTS = (
     "AnomalyGate",
     "Transform",
     "Trainer",
+    "FineTuner",  # reads the Trainer's checkpoint from the bucket and exports the classifier into it
     "Embedder",
     "LinearEval",
     "Blesser",
     "RegistryPusher",
+    "ClassifierBlesser",
+    "ClassifierPusher",
 )
 
 

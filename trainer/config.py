@@ -180,6 +180,9 @@ class FinetuneConfig(Section):
         default_factory=lambda: AugmentConfig(jitter_strength=0.0, grayscale_probability=0.0, blur_probability=0.0),
         description="The views fine-tuning trains on (v2: random crops and flips only).",
     )
+    serving_size: Optional[PositiveInt] = Field(
+        None, description="Side of the classifier's served views (scored and exported); None: the encoder's."
+    )
 
     def steps_for(self, images: int) -> int:
         """Training steps for ``images`` labelled images: ``epochs`` passes, within min_steps..max_steps."""

@@ -60,6 +60,17 @@ class _LabelledData:
         return supervised_baseline.stored_images(self.train_files, self.transform_layer, keys)
 
 
+def serving_size(settings: FinetuneSettings) -> int:
+    return settings.finetune.serving_size or settings.training.encoder.serving_size
+
+
+def heldout_top1(data: _LabelledData, settings: FinetuneSettings, classifier, subset) -> float:
+    """Top-1 on the train images outside ``subset``: a score that never looks at the evaluation split."""
+    outside = np.setdiff1d(np.arange(len(data.train_labels)), subset)
+    images = supervised_baseline.stored_images(data.train_files, data.transform_layer, data.train_hashes[outside])
+    return supervised.accuracy(classifier, images, serving_size(settings))
+
+
 def finetune_and_score(data: _LabelledData, settings: FinetuneSettings, checkpoint: str, classes, subset, draw):
     """(classifier, test top-1) of the classifier fine-tuned on the train images ``subset`` (None: all)."""
     count = len(data.train_labels) if subset is None else len(subset)
@@ -73,7 +84,7 @@ def finetune_and_score(data: _LabelledData, settings: FinetuneSettings, checkpoi
         len(classes),
         draw,
     )
-    return classifier, supervised.accuracy(classifier, data.test_images, settings.training.encoder.serving_size)
+    return classifier, supervised.accuracy(classifier, data.test_images, serving_size(settings))
 
 
 def evaluate_and_export(
@@ -83,11 +94,12 @@ def evaluate_and_export(
     data = _LabelledData(examples_uri, transform_graph_uri, settings)
     results = {}
     for fraction in settings.finetune.label_fractions:
-        accuracies, digests, used, steps = [], [], 0, 0
+        accuracies, heldout, digests, used, steps = [], [], [], 0, 0
         for draw in range(settings.finetune.label_draws):
             subset = stratified_subset(data.train_labels, fraction, draw, data.train_hashes)
             classifier, top1 = finetune_and_score(data, settings, checkpoint, classes, subset, draw)
             accuracies.append(top1)
+            heldout.append(heldout_top1(data, settings, classifier, subset))
             digests.append(subset_digest(data.train_hashes[subset]))
             used, steps = len(subset), int(classifier.optimizer.iterations)
         results[f"{fraction:g}"] = ProbeSummary(
@@ -97,10 +109,11 @@ def evaluate_and_export(
             top1_mean=float(np.mean(accuracies)),
             top1_sd=float(np.std(accuracies)),
             top1_per_draw=accuracies,
+            heldout_top1_per_draw=heldout,
             subset_digests=digests,
         )
     classifier, top1 = finetune_and_score(data, settings, checkpoint, classes, None, settings.training.random_state)
-    export_classifier(classifier, classes, transform_graph_uri, settings.training.encoder.serving_size, export_dir)
+    export_classifier(classifier, classes, transform_graph_uri, serving_size(settings), export_dir)
     return FinetuneMetrics(
         finetuned=results,
         exported_top1=top1,

@@ -37,10 +37,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         cloud_errors.require_credentials()
     if uri_io.exists(uri_io.join(args.model, contract.SERVING_DIR, "saved_model.pb")):  # a Model artifact
         args.model = uri_io.join(args.model, contract.SERVING_DIR)
+    config = load_config(args.config)
+    args.model_name = args.model_name or config.registry.classifier_model_name  # a registry's classifier
     saved_model = saved_model_of(args)
     if not uri_io.exists(args.data):
         raise DataError(f"--data {args.data} does not exist")
-    config = load_config(args.config)
     beam_args = [*config.steps_beam_args, *args.beam_arg]
     predictions.predict_folder(args.data, saved_model, args.output, beam_args, config.ingest.max_pixels)
     labels, not_predicted = predictions.count_rows(args.output)
