@@ -127,16 +127,18 @@ class SoftmaxProbe:
         optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(0.05, steps))
         penalty = 1.0 / (2.0 * self.C * count)
 
-        @tf.function
-        def step(features, labels):
-            with tf.GradientTape() as tape:
-                logits = features @ kernel + bias
-                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
-                loss += penalty * tf.reduce_sum(kernel**2)
-            optimizer.apply_gradients(zip(tape.gradient(loss, [kernel, bias]), [kernel, bias]))
+        optimizer.build([kernel, bias])
 
-        for features, labels in dataset:
-            step(features, labels)
+        @tf.function
+        def train():  # the whole loop in one graph: no Python call per step
+            for features, labels in dataset:
+                with tf.GradientTape() as tape:
+                    logits = features @ kernel + bias
+                    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+                    loss += penalty * tf.reduce_sum(kernel**2)
+                optimizer.apply_gradients(zip(tape.gradient(loss, [kernel, bias]), [kernel, bias]))
+
+        train()
         self.kernel, self.bias = kernel.numpy(), bias.numpy()
         return self
 
