@@ -59,6 +59,26 @@ def test_decoupled_loss_leaves_the_positive_out_of_the_denominator():
     assert float(coupled) > float(loss)  # NT-Xent's denominator also holds the positive
 
 
+def test_debiased_loss_takes_the_expected_same_class_share_out_of_the_negatives():
+    rng = np.random.default_rng(4)
+    z1, z2 = (tf.constant(rng.normal(size=(6, 4)), tf.float32) for _ in range(2))
+    plain, _ = objective.nt_xent([z1, z2], 0.5)
+    assert float(objective.nt_xent([z1, z2], 0.5, debiased_prior=1e-9)[0]) == pytest.approx(float(plain), rel=1e-5)
+    loss, _ = objective.nt_xent([z1, z2], 0.5, debiased_prior=0.2)
+    views = np.concatenate([z1.numpy(), z2.numpy()])
+    views /= np.linalg.norm(views, axis=1, keepdims=True)
+    similarity = views @ views.T / 0.5
+    expected = []
+    for anchor in range(12):
+        partner = (anchor + 6) % 12
+        negatives = np.exp([similarity[anchor, other] for other in range(12) if other not in (anchor, partner)])
+        positive = np.exp(similarity[anchor, partner])
+        estimate = max((negatives.sum() - 0.2 * 10 * positive) / 0.8, 10 * np.exp(-1 / 0.5))
+        expected.append(np.log(positive + estimate) - similarity[anchor, partner])
+    assert float(loss) == pytest.approx(np.mean(expected), rel=1e-5)
+    assert float(loss) < float(plain)
+
+
 def test_nt_xent_over_more_views_averages_over_every_positive():
     rng = np.random.default_rng(3)
     images, count = 4, 3

@@ -88,9 +88,15 @@ class TrainingConfig(Section):
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     temperature: float = Field(0.2, gt=0, description="NT-Xent's temperature.")
     # nt_xent: SimCLR's loss. decoupled: NT-Xent without the positive in the denominator (DCL,
-    # Yeh et al. 2022, who report that it needs smaller batches; trainer/objective.py).
-    loss: Literal["nt_xent", "decoupled"] = Field(
-        "nt_xent", description="nt_xent: SimCLR's loss; decoupled: without the positive in the denominator (DCL)."
+    # Yeh et al. 2022, who report that it needs smaller batches). debiased: the same-class negatives'
+    # expected share taken out of the denominator (Chuang et al. 2020; trainer/objective.py).
+    loss: Literal["nt_xent", "decoupled", "debiased"] = Field(
+        "nt_xent",
+        description="nt_xent: SimCLR's loss; decoupled: without the positive in the denominator (DCL); "
+        "debiased: without same-class negatives' expected share (Chuang et al. 2020).",
+    )
+    positive_prior: float = Field(
+        0.1, ge=0, lt=1, description="debiased: the chance that a negative shares its anchor's class (about 1/classes)."
     )
     batch_size: PositiveInt = Field(256, description="The global batch, over all replicas.")
     epochs: int = Field(100, ge=0, description="0 exports the untrained encoder: the random-init baseline.")

@@ -105,7 +105,10 @@ class SimCLR:
             projections = self.head(tf.concat(features, 0), training=True)
             views = tf.split(projections, 2 + self.config.augment.local_views, axis=0)
             loss, accuracy = objective.nt_xent(
-                views, self.config.temperature, decoupled=self.config.loss == "decoupled"
+                views,
+                self.config.temperature,
+                decoupled=self.config.loss == "decoupled",
+                debiased_prior=self.config.positive_prior if self.config.loss == "debiased" else 0.0,
             )
             scaled = loss / self.strategy.num_replicas_in_sync
         return loss, accuracy, tape.gradient(scaled, self.trainable_variables)

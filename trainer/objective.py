@@ -15,6 +15,11 @@ with the image as the class).
 arXiv 2110.06848): the positives are left out of the softmax denominator, which
 removes the coupling between positive and negative gradients that makes
 NT-Xent need large batches.
+
+``debiased_prior=τ+ > 0`` is the debiased contrastive loss (Chuang et al. 2020, arXiv 2007.00224,
+eq. 5 with M = 1): a fraction τ+ of an anchor's in-batch negatives are expected to share its
+class (about 1/classes), so their share of the denominator is estimated from the positive and
+taken out, ``Ng = max((Σ neg - τ+ N pos) / (1 - τ+), N e^(-1/t))`` over N negatives.
 """
 
 from typing import Sequence
@@ -33,12 +38,13 @@ def _gather_from_replicas(tensor: tf.Tensor):
     return context.all_gather(tensor, axis=0), offset
 
 
-def nt_xent(views: Sequence[tf.Tensor], temperature: float, decoupled: bool = False):
+def nt_xent(views: Sequence[tf.Tensor], temperature: float, decoupled: bool = False, debiased_prior: float = 0.0):
     """Loss averaged over this replica's anchors (every view of every image), and contrastive top-1 accuracy.
 
     Args:
       views: two or more [n, d] projections; row i of each is a view of this replica's image i.
       decoupled: leave the positives out of the denominator (DCL).
+      debiased_prior: τ+ of the debiased loss (0: NT-Xent as in the paper).
     Returns:
       (loss, accuracy); accuracy is the fraction of anchors whose most similar other view is a positive.
     """
@@ -64,9 +70,28 @@ def nt_xent(views: Sequence[tf.Tensor], temperature: float, decoupled: bool = Fa
     positive = tf.cast(tf.logical_and(same_image, tf.logical_not(itself)), tf.float32)
     logits -= tf.cast(itself, tf.float32) * LARGE_NUM
 
-    denominator = logits - positive * LARGE_NUM if decoupled else logits
     positive_logit = tf.reduce_sum(logits * positive, axis=1) / (count - 1)
-    loss = tf.reduce_mean(tf.reduce_logsumexp(denominator, axis=1) - positive_logit)
+    if debiased_prior:
+        log_denominator = _debiased_log_denominator(
+            logits, positive, itself, positive_logit, temperature, debiased_prior
+        )
+    else:
+        log_denominator = tf.reduce_logsumexp(logits - positive * LARGE_NUM if decoupled else logits, axis=1)
+    loss = tf.reduce_mean(log_denominator - positive_logit)
     best = tf.argmax(logits, axis=1, output_type=tf.int32)
     accuracy = tf.reduce_mean(tf.gather(positive, best, axis=1, batch_dims=1))
     return loss, accuracy
+
+
+def _debiased_log_denominator(logits, positive, itself, positive_logit, temperature: float, prior: float):
+    """log(pos + Ng) per anchor (rows of ``logits``), Chuang et al. 2020's debiased denominator.
+
+    Cosine similarities are at most 1, so ``exp(logits)`` is bounded by e^(1/t) and safe in float32.
+    """
+    negative = 1.0 - positive - tf.cast(itself, tf.float32)
+    negatives = tf.reduce_sum(negative, axis=1)
+    negative_sum = tf.reduce_sum(tf.exp(logits) * negative, axis=1)
+    positive_exp = tf.exp(positive_logit)
+    estimate = (negative_sum - prior * negatives * positive_exp) / (1.0 - prior)
+    floor = negatives * tf.exp(-1.0 / temperature)
+    return tf.math.log(positive_exp + tf.maximum(estimate, floor))

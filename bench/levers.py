@@ -1,0 +1,110 @@
+"""Benchmark: pretraining levers of issue 31, each chosen on held-out train labels, never on test.
+
+For each variant (settings over a base config) and each pretraining seed (`training.random_state`),
+it runs `simclr-tfx run` without fine-tuning in one shared output folder (ingestion is cached, the
+Trainer runs anew) and scores the new encoder as bench/serving_size.py does at the config's serving
+size: 10 %-label probes on 5 label draws, each scored on the other 90 % of train (`heldout`). The
+test split's 10 % probe of the same run (LinearEval) is written beside it, not chosen by.
+Variants:
+  base:           the base config as shipped;
+  bf16:           mixed bfloat16 training (img/s is bench/train_throughput.py's; here: quality);
+  debiased:       the debiased loss (Chuang et al. 2020) with tau+ = 0.2, five balanced classes;
+  temperature_04: NT-Xent at temperature 0.4, not 0.2;
+  weight_decay:   weight decay 1e-4 (SimCLR v2's code), not 1e-6.
+Writes bench/results/levers.json after every run (reruns add to it); the last line printed is its JSON.
+
+    python bench/levers.py [--base local] [--variants base,debiased] [--seeds 0,1] [--data PATH]
+"""
+
+import argparse
+import json
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+RESULTS = pathlib.Path(__file__).parent / "results"
+VARIANTS = {
+    "base": {},
+    "bf16": {"training": {"bf16": "on"}},
+    "debiased": {"training": {"loss": "debiased", "positive_prior": 0.2}},
+    "temperature_04": {"training": {"temperature": 0.4}},
+    "weight_decay": {"training": {"optimizer": {"weight_decay": 1e-4}}},
+}
+
+
+def config_file(base: str, variant: str, seed: int, scratch: pathlib.Path) -> pathlib.Path:
+    settings = {**VARIANTS[variant], "extends": base, "pipeline_name": f"levers-{base}", "finetune": None}
+    training = settings.setdefault("training", {})
+    settings["training"] = {**training, "random_state": seed}
+    path = scratch / f"{variant}-{seed}.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    return path
+
+
+def run_variant(base: str, variant: str, seed: int, data: str, workdir: pathlib.Path, heldout_size: int) -> dict:
+    command = [
+        *(sys.executable, "-m", "pipeline.cli", "run", "--json"),
+        *("--config", str(config_file(base, variant, seed, workdir))),
+        *("--data", data, "--output", str(workdir / "run"), "--registry", str(workdir / "registry")),
+    ]
+    started = time.monotonic()
+    result = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    wall = time.monotonic() - started
+    if result.returncode:
+        raise SystemExit(f"variant {variant} seed {seed} failed (exit {result.returncode}); see its output above")
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    heldout = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "serving_size.py"), str(workdir / "run"), "--sizes", str(heldout_size)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
+    row = json.loads(heldout.stdout.strip().splitlines()[-1])["sizes"][str(heldout_size)]
+    return {
+        "heldout_top1_10pct_mean": row["heldout_top1_10pct_mean"],
+        "heldout_top1_10pct_sd": row["heldout_top1_10pct_sd"],
+        "test_top1_10pct_mean": round(summary["metrics"]["linear"]["0.1"]["top1_mean"], 4),
+        "run_s": round(wall, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", default="local")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "imagenet-5-categories"))
+    parser.add_argument("--workdir", default="", help="the shared run folder (default: a new scratch folder)")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from pipeline.config import load_config
+
+    heldout_size = load_config(args.base).training.encoder.serving_size
+    workdir = pathlib.Path(args.workdir or tempfile.mkdtemp(prefix="levers-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / "levers.json"
+    results = json.loads(path.read_text()) if path.exists() else {}
+    table = results.setdefault(args.base, {})
+    for seed in [int(seed) for seed in args.seeds.split(",")]:
+        for variant in [name.strip() for name in args.variants.split(",") if name.strip()]:
+            print(f"== {args.base} {variant} seed {seed}", file=sys.stderr, flush=True)
+            row = run_variant(args.base, variant, seed, args.data, workdir, heldout_size)
+            table.setdefault(variant, {})[str(seed)] = row
+            path.write_text(json.dumps(results, indent=2))
+            print(
+                f"{variant:<15} seed {seed}: held-out train @10% {100 * row['heldout_top1_10pct_mean']:.1f} %, "
+                f"test @10% {100 * row['test_top1_10pct_mean']:.1f} %, {row['run_s'] / 60:.1f} min",
+                flush=True,
+            )
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
