@@ -2,7 +2,8 @@
 
 Each config runs the whole pipeline (`simclr-tfx run`) in its own output folder and
 registry, so nothing is shared or cached between them (a config that sets `finetune` also reports
-its fine-tuned classifiers at 1 % and 10 % labels and the exported one):
+its fine-tuned classifiers at 1 % and 10 % labels and the exported one; `finetune.distill`, their
+distilled students):
   random: the `local` config with `training.epochs: 0` (the untrained encoder, the floor);
   local:  the default config;
   seed:   the seed notebook's recipe at the `local` budget (pipeline/configs/seed.yaml);
@@ -86,16 +87,20 @@ def run_config(name: str, data: str, results: pathlib.Path = RESULTS) -> dict:
         for fraction, result in summary["metrics"].get("supervised_baseline", {}).items()
     }
     finetuned = summary["metrics"].get("finetuned", {})
+    distilled = summary["metrics"].get("distilled", {})
     return {
         "top1_10pct_mean": round(linear["0.1"]["top1_mean"], 4),
         "top1_10pct_sd": round(linear["0.1"]["top1_sd"], 4),
         "top1_1pct_mean": round(linear["0.01"]["top1_mean"], 4),
         "top1_100pct_mean": round(linear["1"]["top1_mean"], 4),
         "knn_top1": round(summary["metrics"]["knn_top1"], 4),
-        # SimCLR v2 fine-tuning (None: the config does not fine-tune); distillation is not built yet.
+        # SimCLR v2 fine-tuning and distillation (None: the config does not fine-tune, or distil).
         "finetuned_1pct_mean": _rounded(finetuned.get("0.01"), "top1_mean"),
         "finetuned_10pct_mean": _rounded(finetuned.get("0.1"), "top1_mean"),
         "finetuned_10pct_sd": _rounded(finetuned.get("0.1"), "top1_sd"),
+        "distilled_1pct_mean": _rounded(distilled.get("0.01"), "top1_mean"),
+        "distilled_10pct_mean": _rounded(distilled.get("0.1"), "top1_mean"),
+        "distilled_10pct_sd": _rounded(distilled.get("0.1"), "top1_sd"),
         "classifier_top1": _rounded(summary["metrics"].get("classifier"), "top1"),
         "wall_s": round(wall, 1),
         "blessed": summary["blessed"],
@@ -141,6 +146,12 @@ def main() -> None:
                 f"{'':<8} fine-tuned @1% {100 * row['finetuned_1pct_mean']:.1f} %, @10% "
                 f"{100 * row['finetuned_10pct_mean']:.1f} ± {100 * row['finetuned_10pct_sd']:.1f} %; "
                 f"classifier (all train labels) {100 * row['classifier_top1']:.1f} %",
+                flush=True,
+            )
+        if row["distilled_10pct_mean"] is not None:
+            print(
+                f"{'':<8} distilled @1% {100 * row['distilled_1pct_mean']:.1f} %, @10% "
+                f"{100 * row['distilled_10pct_mean']:.1f} ± {100 * row['distilled_10pct_sd']:.1f} %",
                 flush=True,
             )
         if "supervised_top1_10pct_mean" in row:

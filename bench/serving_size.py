@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
 
-from components.evaluation import embedder, labelled_examples, linear_probe, supervised_baseline  # noqa: E402
+from components.evaluation import embedder, labelled_examples, linear_probe  # noqa: E402
 from trainer import augment, knn  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -48,8 +48,8 @@ def artifact(root: pathlib.Path, component_output: str, execution: str) -> pathl
 def stored_split(transform_layer, examples: str, split: str):
     """(stored PNG bytes [n], label ids [n], content hashes [n]) of a split, in memory (a 1,500-image tool)."""
     files = labelled_examples.split_files(examples, split)
-    labels, keys = supervised_baseline.labels_and_keys(files)
-    images = np.array([png.numpy() for png, _ in supervised_baseline.stored_images(files, transform_layer)], object)
+    labels, keys = labelled_examples.labels_and_keys(files)
+    images = np.array([png.numpy() for png, _ in labelled_examples.stored_images(files, transform_layer)], object)
     return images, labels, keys
 
 

@@ -268,13 +268,34 @@ def _evaluate_and_push(config: PipelineConfig, fingerprint, example_gen, transfo
     # DataFingerprint's fresh artifact is an input of these two alone (TFX adds a Cond's channel to each
     # task under it), so only they miss the cache when it is new: they read the champion anyway.
     with tfx.dsl.Cond(fingerprint.outputs["snapshot"].future()[0].custom_property(BLESS_PROPERTY) == 1):
-        blesser, pusher = _bless_and_push(config, example_gen, trainer, linear_eval)
-        classifier_steps = _bless_and_push_classifier(config, example_gen, fine_tuner, pusher) if fine_tuner else []
+        registry_steps = _registry_steps(config, example_gen, trainer, linear_eval, fine_tuner)
     return (
         ([baseline] if baseline else [])
         + ([fine_tuner] if fine_tuner else [])
-        + [embedder, linear_eval, blesser, pusher]
-        + classifier_steps
+        + [embedder, linear_eval]
+        + registry_steps
+    )
+
+
+def _registry_steps(config: PipelineConfig, example_gen, trainer, linear_eval, fine_tuner) -> list:
+    """The encoder's Blesser and push, then, with a FineTuner, the classifier's, naming the encoder's push."""
+    encoder_steps = _bless_and_push(
+        config,
+        example_gen,
+        linear_eval.outputs["evaluation"],
+        trainer.outputs["model"],
+        "encoder",
+        model_run=trainer.outputs["model_run"],
+    )
+    if not fine_tuner:
+        return encoder_steps
+    return encoder_steps + _bless_and_push(
+        config,
+        example_gen,
+        fine_tuner.outputs["evaluation"],
+        fine_tuner.outputs["model"],
+        "classifier",
+        encoder_push=encoder_steps[1].outputs["pushed_model"],
     )
 
 
@@ -292,44 +313,33 @@ def _fine_tuner(config: PipelineConfig, example_gen, transform, trainer):
     ).with_id(contract.FINE_TUNER)
 
 
-def _bless_and_push(config: PipelineConfig, example_gen, trainer, linear_eval) -> tuple:
-    blesser = Blesser(
-        evaluation=linear_eval.outputs["evaluation"],
-        min_top1=config.blessing.min_top1,
-        champion_tolerance=config.blessing.champion_tolerance,
-        registry=config.registry.model_dump_json(),
-    ).with_id(contract.BLESSER)
-    pusher = RegistryPusher(
-        model=trainer.outputs["model"],
-        model_run=trainer.outputs["model_run"],
-        model_blessing=blesser.outputs["blessing"],
-        evaluation=linear_eval.outputs["evaluation"],
-        examples=example_gen.outputs["examples"],
-        registry=config.registry.model_dump_json(),
-        pipeline_config=config.model_dump_json(),
-    ).with_id(contract.REGISTRY_PUSHER)
-    return blesser, pusher
+REGISTRY_STEP_IDS = {
+    "encoder": (contract.BLESSER, contract.REGISTRY_PUSHER),
+    "classifier": (contract.CLASSIFIER_BLESSER, contract.CLASSIFIER_PUSHER),
+}
 
 
-def _bless_and_push_classifier(config: PipelineConfig, example_gen, fine_tuner, encoder_pusher) -> list:
-    """The classifier's Blesser (FineTuner's exported top-1 against ``blessing`` and its own champion) and its
-    push, as the registry's second model (``registry.classifier_model_name``), naming the encoder's version."""
-    registry = config.registry.for_classifier().model_dump_json()
+def _bless_and_push(config: PipelineConfig, example_gen, evaluation, model, kind: str, **pusher_inputs) -> list:
+    """A Blesser of ``evaluation`` (its top-1 against ``blessing`` and the model's champion) and the
+    RegistryPusher of ``model``, for one registry model: the encoder (``registry.model_name``) or the
+    classifier (``registry.classifier_model_name``, ``pusher_inputs`` naming the encoder's push)."""
+    registry = (config.registry if kind == "encoder" else config.registry.for_classifier()).model_dump_json()
+    blesser_id, pusher_id = REGISTRY_STEP_IDS[kind]
     blesser = Blesser(
-        evaluation=fine_tuner.outputs["evaluation"],
+        evaluation=evaluation,
         min_top1=config.blessing.min_top1,
         champion_tolerance=config.blessing.champion_tolerance,
         registry=registry,
-        model_kind="classifier",
-    ).with_id(contract.CLASSIFIER_BLESSER)
+        model_kind=kind,
+    ).with_id(blesser_id)
     pusher = RegistryPusher(
-        model=fine_tuner.outputs["model"],
+        model=model,
         model_blessing=blesser.outputs["blessing"],
-        evaluation=fine_tuner.outputs["evaluation"],
+        evaluation=evaluation,
         examples=example_gen.outputs["examples"],
         registry=registry,
         pipeline_config=config.model_dump_json(),
-        model_kind="classifier",
-        encoder_push=encoder_pusher.outputs["pushed_model"],
-    ).with_id(contract.CLASSIFIER_PUSHER)
+        model_kind=kind,
+        **pusher_inputs,
+    ).with_id(pusher_id)
     return [blesser, pusher]

@@ -140,13 +140,16 @@ class BlessingMetric(Record):
 
 
 class FinetuneMetrics(Record):
-    """FineTuner's figures: the classifier fine-tuned on the probes' label subsets, and the one it exported
-    (fine-tuned on every labelled train image), each scored on the evaluation split. ``blessing_metric`` is
+    """FineTuner's figures: the classifier fine-tuned on the probes' label subsets (and their distilled
+    students), and the one it exported (fine-tuned on every labelled train image, then distilled with
+    ``finetune.distill``), each scored on the evaluation split. ``blessing_metric`` is
     the exported classifier's: what the classifier's Blesser reads."""
 
     finetuned: Dict[str, ProbeSummary]
+    distilled: Dict[str, ProbeSummary] = {}  # students of the fine-tuned classifiers (``finetune.distill``)
     exported_top1: float
     exported_labels: int
+    exported_distilled_images: int = 0  # images the exported classifier was distilled on (0: not distilled)
     blessing_metric: BlessingMetric
     classes: List[str]
     train_images: int

@@ -100,7 +100,7 @@ training:
 evaluation: {label_draws: 2}
 blessing: {min_top1: 0.0}
 supervised_baseline: {steps: 2, batch_size: 4}
-finetune: {min_steps: 2, max_steps: 3, batch_size: 4, label_draws: 1}
+finetune: {min_steps: 2, max_steps: 3, batch_size: 4, label_draws: 1, distill: {min_steps: 2, max_steps: 3}}
 """
 SMOKE_UNLABELLED = ("unlabelled/a.png", "unlabelled/2024/cat_b.png", "unlabelled/2024/06/c.png")
 

@@ -29,9 +29,10 @@ def test_unlabelled_images_are_ingested_counted_and_pretrained_on_but_never_prob
     assert linear["train_images"] == report.splits["train"].written  # the probes read train's labels only
 
 
-def test_the_fine_tuned_classifier_is_scored_on_few_labels_and_serves_class_names_from_image_bytes(smoke_pipeline):
+def test_the_fine_tuned_and_distilled_classifiers_are_scored_on_few_labels_and_serve_class_names(smoke_pipeline):
     import numpy as np
     import tensorflow as tf
+    from conftest import SMOKE_UNLABELLED
 
     from components.evaluation import labelled_examples
 
@@ -42,6 +43,11 @@ def test_the_fine_tuned_classifier_is_scored_on_few_labels_and_serves_class_name
         assert len(result.heldout_top1_per_draw) == 1 and 0.0 <= result.heldout_top1_per_draw[0] <= 1.0
         assert len(result.top1_per_draw) == 1 and 0.0 <= result.top1_mean <= 1.0 and result.steps == 3  # max_steps
     assert metrics.exported_labels == metrics.train_images and 0.0 <= metrics.exported_top1 <= 1.0
+    assert set(metrics.distilled) == {"0.01", "0.1"}  # finetune.distill: a student per fine-tuned classifier
+    for fraction, result in metrics.distilled.items():
+        assert result.subset_digests == metrics.finetuned[fraction].subset_digests and result.steps == 3
+    # The exported classifier is the student of the all-labels classifier, taught on train and unlabelled images.
+    assert metrics.exported_distilled_images == metrics.train_images + len(SMOKE_UNLABELLED)
 
     model = smoke_pipeline.run.latest_outputs("FineTuner")["model"][0]
     examples = smoke_pipeline.run.latest_outputs("ImageExampleGen")["examples"][0]

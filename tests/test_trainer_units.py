@@ -482,3 +482,22 @@ def test_every_epoch_is_a_new_order_of_every_image_and_a_resume_continues_at_the
     assert epochs[0] != epochs[1] != epochs[2]
     assert image_ids(5, 20) == whole[20:40]  # 5 steps of 4: epoch 2, 5 images in
     assert image_ids(0, 45) == whole  # the order is fixed by the random state
+
+
+def test_distillation_teaches_the_student_the_teachers_class_probabilities():
+    from trainer.distill import Distiller
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(5)
+    points = rng.normal(size=(256, 8)).astype("float32")
+    teacher = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
+    teacher.layers[0].set_weights([rng.normal(size=(8, 3)).astype("float32") * 3, np.zeros(3, "float32")])
+    student = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
+    distiller = Distiller(student, teacher, temperature=1.0)
+    distiller.compile(optimizer=keras.optimizers.Adam(0.05))
+    labels = np.full(len(points), -1)  # unlabelled: distillation never reads them
+    history = distiller.fit(points, labels, batch_size=64, epochs=60, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    agreement = np.mean(np.argmax(student(points), 1) == np.argmax(teacher(points), 1))
+    assert agreement > 0.95 and history.history["agreement"][-1] > 0.9
+    assert not teacher.trainable and len(distiller.trainable_variables) == len(student.trainable_variables)

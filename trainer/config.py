@@ -158,6 +158,34 @@ class SupervisedBaselineConfig(Section):
     )  # an "epoch" here is a tenth of the steps: one progress line each
 
 
+class DistillConfig(Section):
+    """SimCLR v2 self-distillation (Chen et al. 2020b, arXiv 2006.10029, section 2, eq. 3): a student of the
+    classifier's architecture learns the fine-tuned teacher's class probabilities at temperature 1 on every
+    train and unlabelled image, their labels unused.
+
+    The paper's students train for hundreds of epochs from scratch; on a CPU budget the student starts
+    from the pretrained encoder and head layer, as fine-tuning does, and trains with fine-tuning's
+    optimiser and views (crops and flips; the teacher sees the student's view).
+    """
+
+    temperature: float = Field(1.0, gt=0, description="Softmax temperature of teacher and student (v2: 1).")
+    epochs: PositiveInt = Field(10, description="Passes over the train and unlabelled images, within the bounds.")
+    min_steps: PositiveInt = Field(100, description="Fewest steps, however few the images.")
+    max_steps: PositiveInt = Field(600, description="Most steps, however many the images.")
+
+    def steps_for(self, images: int, batch_size: int) -> int:
+        """Training steps for ``images`` images: ``epochs`` passes, within min_steps..max_steps."""
+        return max(self.min_steps, min(self.max_steps, -(-self.epochs * images // batch_size)))
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.min_steps > self.max_steps:
+            raise ValueError(
+                f"finetune.distill.min_steps ({self.min_steps}) must not exceed max_steps ({self.max_steps})"
+            )
+        return self
+
+
 class FinetuneConfig(Section):
     """SimCLR v2 fine-tuning (Chen et al. 2020b, arXiv 2006.10029, section 2 and appendix B.2): the
     pretrained encoder plus the projection head's first layer, then a linear classifier, all trained on
@@ -188,6 +216,9 @@ class FinetuneConfig(Section):
     )
     serving_size: Optional[PositiveInt] = Field(
         None, description="Side of the classifier's served views (scored and exported); None: the encoder's."
+    )
+    distill: Optional[DistillConfig] = Field(
+        None, description="Self-distil each fine-tuned classifier into a student on all train and unlabelled images."
     )
 
     def steps_for(self, images: int) -> int:

@@ -69,6 +69,12 @@ def train_from_scratch(
     return fit_classifier(classifier, config, images, count, baseline.steps, random_state, "supervised baseline")
 
 
+def _progress_epochs(steps: int):
+    """(steps per keras epoch, epochs): ``steps`` in PROGRESS_LINES epochs, rounded up to whole epochs."""
+    steps_per_epoch = max(1, steps // PROGRESS_LINES)
+    return steps_per_epoch, -(-steps // steps_per_epoch)
+
+
 def fit_classifier(
     classifier: keras.Model,
     config: TrainingConfig,
@@ -80,21 +86,31 @@ def fit_classifier(
 ) -> keras.Model:
     """Trains ``classifier`` (images -> logits) with cross-entropy on ``count`` (PNG bytes, label id) pairs, for
     ``steps`` rounded up to whole progress epochs, with ``config``'s optimiser, batch size and augmentations."""
-    steps_per_epoch = max(1, steps // PROGRESS_LINES)
-    epochs = -(-steps // steps_per_epoch)
-    classifier.compile(
-        optimizer=build_optimizer(config, steps_per_epoch, steps_per_epoch * epochs, classifier.trainable_variables),
+    return fit_on_views(
+        classifier,
+        classifier.trainable_variables,
+        config,
+        images,
+        (count, steps, random_state),
+        f"{name}: {count} labelled images",
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
+
+
+def fit_on_views(model: keras.Model, variables, config: TrainingConfig, images, run, description: str, **compile_args):
+    """Compiles ``model`` with ``config``'s optimiser over ``variables`` and fits it on augmented views of ``images``.
+
+    ``run`` is (image count, steps, random state); the steps are rounded up to whole progress epochs.
+    """
+    count, steps, random_state = run
+    steps_per_epoch, epochs = _progress_epochs(steps)
+    optimizer = build_optimizer(config, steps_per_epoch, steps_per_epoch * epochs, variables)
+    model.compile(optimizer=optimizer, **compile_args)
     batches = augmented_batches(images, count, config, config.batch_size, random_state)
-    print(
-        f"{name}: {count} labelled images, {steps_per_epoch * epochs} steps of {config.batch_size}",
-        file=sys.stderr,
-        flush=True,
-    )
-    classifier.fit(batches, steps_per_epoch=steps_per_epoch, epochs=epochs, verbose=2)
-    return classifier
+    print(f"{description}, {steps_per_epoch * epochs} steps of {config.batch_size}", file=sys.stderr, flush=True)
+    model.fit(batches, steps_per_epoch=steps_per_epoch, epochs=epochs, verbose=2)
+    return model
 
 
 def accuracy(classifier: keras.Model, images: tf.data.Dataset, size: int) -> float:

@@ -1,28 +1,29 @@
 """FineTuner: the pretrained encoder fine-tuned into a classifier, scored on few labels and exported.
 
-It reads the ingested examples as SupervisedBaseline does (label ids and content hashes first, then
-the chosen images, stored on the fly by the Transform graph) and the Trainer's final checkpoint
-(``model_run``). For each fraction of ``finetune.label_fractions`` and each label draw it fine-tunes
-on the same images the linear probes label (``linear_probe.stratified_subset``, keyed by content
-hash) and scores the result on the evaluation split at the serving size. Then it fine-tunes on every
-labelled train image and exports that classifier (``trainer/export.py``: image bytes in, class
-probabilities and names out) into ``model`` (``Format-Serving``), with metrics.json in ``evaluation``.
-Images of the unlabelled split are never read here: fine-tuning uses only ``train``'s labels.
+It reads the ingested examples as SupervisedBaseline does (``LabelledSplits``) and the Trainer's final
+checkpoint (``model_run``). For each fraction of ``finetune.label_fractions`` and each label draw it
+fine-tunes on the images the linear probes label (``linear_probe.stratified_subset``, keyed by content
+hash) and scores the result on the evaluation split at the serving size. With ``finetune.distill``
+each fine-tuned classifier then teaches a student on every train and unlabelled image, labels unused
+(``trainer/distill.py``), scored the same way. Last it fine-tunes on every labelled train image (and
+distils that, with ``finetune.distill``) and exports the classifier (``trainer/export.py``: image bytes
+in, class probabilities and names out) into ``model`` (``Format-Serving``), with metrics.json in
+``evaluation``. Fine-tuning reads only ``train``'s labels; distillation reads no label at all.
 """
 
 import json
 import os
+from typing import List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_transform as tft
 
-from components.evaluation import labelled_examples, supervised_baseline
+from components.evaluation.labelled_examples import LabelledSplits
 from components.evaluation.linear_probe import stratified_subset, subset_digest
 from components.private_apis import InputArtifact, OutputArtifact, Parameter, component, standard_artifacts
 from shared import contract, uri_io
 from shared.records import BlessingMetric, FinetuneMetrics, ProbeSummary
-from trainer import finetune, supervised
+from trainer import distill, finetune, supervised
 from trainer.config import FinetuneConfig, Section, TrainingConfig
 from trainer.export import export_classifier
 from trainer.train import FINAL_CHECKPOINT
@@ -37,91 +38,122 @@ class FinetuneSettings(Section):
     finetune: FinetuneConfig
 
 
-def property_name(fraction: str) -> str:
-    return f"finetuned_top1_{100 * float(fraction):g}pct_mean"
-
-
-class _LabelledData:
-    """The train split's label ids and content hashes, the channel statistics and the stored test images."""
-
-    def __init__(self, examples_uri: str, transform_graph_uri: str, settings: FinetuneSettings):
-        self.transform_layer = tft.TFTransformOutput(transform_graph_uri).transform_features_layer()
-        self.train_files = labelled_examples.split_files(examples_uri, settings.train_split)
-        test_files = labelled_examples.split_files(examples_uri, settings.eval_split)
-        self.train_labels, self.train_hashes = supervised_baseline.labels_and_keys(self.train_files)
-        self.channel_stats = supervised_baseline.channel_statistics(self.train_files, self.transform_layer)
-        self.test_count = len(supervised_baseline.labels_and_keys(test_files)[0])
-        self.test_images = supervised_baseline.stored_images(test_files, self.transform_layer)
-        if self.test_count <= supervised.CACHED_IMAGES:  # stored once for every classifier's score
-            self.test_images = self.test_images.cache()
-
-    def train_images(self, subset=None) -> tf.data.Dataset:
-        keys = None if subset is None else self.train_hashes[subset]
-        return supervised_baseline.stored_images(self.train_files, self.transform_layer, keys)
+def property_name(fraction: str, kind: str = "finetuned") -> str:
+    """The evaluation artifact's custom property of a fraction's mean top-1 (kind: finetuned or distilled)."""
+    return f"{kind}_top1_{100 * float(fraction):g}pct_mean"
 
 
 def serving_size(settings: FinetuneSettings) -> int:
     return settings.finetune.serving_size or settings.training.encoder.serving_size
 
 
-def heldout_top1(data: _LabelledData, settings: FinetuneSettings, classifier, subset) -> float:
-    """Top-1 on the train images outside ``subset``: a score that never looks at the evaluation split."""
-    outside = np.setdiff1d(np.arange(len(data.train_labels)), subset)
-    images = supervised_baseline.stored_images(data.train_files, data.transform_layer, data.train_hashes[outside])
-    return supervised.accuracy(classifier, images, serving_size(settings))
+class _Draws:
+    """One label fraction's classifiers, draw by draw: test top-1, held-out train top-1, subset digest."""
+
+    def __init__(self, fraction: float):
+        self.fraction, self.used, self.steps = fraction, 0, 0
+        self.top1: List[float] = []
+        self.heldout: List[float] = []
+        self.digests: List[str] = []
+
+    def add(self, data: LabelledSplits, settings: FinetuneSettings, classifier, subset, steps: int) -> None:
+        size = serving_size(settings)
+        self.top1.append(supervised.accuracy(classifier, data.test_images, size))
+        # Top-1 on the train images outside the subset: a score that never looks at the evaluation split.
+        self.heldout.append(supervised.accuracy(classifier, data.train_images_outside(subset), size))
+        self.digests.append(subset_digest(data.train_hashes[subset]))
+        self.used, self.steps = len(subset), steps
+
+    def summary(self) -> ProbeSummary:
+        return ProbeSummary(
+            label_fraction=self.fraction,
+            labels_used=self.used,
+            steps=self.steps,  # whole progress epochs: the steps asked for, rounded up to a multiple of its tenth
+            top1_mean=float(np.mean(self.top1)),
+            top1_sd=float(np.std(self.top1)),
+            top1_per_draw=self.top1,
+            heldout_top1_per_draw=self.heldout,
+            subset_digests=self.digests,
+        )
 
 
-def finetune_and_score(data: _LabelledData, settings: FinetuneSettings, checkpoint: str, classes, subset, draw):
-    """(classifier, test top-1) of the classifier fine-tuned on the train images ``subset`` (None: all)."""
-    count = len(data.train_labels) if subset is None else len(subset)
-    classifier = finetune.finetune(
-        settings.training,
-        settings.finetune,
-        checkpoint,
-        data.channel_stats,
-        data.train_images(subset),
-        count,
-        len(classes),
-        draw,
-    )
-    return classifier, supervised.accuracy(classifier, data.test_images, serving_size(settings))
+class Classifiers:
+    """Fine-tuning (and distillation, with ``finetune.distill``) from the Trainer's checkpoint on LabelledSplits."""
+
+    def __init__(self, data: LabelledSplits, settings: FinetuneSettings, checkpoint: str, num_classes: int):
+        self.data, self.settings, self.checkpoint, self.num_classes = data, settings, checkpoint, num_classes
+        self.student_images, self.student_count = data.train_images(), len(data.train_labels)
+        unlabelled, count = data.split_images(contract.UNLABELLED_SPLIT)
+        if unlabelled is not None:  # pretraining's images: train and unlabelled, the labels never read
+            self.student_images = self.student_images.concatenate(unlabelled)
+            self.student_count += count
+
+    def finetuned(self, subset, random_state: int):
+        """The classifier fine-tuned on the train images at indices ``subset`` (None: all)."""
+        count = len(self.data.train_labels) if subset is None else len(subset)
+        images = self.data.train_images(subset)
+        training, settings = self.settings.training, self.settings.finetune
+        return finetune.finetune(
+            training, settings, self.checkpoint, self.data.channel_stats, images, count, self.num_classes, random_state
+        )
+
+    def distilled(self, teacher, random_state: int):
+        """The Distiller of a student taught by ``teacher`` on every train and unlabelled image."""
+        training, settings = self.settings.training, self.settings.finetune
+        return distill.distill(
+            training,
+            settings,
+            teacher,
+            self.checkpoint,
+            self.data.channel_stats,
+            self.student_images,
+            self.student_count,
+            random_state,
+        )
+
+
+def score_fraction(classifiers: Classifiers, fraction: float) -> Tuple[ProbeSummary, Optional[ProbeSummary]]:
+    """(fine-tuned, distilled or None) classifiers of one label fraction, one per label draw, scored."""
+    data, settings = classifiers.data, classifiers.settings
+    distilling = settings.finetune.distill is not None
+    teachers, students = _Draws(fraction), _Draws(fraction)
+    for draw in range(settings.finetune.label_draws):
+        subset = stratified_subset(data.train_labels, fraction, draw, data.train_hashes)
+        teacher = classifiers.finetuned(subset, draw)
+        teachers.add(data, settings, teacher, subset, int(teacher.optimizer.iterations))
+        if distilling:
+            distiller = classifiers.distilled(teacher, draw)
+            students.add(data, settings, distiller.student, subset, int(distiller.optimizer.iterations))
+    return teachers.summary(), students.summary() if distilling else None
 
 
 def evaluate_and_export(
     examples_uri: str, transform_graph_uri: str, checkpoint: str, classes, settings: FinetuneSettings, export_dir: str
 ) -> FinetuneMetrics:
-    """Fine-tunes and scores per label fraction and draw, then exports the classifier of every label."""
-    data = _LabelledData(examples_uri, transform_graph_uri, settings)
-    results = {}
+    """Fine-tunes (and distils) and scores per label fraction and draw, then exports the classifier of every label."""
+    data = LabelledSplits(examples_uri, transform_graph_uri, settings.train_split, settings.eval_split)
+    classifiers = Classifiers(data, settings, checkpoint, len(classes))
+    finetuned, distilled = {}, {}
     for fraction in settings.finetune.label_fractions:
-        accuracies, heldout, digests, used, steps = [], [], [], 0, 0
-        for draw in range(settings.finetune.label_draws):
-            subset = stratified_subset(data.train_labels, fraction, draw, data.train_hashes)
-            classifier, top1 = finetune_and_score(data, settings, checkpoint, classes, subset, draw)
-            accuracies.append(top1)
-            heldout.append(heldout_top1(data, settings, classifier, subset))
-            digests.append(subset_digest(data.train_hashes[subset]))
-            used, steps = len(subset), int(classifier.optimizer.iterations)
-        results[f"{fraction:g}"] = ProbeSummary(
-            label_fraction=fraction,
-            labels_used=used,
-            steps=steps,  # whole progress epochs: steps_for(used) rounded up to a multiple of its tenth
-            top1_mean=float(np.mean(accuracies)),
-            top1_sd=float(np.std(accuracies)),
-            top1_per_draw=accuracies,
-            heldout_top1_per_draw=heldout,
-            subset_digests=digests,
-        )
-    classifier, top1 = finetune_and_score(data, settings, checkpoint, classes, None, settings.training.random_state)
+        finetuned[f"{fraction:g}"], students = score_fraction(classifiers, fraction)
+        if students is not None:
+            distilled[f"{fraction:g}"] = students
+    classifier = classifiers.finetuned(None, settings.training.random_state)
+    distilling = settings.finetune.distill is not None
+    if distilling:
+        classifier = classifiers.distilled(classifier, settings.training.random_state).student
+    top1 = supervised.accuracy(classifier, data.test_images, serving_size(settings))
     export_classifier(classifier, classes, transform_graph_uri, serving_size(settings), export_dir)
     return FinetuneMetrics(
-        finetuned=results,
+        finetuned=finetuned,
+        distilled=distilled,
         exported_top1=top1,
         exported_labels=int(len(data.train_labels)),
+        exported_distilled_images=classifiers.student_count if distilling else 0,
         blessing_metric=BlessingMetric(label_fraction=1.0, top1_mean=top1),
         classes=list(classes),
         train_images=int(len(data.train_labels)),
-        test_images=int(data.test_count),
+        test_images=data.test_count,
         settings=settings.finetune.model_dump(mode="json"),
     )
 
@@ -152,5 +184,6 @@ def FineTuner(
     tf.io.gfile.makedirs(evaluation.uri)
     metrics.write(os.path.join(evaluation.uri, contract.FINETUNE_METRICS_FILE))
     evaluation.set_float_custom_property("exported_top1", metrics.exported_top1)
-    for fraction, result in metrics.finetuned.items():
-        evaluation.set_float_custom_property(property_name(fraction), result.top1_mean)
+    for kind in ("finetuned", "distilled"):
+        for fraction, result in getattr(metrics, kind).items():
+            evaluation.set_float_custom_property(property_name(fraction, kind), result.top1_mean)

@@ -13,11 +13,9 @@ property; LinearEval puts the figures beside its probes.
 
 import json
 import os
-from typing import List, Optional
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_transform as tft
 
 from components.evaluation import labelled_examples
 from components.evaluation.linear_probe import stratified_subset, subset_digest
@@ -27,44 +25,9 @@ from shared import contract
 from shared.records import BaselineMetrics, ProbeSummary
 from trainer import supervised
 
-READ_BATCH = 64
-
 
 def property_name(fraction: str) -> str:
     return f"supervised_top1_{100 * float(fraction):g}pct_mean"
-
-
-def labels_and_keys(files: List[str]):
-    """(label ids [n], content hashes [n]) of every example, in file order; the images are not kept."""
-    labels, keys = [], []
-    for batch in labelled_examples.read_examples(files).batch(4096):
-        labels.append(batch[contract.LABEL_ID].numpy())
-        keys.append(batch[contract.SHA256].numpy())
-    return np.concatenate(labels), np.concatenate(keys)
-
-
-def stored_images(files: List[str], transform_layer, chosen_keys: Optional[np.ndarray] = None) -> tf.data.Dataset:
-    """(stored PNG bytes, label id) of the examples (those whose content hash is in ``chosen_keys``, when given),
-    each image stored by the Transform graph as pretraining stores it."""
-    examples = labelled_examples.read_examples(files)
-    if chosen_keys is not None:
-        chosen = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(tf.constant(chosen_keys), tf.ones(len(chosen_keys), tf.int64)), 0
-        )
-        examples = examples.filter(lambda example: chosen.lookup(example[contract.SHA256]) == 1)
-
-    def store(batch):
-        stored = transform_layer({contract.IMAGE_BYTES: tf.reshape(batch[contract.IMAGE_BYTES], [-1, 1])})
-        return tf.reshape(stored[contract.IMAGE], [-1]), batch[contract.LABEL_ID]
-
-    return examples.batch(READ_BATCH).map(store).unbatch()
-
-
-def channel_statistics(files: List[str], transform_layer):
-    """The channel mean and std the Transform analysers computed (the same on every record)."""
-    first = next(iter(labelled_examples.read_examples(files[:1]).batch(1)))
-    stored = transform_layer({contract.IMAGE_BYTES: tf.reshape(first[contract.IMAGE_BYTES], [-1, 1])})
-    return stored[contract.CHANNEL_MEAN].numpy()[0], stored[contract.CHANNEL_STD].numpy()[0]
 
 
 def evaluate_baseline(
@@ -72,31 +35,19 @@ def evaluate_baseline(
 ) -> BaselineMetrics:
     """Trains and scores one classifier per label fraction and label draw; returns the metrics."""
     training, baseline = settings.training, settings.supervised_baseline
-    transform_layer = tft.TFTransformOutput(transform_graph_uri).transform_features_layer()
-    train_files = labelled_examples.split_files(examples_uri, settings.train_split)
-    test_files = labelled_examples.split_files(examples_uri, settings.eval_split)
-    train_labels, train_hashes = labels_and_keys(train_files)
-    channel_stats = channel_statistics(train_files, transform_layer)
-    test_count = len(labels_and_keys(test_files)[0])
-    test_images = stored_images(test_files, transform_layer)
-    if test_count <= supervised.CACHED_IMAGES:  # stored once for every classifier's score
-        test_images = test_images.cache()
+    data = labelled_examples.LabelledSplits(
+        examples_uri, transform_graph_uri, settings.train_split, settings.eval_split
+    )
     results = {}
     for fraction in settings.label_fractions:
         accuracies, digests, used, steps = [], [], 0, 0
         for draw in range(baseline.label_draws):
-            subset = stratified_subset(train_labels, fraction, draw, train_hashes)
+            subset = stratified_subset(data.train_labels, fraction, draw, data.train_hashes)
             classifier = supervised.train_from_scratch(
-                training,
-                baseline,
-                channel_stats,
-                stored_images(train_files, transform_layer, train_hashes[subset]),
-                len(subset),
-                num_classes,
-                draw,
+                training, baseline, data.channel_stats, data.train_images(subset), len(subset), num_classes, draw
             )
-            accuracies.append(supervised.accuracy(classifier, test_images, training.encoder.serving_size))
-            digests.append(subset_digest(train_hashes[subset]))
+            accuracies.append(supervised.accuracy(classifier, data.test_images, training.encoder.serving_size))
+            digests.append(subset_digest(data.train_hashes[subset]))
             used = len(subset)
             # Whole progress epochs: baseline.steps rounded up to a multiple of its tenth.
             steps = int(classifier.optimizer.iterations)
@@ -111,8 +62,8 @@ def evaluate_baseline(
         )
     return BaselineMetrics(
         supervised=results,
-        train_images=int(len(train_labels)),
-        test_images=int(test_count),
+        train_images=int(len(data.train_labels)),
+        test_images=data.test_count,
         settings=baseline.model_dump(mode="json"),
     )
 

@@ -169,10 +169,12 @@ def _finetune_summary(run) -> Dict[str, Any]:
     )
     return {
         "finetuned": {fraction: result.model_dump(include=headline) for fraction, result in metrics.finetuned.items()},
+        "distilled": {fraction: result.model_dump(include=headline) for fraction, result in metrics.distilled.items()},
         "classifier": {
             "model": os.path.join(outputs["model"][0].uri, contract.SERVING_DIR),
             "top1": metrics.exported_top1,
             "labels_used": metrics.exported_labels,
+            "distilled_images": metrics.exported_distilled_images,
             "version": push.version,
             "registry": push.registry,
             "reasons": push.reasons,

@@ -56,15 +56,17 @@ def run_summary(summary: Dict[str, Any]) -> None:
             f"± {100 * probe['top1_sd']:.1f} %{beside}"
         )
     print(f"kNN (k=20) top-1: {100 * summary['metrics']['knn_top1']:.1f} %")
-    for fraction, result in summary["metrics"].get("finetuned", {}).items():
-        print(
-            f"fine-tuned, {float(fraction):.0%} labels: top-1 {100 * result['top1_mean']:.1f} "
-            f"± {100 * result['top1_sd']:.1f} %"
-        )
+    for kind in ("finetuned", "distilled"):
+        for fraction, result in summary["metrics"].get(kind, {}).items():
+            print(
+                f"{'fine-tuned' if kind == 'finetuned' else kind}, {float(fraction):.0%} labels: top-1 "
+                f"{100 * result['top1_mean']:.1f} ± {100 * result['top1_sd']:.1f} %"
+            )
     classifier = summary["metrics"].get("classifier")
     if classifier:
+        taught = f", distilled on {classifier['distilled_images']} images" if classifier["distilled_images"] else ""
         print(
-            f"classifier (SavedModel, fine-tuned on all {classifier['labels_used']} train labels, "
+            f"classifier (SavedModel, fine-tuned on all {classifier['labels_used']} train labels{taught}, "
             f"test top-1 {100 * classifier['top1']:.1f} %): {classifier['model']}"
         )
         pushed = (

@@ -1,0 +1,87 @@
+"""Benchmark: fine-tuning and distillation settings, chosen on held-out train labels, never on test.
+
+For one finished `simclr-tfx run` (its examples, Transform graph and the Trainer's final checkpoint)
+it runs FineTuner's scoring (`components/classifier/finetuner.py` `score_fraction`) once per
+variant: fine-tune on each label draw's subset (and, with `distill`, distil a student on every train
+and unlabelled image), then score on the train images outside the subset (`heldout`, the figure to
+choose by) and on test (beside it). Variants are `finetune:` settings over the base config's:
+  shipped:   the base config's `finetune` as it is;
+  distill:   plus `distill: {}` (SimCLR v2 self-distillation, 10 epochs at temperature 1);
+  distill_long: plus `distill: {epochs: 30}`.
+Writes bench/results/finetune_levers.json (reruns add to it); the last line printed is the JSON.
+
+    python bench/finetune_levers.py RUN_OUTPUT [--config local] [--variants distill] [--fraction 0.1] [--draws 2]
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+from trainer import runtime  # noqa: E402
+
+runtime.configure()
+
+import numpy as np  # noqa: E402
+from serving_size import artifact  # noqa: E402
+
+from components.classifier.finetuner import Classifiers, FinetuneSettings, score_fraction  # noqa: E402
+from components.evaluation.labelled_examples import LabelledSplits  # noqa: E402
+from pipeline.config import load_config  # noqa: E402
+from shared import contract  # noqa: E402
+from trainer.train import FINAL_CHECKPOINT  # noqa: E402
+
+RESULTS = pathlib.Path(__file__).parent / "results"
+VARIANTS = {"shipped": {}, "distill": {"distill": {}}, "distill_long": {"distill": {"epochs": 30}}}
+
+
+def figures(summary) -> dict:
+    return {
+        "heldout_top1_mean": round(float(np.mean(summary.heldout_top1_per_draw)), 4),
+        "heldout_top1_per_draw": [round(value, 4) for value in summary.heldout_top1_per_draw],
+        "test_top1_mean": round(summary.top1_mean, 4),
+        "test_top1_per_draw": [round(value, 4) for value in summary.top1_per_draw],
+        "steps": summary.steps,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_output", type=pathlib.Path)
+    parser.add_argument("--config", default="local")
+    parser.add_argument("--variants", default="distill")
+    parser.add_argument("--fraction", type=float, default=0.1)
+    parser.add_argument("--draws", type=int, default=2)
+    args = parser.parse_args()
+    config = load_config(args.config)
+    root = args.run_output / "pipeline_root"
+    examples = artifact(root, "ImageExampleGen/examples", "")
+    checkpoint = str(artifact(root, "Trainer/model_run", "") / FINAL_CHECKPOINT)
+    data = LabelledSplits(
+        str(examples), str(artifact(root, "Transform/transform_graph", "")), contract.TRAIN_SPLIT, config.eval_split
+    )
+    classes = json.loads((examples / contract.INGEST_REPORT_FILE).read_text())["classes"]
+    path = RESULTS / "finetune_levers.json"
+    results = json.loads(path.read_text()) if path.exists() else {}
+    for name in args.variants.split(","):
+        finetune = config.finetune.model_copy(update={"label_draws": args.draws}) if config.finetune else None
+        settings = FinetuneSettings.model_validate(
+            {
+                "eval_split": config.eval_split,
+                "training": config.training.model_dump(),
+                "finetune": {**finetune.model_dump(), **VARIANTS[name]},
+            }
+        )
+        finetuned, distilled = score_fraction(Classifiers(data, settings, checkpoint, len(classes)), args.fraction)
+        row = {"finetuned": figures(finetuned), "distilled": figures(distilled) if distilled else None}
+        results.setdefault(args.config, {})[f"{name}@{args.fraction:g}"] = row
+        RESULTS.mkdir(exist_ok=True)
+        path.write_text(json.dumps(results, indent=2))
+        print(f"{name}: {json.dumps(row)}", file=sys.stderr, flush=True)
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
