@@ -7,7 +7,9 @@ and unlabelled image), then score on the train images outside the subset (`heldo
 choose by) and on test (beside it). Variants are `finetune:` settings over the base config's:
   shipped:   the base config's `finetune` as it is;
   distill:   plus `distill: {}` (SimCLR v2 self-distillation, 10 epochs at temperature 1);
-  distill_long: plus `distill: {epochs: 30}`.
+  distill_long: plus `distill: {epochs: 30}`;
+  lp_ft:     plus `probe_steps: 100` (LP-FT: the linear layer alone first, Kumar et al. 2022);
+  lp_ft_300: plus `probe_steps: 300`.
 Writes bench/results/finetune_levers.json (reruns add to it); the last line printed is the JSON.
 
     python bench/finetune_levers.py RUN_OUTPUT [--config local] [--variants distill] [--fraction 0.1] [--draws 2]
@@ -34,7 +36,13 @@ from shared import contract  # noqa: E402
 from trainer.train import FINAL_CHECKPOINT  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).parent / "results"
-VARIANTS = {"shipped": {}, "distill": {"distill": {}}, "distill_long": {"distill": {"epochs": 30}}}
+VARIANTS = {
+    "shipped": {},
+    "distill": {"distill": {}},
+    "distill_long": {"distill": {"epochs": 30}},
+    "lp_ft": {"probe_steps": 100},
+    "lp_ft_300": {"probe_steps": 300},
+}
 
 
 def figures(summary) -> dict:

@@ -11,6 +11,8 @@ Each loop runs in its own process. "ours" runs as shipped, with oneDNN CPU kerne
 on (trainer/runtime.py); "seed" runs under TensorFlow's defaults, as the notebook
 does, and again with oneDNN on, so the gain from the backend and the gain from
 the loop can be told apart (ratio and ratio_same_backend).
+"ours" runs again under mixed bfloat16 (`training.bf16: on`): `bf16_speedup`, with whether this CPU
+computes bfloat16 natively (`cpu_native_bf16`: AVX-512 BF16 or AMX; elsewhere it is emulated).
 It also reports achieved GFLOP/s (bench/flops.py: the profiler's count of a forward
 pass per view, x 3 for forward + backward) against the best float32 matmul peak measured in the run.
 Writes bench/results/train_throughput.json; the last line printed is its JSON.
@@ -39,21 +41,25 @@ from trainer_inputs import (
 
 from trainer import data  # noqa: E402
 from trainer.config import TrainingConfig  # noqa: E402
+from trainer.distribute import cpu_has_native_bf16  # noqa: E402
 from trainer.model import SimCLR  # noqa: E402
 from trainer.resnet import build_resnet  # noqa: E402
+from trainer.train import configure_precision  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 
 
-def ours(files, size: int, batch: int, warmup: int, steps: int):
+def ours(files, size: int, batch: int, warmup: int, steps: int, bf16: bool = False):
     config = TrainingConfig.model_validate(
         {
             "encoder": {"depth": 18, "image_size": size, "stem": "imagenet"},
             "batch_size": batch,
             "sync_batch_norm": False,
             "shuffle_buffer": 1024,
+            "bf16": "on" if bf16 else "off",
         }
     )
+    configure_precision(config, tf.distribute.get_strategy())
     model = SimCLR.create(config, tf.distribute.get_strategy(), [0.45] * 3, [0.25] * 3, 10, 1000)
     iterator = iter(data.pretraining_dataset(files, FEATURE_SPEC, config, num_images=data.count_records(files)))
     rate = images_per_s(lambda: float(model.train_step(iterator)[0]), warmup, steps, 2 * batch)
@@ -138,7 +144,12 @@ def measure(args) -> dict:
         return {"images_per_s": seed(paths, args.size, args.batch, args.warmup, args.steps), "matmul_peak_gflops": peak}
     with tempfile.TemporaryDirectory() as scratch:
         rate, flops_per_image = ours(
-            write_stored_examples(paths, scratch), args.size, args.batch, args.warmup, args.steps
+            write_stored_examples(paths, scratch),
+            args.size,
+            args.batch,
+            args.warmup,
+            args.steps,
+            args.measure == "bf16",
         )
     return {"images_per_s": rate, "matmul_peak_gflops": peak, "training_flops_per_image": flops_per_image}
 
@@ -187,7 +198,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=1250)
     parser.add_argument("--peak-size", type=int, default=2048, help="side of the square matmuls that find the peak")
     parser.add_argument("--tiny", action="store_true", help="a few small synthetic images and steps; writes no results")
-    parser.add_argument("--measure", choices=["ours", "seed"], help=argparse.SUPPRESS)
+    parser.add_argument("--measure", choices=["ours", "bf16", "seed"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.tiny:
         args.data, args.size, args.batch, args.warmup, args.steps, args.images = "", 32, 8, 1, 1, 32
@@ -197,6 +208,7 @@ def main() -> None:
         return
 
     ours_result = run_worker(args, "ours", onednn="1")  # as shipped: trainer.runtime turns oneDNN on
+    bf16_result = run_worker(args, "bf16", onednn="1")  # the same loop under mixed_bfloat16 (training.bf16: on)
     seed_default = run_worker(args, "seed", onednn="0")  # the notebook as it runs under TensorFlow's defaults
     # The notebook's loop given our backend too (--tiny: the same code, measured once).
     seed_onednn = seed_default if args.tiny else run_worker(args, "seed", onednn="1")
@@ -210,6 +222,9 @@ def main() -> None:
         "ratio": round(ours_rate / seed_default["images_per_s"], 3),
         "seed_same_backend_images_per_s": round(seed_onednn["images_per_s"], 2),
         "ratio_same_backend": round(ours_rate / seed_onednn["images_per_s"], 3),
+        "ours_bf16_images_per_s": round(bf16_result["images_per_s"], 2),
+        "bf16_speedup": round(bf16_result["images_per_s"] / ours_rate, 3),
+        "cpu_native_bf16": cpu_has_native_bf16(),
         "matmul_peak_gflops": round(peak, 1),
         "achieved_gflops": round(achieved, 1),
         "peak_fraction": round(achieved / peak, 3),
@@ -222,7 +237,9 @@ def main() -> None:
     print(
         f"ours {ours_rate:.1f} img/s vs seed {seed_default['images_per_s']:.1f} img/s: {result['ratio']:.2f}x "
         f"({result['ratio_same_backend']:.2f}x against the seed loop on oneDNN too); "
-        f"{achieved:.0f} of {peak:.0f} GFLOP/s ({achieved / peak:.0%} of the matmul peak)"
+        f"{achieved:.0f} of {peak:.0f} GFLOP/s ({achieved / peak:.0%} of the matmul peak); under mixed "
+        f"bfloat16 {result['ours_bf16_images_per_s']:.1f} img/s ({result['bf16_speedup']:.2f}x, native bf16: "
+        f"{result['cpu_native_bf16']})"
     )
     print(json.dumps(result))
 

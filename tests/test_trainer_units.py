@@ -393,6 +393,20 @@ def test_attached_tpu_chips_win_over_tpu_name(monkeypatch):
     assert distribute.tpu_address() == "local"  # chips attached: never the Cloud TPU API
 
 
+def test_native_bf16_is_read_from_the_cpu_flags_and_absent_when_they_cannot_be_read(tmp_path):
+    from trainer import distribute
+
+    avx2 = tmp_path / "avx2"
+    avx2.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512bw\nbugs\t\t: avx512_bf16\n")
+    bf16 = tmp_path / "bf16"
+    bf16.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n")
+    amx = tmp_path / "amx"
+    amx.write_text("flags\t\t: avx2 amx_tile amx_bf16\n")
+    assert not distribute.cpu_has_native_bf16(str(avx2))
+    assert distribute.cpu_has_native_bf16(str(bf16)) and distribute.cpu_has_native_bf16(str(amx))
+    assert not distribute.cpu_has_native_bf16(str(tmp_path / "missing"))
+
+
 def test_the_trainer_names_its_inputs_by_the_data_they_hold_and_takes_its_count_from_ingestion(tmp_path):
     from tfx.types import standard_artifacts
 

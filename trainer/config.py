@@ -217,6 +217,11 @@ class FinetuneConfig(Section):
     serving_size: Optional[PositiveInt] = Field(
         None, description="Side of the classifier's served views (scored and exported); None: the encoder's."
     )
+    # LP-FT (Kumar et al. 2022, arXiv 2202.10054): a linear layer fitted to the frozen features first keeps
+    # fine-tuning's first steps from distorting them with a random layer's gradients.
+    probe_steps: int = Field(
+        0, ge=0, description="LP-FT: steps that train the linear layer alone, the rest frozen, before fine-tuning all."
+    )
     distill: Optional[DistillConfig] = Field(
         None, description="Self-distil each fine-tuned classifier into a student on all train and unlabelled images."
     )

@@ -34,3 +34,17 @@ def select_strategy() -> tf.distribute.Strategy:
 
 def is_tpu(strategy: tf.distribute.Strategy) -> bool:
     return isinstance(strategy, (tf.distribute.TPUStrategy, tf.distribute.experimental.TPUStrategy))
+
+
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})  # Linux's /proc/cpuinfo names for them
+
+
+def cpu_has_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """True when this CPU computes bfloat16 in hardware (AVX-512 BF16 or AMX); elsewhere TensorFlow emulates it,
+    which is slower than float32. False where the flags cannot be read (not Linux)."""
+    try:
+        with open(cpuinfo) as lines:  # a local system file, never an artifact
+            flags = {flag for line in lines if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
+    except OSError:
+        return False
+    return bool(flags & NATIVE_BF16_FLAGS)

@@ -11,9 +11,14 @@ import tensorflow as tf
 import tf_keras as keras
 
 from trainer import supervised
-from trainer.config import FinetuneConfig, TrainingConfig
+from trainer.config import FinetuneConfig, OptimizerConfig, TrainingConfig
 from trainer.model import build_encoder_and_head
 
+# LP-FT's linear layer alone: Adam at a constant 0.01 (a convex problem; LARS's layer-wise trust ratio
+# moves one freshly initialised layer too slowly).
+PROBE_OPTIMIZER = OptimizerConfig(
+    name="adam", base_learning_rate=0.01, lr_scaling="none", weight_decay=0.0, warmup_epochs=0
+)
 HEAD_LAYER_NAMES = ("dense_{}", "bn_{}", "relu_{}")  # trainer/heads.py's layers of one hidden head layer
 
 
@@ -56,6 +61,15 @@ def finetune(
     config = training.model_copy(
         update={"optimizer": settings.optimizer, "batch_size": settings.batch_size, "augment": settings.augment}
     )
+    if settings.probe_steps:  # LP-FT: the linear layer first, on frozen features (BN in inference mode)
+        for layer in classifier.layers[:-1]:
+            layer.trainable = False
+        probing = config.model_copy(update={"optimizer": PROBE_OPTIMIZER})
+        supervised.fit_classifier(
+            classifier, probing, images, count, settings.probe_steps, random_state, "linear layer (LP-FT)"
+        )
+        for layer in classifier.layers:
+            layer.trainable = True
     return supervised.fit_classifier(
         classifier, config, images, count, settings.steps_for(count), random_state, "fine-tuning"
     )
