@@ -10,7 +10,8 @@ choose by) and on test (beside it). Variants are `finetune:` settings over the b
   distill_long: plus `distill: {epochs: 30}`;
   lp_ft:     plus `probe_steps: 100` (LP-FT: the linear layer alone first, Kumar et al. 2022);
   lp_ft_300: plus `probe_steps: 300`.
-Writes bench/results/finetune_levers.json (reruns add to it); the last line printed is the JSON.
+Writes bench/results/finetune_levers.json (reruns add to it; keyed config, then variant@fraction); the
+last line printed is the config's variants as JSON.
 
     python bench/finetune_levers.py RUN_OUTPUT [--config local] [--variants distill] [--fraction 0.1] [--draws 2]
 """
@@ -45,13 +46,24 @@ VARIANTS = {
 }
 
 
-def figures(summary) -> dict:
+def merged(settings: dict, variant: dict) -> dict:
+    """``variant`` over ``settings``, a section over the section it names (a config's own distill stays)."""
     return {
-        "heldout_top1_mean": round(float(np.mean(summary.heldout_top1_per_draw)), 4),
-        "heldout_top1_per_draw": [round(value, 4) for value in summary.heldout_top1_per_draw],
-        "test_top1_mean": round(summary.top1_mean, 4),
-        "test_top1_per_draw": [round(value, 4) for value in summary.top1_per_draw],
-        "steps": summary.steps,
+        key: {**(settings.get(key) or {}), **value} if isinstance(value, dict) else value
+        for key, value in {**settings, **variant}.items()
+    }
+
+
+def figures(kind: str, summary) -> dict:
+    """A ProbeSummary's held-out and test top-1 (mean and per draw) and steps, keyed ``<kind>_...``."""
+    if summary is None:
+        return {f"{kind}_heldout_top1_mean": None, f"{kind}_test_top1_mean": None}
+    return {
+        f"{kind}_heldout_top1_mean": round(float(np.mean(summary.heldout_top1_per_draw)), 4),
+        f"{kind}_heldout_top1_per_draw": [round(value, 4) for value in summary.heldout_top1_per_draw],
+        f"{kind}_test_top1_mean": round(summary.top1_mean, 4),
+        f"{kind}_test_top1_per_draw": [round(value, 4) for value in summary.top1_per_draw],
+        f"{kind}_steps": summary.steps,
     }
 
 
@@ -62,7 +74,12 @@ def main() -> None:
     parser.add_argument("--variants", default="distill")
     parser.add_argument("--fraction", type=float, default=0.1)
     parser.add_argument("--draws", type=int, default=2)
+    parser.add_argument(
+        "--tiny", action="store_true", help="the smoke config, distillation, one draw; writes no results"
+    )
     args = parser.parse_args()
+    if args.tiny:
+        args.config, args.variants, args.draws, args.fraction = "smoke", "distill", 1, 0.5
     config = load_config(args.config)
     root = args.run_output / "pipeline_root"
     examples = artifact(root, "ImageExampleGen/examples", "")
@@ -72,23 +89,24 @@ def main() -> None:
     )
     classes = json.loads((examples / contract.INGEST_REPORT_FILE).read_text())["classes"]
     path = RESULTS / "finetune_levers.json"
-    results = json.loads(path.read_text()) if path.exists() else {}
+    results = json.loads(path.read_text()) if path.exists() and not args.tiny else {}
     for name in args.variants.split(","):
         finetune = config.finetune.model_copy(update={"label_draws": args.draws}) if config.finetune else None
         settings = FinetuneSettings.model_validate(
             {
                 "eval_split": config.eval_split,
                 "training": config.training.model_dump(),
-                "finetune": {**finetune.model_dump(), **VARIANTS[name]},
+                "finetune": merged(finetune.model_dump(), VARIANTS[name]),
             }
         )
         finetuned, distilled = score_fraction(Classifiers(data, settings, checkpoint, len(classes)), args.fraction)
-        row = {"finetuned": figures(finetuned), "distilled": figures(distilled) if distilled else None}
+        row = {**figures("finetuned", finetuned), **figures("distilled", distilled)}
         results.setdefault(args.config, {})[f"{name}@{args.fraction:g}"] = row
-        RESULTS.mkdir(exist_ok=True)
-        path.write_text(json.dumps(results, indent=2))
+        if not args.tiny:
+            RESULTS.mkdir(exist_ok=True)
+            path.write_text(json.dumps(results, indent=2))
         print(f"{name}: {json.dumps(row)}", file=sys.stderr, flush=True)
-    print(json.dumps(results))
+    print(json.dumps({"config": args.config, "variants": results[args.config]}))
 
 
 if __name__ == "__main__":

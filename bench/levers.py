@@ -11,9 +11,10 @@ Variants:
   debiased:       the debiased loss (Chuang et al. 2020) with tau+ = 0.2, five balanced classes;
   temperature_04: NT-Xent at temperature 0.4, not 0.2;
   weight_decay:   weight decay 1e-4 (SimCLR v2's code), not 1e-6.
-Writes bench/results/levers.json after every run (reruns add to it); the last line printed is its JSON.
+Writes bench/results/levers.json after every run (reruns add to it; keyed base, then variant@seed); the
+last line printed is the base's runs as JSON.
 
-    python bench/levers.py [--base local] [--variants base,debiased] [--seeds 0,1] [--data PATH]
+    python bench/levers.py [--base local] [--variants base,debiased] [--seeds 0,1] [--data PATH] [--workdir DIR]
 """
 
 import argparse
@@ -59,7 +60,14 @@ def run_variant(base: str, variant: str, seed: int, data: str, workdir: pathlib.
         raise SystemExit(f"variant {variant} seed {seed} failed (exit {result.returncode}); see its output above")
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     heldout = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "serving_size.py"), str(workdir / "run"), "--sizes", str(heldout_size)],
+        [
+            sys.executable,
+            str(ROOT / "bench" / "serving_size.py"),
+            str(workdir / "run"),
+            "--sizes",
+            str(heldout_size),
+            "--print-only",
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -81,29 +89,33 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "imagenet-5-categories"))
     parser.add_argument("--workdir", default="", help="the shared run folder (default: a new scratch folder)")
+    parser.add_argument("--tiny", action="store_true", help="the smoke config, one variant and seed; writes no results")
     args = parser.parse_args()
+    if args.tiny:
+        args.base, args.variants, args.seeds = "smoke", "debiased", "0"
     sys.path.insert(0, str(ROOT))
     from pipeline.config import load_config
 
     heldout_size = load_config(args.base).training.encoder.serving_size
     workdir = pathlib.Path(args.workdir or tempfile.mkdtemp(prefix="levers-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / "levers.json"
+    results_dir = workdir if args.tiny else RESULTS
+    results_dir.mkdir(exist_ok=True)
+    path = results_dir / "levers.json"
     results = json.loads(path.read_text()) if path.exists() else {}
     table = results.setdefault(args.base, {})
     for seed in [int(seed) for seed in args.seeds.split(",")]:
         for variant in [name.strip() for name in args.variants.split(",") if name.strip()]:
             print(f"== {args.base} {variant} seed {seed}", file=sys.stderr, flush=True)
             row = run_variant(args.base, variant, seed, args.data, workdir, heldout_size)
-            table.setdefault(variant, {})[str(seed)] = row
+            table[f"{variant}@{seed}"] = row
             path.write_text(json.dumps(results, indent=2))
             print(
                 f"{variant:<15} seed {seed}: held-out train @10% {100 * row['heldout_top1_10pct_mean']:.1f} %, "
                 f"test @10% {100 * row['test_top1_10pct_mean']:.1f} %, {row['run_s'] / 60:.1f} min",
                 flush=True,
             )
-    print(json.dumps(results))
+    print(json.dumps({"base": args.base, "runs": table}))
 
 
 if __name__ == "__main__":

@@ -78,6 +78,7 @@ def main() -> None:
     parser.add_argument("--examples", default="")
     parser.add_argument("--transform", default="")
     parser.add_argument("--tiny", action="store_true", help="one small size; writes no results")
+    parser.add_argument("--print-only", action="store_true", help="prints the JSON line, writes no results file")
     args = parser.parse_args()
     if args.tiny:
         args.sizes = "32"
@@ -115,7 +116,7 @@ def main() -> None:
             f"kNN {100 * row['knn_top1']:.1f} %",
             flush=True,
         )
-    if not args.tiny:
+    if not (args.tiny or args.print_only):
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "serving_size.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results))

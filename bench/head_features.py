@@ -1,0 +1,95 @@
+"""Benchmark: which layer to probe, the encoder's output h or the projection head's first layer g1 or [h; g1].
+
+SimCLR v2 (Chen et al. 2020b, section 2) finds that the head's middle layer can hold better features
+than the encoder's output; the seed's README reports +8 points on this dataset from probing after
+the head's first layer. For a finished `simclr-tfx run` (several Trainer executions may share its
+output folder, as bench/levers.py's runs do) it rebuilds encoder and head from each execution's final
+checkpoint, encodes the train images' centre crops at the serving size, and scores 10 %-label probes
+on each feature set, each on the other 90 % of train (5 label draws, as bench/serving_size.py): a
+choice made on held-out train labels, never on test.
+Writes bench/results/head_features.json (reruns add to it); the last line printed is the JSON.
+
+    python bench/head_features.py RUN_OUTPUT [--config local] [--runs 8,20]
+
+RUN_OUTPUT is the run's --output folder; --runs picks Trainer executions (default: the newest).
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+from trainer import runtime  # noqa: E402
+
+runtime.configure()
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tensorflow_transform as tft  # noqa: E402
+import tf_keras as keras  # noqa: E402
+from serving_size import artifact, heldout_top1, stored_split  # noqa: E402
+
+from components.evaluation.labelled_examples import channel_statistics, split_files  # noqa: E402
+from pipeline.config import load_config  # noqa: E402
+from trainer import augment  # noqa: E402
+from trainer.finetune import HEAD_LAYER_NAMES  # noqa: E402
+from trainer.model import build_encoder_and_head  # noqa: E402
+from trainer.train import FINAL_CHECKPOINT  # noqa: E402
+
+RESULTS = pathlib.Path(__file__).parent / "results"
+
+
+def features(training, channel_stats, checkpoint: str, stored: np.ndarray, size: int):
+    """(h [n, d], g1 [n, w]) of each stored image's centre crop at ``size``."""
+    encoder, head = build_encoder_and_head(training, *channel_stats)
+    tf.train.Checkpoint(encoder=encoder, head=head).read(checkpoint).expect_partial().assert_existing_objects_matched()
+    g1 = encoder.output
+    for name in HEAD_LAYER_NAMES:  # g's first layer: dense, BN, ReLU
+        g1 = head.get_layer(name.format(0))(g1)
+    both = keras.Model(encoder.input, [encoder.output, g1])
+    views = tf.data.Dataset.from_tensor_slices(stored).map(lambda png: augment.served_view(png, size)).batch(64)
+    h, g1 = zip(*[(a.numpy(), b.numpy()) for a, b in (both(batch, training=False) for batch in views)])
+    return np.concatenate(h), np.concatenate(g1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_output", type=pathlib.Path)
+    parser.add_argument("--config", default="local")
+    parser.add_argument("--runs", default="")
+    parser.add_argument("--tiny", action="store_true", help="the smoke config's newest run; writes no results")
+    args = parser.parse_args()
+    if args.tiny:
+        args.config, args.runs = "smoke", ""
+    training = load_config(args.config).training
+    root = args.run_output / "pipeline_root"
+    examples = str(artifact(root, "ImageExampleGen/examples", ""))
+    transform_layer = tft.TFTransformOutput(
+        str(artifact(root, "Transform/transform_graph", ""))
+    ).transform_features_layer()
+    channel_stats = channel_statistics(split_files(examples, "train"), transform_layer)
+    stored, labels, keys = stored_split(transform_layer, examples, "train")
+    path = RESULTS / "head_features.json"
+    results = json.loads(path.read_text()) if path.exists() and not args.tiny else {}
+    for run in args.runs.split(",") if args.runs else [""]:
+        folder = artifact(root, "Trainer/model_run", run)
+        h, g1 = features(training, channel_stats, str(folder / FINAL_CHECKPOINT), stored, training.encoder.serving_size)
+        row = {}
+        for name, x in {"h": h, "g1": g1, "h_g1": np.concatenate([h, g1], axis=1)}.items():
+            row[f"{name}_heldout_top1_10pct_mean"] = round(float(np.mean(heldout_top1(x, labels, keys))), 4)
+            row[f"{name}_dim"] = int(x.shape[1])
+        results[f"{args.run_output}:{folder.name}"] = row
+        if not args.tiny:
+            RESULTS.mkdir(exist_ok=True)
+            path.write_text(json.dumps(results, indent=2))
+        print(
+            f"run {folder.name}: held-out train @10% "
+            + ", ".join(f"{name} {100 * row[f'{name}_heldout_top1_10pct_mean']:.1f} %" for name in ("h", "g1", "h_g1"))
+        )
+    print(json.dumps({"runs": results}))
+
+
+if __name__ == "__main__":
+    main()
