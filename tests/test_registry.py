@@ -292,6 +292,22 @@ def test_the_vertex_fake_names_resources_by_project_number_and_refuses_an_alias_
         client.merge_version_aliases(name=f"{PARENT}@1", version_aliases=["-default"])
 
 
+def test_the_classifier_is_a_second_vertex_model_labelled_with_the_encoder_version_it_came_from(vertex_api, exported):
+    from pipeline.config import RegistryConfig
+
+    config = RegistryConfig(model_name="encoder")
+    encoder = vertex_registry(config.model_name)
+    classifier = vertex_registry(config.for_classifier().model_name)
+    for run in range(2):
+        encoder_version = encoder.push(exported(f"encoder-{run}"), version_metadata(0.6), make_champion=True)
+    classifier.push(exported("classifier"), version_metadata(0.7, encoder_version=encoder_version), True)
+    model = classifier._client().get_model(name=f"{classifier.parent_model}@champion")
+    assert model.name.endswith(f"/models/{config.for_classifier().model_name}") and model.version_id == "1"
+    assert model.labels["encoder-version"] == encoder_version == "2"
+    assert encoder.champion().version == "2" and classifier.champion().version == "1"  # aliases apart per model
+    assert [version.version for version in encoder.list_versions()] == ["1", "2"]
+
+
 def test_a_second_vertex_champion_keeps_the_first_as_previous_and_undeploys_it_once_traffic_moved(vertex_api, exported):
     from google.cloud import aiplatform_v1
 

@@ -537,6 +537,27 @@ def test_the_supervised_baseline_compiles_into_the_vertex_dag(tmp_path):
     assert baseline_input == {"producerTask": "SupervisedBaseline", "outputArtifactKey": "baseline"}
 
 
+def test_the_classifier_compiles_into_the_vertex_dag_and_is_pushed_after_the_encoder_under_the_same_gate(tmp_path):
+    config = write_yaml(
+        tmp_path / "classifier.yaml", {**vertex_settings("gpu"), "finetune": {"min_steps": 5, "max_steps": 5}}
+    )
+    spec_path = tmp_path / "spec.json"
+    assert run_cli("compile", "--config", config, "--output", str(spec_path))[0] == 0
+    compiled_tasks = tasks(json.loads(spec_path.read_text()))
+    assert sorted(compiled_tasks["FineTuner"]["dependentTasks"]) == ["ImageExampleGen", "Trainer", "Transform"]
+    pusher = compiled_tasks["ClassifierPusher"]
+    assert pusher["inputs"]["artifacts"]["encoder_push"]["taskOutputArtifact"] == {
+        "producerTask": "RegistryPusher",
+        "outputArtifactKey": "pushed_model",
+    }
+    for task in ("Blesser", "RegistryPusher", "ClassifierBlesser", "ClassifierPusher"):
+        assert (
+            compiled_tasks[task]["triggerPolicy"]["condition"]
+            == compiled_tasks["Blesser"]["triggerPolicy"]["condition"]
+        )
+        assert "DataFingerprint" in compiled_tasks[task]["dependentTasks"]
+
+
 @pytest.mark.parametrize("argv", [["submit"], ["schedule", "create"], ["schedule", "list"]])
 def test_submitting_or_scheduling_without_credentials_says_how_to_log_in(compiled, tmp_path, monkeypatch, capsys, argv):
     from pipeline.cloud_errors import CREDENTIALS
