@@ -1,10 +1,11 @@
-"""Benchmark: which layer to probe, the encoder's output h or the projection head's first layer g1 or [h; g1].
+"""Benchmark: which features to probe: the encoder's h, the head's first layer g1, [h; g1], h with BN re-estimated.
 
 SimCLR v2 (Chen et al. 2020b, section 2) finds that the head's middle layer can hold better features
 than the encoder's output; the seed's README reports +8 points on this dataset from probing after
 the head's first layer. For a finished `simclr-tfx run` (several Trainer executions may share its
 output folder, as bench/levers.py's runs do) it rebuilds encoder and head from each execution's final
-checkpoint, encodes the train images' centre crops at the serving size, and scores 10 %-label probes
+checkpoint, encodes the train images' centre crops at the serving size (`h_bn`: after the encoder's BN
+statistics are re-estimated on those crops, "precise BN" at the serving size), and scores 10 %-label probes
 on each feature set, each on the other 90 % of train (5 label draws, as bench/serving_size.py): a
 choice made on held-out train labels, never on test.
 Writes bench/results/head_features.json (reruns add to it); the last line printed is the JSON.
@@ -41,8 +42,9 @@ from trainer.train import FINAL_CHECKPOINT  # noqa: E402
 RESULTS = pathlib.Path(__file__).parent / "results"
 
 
-def features(training, channel_stats, checkpoint: str, stored: np.ndarray, size: int):
-    """(h [n, d], g1 [n, w]) of each stored image's centre crop at ``size``."""
+def features(training, channel_stats, checkpoint: str, stored: np.ndarray, size: int) -> dict:
+    """{h [n, d], g1 [n, w], h_bn [n, d]} of each stored image's centre crop at ``size``; h_bn is h after the
+    encoder's BN statistics are re-estimated on these crops."""
     encoder, head = build_encoder_and_head(training, *channel_stats)
     tf.train.Checkpoint(encoder=encoder, head=head).read(checkpoint).expect_partial().assert_existing_objects_matched()
     g1 = encoder.output
@@ -51,7 +53,22 @@ def features(training, channel_stats, checkpoint: str, stored: np.ndarray, size:
     both = keras.Model(encoder.input, [encoder.output, g1])
     views = tf.data.Dataset.from_tensor_slices(stored).map(lambda png: augment.served_view(png, size)).batch(64)
     h, g1 = zip(*[(a.numpy(), b.numpy()) for a, b in (both(batch, training=False) for batch in views)])
-    return np.concatenate(h), np.concatenate(g1)
+    reestimate_batch_norm(encoder, views)
+    h_bn = np.concatenate([encoder(batch, training=False).numpy() for batch in views])
+    return {"h": np.concatenate(h), "g1": np.concatenate(g1), "h_bn": h_bn}
+
+
+def reestimate_batch_norm(model, views) -> None:
+    """Every BN layer's moving mean and variance set to their averages over ``views``' batches at the serving
+    size ("precise BN"): the training crops' statistics differ from those of whole images at another size."""
+    layers = [layer for layer in model.submodules if hasattr(layer, "moving_mean")]
+    momenta = [layer.momentum for layer in layers]
+    for count, batch in enumerate(views, start=1):
+        for layer in layers:
+            layer.momentum = 1.0 - 1.0 / count  # a running mean over the batches so far
+        model(batch, training=True)
+    for layer, momentum in zip(layers, momenta):
+        layer.momentum = momentum
 
 
 def main() -> None:
@@ -75,9 +92,10 @@ def main() -> None:
     results = json.loads(path.read_text()) if path.exists() and not args.tiny else {}
     for run in args.runs.split(",") if args.runs else [""]:
         folder = artifact(root, "Trainer/model_run", run)
-        h, g1 = features(training, channel_stats, str(folder / FINAL_CHECKPOINT), stored, training.encoder.serving_size)
+        sets = features(training, channel_stats, str(folder / FINAL_CHECKPOINT), stored, training.encoder.serving_size)
+        sets["h_g1"] = np.concatenate([sets["h"], sets["g1"]], axis=1)
         row = {}
-        for name, x in {"h": h, "g1": g1, "h_g1": np.concatenate([h, g1], axis=1)}.items():
+        for name, x in sets.items():
             row[f"{name}_heldout_top1_10pct_mean"] = round(float(np.mean(heldout_top1(x, labels, keys))), 4)
             row[f"{name}_dim"] = int(x.shape[1])
         results[f"{args.run_output}:{folder.name}"] = row
@@ -86,7 +104,7 @@ def main() -> None:
             path.write_text(json.dumps(results, indent=2))
         print(
             f"run {folder.name}: held-out train @10% "
-            + ", ".join(f"{name} {100 * row[f'{name}_heldout_top1_10pct_mean']:.1f} %" for name in ("h", "g1", "h_g1"))
+            + ", ".join(f"{name} {100 * row[f'{name}_heldout_top1_10pct_mean']:.1f} %" for name in sets)
         )
     print(json.dumps({"runs": results}))
 

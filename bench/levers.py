@@ -6,7 +6,7 @@ Trainer runs anew) and scores the new encoder as bench/serving_size.py does at t
 size: 10 %-label probes on 5 label draws, each scored on the other 90 % of train (`heldout`). The
 test split's 10 % probe of the same run (LinearEval) is written beside it, not chosen by.
 Variants:
-  base:           the base config as shipped;
+  base:           the base config as shipped, in float32 (every variant but bf16 is);
   bf16:           mixed bfloat16 training (img/s is bench/train_throughput.py's; here: quality);
   debiased:       the debiased loss (Chuang et al. 2020) with tau+ = 0.2, five balanced classes;
   temperature_04: NT-Xent at temperature 0.4, not 0.2;
@@ -41,7 +41,8 @@ VARIANTS = {
 def config_file(base: str, variant: str, seed: int, scratch: pathlib.Path) -> pathlib.Path:
     settings = {**VARIANTS[variant], "extends": base, "pipeline_name": f"levers-{base}", "finetune": None}
     training = settings.setdefault("training", {})
-    settings["training"] = {**training, "random_state": seed}
+    # float32 unless the variant says otherwise, whatever `bf16: auto` picks on this CPU
+    settings["training"] = {"bf16": "off", **training, "random_state": seed}
     path = scratch / f"{variant}-{seed}.yaml"
     path.write_text(yaml.safe_dump(settings))
     return path

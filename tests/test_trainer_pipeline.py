@@ -231,6 +231,7 @@ def test_a_bf16_trained_encoder_is_served_in_float32_with_the_embeddings_it_trai
     assert int(model.optimizer.iterations) == 2
     trained_convs = {m.compute_dtype for m in model.encoder.submodules if isinstance(m, keras.layers.Conv2D)}
     assert trained_convs == {"bfloat16"}  # as it trained
+    assert keras.mixed_precision.global_policy().name == "float32"  # what runs next in this process is float32
     export_encoder(model, transform_dir, str(tmp_path / "export"))
 
     assert conv_dtypes(str(tmp_path / "export")) == {tf.float32.as_datatype_enum}

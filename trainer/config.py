@@ -217,6 +217,9 @@ class FinetuneConfig(Section):
     serving_size: Optional[PositiveInt] = Field(
         None, description="Side of the classifier's served views (scored and exported); None: the encoder's."
     )
+    image_size: Optional[PositiveInt] = Field(
+        None, description="Side of fine-tuning's (and distillation's) training crops; None: the pretraining's."
+    )
     # LP-FT (Kumar et al. 2022, arXiv 2202.10054): a linear layer fitted to the frozen features first keeps
     # fine-tuning's first steps from distorting them with a random layer's gradients.
     probe_steps: int = Field(

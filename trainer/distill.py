@@ -12,7 +12,7 @@ import tf_keras as keras
 
 from trainer import supervised
 from trainer.config import FinetuneConfig, TrainingConfig
-from trainer.finetune import build_classifier
+from trainer.finetune import build_classifier, finetuning_config
 
 
 class Distiller(keras.Model):
@@ -56,9 +56,7 @@ def distill(
     keras.utils.set_random_seed(random_state)
     num_classes = int(teacher.output_shape[-1])
     student = build_classifier(training, channel_stats, num_classes, settings.head_layers, checkpoint)
-    config = training.model_copy(
-        update={"optimizer": settings.optimizer, "batch_size": settings.batch_size, "augment": settings.augment}
-    )
+    config = finetuning_config(training, settings)
     distiller = Distiller(student, teacher, distillation.temperature)
     run = (count, distillation.steps_for(count, settings.batch_size), random_state)
     return supervised.fit_on_views(

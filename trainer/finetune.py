@@ -58,9 +58,7 @@ def finetune(
     """The pretrained classifier fine-tuned on ``count`` (stored PNG bytes, label id) pairs."""
     keras.utils.set_random_seed(random_state)
     classifier = build_classifier(training, channel_stats, num_classes, settings.head_layers, checkpoint)
-    config = training.model_copy(
-        update={"optimizer": settings.optimizer, "batch_size": settings.batch_size, "augment": settings.augment}
-    )
+    config = finetuning_config(training, settings)
     if settings.probe_steps:  # LP-FT: the linear layer first, on frozen features (BN in inference mode)
         for layer in classifier.layers[:-1]:
             layer.trainable = False
@@ -72,4 +70,17 @@ def finetune(
             layer.trainable = True
     return supervised.fit_classifier(
         classifier, config, images, count, settings.steps_for(count), random_state, "fine-tuning"
+    )
+
+
+def finetuning_config(training: TrainingConfig, settings: FinetuneConfig) -> TrainingConfig:
+    """The pretraining's settings with fine-tuning's optimiser, batch, views and crop size (the architecture stays)."""
+    encoder = training.encoder.model_copy(update={"image_size": settings.image_size or training.encoder.image_size})
+    return training.model_copy(
+        update={
+            "optimizer": settings.optimizer,
+            "batch_size": settings.batch_size,
+            "augment": settings.augment,
+            "encoder": encoder,
+        }
     )

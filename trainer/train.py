@@ -71,7 +71,16 @@ def pretrain(
     deleted: with no checkpoint in ``checkpoint_dir``, training restores its final checkpoint.
     """
     strategy = strategy or distribute.select_strategy()
+    previous = keras.mixed_precision.global_policy()
     configure_precision(config, strategy)
+    try:  # the steps after it in this process (LocalDagRunner's FineTuner, say) build float32 models
+        return _train(config, inputs, checkpoint_dir, log_dir, strategy, tensorboard_dir or log_dir, finished_run)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _train(config, inputs, checkpoint_dir, log_dir, strategy, tensorboard_dir, finished_run) -> SimCLR:
+    """pretrain's loop, under the precision it set."""
     keras.utils.set_random_seed(config.random_state)  # the same initial weights on every run of a config
     mean, std = data.channel_statistics(inputs.train_files, inputs.feature_spec)
     num_images = inputs.num_train_images or data.count_records(inputs.train_files)
@@ -81,7 +90,7 @@ def pretrain(
     saver.restore(finished_run)
     history = saver.history
     iterator = _input_iterator(config, inputs, strategy, num_images, steps_per_epoch, total_steps, saver.step)
-    writer = tf.summary.create_file_writer(tensorboard_dir or log_dir)
+    writer = tf.summary.create_file_writer(tensorboard_dir)
     started, start_step = time.monotonic(), saver.step
     while saver.step < total_steps:
         record = _train_epoch(model, iterator, saver, config, steps_per_epoch, total_steps)
