@@ -407,6 +407,21 @@ def test_native_bf16_is_read_from_the_cpu_flags_and_absent_when_they_cannot_be_r
     assert not distribute.cpu_has_native_bf16(str(tmp_path / "missing"))
 
 
+def test_bf16_auto_is_on_for_a_cpu_with_native_bf16_and_off_where_it_is_emulated_or_a_gpu_trains(monkeypatch):
+    from trainer import distribute, train
+
+    native, gpus = [True], []
+    monkeypatch.setattr(distribute, "cpu_has_native_bf16", lambda: native[0])
+    monkeypatch.setattr(train.tf.config, "list_logical_devices", lambda kind=None: gpus if kind == "GPU" else [])
+    strategy = tf.distribute.get_strategy()
+    auto, on, off = (TrainingConfig(bf16=value) for value in ("auto", "on", "off"))
+    assert train.uses_bf16(auto, strategy) and train.uses_bf16(on, strategy) and not train.uses_bf16(off, strategy)
+    native[0] = False  # AVX2 only: bfloat16 would be emulated, slower than float32
+    assert not train.uses_bf16(auto, strategy) and train.uses_bf16(on, strategy)
+    native[0], gpus[:] = True, ["GPU:0"]
+    assert not train.uses_bf16(auto, strategy)
+
+
 def test_the_trainer_names_its_inputs_by_the_data_they_hold_and_takes_its_count_from_ingestion(tmp_path):
     from tfx.types import standard_artifacts
 

@@ -102,7 +102,9 @@ class TrainingConfig(Section):
     epochs: int = Field(100, ge=0, description="0 exports the untrained encoder: the random-init baseline.")
     max_steps: Optional[PositiveInt] = Field(None, description="Stops earlier than epochs when set.")
     bf16: Literal["auto", "on", "off"] = Field(
-        "auto", description="Train under mixed bfloat16 (auto: on TPUs only); the export is float32 either way."
+        "auto",
+        description="Train under mixed bfloat16 (auto: on TPUs and on CPUs with native bf16, AVX-512 BF16 or AMX; "
+        "elsewhere it is emulated and slower); the export is float32 either way.",
     )
     sync_batch_norm: bool = Field(True, description="Batch-norm statistics over all replicas.")
     # A checkpoint every N steps or every S seconds, whichever comes first (written in the background).
