@@ -7,6 +7,7 @@ linear probes of the pretrained encoder, it shows what pretraining adds at a lab
 """
 
 import sys
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -109,8 +110,22 @@ def fit_on_views(model: keras.Model, variables, config: TrainingConfig, images, 
     model.compile(optimizer=optimizer, **compile_args)
     batches = augmented_batches(images, count, config, config.batch_size, random_state)
     print(f"{description}, {steps_per_epoch * epochs} steps of {config.batch_size}", file=sys.stderr, flush=True)
-    model.fit(batches, steps_per_epoch=steps_per_epoch, epochs=epochs, verbose=2)
+    model.fit(batches, steps_per_epoch=steps_per_epoch, epochs=epochs, verbose=0, callbacks=[_Progress(epochs)])
     return model
+
+
+class _Progress(keras.callbacks.Callback):
+    """One line per progress epoch on stderr (stdout stays for a command's --json): its metrics and the ETA."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.epochs, self.started = epochs, time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = epoch + 1
+        eta = (time.monotonic() - self.started) / done * (self.epochs - done)
+        metrics = " ".join(f"{name} {value:.4f}" for name, value in (logs or {}).items())
+        print(f"  epoch {done}/{self.epochs} {metrics} ETA {eta:.0f}s", file=sys.stderr, flush=True)
 
 
 def accuracy(classifier: keras.Model, images: tf.data.Dataset, size: int) -> float:
