@@ -9,7 +9,8 @@ distilled students):
   seed:   the seed notebook's recipe at the `local` budget (pipeline/configs/seed.yaml);
   long:   pipeline/configs/long.yaml (at most 3 h on CPU);
   benchmark: `local` plus the supervised baseline (pipeline/configs/benchmark.yaml): the
-          same encoder trained from scratch on the same label fractions, reported beside it.
+          same encoder trained from scratch on the same label fractions, reported beside it;
+  distill: `local` plus `finetune.distill` (each fine-tuned classifier distilled, and the exported one).
 The probe's regularisation is chosen by cross-validation inside the labelled train
 subset, never on test. Writes bench/results/quality.json and keeps each run's
 report.md and PNGs under bench/results/quality/<config>/; the last line printed
@@ -37,6 +38,7 @@ CONFIGS = {
     "seed": ("seed", {}),
     "long": ("long", {}),
     "benchmark": ("benchmark", {}),
+    "distill": ("local", {"finetune": {"distill": {}}}),
     "smoke": ("smoke", {}),  # --tiny: a check that the benchmark runs, not a figure
 }
 
