@@ -160,6 +160,11 @@ class SupervisedBaselineConfig(Section):
     )  # an "epoch" here is a tenth of the steps: one progress line each
 
 
+def bounded_steps(epochs: int, images: int, batch_size: int, min_steps: int, max_steps: int) -> int:
+    """The steps of ``epochs`` passes over ``images`` in batches of ``batch_size``, within min_steps..max_steps."""
+    return max(min_steps, min(max_steps, -(-epochs * images // batch_size)))
+
+
 class DistillConfig(Section):
     """SimCLR v2 self-distillation (Chen et al. 2020b, arXiv 2006.10029, section 2, eq. 3): a student of the
     classifier's architecture learns the fine-tuned teacher's class probabilities at temperature 1 on every
@@ -177,7 +182,7 @@ class DistillConfig(Section):
 
     def steps_for(self, images: int, batch_size: int) -> int:
         """Training steps for ``images`` images: ``epochs`` passes, within min_steps..max_steps."""
-        return max(self.min_steps, min(self.max_steps, -(-self.epochs * images // batch_size)))
+        return bounded_steps(self.epochs, images, batch_size, self.min_steps, self.max_steps)
 
     @model_validator(mode="after")
     def _check(self):
@@ -233,7 +238,7 @@ class FinetuneConfig(Section):
 
     def steps_for(self, images: int) -> int:
         """Training steps for ``images`` labelled images: ``epochs`` passes, within min_steps..max_steps."""
-        return max(self.min_steps, min(self.max_steps, -(-self.epochs * images // self.batch_size)))
+        return bounded_steps(self.epochs, images, self.batch_size, self.min_steps, self.max_steps)
 
     @model_validator(mode="after")
     def _check(self):

@@ -82,11 +82,13 @@ class Classifiers:
 
     def __init__(self, data: LabelledSplits, settings: FinetuneSettings, checkpoint: str, num_classes: int):
         self.data, self.settings, self.checkpoint, self.num_classes = data, settings, checkpoint, num_classes
+        self.distilling = settings.finetune.distill is not None
         self.student_images, self.student_count = data.train_images(), len(data.train_labels)
-        unlabelled, count = data.split_images(contract.UNLABELLED_SPLIT)
-        if unlabelled is not None:  # pretraining's images: train and unlabelled, the labels never read
-            self.student_images = self.student_images.concatenate(unlabelled)
-            self.student_count += count
+        if self.distilling:  # pretraining's images: train and unlabelled, the labels never read
+            unlabelled, count = data.split_images(contract.UNLABELLED_SPLIT)  # counted only when needed
+            if unlabelled is not None:
+                self.student_images = self.student_images.concatenate(unlabelled)
+                self.student_count += count
 
     def finetuned(self, subset, random_state: int):
         """The classifier fine-tuned on the train images at indices ``subset`` (None: all)."""
@@ -114,8 +116,7 @@ class Classifiers:
 
 def score_fraction(classifiers: Classifiers, fraction: float) -> Tuple[ProbeSummary, Optional[ProbeSummary]]:
     """(fine-tuned, distilled or None) classifiers of one label fraction, one per label draw, scored."""
-    data, settings = classifiers.data, classifiers.settings
-    distilling = settings.finetune.distill is not None
+    data, settings, distilling = classifiers.data, classifiers.settings, classifiers.distilling
     teachers, students = _Draws(fraction), _Draws(fraction)
     for draw in range(settings.finetune.label_draws):
         subset = stratified_subset(data.train_labels, fraction, draw, data.train_hashes)
@@ -139,8 +140,7 @@ def evaluate_and_export(
         if students is not None:
             distilled[f"{fraction:g}"] = students
     classifier = classifiers.finetuned(None, settings.training.random_state)
-    distilling = settings.finetune.distill is not None
-    if distilling:
+    if classifiers.distilling:
         classifier = classifiers.distilled(classifier, settings.training.random_state).student
     top1 = supervised.accuracy(classifier, data.test_images, serving_size(settings))
     export_classifier(classifier, classes, transform_graph_uri, serving_size(settings), export_dir)
@@ -149,7 +149,7 @@ def evaluate_and_export(
         distilled=distilled,
         exported_top1=top1,
         exported_labels=int(len(data.train_labels)),
-        exported_distilled_images=classifiers.student_count if distilling else 0,
+        exported_distilled_images=classifiers.student_count if classifiers.distilling else 0,
         blessing_metric=BlessingMetric(label_fraction=1.0, top1_mean=top1),
         classes=list(classes),
         train_images=int(len(data.train_labels)),
