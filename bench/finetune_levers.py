@@ -72,7 +72,7 @@ def figures(kind: str, summary) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_output", type=pathlib.Path)
-    parser.add_argument("--config", default="local")
+    parser.add_argument("--config", default="", help="the run's config, a name or file (default: local; --tiny: smoke)")
     parser.add_argument("--variants", default="distill")
     parser.add_argument("--fraction", type=float, default=0.1)
     parser.add_argument("--draws", type=int, default=2)
@@ -80,8 +80,9 @@ def main() -> None:
         "--tiny", action="store_true", help="the smoke config, distillation, one draw; writes no results"
     )
     args = parser.parse_args()
+    args.config = args.config or ("smoke" if args.tiny else "local")
     if args.tiny:
-        args.config, args.variants, args.draws, args.fraction = "smoke", "distill", 1, 0.5
+        args.variants, args.draws, args.fraction = "distill", 1, 0.5
     config = load_config(args.config)
     root = args.run_output / "pipeline_root"
     examples = artifact(root, "ImageExampleGen/examples", "")

@@ -74,12 +74,13 @@ def reestimate_batch_norm(model, views) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_output", type=pathlib.Path)
-    parser.add_argument("--config", default="local")
+    parser.add_argument("--config", default="", help="the run's config, a name or file (default: local; --tiny: smoke)")
     parser.add_argument("--runs", default="")
     parser.add_argument("--tiny", action="store_true", help="the smoke config's newest run; writes no results")
     args = parser.parse_args()
+    args.config = args.config or ("smoke" if args.tiny else "local")
     if args.tiny:
-        args.config, args.runs = "smoke", ""
+        args.runs = ""
     training = load_config(args.config).training
     root = args.run_output / "pipeline_root"
     examples = str(artifact(root, "ImageExampleGen/examples", ""))

@@ -10,11 +10,16 @@ Variants:
   bf16:           mixed bfloat16 training (img/s is bench/train_throughput.py's; here: quality);
   debiased:       the debiased loss (Chuang et al. 2020) with tau+ = 0.2, five balanced classes;
   temperature_04: NT-Xent at temperature 0.4, not 0.2;
-  weight_decay:   weight decay 1e-4 (SimCLR v2's code), not 1e-6.
+  weight_decay:   weight decay 1e-4 (SimCLR v2's code), not 1e-6;
+  stored_224:     images stored at 224 px, not 128 (serving at 160 px then reads real pixels), in bf16;
+  head_3layer:    a 3-layer projection head (SimCLR v2: 512, 512, 128), in bf16 (probe g1 with
+                  bench/head_features.py).
+The last two train in bf16, as `bf16: auto` does on a native-bf16 CPU: compare them with bf16.
 Writes bench/results/levers.json after every run (reruns add to it; keyed base, then variant@seed); the
 last line printed is the base's runs as JSON.
 
     python bench/levers.py [--base local] [--variants base,debiased] [--seeds 0,1] [--data PATH] [--workdir DIR]
+                           [--pipeline-name NAME]
 """
 
 import argparse
@@ -35,11 +40,13 @@ VARIANTS = {
     "debiased": {"training": {"loss": "debiased", "positive_prior": 0.2}},
     "temperature_04": {"training": {"temperature": 0.4}},
     "weight_decay": {"training": {"optimizer": {"weight_decay": 1e-4}}},
+    "stored_224": {"transform": {"stored_size": 224}, "training": {"bf16": "on"}},
+    "head_3layer": {"training": {"head": {"widths": [512, 512, 128]}, "bf16": "on"}},
 }
 
 
-def config_file(base: str, variant: str, seed: int, scratch: pathlib.Path) -> pathlib.Path:
-    settings = {**VARIANTS[variant], "extends": base, "pipeline_name": f"levers-{base}", "finetune": None}
+def config_file(base: str, variant: str, seed: int, scratch: pathlib.Path, pipeline_name: str) -> pathlib.Path:
+    settings = {**VARIANTS[variant], "extends": base, "pipeline_name": pipeline_name, "finetune": None}
     training = settings.setdefault("training", {})
     # float32 unless the variant says otherwise, whatever `bf16: auto` picks on this CPU
     settings["training"] = {"bf16": "off", **training, "random_state": seed}
@@ -48,10 +55,12 @@ def config_file(base: str, variant: str, seed: int, scratch: pathlib.Path) -> pa
     return path
 
 
-def run_variant(base: str, variant: str, seed: int, data: str, workdir: pathlib.Path, heldout_size: int) -> dict:
+def run_variant(args, variant: str, seed: int, workdir: pathlib.Path, heldout_size: int) -> dict:
+    config = config_file(args.base, variant, seed, workdir, args.pipeline_name or f"levers-{args.base}")
+    data = args.data
     command = [
         *(sys.executable, "-m", "pipeline.cli", "run", "--json"),
-        *("--config", str(config_file(base, variant, seed, workdir))),
+        *("--config", str(config)),
         *("--data", data, "--output", str(workdir / "run"), "--registry", str(workdir / "registry")),
     ]
     started = time.monotonic()
@@ -85,15 +94,19 @@ def run_variant(base: str, variant: str, seed: int, data: str, workdir: pathlib.
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base", default="local")
+    parser.add_argument("--base", default="", help="a config name or file (default: local; --tiny: smoke)")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "imagenet-5-categories"))
-    parser.add_argument("--workdir", default="", help="the shared run folder (default: a new scratch folder)")
-    parser.add_argument("--tiny", action="store_true", help="the smoke config, one variant and seed; writes no results")
+    parser.add_argument("--workdir", default="", help="the shared folder, its run in run/ (default: a new scratch one)")
+    parser.add_argument(
+        "--pipeline-name", default="", help="the runs' pipeline name (default: levers-<base>; a run's own, to reuse it)"
+    )
+    parser.add_argument("--tiny", action="store_true", help="one variant and seed; writes no results")
     args = parser.parse_args()
+    args.base = args.base or ("smoke" if args.tiny else "local")
     if args.tiny:
-        args.base, args.variants, args.seeds = "smoke", "debiased", "0"
+        args.variants, args.seeds = "debiased", "0"
     sys.path.insert(0, str(ROOT))
     from pipeline.config import load_config
 
@@ -108,7 +121,7 @@ def main() -> None:
     for seed in [int(seed) for seed in args.seeds.split(",")]:
         for variant in [name.strip() for name in args.variants.split(",") if name.strip()]:
             print(f"== {args.base} {variant} seed {seed}", file=sys.stderr, flush=True)
-            row = run_variant(args.base, variant, seed, args.data, workdir, heldout_size)
+            row = run_variant(args, variant, seed, workdir, heldout_size)
             table[f"{variant}@{seed}"] = row
             path.write_text(json.dumps(results, indent=2))
             print(

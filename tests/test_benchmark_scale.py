@@ -3,7 +3,7 @@
 import pytest
 from test_benchmarks import check, run_tiny
 
-pytestmark = pytest.mark.slow(minutes=4)
+pytestmark = pytest.mark.slow(minutes=2.5)
 
 
 def test_the_scale_benchmark_runs_tiny():

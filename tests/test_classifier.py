@@ -11,7 +11,7 @@ import pytest
 from shared import contract
 from shared.records import FinetuneMetrics, IngestReport
 
-pytestmark = pytest.mark.slow(minutes=2)
+pytestmark = pytest.mark.slow(minutes=1)
 
 
 def test_unlabelled_images_are_ingested_counted_and_pretrained_on_but_never_probed(smoke_pipeline):

@@ -21,7 +21,7 @@ from pipeline.offline_cloud.fake_gcs import Faults
 # JSON batch requests are spared: Beam 2.60 sends its renames' copy and delete batches without retrying the
 # batch request itself (Dataflow retries the bundle; the DirectRunner cannot). test_gcs_ingest.py shows
 # that such a failure ends the run in one line.
-pytestmark = pytest.mark.slow(minutes=3)
+pytestmark = pytest.mark.slow(minutes=2)
 
 FAULTS = Faults(
     error_rate=0.01, drop_upload_rate=0.05, stall_rate=0.005, stall_seconds=1.0, random_state=3, exempt="/batch/"

@@ -13,7 +13,7 @@ from components.ingest import image_example_gen, image_folder
 from pipeline import cli
 from pipeline.commands import printing
 
-pytestmark = pytest.mark.slow(minutes=2)
+pytestmark = pytest.mark.slow(minutes=1.5)
 
 
 def _run_cli(capsys, *argv):

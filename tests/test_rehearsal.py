@@ -22,7 +22,7 @@ import yaml
 from pipeline import cli
 from pipeline.offline_cloud import rehearsal
 
-pytestmark = pytest.mark.slow(minutes=6)
+pytestmark = pytest.mark.slow(minutes=5)
 
 
 def test_tasks_run_after_the_tasks_they_depend_on():

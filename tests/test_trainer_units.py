@@ -15,7 +15,7 @@ from trainer.lars import LARS
 from trainer.resnet import build_resnet
 from trainer.train import plan_steps
 
-pytestmark = pytest.mark.slow(minutes=2)
+pytestmark = pytest.mark.slow(minutes=1.5)
 
 
 def _seed_style_nt_xent(zis, zjs, temperature):

@@ -11,7 +11,7 @@ import tensorflow_transform as tft
 
 from shared import contract
 
-pytestmark = pytest.mark.slow(minutes=2)
+pytestmark = pytest.mark.slow(minutes=1)
 
 STORED_SIZE = 24
 

@@ -4,7 +4,7 @@ Named recipes (``pipeline/configs/recipes/*.yaml``) are presets of these setting
 pipeline config nests one ``TrainingConfig`` and passes it to the Trainer as JSON.
 """
 
-from typing import Literal, Optional, Tuple
+from typing import ClassVar, Literal, Optional, Tuple
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
@@ -160,12 +160,26 @@ class SupervisedBaselineConfig(Section):
     )  # an "epoch" here is a tenth of the steps: one progress line each
 
 
-def bounded_steps(epochs: int, images: int, batch_size: int, min_steps: int, max_steps: int) -> int:
-    """The steps of ``epochs`` passes over ``images`` in batches of ``batch_size``, within min_steps..max_steps."""
-    return max(min_steps, min(max_steps, -(-epochs * images // batch_size)))
+class BoundedSteps(Section):
+    """A training run of ``epochs`` passes, within min_steps..max_steps: fine-tuning's and distillation's."""
+
+    SETTING: ClassVar[str] = ""  # the section's place in the config, for its one-line error
+    min_steps: PositiveInt = Field(100, description="Fewest steps, however few the images.")
+    max_steps: PositiveInt = Field(600, description="Most steps, however many the images.")
+
+    def bounded_steps(self, epochs: int, images: int, batch_size: int) -> int:
+        """The steps of ``epochs`` passes over ``images`` in batches of ``batch_size``, within the bounds."""
+        return max(self.min_steps, min(self.max_steps, -(-epochs * images // batch_size)))
+
+    @model_validator(mode="after")
+    def _check_bounds(self):
+        if self.min_steps > self.max_steps:
+            bounds = f"min_steps ({self.min_steps}) must not exceed max_steps ({self.max_steps})"
+            raise ValueError(f"{self.SETTING}.{bounds}")
+        return self
 
 
-class DistillConfig(Section):
+class DistillConfig(BoundedSteps):
     """SimCLR v2 self-distillation (Chen et al. 2020b, arXiv 2006.10029, section 2, eq. 3): a student of the
     classifier's architecture learns the fine-tuned teacher's class probabilities at temperature 1 on every
     train and unlabelled image, their labels unused.
@@ -175,25 +189,16 @@ class DistillConfig(Section):
     optimiser and views (crops and flips; the teacher sees the student's view).
     """
 
+    SETTING: ClassVar[str] = "finetune.distill"
     temperature: float = Field(1.0, gt=0, description="Softmax temperature of teacher and student (v2: 1).")
     epochs: PositiveInt = Field(10, description="Passes over the train and unlabelled images, within the bounds.")
-    min_steps: PositiveInt = Field(100, description="Fewest steps, however few the images.")
-    max_steps: PositiveInt = Field(600, description="Most steps, however many the images.")
 
     def steps_for(self, images: int, batch_size: int) -> int:
         """Training steps for ``images`` images: ``epochs`` passes, within min_steps..max_steps."""
-        return bounded_steps(self.epochs, images, batch_size, self.min_steps, self.max_steps)
-
-    @model_validator(mode="after")
-    def _check(self):
-        if self.min_steps > self.max_steps:
-            raise ValueError(
-                f"finetune.distill.min_steps ({self.min_steps}) must not exceed max_steps ({self.max_steps})"
-            )
-        return self
+        return self.bounded_steps(self.epochs, images, batch_size)
 
 
-class FinetuneConfig(Section):
+class FinetuneConfig(BoundedSteps):
     """SimCLR v2 fine-tuning (Chen et al. 2020b, arXiv 2006.10029, section 2 and appendix B.2): the
     pretrained encoder plus the projection head's first layer, then a linear classifier, all trained on
     the labelled images with crops and flips only.
@@ -203,10 +208,9 @@ class FinetuneConfig(Section):
     subset of a dozen images still gets some steps and a large one a bounded run on a CPU.
     """
 
+    SETTING: ClassVar[str] = "finetune"
     head_layers: int = Field(1, ge=0, description="Projection-head layers kept under the classifier (v2: 1).")
     epochs: PositiveInt = Field(60, description="Passes over the labelled images, within min_steps..max_steps.")
-    min_steps: PositiveInt = Field(100, description="Fewest steps, however few the labelled images.")
-    max_steps: PositiveInt = Field(600, description="Most steps, however many the labelled images.")
     batch_size: PositiveInt = Field(64, description="Labelled images per step.")
     label_fractions: Tuple[float, ...] = Field(
         (0.01, 0.1), description="Fractions of the train labels it is fine-tuned on to be scored on the test split."
@@ -238,12 +242,10 @@ class FinetuneConfig(Section):
 
     def steps_for(self, images: int) -> int:
         """Training steps for ``images`` labelled images: ``epochs`` passes, within min_steps..max_steps."""
-        return bounded_steps(self.epochs, images, self.batch_size, self.min_steps, self.max_steps)
+        return self.bounded_steps(self.epochs, images, self.batch_size)
 
     @model_validator(mode="after")
     def _check(self):
         if any(not 0.0 < fraction <= 1.0 for fraction in self.label_fractions):
             raise ValueError("finetune.label_fractions: every label fraction must be in (0, 1]")
-        if self.min_steps > self.max_steps:
-            raise ValueError(f"finetune.min_steps ({self.min_steps}) must not exceed max_steps ({self.max_steps})")
         return self
