@@ -105,7 +105,7 @@ def _latest_checkpoint_step(checkpoints) -> int:
 def test_a_killed_run_resumes_from_its_last_checkpoint(smoke_pipeline, tmp_path):
     run = smoke_pipeline.run
     outputs = run.latest_outputs("Transform")
-    steps = 48
+    steps = 24
     training = json.dumps(
         {
             "encoder": {"depth": 10, "width_multiplier": 0.25, "image_size": 32, "stem": "small"},
