@@ -10,7 +10,8 @@ distilled students):
   long:   pipeline/configs/long.yaml (at most 3 h on CPU);
   benchmark: `local` plus the supervised baseline (pipeline/configs/benchmark.yaml): the
           same encoder trained from scratch on the same label fractions, reported beside it;
-  distill: `local` plus `finetune.distill` (each fine-tuned classifier distilled, and the exported one).
+  distill: `local` plus `finetune.distill` (each fine-tuned classifier distilled, and the exported one);
+  long_stored_224: `long` on images stored at 224 px, not 128 (its 192 px serving then reads real pixels).
 The probe's regularisation is chosen by cross-validation inside the labelled train
 subset, never on test. Writes bench/results/quality.json and keeps each run's
 report.md and PNGs under bench/results/quality/<config>/; the last line printed
@@ -39,6 +40,7 @@ CONFIGS = {
     "long": ("long", {}),
     "benchmark": ("benchmark", {}),
     "distill": ("local", {"finetune": {"distill": {}}}),
+    "long_stored_224": ("long", {"transform": {"stored_size": 224}}),
     "smoke": ("smoke", {}),  # --tiny: a check that the benchmark runs, not a figure
 }
 
@@ -111,6 +113,11 @@ def run_config(name: str, data: str, results: pathlib.Path = RESULTS) -> dict:
     }
 
 
+def _percent(value) -> str:
+    """A fraction as a percentage, or "-" where the run has no such figure (a label fraction it does not use)."""
+    return "-" if value is None else f"{100 * value:.1f} %"
+
+
 def _rounded(figures, key: str):
     return round(figures[key], 4) if figures else None
 
@@ -143,19 +150,15 @@ def main() -> None:
             f"{row['wall_s'] / 60:.1f} min",
             flush=True,
         )
-        if row["finetuned_10pct_mean"] is not None:
-            print(
-                f"{'':<8} fine-tuned @1% {100 * row['finetuned_1pct_mean']:.1f} %, @10% "
-                f"{100 * row['finetuned_10pct_mean']:.1f} ± {100 * row['finetuned_10pct_sd']:.1f} %; "
-                f"classifier (all train labels) {100 * row['classifier_top1']:.1f} %",
-                flush=True,
-            )
-        if row["distilled_10pct_mean"] is not None:
-            print(
-                f"{'':<8} distilled @1% {100 * row['distilled_1pct_mean']:.1f} %, @10% "
-                f"{100 * row['distilled_10pct_mean']:.1f} ± {100 * row['distilled_10pct_sd']:.1f} %",
-                flush=True,
-            )
+        for kind in ("finetuned", "distilled"):
+            if row[f"{kind}_1pct_mean"] is not None or row[f"{kind}_10pct_mean"] is not None:
+                print(
+                    f"{'':<8} {kind} @1% {_percent(row[f'{kind}_1pct_mean'])}, @10% "
+                    f"{_percent(row[f'{kind}_10pct_mean'])} ± {_percent(row[f'{kind}_10pct_sd'])}",
+                    flush=True,
+                )
+        if row["classifier_top1"] is not None:
+            print(f"{'':<8} classifier (all train labels) {_percent(row['classifier_top1'])}", flush=True)
         if "supervised_top1_10pct_mean" in row:
             print(
                 f"{'':<8} supervised from scratch @1/10/100% labels: "
