@@ -10,7 +10,7 @@ on each feature set, each on the other 90 % of train (5 label draws, as bench/se
 choice made on held-out train labels, never on test.
 Writes bench/results/head_features.json (reruns add to it); the last line printed is the JSON.
 
-    python bench/head_features.py RUN_OUTPUT [--config local] [--runs 8,20]
+    python bench/head_features.py RUN_OUTPUT [--config local] [--runs 8,20] [--examples 2] [--transform 7]
 
 RUN_OUTPUT is the run's --output folder; --runs picks Trainer executions (default: the newest).
 """
@@ -76,6 +76,8 @@ def main() -> None:
     parser.add_argument("run_output", type=pathlib.Path)
     parser.add_argument("--config", default="", help="the run's config, a name or file (default: local; --tiny: smoke)")
     parser.add_argument("--runs", default="")
+    parser.add_argument("--examples", default="", help="ImageExampleGen's execution the runs read (default: newest)")
+    parser.add_argument("--transform", default="", help="Transform's execution the runs read (default: newest)")
     parser.add_argument("--tiny", action="store_true", help="the smoke config's newest run; writes no results")
     args = parser.parse_args()
     args.config = args.config or ("smoke" if args.tiny else "local")
@@ -83,9 +85,9 @@ def main() -> None:
         args.runs = ""
     training = load_config(args.config).training
     root = args.run_output / "pipeline_root"
-    examples = str(artifact(root, "ImageExampleGen/examples", ""))
+    examples = str(artifact(root, "ImageExampleGen/examples", args.examples))
     transform_layer = tft.TFTransformOutput(
-        str(artifact(root, "Transform/transform_graph", ""))
+        str(artifact(root, "Transform/transform_graph", args.transform))
     ).transform_features_layer()
     channel_stats = channel_statistics(split_files(examples, "train"), transform_layer)
     stored, labels, keys = stored_split(transform_layer, examples, "train")
