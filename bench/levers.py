@@ -55,8 +55,25 @@ def config_file(base: str, variant: str, seed: int, scratch: pathlib.Path, pipel
     return path
 
 
+def artifacts_of_the_run(output: pathlib.Path, pipeline_name: str) -> list:
+    """serving_size.py's options that pick the newest run's own Trainer, ingestion and Transform executions
+    (cached ones included), not the newest folders: a variant that stores other image sizes runs its own
+    Transform, and the next variant's is an older one, taken from the cache."""
+    from pipeline.local_runner import LocalRun
+    from shared import contract
+
+    run = LocalRun(str(output), pipeline_name)
+    chosen = {
+        "--model": run.latest_outputs(contract.TRAINER)["model"][0].uri,
+        "--examples": run.latest_outputs(contract.IMAGE_EXAMPLE_GEN)["examples"][0].uri,
+        "--transform": run.latest_outputs(contract.TRANSFORM)["transform_graph"][0].uri,
+    }
+    return [part for option, uri in chosen.items() for part in (option, uri.rstrip("/").rsplit("/", 1)[-1])]
+
+
 def run_variant(args, variant: str, seed: int, workdir: pathlib.Path, heldout_size: int) -> dict:
-    config = config_file(args.base, variant, seed, workdir, args.pipeline_name or f"levers-{args.base}")
+    pipeline_name = args.pipeline_name or f"levers-{args.base}"
+    config = config_file(args.base, variant, seed, workdir, pipeline_name)
     data = args.data
     command = [
         *(sys.executable, "-m", "pipeline.cli", "run", "--json"),
@@ -71,12 +88,8 @@ def run_variant(args, variant: str, seed: int, workdir: pathlib.Path, heldout_si
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     heldout = subprocess.run(
         [
-            sys.executable,
-            str(ROOT / "bench" / "serving_size.py"),
-            str(workdir / "run"),
-            "--sizes",
-            str(heldout_size),
-            "--print-only",
+            *(sys.executable, str(ROOT / "bench" / "serving_size.py"), str(workdir / "run")),
+            *("--sizes", str(heldout_size), "--print-only", *artifacts_of_the_run(workdir / "run", pipeline_name)),
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
