@@ -46,7 +46,9 @@ VARIANTS = {
 
 
 def config_file(base: str, variant: str, seed: int, scratch: pathlib.Path, pipeline_name: str) -> pathlib.Path:
-    settings = {**VARIANTS[variant], "extends": base, "pipeline_name": pipeline_name, "finetune": None}
+    # Pretraining alone is compared: no fine-tuning, no supervised baseline (its runs would be repeated for nothing).
+    settings = {**VARIANTS[variant], "extends": base, "pipeline_name": pipeline_name}
+    settings.update(finetune=None, supervised_baseline=None)
     training = settings.setdefault("training", {})
     # float32 unless the variant says otherwise, whatever `bf16: auto` picks on this CPU
     settings["training"] = {"bf16": "off", **training, "random_state": seed}

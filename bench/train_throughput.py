@@ -49,10 +49,10 @@ from trainer.train import configure_precision  # noqa: E402
 RESULTS = pathlib.Path(__file__).parent / "results"
 
 
-def ours(files, size: int, batch: int, warmup: int, steps: int, bf16: bool = False):
+def ours(files, size: int, batch: int, warmup: int, steps: int, bf16: bool = False, depth: int = 18):
     config = TrainingConfig.model_validate(
         {
-            "encoder": {"depth": 18, "image_size": size, "stem": "imagenet"},
+            "encoder": {"depth": depth, "image_size": size, "stem": "imagenet"},
             "batch_size": batch,
             "sync_batch_norm": False,
             "shuffle_buffer": 1024,
@@ -66,7 +66,7 @@ def ours(files, size: int, batch: int, warmup: int, steps: int, bf16: bool = Fal
     return rate, training_flops_per_image(model.encoder, model.head, size)
 
 
-def seed(paths, size: int, batch: int, warmup: int, steps: int) -> float:
+def seed(paths, size: int, batch: int, warmup: int, steps: int, depth: int = 18) -> float:
     """The notebook's loop, at the benchmark's encoder, size and batch."""
 
     def parse(path):
@@ -99,7 +99,7 @@ def seed(paths, size: int, batch: int, warmup: int, steps: int) -> float:
 
     augmentation = keras.Sequential([keras.layers.Lambda(custom_augment)])
     inputs = keras.Input((size, size, 3))
-    backbone = build_resnet(18, 1.0, size, "imagenet")
+    backbone = build_resnet(depth, 1.0, size, "imagenet")
     h = backbone(inputs, training=True)
     h = keras.layers.Activation("relu")(keras.layers.Dense(256)(h))
     h = keras.layers.Activation("relu")(keras.layers.Dense(128)(h))
@@ -141,7 +141,8 @@ def measure(args) -> dict:
     paths = source_images(args.data, args.images)
     peak = matmul_peak_gflops(args.peak_size)
     if args.measure == "seed":
-        return {"images_per_s": seed(paths, args.size, args.batch, args.warmup, args.steps), "matmul_peak_gflops": peak}
+        rate = seed(paths, args.size, args.batch, args.warmup, args.steps, args.depth)
+        return {"images_per_s": rate, "matmul_peak_gflops": peak}
     with tempfile.TemporaryDirectory() as scratch:
         rate, flops_per_image = ours(
             write_stored_examples(paths, scratch),
@@ -150,6 +151,7 @@ def measure(args) -> dict:
             args.warmup,
             args.steps,
             args.measure == "bf16",
+            args.depth,
         )
     return {"images_per_s": rate, "matmul_peak_gflops": peak, "training_flops_per_image": flops_per_image}
 
@@ -176,6 +178,8 @@ def run_worker(args, loop: str, onednn: str) -> dict:
         str(args.images),
         "--peak-size",
         str(args.peak_size),
+        "--depth",
+        str(args.depth),
     ]
     output = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
     result = json.loads(output.strip().splitlines()[-1])
@@ -197,11 +201,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--images", type=int, default=1250)
     parser.add_argument("--peak-size", type=int, default=2048, help="side of the square matmuls that find the peak")
-    parser.add_argument("--tiny", action="store_true", help="a few small synthetic images and steps; writes no results")
+    parser.add_argument("--depth", type=int, default=18, help="the ResNet's depth, both loops")
+    parser.add_argument(
+        "--tiny", action="store_true", help="a ResNet-10 on a few small synthetic images and steps; writes no results"
+    )
     parser.add_argument("--measure", choices=["ours", "bf16", "seed"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.tiny:
         args.data, args.size, args.batch, args.warmup, args.steps, args.images = "", 32, 8, 1, 1, 32
+        args.depth = 10
         args.peak_size = 256
     if args.measure:
         print(json.dumps(measure(args)))
@@ -229,7 +237,7 @@ def main() -> None:
         "achieved_gflops": round(achieved, 1),
         "peak_fraction": round(achieved / peak, 3),
         "training_gflop_per_image": round(ours_result["training_flops_per_image"] / 1e9, 3),
-        "setup": {"encoder": "resnet18-imagenet-stem", "size": args.size, "batch": args.batch, "steps": args.steps},
+        "setup": dict(encoder=f"resnet{args.depth}-imagenet-stem", size=args.size, batch=args.batch, steps=args.steps),
     }
     if not args.tiny:
         RESULTS.mkdir(exist_ok=True)
