@@ -11,7 +11,8 @@ distilled students):
   benchmark: `local` plus the supervised baseline (pipeline/configs/benchmark.yaml): the
           same encoder trained from scratch on the same label fractions, reported beside it;
   distill: `local` plus `finetune.distill` (each fine-tuned classifier distilled, and the exported one);
-  long_stored_224: `long` on images stored at 224 px, not 128 (its 192 px serving then reads real pixels).
+  long_stored_224: `long` on images stored at 224 px, not 128 (its 192 px serving then reads real pixels);
+  long_distill: `long` plus `finetune.distill` (its probe and fine-tuned columns are `long`'s).
 The probe's regularisation is chosen by cross-validation inside the labelled train
 subset, never on test. Writes bench/results/quality.json and keeps each run's
 report.md and PNGs under bench/results/quality/<config>/; the last line printed
@@ -41,6 +42,7 @@ CONFIGS = {
     "benchmark": ("benchmark", {}),
     "distill": ("local", {"finetune": {"distill": {}}}),
     "long_stored_224": ("long", {"transform": {"stored_size": 224}}),
+    "long_distill": ("long", {"finetune": {"distill": {}}}),
     "smoke": ("smoke", {}),  # --tiny: a check that the benchmark runs, not a figure
 }
 
