@@ -15,6 +15,10 @@ Writes bench/results/finetune_levers.json (reruns add to it; keyed config, then 
 last line printed is the config's variants as JSON.
 
     python bench/finetune_levers.py RUN_OUTPUT [--config local] [--variants distill] [--fraction 0.1] [--draws 2]
+                                   [--trainer ID]
+
+--trainer picks a Trainer execution in the run's MLMD store (default: the newest), read with the examples and
+Transform graph it was trained from (bench/run_artifacts.py).
 """
 
 import argparse
@@ -29,7 +33,7 @@ from trainer import runtime  # noqa: E402
 runtime.configure()
 
 import numpy as np  # noqa: E402
-from serving_size import artifact  # noqa: E402
+from run_artifacts import config_name, trainer_artifacts  # noqa: E402
 
 from components.classifier.finetuner import Classifiers, FinetuneSettings, score_fraction  # noqa: E402
 from components.evaluation.labelled_examples import LabelledSplits  # noqa: E402
@@ -76,21 +80,19 @@ def main() -> None:
     parser.add_argument("--variants", default="distill")
     parser.add_argument("--fraction", type=float, default=0.1)
     parser.add_argument("--draws", type=int, default=2)
+    parser.add_argument("--trainer", type=int, default=0, help="a Trainer execution ID (default: the newest)")
     parser.add_argument(
         "--tiny", action="store_true", help="the smoke config, distillation, one draw; writes no results"
     )
     args = parser.parse_args()
-    args.config = args.config or ("smoke" if args.tiny else "local")
+    args.config = config_name(args.config, args.tiny)
     if args.tiny:
         args.variants, args.draws, args.fraction = "distill", 1, 0.5
     config = load_config(args.config)
-    root = args.run_output / "pipeline_root"
-    examples = artifact(root, "ImageExampleGen/examples", "")
-    checkpoint = str(artifact(root, "Trainer/model_run", "") / FINAL_CHECKPOINT)
-    data = LabelledSplits(
-        str(examples), str(artifact(root, "Transform/transform_graph", "")), contract.TRAIN_SPLIT, config.eval_split
-    )
-    classes = json.loads((examples / contract.INGEST_REPORT_FILE).read_text())["classes"]
+    run = trainer_artifacts(args.run_output, args.trainer)
+    checkpoint = str(pathlib.Path(run.model_run) / FINAL_CHECKPOINT)
+    data = LabelledSplits(run.examples, run.transform_graph, contract.TRAIN_SPLIT, config.eval_split)
+    classes = json.loads((pathlib.Path(run.examples) / contract.INGEST_REPORT_FILE).read_text())["classes"]
     path = RESULTS / "finetune_levers.json"
     results = json.loads(path.read_text()) if path.exists() and not args.tiny else {}
     for name in args.variants.split(","):

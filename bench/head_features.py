@@ -10,9 +10,10 @@ on each feature set, each on the other 90 % of train (5 label draws, as bench/se
 choice made on held-out train labels, never on test.
 Writes bench/results/head_features.json (reruns add to it); the last line printed is the JSON.
 
-    python bench/head_features.py RUN_OUTPUT [--config local] [--runs 8,20] [--examples 2] [--transform 7]
+    python bench/head_features.py RUN_OUTPUT [--config local] [--runs 8,20]
 
-RUN_OUTPUT is the run's --output folder; --runs picks Trainer executions (default: the newest).
+RUN_OUTPUT is the run's --output folder; --runs picks Trainer executions in its MLMD store (default: the
+newest), each read with the examples and Transform graph it was trained from (bench/run_artifacts.py).
 """
 
 import argparse
@@ -30,7 +31,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
 import tf_keras as keras  # noqa: E402
-from serving_size import artifact, heldout_top1, stored_split  # noqa: E402
+from run_artifacts import config_name, trainer_artifacts  # noqa: E402
+from serving_size import heldout_top1, stored_split  # noqa: E402
 
 from components.evaluation.labelled_examples import channel_statistics, split_files  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
@@ -71,42 +73,46 @@ def reestimate_batch_norm(model, views) -> None:
         layer.momentum = momentum
 
 
+def train_split(examples: str, transform_graph: str) -> tuple:
+    """(channel statistics, stored PNGs [n], labels [n], content hashes [n]) of the train split as stored."""
+    transform_layer = tft.TFTransformOutput(transform_graph).transform_features_layer()
+    channel_stats = channel_statistics(split_files(examples, "train"), transform_layer)
+    return (channel_stats, *stored_split(transform_layer, examples, "train"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_output", type=pathlib.Path)
     parser.add_argument("--config", default="", help="the run's config, a name or file (default: local; --tiny: smoke)")
-    parser.add_argument("--runs", default="")
-    parser.add_argument("--examples", default="", help="ImageExampleGen's execution the runs read (default: newest)")
-    parser.add_argument("--transform", default="", help="Transform's execution the runs read (default: newest)")
+    parser.add_argument("--runs", default="", help="Trainer execution IDs (default: the newest)")
     parser.add_argument("--tiny", action="store_true", help="the smoke config's newest run; writes no results")
     args = parser.parse_args()
-    args.config = args.config or ("smoke" if args.tiny else "local")
+    args.config = config_name(args.config, args.tiny)
     if args.tiny:
         args.runs = ""
     training = load_config(args.config).training
-    root = args.run_output / "pipeline_root"
-    examples = str(artifact(root, "ImageExampleGen/examples", args.examples))
-    transform_layer = tft.TFTransformOutput(
-        str(artifact(root, "Transform/transform_graph", args.transform))
-    ).transform_features_layer()
-    channel_stats = channel_statistics(split_files(examples, "train"), transform_layer)
-    stored, labels, keys = stored_split(transform_layer, examples, "train")
+    splits: dict = {}  # (examples, transform graph) -> train_split(...): runs of one folder mostly share them
     path = RESULTS / "head_features.json"
     results = json.loads(path.read_text()) if path.exists() and not args.tiny else {}
-    for run in args.runs.split(",") if args.runs else [""]:
-        folder = artifact(root, "Trainer/model_run", run)
-        sets = features(training, channel_stats, str(folder / FINAL_CHECKPOINT), stored, training.encoder.serving_size)
+    ids = [int(execution) for execution in args.runs.split(",")] if args.runs else [0]
+    for run in (trainer_artifacts(args.run_output, execution) for execution in ids):
+        key = (run.examples, run.transform_graph)
+        if key not in splits:
+            splits[key] = train_split(*key)
+        channel_stats, stored, labels, keys = splits[key]
+        checkpoint = str(pathlib.Path(run.model_run) / FINAL_CHECKPOINT)
+        sets = features(training, channel_stats, checkpoint, stored, training.encoder.serving_size)
         sets["h_g1"] = np.concatenate([sets["h"], sets["g1"]], axis=1)
         row = {}
         for name, x in sets.items():
             row[f"{name}_heldout_top1_10pct_mean"] = round(float(np.mean(heldout_top1(x, labels, keys))), 4)
             row[f"{name}_dim"] = int(x.shape[1])
-        results[f"{args.run_output}:{folder.name}"] = row
+        results[f"{args.run_output}:{run.execution_id}"] = row
         if not args.tiny:
             RESULTS.mkdir(exist_ok=True)
             path.write_text(json.dumps(results, indent=2))
         print(
-            f"run {folder.name}: held-out train @10% "
+            f"run {run.execution_id}: held-out train @10% "
             + ", ".join(f"{name} {100 * row[f'{name}_heldout_top1_10pct_mean']:.1f} %" for name in sets)
         )
     print(json.dumps({"runs": results}))

@@ -33,6 +33,10 @@ import time
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from run_artifacts import config_name  # noqa: E402
+
 RESULTS = pathlib.Path(__file__).parent / "results"
 VARIANTS = {
     "base": {},
@@ -57,30 +61,13 @@ def config_file(base: str, variant: str, seed: int, scratch: pathlib.Path, pipel
     return path
 
 
-def artifacts_of_the_run(output: pathlib.Path, pipeline_name: str) -> list:
-    """serving_size.py's options that pick the newest run's own Trainer, ingestion and Transform executions
-    (cached ones included), not the newest folders: a variant that stores other image sizes runs its own
-    Transform, and the next variant's is an older one, taken from the cache."""
-    from pipeline.local_runner import LocalRun
-    from shared import contract
-
-    run = LocalRun(str(output), pipeline_name)
-    chosen = {
-        "--model": run.latest_outputs(contract.TRAINER)["model"][0].uri,
-        "--examples": run.latest_outputs(contract.IMAGE_EXAMPLE_GEN)["examples"][0].uri,
-        "--transform": run.latest_outputs(contract.TRANSFORM)["transform_graph"][0].uri,
-    }
-    return [part for option, uri in chosen.items() for part in (option, uri.rstrip("/").rsplit("/", 1)[-1])]
-
-
 def run_variant(args, variant: str, seed: int, workdir: pathlib.Path, heldout_size: int) -> dict:
     pipeline_name = args.pipeline_name or f"levers-{args.base}"
     config = config_file(args.base, variant, seed, workdir, pipeline_name)
-    data = args.data
     command = [
         *(sys.executable, "-m", "pipeline.cli", "run", "--json"),
         *("--config", str(config)),
-        *("--data", data, "--output", str(workdir / "run"), "--registry", str(workdir / "registry")),
+        *("--data", args.data, "--output", str(workdir / "run"), "--registry", str(workdir / "registry")),
     ]
     started = time.monotonic()
     result = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -91,7 +78,8 @@ def run_variant(args, variant: str, seed: int, workdir: pathlib.Path, heldout_si
     heldout = subprocess.run(
         [
             *(sys.executable, str(ROOT / "bench" / "serving_size.py"), str(workdir / "run")),
-            *("--sizes", str(heldout_size), "--print-only", *artifacts_of_the_run(workdir / "run", pipeline_name)),
+            # the newest Trainer execution: this run's, with the examples and Transform graph it trained from
+            *("--sizes", str(heldout_size), "--print-only"),
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -119,10 +107,9 @@ def main() -> None:
     )
     parser.add_argument("--tiny", action="store_true", help="one variant and seed; writes no results")
     args = parser.parse_args()
-    args.base = args.base or ("smoke" if args.tiny else "local")
+    args.base = config_name(args.base, args.tiny)
     if args.tiny:
         args.variants, args.seeds = "debiased", "0"
-    sys.path.insert(0, str(ROOT))
     from pipeline.config import load_config
 
     heldout_size = load_config(args.base).training.encoder.serving_size

@@ -9,10 +9,10 @@ Encoder weights do not depend on the serving size (`training.encoder.eval_image_
 says what a run would report at another size without training again. Writes
 bench/results/serving_size.json; the last line printed is the JSON.
 
-    python bench/serving_size.py RUN_OUTPUT --sizes 112,128,160,192 [--model ID --examples ID --transform ID]
+    python bench/serving_size.py RUN_OUTPUT --sizes 112,128,160,192 [--trainer ID]
 
-RUN_OUTPUT is the run's --output folder; the IDs pick executions under its pipeline_root
-(default: the newest of each).
+RUN_OUTPUT is the run's --output folder; --trainer picks a Trainer execution in its MLMD store (default:
+the newest), read with the examples and Transform graph it was trained from (bench/run_artifacts.py).
 """
 
 import argparse
@@ -29,20 +29,13 @@ runtime.configure()
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
+from run_artifacts import trainer_artifacts  # noqa: E402
 
 from components.evaluation import embedder, labelled_examples, linear_probe  # noqa: E402
 from trainer import augment, knn  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 DRAWS = range(5)
-
-
-def artifact(root: pathlib.Path, component_output: str, execution: str) -> pathlib.Path:
-    """<root>/<Component>/<output>/<execution id>, the newest execution when none is given."""
-    folder = root / component_output
-    if execution:
-        return folder / execution
-    return max(folder.iterdir(), key=lambda path: int(path.name))
 
 
 def stored_split(transform_layer, examples: str, split: str):
@@ -74,25 +67,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_output", type=pathlib.Path)
     parser.add_argument("--sizes", default="112,128,160,192")
-    parser.add_argument("--model", default="")
-    parser.add_argument("--examples", default="")
-    parser.add_argument("--transform", default="")
+    parser.add_argument("--trainer", type=int, default=0, help="a Trainer execution ID (default: the newest)")
     parser.add_argument("--tiny", action="store_true", help="one small size; writes no results")
     parser.add_argument("--print-only", action="store_true", help="prints the JSON line, writes no results file")
     args = parser.parse_args()
     if args.tiny:
         args.sizes = "32"
-    root = args.run_output / "pipeline_root"
-    model_dir = embedder.serving_model_dir(str(artifact(root, "Trainer/model", args.model)))
-    examples = str(artifact(root, "ImageExampleGen/examples", args.examples))
-    transform_layer = tft.TFTransformOutput(
-        str(artifact(root, "Transform/transform_graph", args.transform))
-    ).transform_features_layer()
+    run = trainer_artifacts(args.run_output, args.trainer)
+    model_dir, examples = embedder.serving_model_dir(run.model), run.examples
+    transform_layer = tft.TFTransformOutput(run.transform_graph).transform_features_layer()
     served = tf.saved_model.load(model_dir)  # kept: its functions need the object that holds the weights
     train_images, train_y, train_keys = stored_split(transform_layer, examples, "train")
     test_images, test_y, _ = stored_split(transform_layer, examples, "test")
 
-    results = {"model": model_dir, "examples": examples, "sizes": {}}
+    results = {"trainer": run.execution_id, "model": model_dir, "examples": examples, "sizes": {}}
     for size in [int(size) for size in args.sizes.split(",")]:
         train_x, test_x = features(served.encode, train_images, size), features(served.encode, test_images, size)
         heldout = heldout_top1(train_x, train_y, train_keys)

@@ -1,0 +1,81 @@
+"""What one Trainer execution of a finished `simclr-tfx run` read and wrote, from the run's MLMD store.
+
+The benchmarks that read a run (serving_size, head_features, finetune_levers, levers) score an encoder
+on the very examples and Transform graph it was trained from. Newest folders are not that: runs that
+share an output folder (bench/levers.py) take ingestion from the cache, and a variant that stores other
+image sizes leaves a newer Transform folder than the next variant reads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from typing import Dict
+
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from shared import contract
+
+DONE = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainerArtifacts:
+    """URIs of a Trainer execution's inputs and outputs (a cached execution's are its original's)."""
+
+    execution_id: int
+    examples: str  # ImageExampleGen's examples that the Transform graph was analysed on
+    transform_graph: str  # Transform's graph, which the Trainer read
+    model: str  # the exported encoder (Trainer/model/<id>)
+    model_run: str  # checkpoints and logs (Trainer/model_run/<id>)
+
+
+def trainer_executions(store: metadata_store.MetadataStore) -> list:
+    """Every completed or cached Trainer execution in the store, oldest first (any pipeline name)."""
+    contexts = [c for c in store.get_contexts_by_type("node") if c.name.endswith(f".{contract.TRAINER}")]
+    executions = [e for c in contexts for e in store.get_executions_by_context(c.id) if e.last_known_state in DONE]
+    return sorted(executions, key=lambda e: (e.create_time_since_epoch, e.id))
+
+
+def trainer_artifacts(run_output: pathlib.Path, execution_id: int = 0) -> TrainerArtifacts:
+    """The artifacts of Trainer execution ``execution_id`` of the run in ``run_output`` (0: the newest)."""
+    metadata = run_output / "metadata.sqlite"
+    if not metadata.exists():
+        raise SystemExit(f"{run_output}: no metadata.sqlite; pass the --output folder of a `simclr-tfx run`")
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(metadata)
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    store = metadata_store.MetadataStore(config)
+    executions = trainer_executions(store)
+    chosen = [e for e in executions if e.id == execution_id] if execution_id else executions[-1:]
+    if not chosen:
+        known = ", ".join(str(e.id) for e in executions) or "none"
+        raise SystemExit(f"{run_output}: no Trainer execution {execution_id or ''} (completed ones: {known})")
+    trainer = _artifacts_by_key(store, chosen[0].id)
+    transform = _artifacts_by_key(store, _producer(store, trainer["transform_graph"].id))
+    return TrainerArtifacts(
+        chosen[0].id,
+        transform["examples"].uri,
+        trainer["transform_graph"].uri,
+        trainer["model"].uri,
+        trainer["model_run"].uri,
+    )
+
+
+def _artifacts_by_key(store: metadata_store.MetadataStore, execution_id: int) -> Dict[str, metadata_store_pb2.Artifact]:
+    """An execution's input and output artifacts, keyed by their input or output name."""
+    events = [e for e in store.get_events_by_execution_ids([execution_id]) if e.path.steps]
+    artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
+    return {event.path.steps[0].key: artifacts[event.artifact_id] for event in events}
+
+
+def _producer(store: metadata_store.MetadataStore, artifact_id: int) -> int:
+    """The execution that wrote an artifact (its first OUTPUT event: later cached executions reuse it)."""
+    events = [e for e in store.get_events_by_artifact_ids([artifact_id]) if e.type == metadata_store_pb2.Event.OUTPUT]
+    return min(events, key=lambda e: e.execution_id).execution_id
+
+
+def config_name(given: str, tiny: bool) -> str:
+    """The config a benchmark reads: the one given (a name or file), else `smoke` in a tiny mode and `local`."""
+    return given or ("smoke" if tiny else "local")
