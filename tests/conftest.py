@@ -103,6 +103,22 @@ blessing: {min_top1: 0.0}
 supervised_baseline: {steps: 2, batch_size: 4}
 finetune: {min_steps: 2, max_steps: 3, batch_size: 4, label_draws: 1, distill: {min_steps: 2, max_steps: 3}}
 """
+
+
+def smoke_settings(**changes) -> dict:
+    """SMOKE_CONFIG's settings with ``changes`` merged in: a dict into the section (or key) it names, all depths;
+    anything else, None included, replaces it (``finetune=None``: no fine-tuning)."""
+
+    def merge(settings: dict, updates: dict) -> dict:
+        merged = dict(settings)
+        for key, value in updates.items():
+            both_dicts = isinstance(value, dict) and isinstance(settings.get(key), dict)
+            merged[key] = merge(settings[key], value) if both_dicts else value
+        return merged
+
+    return merge(yaml.safe_load(SMOKE_CONFIG), changes)
+
+
 SMOKE_UNLABELLED = ("unlabelled/a.png", "unlabelled/2024/cat_b.png", "unlabelled/2024/06/c.png")
 
 

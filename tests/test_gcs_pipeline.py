@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import yaml
-from conftest import GCS_BUCKET, SMOKE_CONFIG, write_image
+from conftest import GCS_BUCKET, smoke_settings, write_image
 
 from pipeline import cli
 from pipeline.local_runner import LocalRun
@@ -62,9 +62,8 @@ def gcs_run(tmp_path_factory, fake_gcs):
         bucket.blob(f"smoke-data/{split}/{label}_{n}.png").upload_from_filename(str(path))
     output = tmp_path_factory.mktemp("gcs-run")
     config = output / "config.yaml"
-    settings = yaml.safe_load(SMOKE_CONFIG)
-    del settings["supervised_baseline"]  # a classifier to the bucket is enough: one fraction, not distilled
-    settings["finetune"] = {**settings["finetune"], "label_fractions": [0.1], "distill": None}
+    # a classifier to the bucket is enough: one fraction, not distilled, and no supervised baseline
+    settings = smoke_settings(supervised_baseline=None, finetune={"label_fractions": [0.1], "distill": None})
     config.write_text(yaml.safe_dump(settings))
     fake_gcs.set_faults(FAULTS)
     stdout = io.StringIO()

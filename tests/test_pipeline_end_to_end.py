@@ -273,15 +273,15 @@ def test_a_new_serving_size_re_exports_the_trained_weights(smoke_pipeline, tmp_p
     """A training setting changed: ingestion comes from the cache, and the Trainer resumes at its last step."""
     import shutil
 
-    from conftest import SMOKE_CONFIG
+    from conftest import smoke_settings
 
     from pipeline import cli
     from pipeline.local_runner import LocalRun
 
     output = tmp_path / "run"
     shutil.copytree(smoke_pipeline.run.output, output)
-    config = yaml.safe_load(SMOKE_CONFIG.replace("eval_image_size: 20", "eval_image_size: 28"))
-    del config["finetune"], config["supervised_baseline"]  # not what this test is about: their minutes saved
+    # fine-tuning and the supervised baseline are not what this test is about: their minutes saved
+    config = smoke_settings(training={"encoder": {"eval_image_size": 28}}, finetune=None, supervised_baseline=None)
     (output / "config.yaml").write_text(yaml.safe_dump(config))
     capfd.readouterr()
     code = cli.main(
