@@ -10,7 +10,8 @@ choose by) and on test (beside it). Variants are `finetune:` settings over the b
   distill_long: plus `distill: {epochs: 30}`;
   lp_ft:     plus `probe_steps: 100` (LP-FT: the linear layer alone first, Kumar et al. 2022);
   lp_ft_300: plus `probe_steps: 300`;
-  crops_96:  plus `image_size: 96, serving_size: 96` (fine-tuned on larger crops, served at their size).
+  crops_96:  plus `image_size: 96, serving_size: 96` (fine-tuned on larger crops, served at their size);
+  crops_128: plus `image_size: 128, serving_size: 128` (the same, for `long`, pretrained on 96 px crops).
 Writes bench/results/finetune_levers.json (reruns add to it; keyed config, then variant@fraction); the
 last line printed is the config's variants as JSON.
 
@@ -49,6 +50,7 @@ VARIANTS = {
     "lp_ft": {"probe_steps": 100},
     "lp_ft_300": {"probe_steps": 300},
     "crops_96": {"image_size": 96, "serving_size": 96},
+    "crops_128": {"image_size": 128, "serving_size": 128},
 }
 
 
