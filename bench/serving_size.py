@@ -6,7 +6,9 @@ graph, gives the exported encoder their centre crops resized to each size and re
            (5 label draws): the figure to choose the size by, since it never sees test;
   test:    LinearEval's probes (1, 10 and 100 % of the labels, 5 label draws) and kNN on test.
 Encoder weights do not depend on the serving size (`training.encoder.eval_image_size`), so this
-says what a run would report at another size without training again. Writes
+says what a run would score at another size without training again. The images are the stored ones
+(`transform.stored_size`), as training saw them, whereas a run's Embedder feeds LinearEval the source
+files: at the same size the two test figures can differ (by 1.2 points for one `long` encoder). Writes
 bench/results/serving_size.json; the last line printed is the JSON.
 
     python bench/serving_size.py RUN_OUTPUT --sizes 112,128,160,192 [--trainer ID]
