@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
-from typing import Dict
 
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from pipeline.local_runner import DONE, artifacts_by_key
 from shared import contract
 
-DONE = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
+READ = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.OUTPUT)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,22 +52,15 @@ def trainer_artifacts(run_output: pathlib.Path, execution_id: int = 0) -> Traine
     if not chosen:
         known = ", ".join(str(e.id) for e in executions) or "none"
         raise SystemExit(f"{run_output}: no Trainer execution {execution_id or ''} (completed ones: {known})")
-    trainer = _artifacts_by_key(store, chosen[0].id)
-    transform = _artifacts_by_key(store, _producer(store, trainer["transform_graph"].id))
+    trainer = artifacts_by_key(store, chosen[0].id, READ)
+    transform = artifacts_by_key(store, _producer(store, trainer["transform_graph"][0].id), READ)
     return TrainerArtifacts(
         chosen[0].id,
-        transform["examples"].uri,
-        trainer["transform_graph"].uri,
-        trainer["model"].uri,
-        trainer["model_run"].uri,
+        transform["examples"][0].uri,
+        trainer["transform_graph"][0].uri,
+        trainer["model"][0].uri,
+        trainer["model_run"][0].uri,
     )
-
-
-def _artifacts_by_key(store: metadata_store.MetadataStore, execution_id: int) -> Dict[str, metadata_store_pb2.Artifact]:
-    """An execution's input and output artifacts, keyed by their input or output name."""
-    events = [e for e in store.get_events_by_execution_ids([execution_id]) if e.path.steps]
-    artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
-    return {event.path.steps[0].key: artifacts[event.artifact_id] for event in events}
 
 
 def _producer(store: metadata_store.MetadataStore, artifact_id: int) -> int:

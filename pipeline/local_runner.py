@@ -15,6 +15,9 @@ from pipeline.config import PipelineConfig
 from pipeline.pipeline import UNCACHED_STEPS, create_pipeline
 from pipeline.progress import ProgressWatcher
 
+DONE = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)  # states whose outputs exist
+OUTPUTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
+
 
 @dataclasses.dataclass(frozen=True)
 class LocalRun:
@@ -60,22 +63,24 @@ class LocalRun:
         context = store.get_context_by_type_and_name("node", f"{self.pipeline_name}.{component_id}")
         if context is None:
             return {}
-        done = {metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED}
-        executions = [e for e in store.get_executions_by_context(context.id) if e.last_known_state in done]
+        executions = [e for e in store.get_executions_by_context(context.id) if e.last_known_state in DONE]
         if not executions:
             return {}
         latest = max(executions, key=lambda e: (e.create_time_since_epoch, e.id))
-        outputs: Dict[str, List[metadata_store_pb2.Artifact]] = {}
-        events = [
-            e
-            for e in store.get_events_by_execution_ids([latest.id])
-            if e.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
-        ]
-        artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
-        for event in events:
-            key = event.path.steps[0].key if event.path.steps else ""
-            outputs.setdefault(key, []).append(artifacts[event.artifact_id])
-        return outputs
+        return artifacts_by_key(store, latest.id, OUTPUTS)
+
+
+def artifacts_by_key(
+    store: metadata_store.MetadataStore, execution_id: int, kinds: Sequence[int]
+) -> Dict[str, List[metadata_store_pb2.Artifact]]:
+    """An execution's artifacts whose events are of ``kinds`` (INPUT, OUTPUT, ...), by input or output key."""
+    events = [e for e in store.get_events_by_execution_ids([execution_id]) if e.type in kinds]
+    artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
+    keyed: Dict[str, List[metadata_store_pb2.Artifact]] = {}
+    for event in events:
+        key = event.path.steps[0].key if event.path.steps else ""
+        keyed.setdefault(key, []).append(artifacts[event.artifact_id])
+    return keyed
 
 
 def compile_uncached(pipeline):
